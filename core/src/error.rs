@@ -1,0 +1,66 @@
+//! Errors of the core.
+//!
+//! One enum for the whole crate, because every public call can fail the same few ways: the input
+//! is invalid, a referenced id does not exist, the store is unusable, or a sync peer sent
+//! something we cannot read. Messages name the field and the accepted form and never echo the
+//! offending value: an ID number or a phone number must not end up in an app's crash log.
+
+use thiserror::Error;
+
+/// The result type of the core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the core.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A value given by the caller does not have the accepted form. Nothing was changed.
+    #[error("invalid {field}: expected {expected}")]
+    Invalid {
+        /// The name of the field, as the API calls it (for example `id_number`).
+        field: &'static str,
+        /// The accepted form, in words (for example `12 digits starting with a province code`).
+        expected: &'static str,
+    },
+
+    /// A referenced record does not exist in this store. Nothing was changed.
+    #[error("unknown {field}: no {kind} with that id in this store")]
+    NotFound {
+        /// The field that held the reference (for example `household_id`).
+        field: &'static str,
+        /// What kind of record was looked for (for example `household`).
+        kind: &'static str,
+    },
+
+    /// The store was written by a newer version of Doorstep and cannot be opened by this one.
+    #[error("store schema version {found} is newer than this library supports ({supported}); upgrade the app")]
+    SchemaTooNew {
+        /// `PRAGMA user_version` found in the file.
+        found: i64,
+        /// The newest schema this code knows.
+        supported: i64,
+    },
+
+    /// An operation received from another replica could not be decoded.
+    #[error("undecodable operation from another replica: {0}")]
+    Decode(String),
+
+    /// The CSV input could not be read at all (as opposed to single bad rows, which are reported).
+    #[error("roster file unreadable: {0}")]
+    Csv(String),
+
+    /// SQLite failed (disk full, file corrupt, locked beyond the busy timeout...).
+    #[error("storage error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+
+    /// An I/O error outside SQLite.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl Error {
+    /// Shorthand for [`Error::Invalid`].
+    pub(crate) fn invalid(field: &'static str, expected: &'static str) -> Self {
+        Error::Invalid { field, expected }
+    }
+}

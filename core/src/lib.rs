@@ -1,0 +1,25 @@
+//! Doorstep core: the offline-first field store every replica runs.
+//!
+//! A [`Store`] is one SQLite file holding an operation log and materialised tables. Local
+//! writes ([`Store::record_visit`], [`Store::record_assist`], …) validate, then append
+//! operations and apply them in one durable transaction. Replication is two calls:
+//! [`Store::ops_since`] (what another replica lacks) and [`Store::apply_ops`] (merge what
+//! another replica sent). The merge model is DESIGN.md §4; `docs/adr/` records the choices.
+
+pub mod apply;
+pub mod error;
+pub mod hlc;
+pub mod model;
+pub mod op;
+pub mod record;
+pub mod schema;
+pub mod store;
+pub mod text;
+pub mod validate;
+
+pub use error::{Error, Result};
+pub use hlc::{Clock, Hlc, ManualClock, SystemClock};
+pub use model::*;
+pub use op::{Op, OpBody, ReplicaId, VersionVector};
+pub use record::*;
+pub use store::{ApplyReport, Durability, OpsPage, Options, Store};

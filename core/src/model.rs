@@ -1,0 +1,495 @@
+//! The domain: what a field team records and what it is given.
+//!
+//! Two kinds of data, merged two ways (DESIGN.md §4):
+//! - **Facts** ([`Visit`], [`Assist`]) are immutable records with a UUIDv7 id. They are only ever
+//!   added; a mistake is corrected by a retraction, which is itself a fact.
+//! - **Entities** ([`Entity`]: units, households, residents, campaigns, officers, assignments,
+//!   quotas) are bags of last-writer-wins fields ([`Field`]), each set by its own operation.
+//!
+//! Every enum here has a stable text code (`as_str`/`parse`) used in SQLite, in CSV files and in
+//! the documented SQL that apps query, and a stable position used on the wire. New variants go at
+//! the end.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+macro_rules! coded_enum {
+    ($(#[$meta:meta])* $name:ident, $field:literal, $expected:literal { $($(#[$vmeta:meta])* $variant:ident = $code:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+        impl $name {
+            /// Every variant, in wire order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// The stable text code.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $code),+ }
+            }
+            /// Parse the stable text code.
+            pub fn parse(s: &str) -> crate::Result<Self> {
+                match s { $($code => Ok($name::$variant),)+ _ => Err(crate::Error::invalid($field, $expected)) }
+            }
+        }
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str(self.as_str()) }
+        }
+    };
+}
+
+coded_enum! {
+    /// Level of an administrative unit.
+    UnitLevel, "level", "one of province, district, commune, village" {
+        Province = "province", District = "district", Commune = "commune", Village = "village",
+    }
+}
+
+coded_enum! {
+    /// What happened at the door.
+    VisitOutcome, "outcome", "one of met, nobody_home, moved_away, refused, come_back" {
+        /// Somebody was met and talked to.
+        Met = "met",
+        /// Nobody opened.
+        NobodyHome = "nobody_home",
+        /// The household no longer lives there.
+        MovedAway = "moved_away",
+        /// The household refused.
+        Refused = "refused",
+        /// Asked to come back at a given time (`revisit_at`).
+        ComeBack = "come_back",
+    }
+}
+
+coded_enum! {
+    /// A step of help towards an activated VNeID account.
+    AssistStep, "step", "one of level1_guided, level1_activated, level2_received, level2_activated, portal_guided" {
+        /// Guided through level-1 self-registration in the VNeID app.
+        Level1Guided = "level1_guided",
+        /// Level-1 account activated.
+        Level1Activated = "level1_activated",
+        /// Level-2 application (photo, fingerprints, ID card) received at a receiving point.
+        Level2Received = "level2_received",
+        /// Level-2 account activated (SMS, OTP, password).
+        Level2Activated = "level2_activated",
+        /// Guided to use the account on the National Public Service Portal.
+        PortalGuided = "portal_guided",
+    }
+}
+
+coded_enum! {
+    /// Why a step failed (the plan's common blockers).
+    FailureReason, "reason", "one of phone_not_own_name, otp_not_received, no_chip_id_card, bound_to_other_device, other" {
+        /// The SIM is not registered in the resident's own name.
+        PhoneNotOwnName = "phone_not_own_name",
+        /// The OTP never arrived.
+        OtpNotReceived = "otp_not_received",
+        /// The resident has no chip ID card.
+        NoChipIdCard = "no_chip_id_card",
+        /// The account is bound to another (often forgotten) device.
+        BoundToOtherDevice = "bound_to_other_device",
+        /// Anything else; say what in the note.
+        Other = "other",
+    }
+}
+
+coded_enum! {
+    /// Account state a roster says a resident already has when it is handed out.
+    RosterStatus, "account", "one of none, level1_pending, level2_pending (empty means none)" {
+        /// No account.
+        None = "none",
+        /// Registered at level 1, not activated.
+        Level1Pending = "level1_pending",
+        /// Level-2 application received, not activated.
+        Level2Pending = "level2_pending",
+    }
+}
+
+coded_enum! {
+    /// What help a resident still needs, derived from the account state.
+    Need, "need", "one of no_account, level1_pending, level2_to_take, level2_to_activate, portal_guidance, done" {
+        /// Nothing recorded yet.
+        NoAccount = "no_account",
+        /// Level 1 started, not activated.
+        Level1Pending = "level1_pending",
+        /// Level 1 activated; the level-2 application is still to be taken.
+        Level2ToTake = "level2_to_take",
+        /// Level-2 application received; activation still to do.
+        Level2ToActivate = "level2_to_activate",
+        /// Level 2 activated; not yet guided to the public service portal.
+        PortalGuidance = "portal_guidance",
+        /// Nothing left to do.
+        Done = "done",
+    }
+}
+
+coded_enum! {
+    /// A replicated entity kind.
+    Entity, "entity", "one of unit, household, resident, campaign, officer, assignment, quota" {
+        Unit = "unit", Household = "household", Resident = "resident", Campaign = "campaign",
+        Officer = "officer", Assignment = "assignment", Quota = "quota",
+    }
+}
+
+coded_enum! {
+    /// A last-writer-wins field of an entity. Which fields an entity has is [`Entity::fields`].
+    Field, "field", "a field of the entity" {
+        Parent = "parent_code", Level = "level", Kind = "kind", Name = "name",
+        Code = "code", Village = "village_code", Address = "address", Head = "head_id",
+        Note = "note", Deleted = "deleted", Household = "household_id", FullName = "full_name",
+        BirthDate = "birth_date", Gender = "gender", IdNumber = "id_number", Phone = "phone",
+        Relation = "relation", Account = "roster_account", Start = "start_date", End = "end_date",
+        Target = "target", Unit = "unit_code", Officer = "officer_id", TargetKind = "target_kind",
+        TargetId = "target_id", Active = "active", Period = "period", Metric = "metric",
+        Role = "role", Campaign = "campaign_id", SubjectKind = "subject_kind", SubjectId = "subject_id",
+    }
+}
+
+impl Field {
+    /// Whether the field holds an integer (else text). `deleted` and `active` are 0/1 flags.
+    pub fn is_int(self) -> bool {
+        matches!(self, Field::Deleted | Field::Target | Field::Active)
+    }
+
+    /// Whether a value has the field's type: the right kind, or `Null` where clearing is allowed.
+    pub fn accepts(self, value: &Value) -> bool {
+        match value {
+            Value::Null => !matches!(self, Field::Deleted),
+            Value::Int(_) => self.is_int(),
+            Value::Text(_) => !self.is_int(),
+        }
+    }
+}
+
+impl Entity {
+    /// The materialised table of the entity.
+    pub fn table(self) -> &'static str {
+        match self {
+            Entity::Unit => "units",
+            Entity::Household => "households",
+            Entity::Resident => "residents",
+            Entity::Campaign => "campaigns",
+            Entity::Officer => "officers",
+            Entity::Assignment => "assignments",
+            Entity::Quota => "quotas",
+        }
+    }
+
+    /// The fields of the entity; each is a column of the same name in [`Entity::table`].
+    pub fn fields(self) -> &'static [Field] {
+        use Field::*;
+        match self {
+            Entity::Unit => &[Parent, Level, Kind, Name],
+            Entity::Household => &[Code, Village, Address, Head, Note, Deleted],
+            Entity::Resident => &[
+                Household, FullName, BirthDate, Gender, IdNumber, Phone, Relation, Account, Note,
+                Deleted,
+            ],
+            Entity::Campaign => &[Name, Start, End, Target, Unit],
+            Entity::Officer => &[Name, Role, Unit, Deleted],
+            Entity::Assignment => &[Officer, TargetKind, TargetId, Active],
+            Entity::Quota => &[Campaign, SubjectKind, SubjectId, Period, Metric, Target],
+        }
+    }
+
+    /// The primary-key column of [`Entity::table`].
+    pub fn key_column(self) -> &'static str {
+        match self {
+            Entity::Unit => "code",
+            _ => "id",
+        }
+    }
+
+    /// Whether `field` belongs to this entity.
+    pub fn has(self, field: Field) -> bool {
+        self.fields().contains(&field)
+    }
+}
+
+/// A field value. Text is NFC; integers are 64-bit.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Value {
+    /// No value (cleared).
+    Null,
+    /// An integer (flags, targets).
+    Int(i64),
+    /// A text.
+    Text(String),
+}
+
+impl Value {
+    /// `Some(text)` → `Text`, `None` → `Null`.
+    pub fn opt_text(s: Option<&str>) -> Value {
+        s.map_or(Value::Null, |s| Value::Text(s.to_owned()))
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::Text(s.to_owned())
+    }
+}
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::Text(s)
+    }
+}
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+impl From<bool> for Value {
+    fn from(v: bool) -> Self {
+        Value::Int(v as i64)
+    }
+}
+
+impl rusqlite::ToSql for Value {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(match self {
+            Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Value::Int(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
+            Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+        })
+    }
+}
+
+impl rusqlite::types::FromSql for Value {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        use rusqlite::types::ValueRef;
+        match v {
+            ValueRef::Null => Ok(Value::Null),
+            ValueRef::Integer(i) => Ok(Value::Int(i)),
+            ValueRef::Text(t) => Ok(Value::Text(String::from_utf8_lossy(t).into_owned())),
+            _ => Err(rusqlite::types::FromSqlError::InvalidType),
+        }
+    }
+}
+
+/// The key of an entity: a UUID, or an official code for administrative units.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Key {
+    /// Households, residents, campaigns, officers, assignments, quotas.
+    Uuid(Uuid),
+    /// Administrative units: the GSO code (villages: the commune code, `-`, a local number).
+    Code(String),
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Key::Uuid(u) => write!(f, "{u}"),
+            Key::Code(c) => f.write_str(c),
+        }
+    }
+}
+
+/// A position, in millionths of a degree (about 11 cm): integers keep dumps byte-identical.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Location {
+    /// Latitude × 10⁶.
+    pub lat_e6: i32,
+    /// Longitude × 10⁶.
+    pub lon_e6: i32,
+}
+
+/// A visit to a household (a fact).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Visit {
+    /// UUIDv7.
+    pub id: Uuid,
+    /// The household visited.
+    pub household_id: Uuid,
+    /// Who visited.
+    pub officer_id: Uuid,
+    /// When, Unix milliseconds as the device believed.
+    pub at_ms: i64,
+    /// What happened.
+    pub outcome: VisitOutcome,
+    /// For [`VisitOutcome::ComeBack`]: when to come back.
+    pub revisit_at_ms: Option<i64>,
+    /// Free text (no ID numbers, please).
+    pub note: Option<String>,
+    /// Where, if the phone knew.
+    pub location: Option<Location>,
+}
+
+/// An assistance step for a resident (a fact).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Assist {
+    /// UUIDv7.
+    pub id: Uuid,
+    /// The resident helped.
+    pub resident_id: Uuid,
+    /// Who helped.
+    pub officer_id: Uuid,
+    /// When, Unix milliseconds as the device believed.
+    pub at_ms: i64,
+    /// Which step.
+    pub step: AssistStep,
+    /// `None` when the step succeeded, else why it failed.
+    pub failure: Option<FailureReason>,
+    /// For [`AssistStep::Level2Received`]: the receiving point (a name or code).
+    pub receiving_point: Option<String>,
+    /// Free text.
+    pub note: Option<String>,
+}
+
+/// A resident's account progress: the join of every non-retracted claim.
+///
+/// Each chain only moves up: a join (per-component maximum) of two states is again a state, and
+/// joining is commutative, associative and idempotent. See [`AccountState::join`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub struct AccountState {
+    /// 0 none, 1 level-1 registered (guided), 2 level-1 activated.
+    pub level1: u8,
+    /// 0 none, 1 level-2 application received, 2 level-2 activated.
+    pub level2: u8,
+    /// Guided to use the public service portal.
+    pub portal: bool,
+}
+
+impl AccountState {
+    /// The least upper bound of two states.
+    pub fn join(self, other: AccountState) -> AccountState {
+        AccountState {
+            level1: self.level1.max(other.level1),
+            level2: self.level2.max(other.level2),
+            portal: self.portal || other.portal,
+        }
+    }
+
+    /// The state a single successful step claims.
+    pub fn of_step(step: AssistStep) -> AccountState {
+        let mut s = AccountState::default();
+        match step {
+            AssistStep::Level1Guided => s.level1 = 1,
+            AssistStep::Level1Activated => s.level1 = 2,
+            AssistStep::Level2Received => s.level2 = 1,
+            AssistStep::Level2Activated => s.level2 = 2,
+            AssistStep::PortalGuided => s.portal = true,
+        }
+        s
+    }
+
+    /// The state a roster's account column claims.
+    pub fn of_roster(status: RosterStatus) -> AccountState {
+        let mut s = AccountState::default();
+        match status {
+            RosterStatus::None => {}
+            RosterStatus::Level1Pending => s.level1 = 1,
+            RosterStatus::Level2Pending => s.level2 = 1,
+        }
+        s
+    }
+
+    /// What help is still needed.
+    pub fn need(self) -> Need {
+        match (self.level1, self.level2, self.portal) {
+            (_, 2, true) => Need::Done,
+            (_, 2, false) => Need::PortalGuidance,
+            (_, 1, _) => Need::Level2ToActivate,
+            (2, _, _) => Need::Level2ToTake,
+            (1, _, _) => Need::Level1Pending,
+            _ => Need::NoAccount,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn state() -> impl Strategy<Value = AccountState> {
+        (0u8..3, 0u8..3, any::<bool>()).prop_map(|(level1, level2, portal)| AccountState {
+            level1,
+            level2,
+            portal,
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn join_is_commutative(a in state(), b in state()) {
+            prop_assert_eq!(a.join(b), b.join(a));
+        }
+        #[test]
+        fn join_is_associative(a in state(), b in state(), c in state()) {
+            prop_assert_eq!(a.join(b).join(c), a.join(b.join(c)));
+        }
+        #[test]
+        fn join_is_idempotent(a in state(), b in state()) {
+            prop_assert_eq!(a.join(a), a);
+            prop_assert_eq!(a.join(b).join(b), a.join(b));
+        }
+        /// A stale claim can never pull a state back: the join is above both inputs.
+        #[test]
+        fn join_never_goes_back(a in state(), b in state()) {
+            let j = a.join(b);
+            prop_assert!(j.level1 >= a.level1 && j.level2 >= a.level2 && (j.portal || !a.portal));
+        }
+    }
+
+    #[test]
+    fn codes_round_trip() {
+        for s in AssistStep::ALL {
+            assert_eq!(AssistStep::parse(s.as_str()).unwrap(), *s);
+        }
+        for f in Field::ALL {
+            assert_eq!(Field::parse(f.as_str()).unwrap(), *f);
+        }
+        assert!(matches!(
+            VisitOutcome::parse("gone"),
+            Err(crate::Error::Invalid {
+                field: "outcome",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn level2_activated_needs_portal_then_done() {
+        let s = AccountState::of_step(AssistStep::Level2Activated);
+        assert_eq!(s.need(), Need::PortalGuidance);
+        assert_eq!(
+            s.join(AccountState::of_step(AssistStep::PortalGuided))
+                .need(),
+            Need::Done
+        );
+        assert_eq!(
+            AccountState::of_step(AssistStep::Level1Activated).need(),
+            Need::Level2ToTake
+        );
+    }
+}
+
+coded_enum! {
+    /// What a quota counts.
+    QuotaMetric, "metric", "one of visits, level1_activated, level2_received, level2_activated, portal_guided" {
+        /// Household visits made (any outcome).
+        Visits = "visits",
+        /// Residents whose level-1 account was activated.
+        Level1Activated = "level1_activated",
+        /// Residents whose level-2 application was received.
+        Level2Received = "level2_received",
+        /// Residents whose level-2 account was activated.
+        Level2Activated = "level2_activated",
+        /// Residents guided to the public service portal.
+        PortalGuided = "portal_guided",
+    }
+}
+
+coded_enum! {
+    /// An officer's role, which sets what they may see and do.
+    Role, "role", "one of field, commune_lead, district, province" {
+        /// Area police officer or volunteer in the field.
+        Field = "field",
+        /// Commune police lead at the station.
+        CommuneLead = "commune_lead",
+        /// District command.
+        District = "district",
+        /// Province command.
+        Province = "province",
+    }
+}

@@ -1,0 +1,221 @@
+//! Schema and migrations.
+//!
+//! The schema version lives in `PRAGMA user_version`. `MIGRATIONS[i]` takes a store from
+//! version `i` to `i + 1`, each in its own IMMEDIATE transaction, so a crash mid-migration
+//! leaves the previous version intact. A store newer than [`VERSION`] is refused.
+//!
+//! When the schema changes: append a migration, bump nothing else by hand ([`VERSION`] is the
+//! length of the list), and freeze the new schema in `core/tests/schemas/vN.sql` so the
+//! migration test proves that every old version migrates to exactly the fresh schema.
+//!
+//! Table roles (documented for apps in `docs/store.md`):
+//! - local only: `meta`, `sync_cursors`;
+//! - replication: `oplog` (every operation held), `replicas` (contiguous counter per replica),
+//!   `registers` (the winning stamp of each last-writer-wins field);
+//! - materialised, for plain-SQL queries: `units`, `households`, `residents`, `campaigns`,
+//!   `officers`, `assignments`, `quotas`, `visits`, `assists`, `retractions`, `account_state`.
+
+use crate::{Error, Result};
+use rusqlite::{Connection, TransactionBehavior};
+
+/// The schema version this code writes.
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+const V1: &str = r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value ANY
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE sync_cursors (
+    peer   TEXT PRIMARY KEY,
+    cursor TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE oplog (
+    replica BLOB    NOT NULL,
+    counter INTEGER NOT NULL,
+    hlc     INTEGER NOT NULL,
+    body    BLOB    NOT NULL,
+    PRIMARY KEY (replica, counter)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE replicas (
+    replica    BLOB PRIMARY KEY,
+    contiguous INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE registers (
+    entity  TEXT    NOT NULL,
+    key     TEXT    NOT NULL,
+    field   TEXT    NOT NULL,
+    hlc     INTEGER NOT NULL,
+    replica BLOB    NOT NULL,
+    PRIMARY KEY (entity, key, field)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE units (
+    code        TEXT PRIMARY KEY,
+    parent_code TEXT,
+    level       TEXT,
+    kind        TEXT,
+    name        TEXT
+) STRICT, WITHOUT ROWID;
+CREATE INDEX units_parent ON units(parent_code);
+
+CREATE TABLE households (
+    id           TEXT PRIMARY KEY,
+    code         TEXT,
+    village_code TEXT,
+    address      TEXT,
+    head_id      TEXT,
+    note         TEXT,
+    deleted      INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX households_village ON households(village_code);
+
+CREATE TABLE residents (
+    id             TEXT PRIMARY KEY,
+    household_id   TEXT,
+    full_name      TEXT,
+    name_folded    TEXT,
+    name_exact     TEXT,
+    birth_date     TEXT,
+    gender         TEXT,
+    id_number      TEXT,
+    phone          TEXT,
+    relation       TEXT,
+    roster_account TEXT,
+    note           TEXT,
+    deleted        INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX residents_household ON residents(household_id);
+CREATE INDEX residents_id_number ON residents(id_number);
+CREATE INDEX residents_phone ON residents(phone);
+
+CREATE TABLE campaigns (
+    id         TEXT PRIMARY KEY,
+    name       TEXT,
+    start_date TEXT,
+    end_date   TEXT,
+    target     INTEGER,
+    unit_code  TEXT
+) STRICT;
+
+CREATE TABLE officers (
+    id        TEXT PRIMARY KEY,
+    name      TEXT,
+    role      TEXT,
+    unit_code TEXT,
+    deleted   INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+CREATE TABLE assignments (
+    id          TEXT PRIMARY KEY,
+    officer_id  TEXT,
+    target_kind TEXT,
+    target_id   TEXT,
+    active      INTEGER
+) STRICT;
+CREATE INDEX assignments_officer ON assignments(officer_id, target_kind);
+
+CREATE TABLE quotas (
+    id           TEXT PRIMARY KEY,
+    campaign_id  TEXT,
+    subject_kind TEXT,
+    subject_id   TEXT,
+    period       TEXT,
+    metric       TEXT,
+    target       INTEGER
+) STRICT;
+CREATE INDEX quotas_subject ON quotas(subject_kind, subject_id, period);
+
+CREATE TABLE visits (
+    id            TEXT PRIMARY KEY,
+    household_id  TEXT    NOT NULL,
+    officer_id    TEXT    NOT NULL,
+    at_ms         INTEGER NOT NULL,
+    day           TEXT    NOT NULL,
+    outcome       TEXT    NOT NULL,
+    revisit_at_ms INTEGER,
+    note          TEXT,
+    lat_e6        INTEGER,
+    lon_e6        INTEGER,
+    retracted     INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX visits_household ON visits(household_id, at_ms);
+CREATE INDEX visits_officer_day ON visits(officer_id, day);
+
+CREATE TABLE assists (
+    id              TEXT PRIMARY KEY,
+    resident_id     TEXT    NOT NULL,
+    officer_id      TEXT    NOT NULL,
+    at_ms           INTEGER NOT NULL,
+    day             TEXT    NOT NULL,
+    step            TEXT    NOT NULL,
+    failure         TEXT,
+    receiving_point TEXT,
+    note            TEXT,
+    retracted       INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX assists_resident ON assists(resident_id);
+CREATE INDEX assists_officer_day ON assists(officer_id, day);
+
+CREATE TABLE retractions (
+    fact_id TEXT PRIMARY KEY,
+    reason  TEXT,
+    hlc     INTEGER NOT NULL,
+    replica BLOB    NOT NULL
+) STRICT;
+
+CREATE TABLE account_state (
+    resident_id TEXT PRIMARY KEY,
+    level1      INTEGER NOT NULL,
+    level2      INTEGER NOT NULL,
+    portal      INTEGER NOT NULL,
+    need        TEXT    NOT NULL
+) STRICT;
+"#;
+
+/// `MIGRATIONS[i]` migrates version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[V1];
+
+/// Bring the store at `conn` to [`VERSION`], or refuse a newer one.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found > VERSION {
+        return Err(Error::SchemaTooNew {
+            found,
+            supported: VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Re-check inside the write lock: another connection may have migrated meanwhile.
+        let now: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if now > i as i64 {
+            continue;
+        }
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// The schema as SQLite reports it, normalised: one `CREATE` statement per line, sorted.
+/// Used by tests to compare a migrated store with a fresh one.
+pub fn dump_schema(conn: &Connection) -> Result<String> {
+    let mut stmt = conn.prepare(
+        "SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY type, name",
+    )?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    let mut out = String::new();
+    for sql in rows {
+        out.push_str(&sql?.split_whitespace().collect::<Vec<_>>().join(" "));
+        out.push_str(";\n");
+    }
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    out.push_str(&format!("PRAGMA user_version = {version};\n"));
+    Ok(out)
+}

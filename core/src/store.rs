@@ -1,0 +1,526 @@
+//! The store: one SQLite file per replica, its operation log and materialised tables.
+//!
+//! # Durability
+//!
+//! Every public write is one IMMEDIATE transaction that appends the operations to the log,
+//! updates the materialised tables and the replica's counter, and commits before the call
+//! returns. The journal is a write-ahead log (WAL). With [`Durability::Full`] (the default)
+//! SQLite syncs the WAL on every commit, so a call that returned `Ok` survives an app crash
+//! *and* a power loss. With [`Durability::Normal`] a returned write survives an app crash (the
+//! OS has it) but the last writes before a power loss may be rolled back — never half-applied.
+//!
+//! # Concurrency
+//!
+//! A `Store` owns one connection and writes through `&mut self`; wrap it in a mutex to share
+//! it. Apps that want to read with plain SQL while a sync writes open a second, read-only
+//! connection with [`Store::open_reader`]: WAL lets readers run beside the writer.
+
+use crate::apply::materialize;
+use crate::hlc::{Clock, Hlc, HlcGenerator, SystemClock, DEFAULT_MAX_DRIFT_MS};
+use crate::op::{Op, OpBody, ReplicaId, VersionVector};
+use crate::schema;
+use crate::{Error, Result};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// What a returned write survives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=FULL`: survives app crashes and power loss. The default.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: survives app crashes; a power loss may roll back the last commits.
+    Normal,
+}
+
+/// How to open a store.
+#[derive(Clone)]
+pub struct Options {
+    /// What a returned write survives.
+    pub durability: Durability,
+    /// The physical clock (tests and simulations inject theirs).
+    pub clock: Arc<dyn Clock>,
+    /// How far ahead of the local clock a remote stamp may pull the HLC.
+    pub max_drift_ms: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            durability: Durability::Full,
+            clock: Arc::new(SystemClock),
+            max_drift_ms: DEFAULT_MAX_DRIFT_MS,
+        }
+    }
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("durability", &self.durability)
+            .field("max_drift_ms", &self.max_drift_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What applying a batch of remote operations did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Operations new to this replica, now applied.
+    pub applied: usize,
+    /// Operations this replica already held (ignored).
+    pub duplicates: usize,
+    /// Operations stamped further in the future than the drift bound allows. They are applied
+    /// (refusing them would break convergence), but this replica's clock does not follow them.
+    pub far_future: usize,
+}
+
+/// A page of operations another replica lacks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OpsPage {
+    /// The operations, ordered by replica and counter.
+    pub ops: Vec<Op>,
+    /// Where the next page starts (pass it as `after`), or `None` if this was the last page.
+    pub next: Option<(ReplicaId, u64)>,
+}
+
+/// A replica's store.
+pub struct Store {
+    pub(crate) conn: Connection,
+    pub(crate) replica: ReplicaId,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) hlc: HlcGenerator,
+    pub(crate) next_counter: u64,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("replica", &self.replica)
+            .field("next_counter", &self.next_counter)
+            .finish_non_exhaustive()
+    }
+}
+
+fn configure(conn: &Connection, durability: Durability) -> Result<()> {
+    conn.busy_timeout(Duration::from_secs(5))?;
+    // `journal_mode` answers with the mode; in-memory databases stay in "memory" mode.
+    let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        },
+    )?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+impl Store {
+    /// Open the store at `path`, creating it (and this replica's id) if it does not exist, and
+    /// migrating it if it is older than this code.
+    pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Store> {
+        let conn = Connection::open(path)?;
+        Self::init(conn, options)
+    }
+
+    /// A store in memory (tests, simulations).
+    pub fn open_in_memory(options: Options) -> Result<Store> {
+        Self::init(Connection::open_in_memory()?, options)
+    }
+
+    /// A read-only connection to the store at `path`, for plain-SQL queries beside the writer.
+    pub fn open_reader(path: impl AsRef<Path>) -> Result<Connection> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if found > schema::VERSION {
+            return Err(Error::SchemaTooNew {
+                found,
+                supported: schema::VERSION,
+            });
+        }
+        Ok(conn)
+    }
+
+    fn init(mut conn: Connection, options: Options) -> Result<Store> {
+        configure(&conn, options.durability)?;
+        schema::migrate(&mut conn)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let existing: Option<Vec<u8>> = tx
+            .query_row("SELECT value FROM meta WHERE key = 'replica_id'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let replica = match existing.and_then(|b| Uuid::from_slice(&b).ok()) {
+            Some(u) => ReplicaId(u),
+            None => {
+                let r = ReplicaId::random();
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ('replica_id', ?1)",
+                    [r.0.as_bytes().as_slice()],
+                )?;
+                r
+            }
+        };
+        let last_hlc: i64 = tx
+            .query_row("SELECT value FROM meta WHERE key = 'last_hlc'", [], |r| {
+                r.get(0)
+            })
+            .optional()?
+            .unwrap_or(0);
+        let max_counter: i64 = tx.query_row(
+            "SELECT coalesce(max(counter), 0) FROM oplog WHERE replica = ?1",
+            [r_bytes(&replica)],
+            |r| r.get(0),
+        )?;
+        tx.commit()?;
+        Ok(Store {
+            conn,
+            replica,
+            clock: options.clock,
+            hlc: HlcGenerator::new(Hlc::from_sql(last_hlc), options.max_drift_ms),
+            next_counter: max_counter as u64 + 1,
+        })
+    }
+
+    /// This replica's id.
+    pub fn replica_id(&self) -> ReplicaId {
+        self.replica
+    }
+
+    /// The connection, for plain-SQL reads over the materialised tables (`docs/store.md`).
+    /// Writing through it bypasses the log and breaks replication: don't.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The physical time this replica believes it is.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms() as i64
+    }
+
+    /// Make local operations from `bodies` and commit them, with their effects, in one
+    /// transaction. Nothing is kept in memory if the commit fails.
+    pub(crate) fn commit_local(&mut self, bodies: Vec<OpBody>) -> Result<Vec<Op>> {
+        if bodies.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.clock.now_ms();
+        let mut hlc = self.hlc;
+        let mut counter = self.next_counter;
+        let replica = self.replica;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut ops = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            let op = Op {
+                replica,
+                counter,
+                hlc: hlc.tick(now),
+                body,
+            };
+            counter += 1;
+            insert_log(&tx, &op)?;
+            materialize(&tx, &op)?;
+            ops.push(op);
+        }
+        tx.prepare_cached(
+            "INSERT INTO replicas (replica, contiguous) VALUES (?1, ?2)
+             ON CONFLICT (replica) DO UPDATE SET contiguous = excluded.contiguous",
+        )?
+        .execute(params![r_bytes(&replica), (counter - 1) as i64])?;
+        save_hlc(&tx, hlc.last())?;
+        tx.commit()?;
+        self.hlc = hlc;
+        self.next_counter = counter;
+        Ok(ops)
+    }
+
+    /// The contiguous counter this replica holds for every replica it knows.
+    pub fn version_vector(&self) -> Result<VersionVector> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT replica, contiguous FROM replicas")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut vv = VersionVector::default();
+        for row in rows {
+            let (r, c) = row?;
+            let r = Uuid::from_slice(&r).map_err(|e| Error::Decode(e.to_string()))?;
+            vv.0.insert(ReplicaId(r), c as u64);
+        }
+        Ok(vv)
+    }
+
+    /// The operations a replica whose version vector is `known` lacks, at most `limit` of them,
+    /// starting after `after` (the `next` of the previous page).
+    pub fn ops_since(
+        &self,
+        known: &VersionVector,
+        after: Option<(ReplicaId, u64)>,
+        limit: usize,
+    ) -> Result<OpsPage> {
+        let mut replicas: BTreeSet<ReplicaId> = BTreeSet::new();
+        {
+            let mut stmt = self.conn.prepare_cached("SELECT replica FROM replicas")?;
+            let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+            for r in rows {
+                let r = Uuid::from_slice(&r?).map_err(|e| Error::Decode(e.to_string()))?;
+                replicas.insert(ReplicaId(r));
+            }
+        }
+        let mut page = OpsPage::default();
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT counter, hlc, body FROM oplog WHERE replica = ?1 AND counter > ?2
+             ORDER BY counter LIMIT ?3",
+        )?;
+        for replica in replicas {
+            let mut from = known.get(&replica);
+            if let Some((after_r, after_c)) = after {
+                if replica < after_r {
+                    continue;
+                }
+                if replica == after_r {
+                    from = from.max(after_c);
+                }
+            }
+            let want = limit.saturating_sub(page.ops.len());
+            // Ask for one more than fits, to know whether this page is the last.
+            let mut rows =
+                stmt.query(params![r_bytes(&replica), from as i64, (want + 1) as i64])?;
+            while let Some(row) = rows.next()? {
+                let counter = row.get::<_, i64>(0)? as u64;
+                if page.ops.len() == limit {
+                    let last = page.ops.last().map(|o| (o.replica, o.counter));
+                    page.next = last;
+                    return Ok(page);
+                }
+                let body: Vec<u8> = row.get(2)?;
+                page.ops.push(Op {
+                    replica,
+                    counter,
+                    hlc: Hlc::from_sql(row.get(1)?),
+                    body: postcard::from_bytes(&body).map_err(|e| Error::Decode(e.to_string()))?,
+                });
+            }
+        }
+        Ok(page)
+    }
+
+    /// All operations a replica whose version vector is `known` lacks.
+    pub fn all_ops_since(&self, known: &VersionVector) -> Result<Vec<Op>> {
+        let mut out = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.ops_since(known, after, 10_000)?;
+            out.extend(page.ops);
+            match page.next {
+                Some(n) => after = Some(n),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Apply operations from other replicas, in any order, with duplicates, in one transaction:
+    /// all of the batch is applied or none of it.
+    pub fn apply_ops(&mut self, ops: &[Op]) -> Result<ApplyReport> {
+        self.apply_inner(ops, None)
+    }
+
+    /// Like [`Store::apply_ops`], and in the same transaction remember `cursor` as how far this
+    /// replica has pulled from `peer` — a link that drops after the commit loses nothing, one that
+    /// drops before it leaves the old cursor and the page is fetched again.
+    pub fn apply_ops_with_cursor(
+        &mut self,
+        ops: &[Op],
+        peer: &str,
+        cursor: &str,
+    ) -> Result<ApplyReport> {
+        self.apply_inner(ops, Some((peer, cursor)))
+    }
+
+    /// The cursor last stored for `peer`.
+    pub fn cursor(&self, peer: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT cursor FROM sync_cursors WHERE peer = ?1",
+                [peer],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn apply_inner(&mut self, ops: &[Op], cursor: Option<(&str, &str)>) -> Result<ApplyReport> {
+        for op in ops {
+            op.check_shape()?;
+        }
+        let now = self.clock.now_ms();
+        let mut hlc = self.hlc;
+        let mut report = ApplyReport::default();
+        let mut touched = BTreeSet::new();
+        let mut own_max = self.next_counter - 1;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for op in ops {
+            if !insert_log(&tx, op)? {
+                report.duplicates += 1;
+                continue;
+            }
+            materialize(&tx, op)?;
+            if hlc.observe(op.hlc, now) {
+                report.far_future += 1;
+            }
+            if op.replica == self.replica {
+                // Our own operation coming back after the store was restored from a backup.
+                own_max = own_max.max(op.counter);
+            }
+            touched.insert(op.replica);
+            report.applied += 1;
+        }
+        for replica in &touched {
+            advance_contiguous(&tx, replica)?;
+        }
+        if let Some((peer, cursor)) = cursor {
+            tx.execute(
+                "INSERT INTO sync_cursors (peer, cursor) VALUES (?1, ?2)
+                 ON CONFLICT (peer) DO UPDATE SET cursor = excluded.cursor",
+                [peer, cursor],
+            )?;
+        }
+        save_hlc(&tx, hlc.last())?;
+        tx.commit()?;
+        self.hlc = hlc;
+        self.next_counter = own_max + 1;
+        Ok(report)
+    }
+
+    /// A canonical text dump of the replicated state: every materialised table and register,
+    /// rows sorted by key, and the set of operation dots. Two replicas that hold the same
+    /// operations produce byte-identical dumps.
+    pub fn canonical_dump(&self) -> Result<String> {
+        const TABLES: &[(&str, &str)] = &[
+            ("units", "code"),
+            ("households", "id"),
+            ("residents", "id"),
+            ("campaigns", "id"),
+            ("officers", "id"),
+            ("assignments", "id"),
+            ("quotas", "id"),
+            ("visits", "id"),
+            ("assists", "id"),
+            ("retractions", "fact_id"),
+            ("account_state", "resident_id"),
+            ("registers", "entity, key, field"),
+            ("replicas", "replica"),
+            ("oplog", "replica, counter"),
+        ];
+        use std::fmt::Write;
+        let mut out = String::new();
+        for (table, order) in TABLES {
+            let mut stmt = self
+                .conn
+                .prepare(&format!("SELECT * FROM {table} ORDER BY {order}"))?;
+            let n = stmt.column_count();
+            let _ = writeln!(out, "## {table}");
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                for i in 0..n {
+                    if i > 0 {
+                        out.push('\t');
+                    }
+                    match row.get_ref(i)? {
+                        rusqlite::types::ValueRef::Null => out.push_str("NULL"),
+                        rusqlite::types::ValueRef::Integer(v) => {
+                            let _ = write!(out, "{v}");
+                        }
+                        rusqlite::types::ValueRef::Real(v) => {
+                            let _ = write!(out, "{v:?}");
+                        }
+                        rusqlite::types::ValueRef::Text(t) => {
+                            out.push_str(&String::from_utf8_lossy(t).replace(['\t', '\n'], " "))
+                        }
+                        rusqlite::types::ValueRef::Blob(b) => {
+                            for byte in b {
+                                let _ = write!(out, "{byte:02x}");
+                            }
+                        }
+                    }
+                }
+                out.push('\n');
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn r_bytes(r: &ReplicaId) -> &[u8] {
+    r.0.as_bytes().as_slice()
+}
+
+/// Append to the log; `false` if the dot was already there.
+fn insert_log(conn: &Connection, op: &Op) -> Result<bool> {
+    let body = postcard::to_allocvec(&op.body).map_err(|e| Error::Decode(e.to_string()))?;
+    let n = conn
+        .prepare_cached(
+            "INSERT INTO oplog (replica, counter, hlc, body) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT DO NOTHING",
+        )?
+        .execute(params![
+            r_bytes(&op.replica),
+            op.counter as i64,
+            op.hlc.to_sql(),
+            body
+        ])?;
+    Ok(n == 1)
+}
+
+fn save_hlc(conn: &Connection, hlc: Hlc) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES ('last_hlc', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute([hlc.to_sql()])?;
+    Ok(())
+}
+
+/// Raise `replicas.contiguous` over every counter now held without a gap.
+fn advance_contiguous(conn: &Connection, replica: &ReplicaId) -> Result<()> {
+    let mut c: i64 = conn
+        .prepare_cached("SELECT contiguous FROM replicas WHERE replica = ?1")?
+        .query_row([r_bytes(replica)], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0);
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT counter FROM oplog WHERE replica = ?1 AND counter > ?2 ORDER BY counter",
+        )?;
+        let mut rows = stmt.query(params![r_bytes(replica), c])?;
+        while let Some(row) = rows.next()? {
+            let next: i64 = row.get(0)?;
+            if next != c + 1 {
+                break;
+            }
+            c = next;
+        }
+    }
+    conn.prepare_cached(
+        "INSERT INTO replicas (replica, contiguous) VALUES (?1, ?2)
+         ON CONFLICT (replica) DO UPDATE SET contiguous = excluded.contiguous",
+    )?
+    .execute(params![r_bytes(replica), c])?;
+    Ok(())
+}
