@@ -9,11 +9,13 @@
 //! - account state: recomputed from the non-retracted successful steps and the roster claim,
 //!   which is the join of all of them.
 
+use crate::hlc::Hlc;
 use crate::model::{AccountState, AssistStep, Entity, Field, Key, RosterStatus, Value};
-use crate::op::{Op, OpBody};
+use crate::op::{Op, OpBody, ReplicaId, Stamp};
 use crate::text;
 use crate::Result;
 use rusqlite::{params, Connection, OptionalExtension};
+use uuid::Uuid;
 
 /// Vietnam's offset from UTC (no daylight saving): the day a visit counts for is local.
 pub const LOCAL_OFFSET_MS: i64 = 7 * 3600 * 1000;
@@ -43,18 +45,40 @@ pub fn materialize(conn: &Connection, op: &Op) -> Result<()> {
                          EXISTS (SELECT 1 FROM retractions WHERE fact_id = ?1))
                  ON CONFLICT (id) DO NOTHING",
             )?;
-            stmt.execute(params![
-                v.id.to_string(),
+            let id = v.id.to_string();
+            let day = local_day(v.at_ms);
+            let n = stmt.execute(params![
+                id,
                 v.household_id.to_string(),
                 v.officer_id.to_string(),
                 v.at_ms,
-                local_day(v.at_ms),
+                day,
                 v.outcome.as_str(),
                 v.revisit_at_ms,
                 v.note,
                 v.location.map(|l| l.lat_e6),
                 v.location.map(|l| l.lon_e6),
             ])?;
+            if n > 0 {
+                // The household's latest visit, if this one is later (ties: greater id).
+                conn.prepare_cached(
+                    "INSERT INTO household_state (household_id, last_visit_id, last_at_ms, last_day, last_outcome, revisit_at_ms)
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE NOT EXISTS (SELECT 1 FROM retractions WHERE fact_id = ?2)
+                     ON CONFLICT (household_id) DO UPDATE SET last_visit_id = excluded.last_visit_id,
+                         last_at_ms = excluded.last_at_ms, last_day = excluded.last_day,
+                         last_outcome = excluded.last_outcome, revisit_at_ms = excluded.revisit_at_ms
+                     WHERE household_state.last_at_ms IS NULL
+                        OR (excluded.last_at_ms, excluded.last_visit_id) > (household_state.last_at_ms, household_state.last_visit_id)",
+                )?
+                .execute(params![
+                    v.household_id.to_string(),
+                    id,
+                    v.at_ms,
+                    day,
+                    v.outcome.as_str(),
+                    v.revisit_at_ms
+                ])?;
+            }
             Ok(())
         }
         OpBody::Assist(a) => {
@@ -78,7 +102,12 @@ pub fn materialize(conn: &Connection, op: &Op) -> Result<()> {
                 a.note,
             ])?;
             if n > 0 && a.failure.is_none() {
-                recompute_account(conn, &resident)?;
+                let retracted: bool = conn
+                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM retractions WHERE fact_id = ?1)")?
+                    .query_row([a.id.to_string()], |r| r.get(0))?;
+                if !retracted {
+                    raise_account(conn, &resident, a.step)?;
+                }
             }
             Ok(())
         }
@@ -96,8 +125,15 @@ pub fn materialize(conn: &Connection, op: &Op) -> Result<()> {
                 op.hlc.to_sql(),
                 op.replica.0.as_bytes().as_slice()
             ])?;
-            conn.prepare_cached("UPDATE visits SET retracted = 1 WHERE id = ?1")?
-                .execute([&id])?;
+            let household: Option<String> = conn
+                .prepare_cached(
+                    "UPDATE visits SET retracted = 1 WHERE id = ?1 AND retracted = 0 RETURNING household_id",
+                )?
+                .query_row([&id], |r| r.get(0))
+                .optional()?;
+            if let Some(household) = household {
+                refresh_last_visit(conn, &household)?;
+            }
             let resident: Option<String> = conn
                 .prepare_cached(
                     "UPDATE assists SET retracted = 1 WHERE id = ?1 AND retracted = 0 RETURNING resident_id",
@@ -112,6 +148,87 @@ pub fn materialize(conn: &Connection, op: &Op) -> Result<()> {
     }
 }
 
+/// The winning stamp of each last-writer-wins field of one entity row.
+///
+/// Kept in the row's `stamps` column as a sequence of 25-byte entries sorted by field —
+/// field position in [`Field::ALL`] (1 byte), HLC (8 bytes, big-endian), replica id (16 bytes)
+/// — so that one read and one write of the row merge a whole `Set` operation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stamps(Vec<(u8, Stamp)>);
+
+const STAMP_LEN: usize = 25;
+
+impl Stamps {
+    /// Decode the column (NULL or empty: no stamps).
+    pub fn decode(bytes: Option<&[u8]>) -> Result<Stamps> {
+        let bytes = bytes.unwrap_or_default();
+        if !bytes.len().is_multiple_of(STAMP_LEN) {
+            return Err(crate::Error::Decode(
+                "stamps column of a wrong length".into(),
+            ));
+        }
+        let mut out = Vec::with_capacity(bytes.len() / STAMP_LEN);
+        for chunk in bytes.chunks_exact(STAMP_LEN) {
+            let mut hlc = [0u8; 8];
+            hlc.copy_from_slice(&chunk[1..9]);
+            let mut replica = [0u8; 16];
+            replica.copy_from_slice(&chunk[9..25]);
+            out.push((
+                chunk[0],
+                Stamp {
+                    hlc: Hlc(u64::from_be_bytes(hlc)),
+                    replica: ReplicaId(Uuid::from_bytes(replica)),
+                },
+            ));
+        }
+        Ok(Stamps(out))
+    }
+
+    /// Encode for the column.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.0.len() * STAMP_LEN);
+        for (f, st) in &self.0 {
+            out.push(*f);
+            out.extend_from_slice(&st.hlc.0.to_be_bytes());
+            out.extend_from_slice(st.replica.0.as_bytes());
+        }
+        out
+    }
+
+    /// The stamp of `field`, if it was ever set.
+    pub fn get(&self, field: Field) -> Option<Stamp> {
+        let pos = field_pos(field);
+        self.0.iter().find(|(f, _)| *f == pos).map(|(_, s)| *s)
+    }
+
+    /// Every (field, stamp), in field order.
+    pub fn iter(&self) -> impl Iterator<Item = (Field, Stamp)> + '_ {
+        self.0
+            .iter()
+            .filter_map(|(f, s)| Field::ALL.get(*f as usize).map(|f| (*f, *s)))
+    }
+
+    /// Merge one write: keep it if its stamp beats the held one. Returns whether it won.
+    fn offer(&mut self, field: Field, stamp: Stamp) -> bool {
+        let pos = field_pos(field);
+        match self.0.binary_search_by_key(&pos, |(f, _)| *f) {
+            Ok(i) if self.0[i].1 >= stamp => false,
+            Ok(i) => {
+                self.0[i].1 = stamp;
+                true
+            }
+            Err(i) => {
+                self.0.insert(i, (pos, stamp));
+                true
+            }
+        }
+    }
+}
+
+fn field_pos(field: Field) -> u8 {
+    Field::ALL.iter().position(|f| *f == field).unwrap_or(0) as u8
+}
+
 fn set_fields(
     conn: &Connection,
     op: &Op,
@@ -120,68 +237,58 @@ fn set_fields(
     fields: &[(Field, Value)],
 ) -> Result<()> {
     let key_text = key.to_string();
-    let ours = (op.hlc.to_sql(), op.replica.0.as_bytes().as_slice());
-    // The stamps of this entity's registers, in one look-up (a prefix of the primary key).
-    let mut current: Vec<(String, i64, Vec<u8>)> = Vec::new();
-    {
-        let mut stmt = conn.prepare_cached(
-            "SELECT field, hlc, replica FROM registers WHERE entity = ?1 AND key = ?2",
-        )?;
-        let mut rows = stmt.query(params![entity.as_str(), key_text])?;
-        while let Some(row) = rows.next()? {
-            current.push((row.get(0)?, row.get(1)?, row.get(2)?));
-        }
-    }
-    let mut winners: Vec<(Field, &Value)> = Vec::with_capacity(fields.len());
-    for (field, value) in fields {
-        let beaten = current
-            .iter()
-            .any(|(f, hlc, replica)| f == field.as_str() && ours <= (*hlc, replica.as_slice()));
-        if !beaten {
-            winners.push((*field, value));
-        }
-    }
-    if winners.is_empty() {
-        return Ok(()); // Older (or the same) writes: every register keeps its winner.
-    }
-    let mut reg = conn.prepare_cached(
-        "INSERT INTO registers (entity, key, field, hlc, replica) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (entity, key, field) DO UPDATE SET hlc = excluded.hlc, replica = excluded.replica",
-    )?;
-    for (field, _) in &winners {
-        reg.execute(params![
-            entity.as_str(),
-            key_text,
-            field.as_str(),
-            ours.0,
-            ours.1
-        ])?;
-    }
-
-    // One upsert of the row with every winning column.
     let table = entity.table();
     let key_col = entity.key_column();
+    let is_resident = entity == Entity::Resident;
+    // One read of the row: its stamps (and, for a resident, the household it was in).
+    let current: Option<(Option<Vec<u8>>, Option<String>)> = conn
+        .prepare_cached(&if is_resident {
+            "SELECT stamps, household_id FROM residents WHERE id = ?1".to_owned()
+        } else {
+            format!("SELECT stamps, NULL FROM {table} WHERE {key_col} = ?1")
+        })?
+        .query_row([&key_text], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let (mut stamps, old_household) = match &current {
+        Some((bytes, household)) => (Stamps::decode(bytes.as_deref())?, household.clone()),
+        None => (Stamps::default(), None),
+    };
+    let stamp = op.stamp();
+    let winners: Vec<(Field, &Value)> = fields
+        .iter()
+        .filter(|(f, _)| stamps.offer(*f, stamp))
+        .map(|(f, v)| (*f, v))
+        .collect();
+    if winners.is_empty() {
+        return Ok(()); // Older (or the same) writes: every field keeps its winner.
+    }
+
+    // One upsert of the row with every winning column and the new stamps.
     let cols: Vec<&str> = winners.iter().map(|(f, _)| f.as_str()).collect();
-    let placeholders: Vec<String> = (0..cols.len()).map(|i| format!("?{}", i + 2)).collect();
+    let placeholders: Vec<String> = (0..cols.len()).map(|i| format!("?{}", i + 3)).collect();
     let updates: Vec<String> = cols.iter().map(|c| format!("{c} = excluded.{c}")).collect();
     let sql = format!(
-        "INSERT INTO {table} ({key_col}, {}) VALUES (?1, {}) ON CONFLICT ({key_col}) DO UPDATE SET {}",
+        "INSERT INTO {table} ({key_col}, stamps, {}) VALUES (?1, ?2, {})
+         ON CONFLICT ({key_col}) DO UPDATE SET stamps = excluded.stamps, {}",
         cols.join(", "),
         placeholders.join(", "),
         updates.join(", ")
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     stmt.raw_bind_parameter(1, &key_text)?;
+    stmt.raw_bind_parameter(2, stamps.encode())?;
     for (i, (field, value)) in winners.iter().enumerate() {
         let value = match (field, value) {
             (Field::Deleted, Value::Null) => &Value::Int(0),
             _ => *value,
         };
-        stmt.raw_bind_parameter(i + 2, value)?;
+        stmt.raw_bind_parameter(i + 3, value)?;
     }
     stmt.raw_execute()?;
 
-    if entity == Entity::Resident {
+    if is_resident {
+        let mut account = current.is_none();
+        let mut households = false;
         for (field, value) in &winners {
             match field {
                 Field::FullName => {
@@ -194,8 +301,19 @@ fn set_fields(
                     )?
                     .execute(params![folded, exact, key_text])?;
                 }
-                Field::Account => recompute_account(conn, &key_text)?,
+                Field::Account => account = true,
+                Field::Household | Field::Deleted => households = true,
                 _ => {}
+            }
+        }
+        if account {
+            recompute_account(conn, &key_text)?;
+        } else if households {
+            refresh_household_of(conn, &key_text)?;
+        }
+        if households {
+            if let Some(old) = old_household {
+                refresh_needing(conn, &old)?;
             }
         }
     }
@@ -203,7 +321,7 @@ fn set_fields(
 }
 
 /// Recompute a resident's account state as the join of the roster's claim and every
-/// non-retracted successful step.
+/// non-retracted successful step (after a retraction, or when the roster's claim changes).
 pub fn recompute_account(conn: &Connection, resident: &str) -> Result<()> {
     let roster: Option<String> = conn
         .prepare_cached("SELECT roster_account FROM residents WHERE id = ?1")?
@@ -225,23 +343,177 @@ pub fn recompute_account(conn: &Connection, resident: &str) -> Result<()> {
         }
     }
     conn.prepare_cached(
-        "INSERT INTO account_state (resident_id, level1, level2, portal, need) VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO account_state (resident_id, level1, level2, portal) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (resident_id) DO UPDATE SET level1 = excluded.level1, level2 = excluded.level2,
-             portal = excluded.portal, need = excluded.need",
+             portal = excluded.portal",
     )?
-    .execute(params![
-        resident,
-        state.level1,
-        state.level2,
-        state.portal,
-        state.need().as_str()
-    ])?;
+    .execute(params![resident, state.level1, state.level2, state.portal])?;
+    refresh_household_of(conn, resident)
+}
+
+/// Join one more successful step into a resident's account state. A join only moves up, so
+/// no recomputation is needed; a resident without a row yet gets one from the roster's claim
+/// when the roster's data arrives ([`recompute_account`]).
+fn raise_account(conn: &Connection, resident: &str, step: AssistStep) -> Result<()> {
+    let s = AccountState::of_step(step);
+    conn.prepare_cached(
+        "INSERT INTO account_state (resident_id, level1, level2, portal) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (resident_id) DO UPDATE SET level1 = max(level1, excluded.level1),
+             level2 = max(level2, excluded.level2), portal = max(portal, excluded.portal)",
+    )?
+    .execute(params![resident, s.level1, s.level2, s.portal])?;
+    refresh_household_of(conn, resident)
+}
+
+fn refresh_household_of(conn: &Connection, resident: &str) -> Result<()> {
+    let household: Option<String> = conn
+        .prepare_cached("SELECT household_id FROM residents WHERE id = ?1")?
+        .query_row([resident], |r| r.get(0))
+        .optional()?
+        .flatten();
+    match household {
+        Some(h) => refresh_needing(conn, &h),
+        None => Ok(()),
+    }
+}
+
+/// Recount the residents of a household who still need help.
+fn refresh_needing(conn: &Connection, household: &str) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO household_state (household_id, needing)
+         SELECT ?1, count(*) FROM residents r LEFT JOIN account_state s ON s.resident_id = r.id
+          WHERE r.household_id = ?1 AND r.deleted = 0 AND coalesce(s.need, 'no_account') != 'done'
+         ON CONFLICT (household_id) DO UPDATE SET needing = excluded.needing",
+    )?
+    .execute([household])?;
+    Ok(())
+}
+
+/// Recompute a household's latest non-retracted visit (after a retraction).
+fn refresh_last_visit(conn: &Connection, household: &str) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO household_state (household_id, last_visit_id, last_at_ms, last_day, last_outcome, revisit_at_ms)
+         VALUES (?1, NULL, NULL, NULL, NULL, NULL)
+         ON CONFLICT (household_id) DO UPDATE SET last_visit_id = NULL, last_at_ms = NULL,
+             last_day = NULL, last_outcome = NULL, revisit_at_ms = NULL",
+    )?
+    .execute([household])?;
+    conn.prepare_cached(
+        "UPDATE household_state SET (last_visit_id, last_at_ms, last_day, last_outcome, revisit_at_ms) =
+           (SELECT id, at_ms, day, outcome, revisit_at_ms FROM visits
+             WHERE household_id = ?1 AND retracted = 0 ORDER BY at_ms DESC, id DESC LIMIT 1)
+         WHERE household_id = ?1
+           AND EXISTS (SELECT 1 FROM visits WHERE household_id = ?1 AND retracted = 0)",
+    )?
+    .execute([household])?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Need;
+    use proptest::prelude::*;
+
+    /// The SQL that derives `account_state.need` agrees with `AccountState::need`.
+    #[test]
+    fn generated_need_column_matches_the_rust_rule() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            crate::schema::V1
+                .split(';')
+                .find(|s| s.contains("CREATE TABLE account_state"))
+                .unwrap(),
+        )
+        .unwrap();
+        for level1 in 0..3u8 {
+            for level2 in 0..3u8 {
+                for portal in [false, true] {
+                    let id = format!("{level1}{level2}{portal}");
+                    conn.execute(
+                        "INSERT INTO account_state (resident_id, level1, level2, portal) VALUES (?1, ?2, ?3, ?4)",
+                        params![id, level1, level2, portal],
+                    )
+                    .unwrap();
+                    let need: String = conn
+                        .query_row(
+                            "SELECT need FROM account_state WHERE resident_id = ?1",
+                            [&id],
+                            |r| r.get(0),
+                        )
+                        .unwrap();
+                    let state = AccountState {
+                        level1,
+                        level2,
+                        portal,
+                    };
+                    assert_eq!(Need::parse(&need).unwrap(), state.need(), "{state:?}");
+                }
+            }
+        }
+    }
+
+    fn stamp() -> impl Strategy<Value = (u8, Stamp)> {
+        (0u8..4, 0u64..5, 0u128..3).prop_map(|(f, h, r)| {
+            (
+                f,
+                Stamp {
+                    hlc: Hlc(h),
+                    replica: ReplicaId(Uuid::from_u128(r)),
+                },
+            )
+        })
+    }
+
+    fn merged(writes: &[(u8, Stamp)]) -> Stamps {
+        let mut s = Stamps::default();
+        for (f, st) in writes {
+            s.offer(Field::ALL[*f as usize], *st);
+        }
+        s
+    }
+
+    proptest! {
+        /// Last-writer-wins registers: any order, any grouping, any repetition of the same
+        /// writes ends with the same winners.
+        #[test]
+        fn lww_registers_commute(mut writes in proptest::collection::vec(stamp(), 0..20), seed in any::<u64>()) {
+            let a = merged(&writes);
+            // A permutation (deterministic from the seed).
+            let n = writes.len();
+            for i in 0..n {
+                let j = (seed as usize).wrapping_mul(31).wrapping_add(i * 17) % n;
+                writes.swap(i, j);
+            }
+            prop_assert_eq!(merged(&writes), a);
+        }
+
+        #[test]
+        fn lww_registers_are_idempotent(writes in proptest::collection::vec(stamp(), 0..20)) {
+            let mut twice = writes.clone();
+            twice.extend(writes.iter().copied());
+            prop_assert_eq!(merged(&twice), merged(&writes));
+        }
+
+        #[test]
+        fn lww_registers_associate(a in proptest::collection::vec(stamp(), 0..8),
+                                   b in proptest::collection::vec(stamp(), 0..8),
+                                   c in proptest::collection::vec(stamp(), 0..8)) {
+            // (a ∪ b) ∪ c versus a ∪ (b ∪ c), merging the winners of the inner group.
+            let ab: Vec<_> = a.iter().chain(&b).copied().collect();
+            let left = merged(&ab.iter().chain(&c).copied().collect::<Vec<_>>());
+            let bc = merged(&b.iter().chain(&c).copied().collect::<Vec<_>>());
+            let bc_winners: Vec<(u8, Stamp)> = bc.0.clone();
+            let right = merged(&a.iter().chain(&bc_winners).copied().collect::<Vec<_>>());
+            prop_assert_eq!(left, right);
+        }
+
+        #[test]
+        fn stamps_round_trip(writes in proptest::collection::vec(stamp(), 0..20)) {
+            let s = merged(&writes);
+            prop_assert_eq!(Stamps::decode(Some(&s.encode())).unwrap(), s);
+        }
+    }
 
     #[test]
     fn local_day_is_vietnam_time() {

@@ -41,6 +41,13 @@ pub enum Error {
         supported: i64,
     },
 
+    /// The file's schema version is not one Doorstep ever wrote (negative).
+    #[error("store schema version {found} is not a Doorstep schema version")]
+    UnknownSchema {
+        /// `PRAGMA user_version` found in the file.
+        found: i64,
+    },
+
     /// An operation received from another replica could not be decoded.
     #[error("undecodable operation from another replica: {0}")]
     Decode(String),

@@ -11,9 +11,12 @@
 //! Table roles (documented for apps in `docs/store.md`):
 //! - local only: `meta`, `sync_cursors`;
 //! - replication: `oplog` (every operation held), `replicas` (contiguous counter per replica),
-//!   `registers` (the winning stamp of each last-writer-wins field);
+//!   and the `stamps` column of each entity table (the winning stamp of each of the row's
+//!   last-writer-wins fields, see [`crate::apply`]);
 //! - materialised, for plain-SQL queries: `units`, `households`, `residents`, `campaigns`,
-//!   `officers`, `assignments`, `quotas`, `visits`, `assists`, `retractions`, `account_state`.
+//!   `officers`, `assignments`, `quotas`, `visits`, `assists`, `retractions`;
+//! - derived from those, for fast field queries: `account_state` (per resident) and
+//!   `household_state` (per household: residents still needing help, latest visit).
 
 use crate::{Error, Result};
 use rusqlite::{Connection, TransactionBehavior};
@@ -21,7 +24,7 @@ use rusqlite::{Connection, TransactionBehavior};
 /// The schema version this code writes.
 pub const VERSION: i64 = MIGRATIONS.len() as i64;
 
-const V1: &str = r#"
+pub(crate) const V1: &str = r#"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value ANY
@@ -45,21 +48,13 @@ CREATE TABLE replicas (
     contiguous INTEGER NOT NULL
 ) STRICT, WITHOUT ROWID;
 
-CREATE TABLE registers (
-    entity  TEXT    NOT NULL,
-    key     TEXT    NOT NULL,
-    field   TEXT    NOT NULL,
-    hlc     INTEGER NOT NULL,
-    replica BLOB    NOT NULL,
-    PRIMARY KEY (entity, key, field)
-) STRICT, WITHOUT ROWID;
-
 CREATE TABLE units (
     code        TEXT PRIMARY KEY,
     parent_code TEXT,
     level       TEXT,
     kind        TEXT,
-    name        TEXT
+    name        TEXT,
+    stamps      BLOB
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX units_parent ON units(parent_code);
 
@@ -70,7 +65,8 @@ CREATE TABLE households (
     address      TEXT,
     head_id      TEXT,
     note         TEXT,
-    deleted      INTEGER NOT NULL DEFAULT 0
+    deleted      INTEGER NOT NULL DEFAULT 0,
+    stamps       BLOB
 ) STRICT;
 CREATE INDEX households_village ON households(village_code);
 
@@ -87,7 +83,8 @@ CREATE TABLE residents (
     relation       TEXT,
     roster_account TEXT,
     note           TEXT,
-    deleted        INTEGER NOT NULL DEFAULT 0
+    deleted        INTEGER NOT NULL DEFAULT 0,
+    stamps         BLOB
 ) STRICT;
 CREATE INDEX residents_household ON residents(household_id);
 CREATE INDEX residents_id_number ON residents(id_number);
@@ -99,7 +96,8 @@ CREATE TABLE campaigns (
     start_date TEXT,
     end_date   TEXT,
     target     INTEGER,
-    unit_code  TEXT
+    unit_code  TEXT,
+    stamps     BLOB
 ) STRICT;
 
 CREATE TABLE officers (
@@ -107,7 +105,8 @@ CREATE TABLE officers (
     name      TEXT,
     role      TEXT,
     unit_code TEXT,
-    deleted   INTEGER NOT NULL DEFAULT 0
+    deleted   INTEGER NOT NULL DEFAULT 0,
+    stamps    BLOB
 ) STRICT;
 
 CREATE TABLE assignments (
@@ -115,7 +114,8 @@ CREATE TABLE assignments (
     officer_id  TEXT,
     target_kind TEXT,
     target_id   TEXT,
-    active      INTEGER
+    active      INTEGER,
+    stamps      BLOB
 ) STRICT;
 CREATE INDEX assignments_officer ON assignments(officer_id, target_kind);
 
@@ -126,7 +126,8 @@ CREATE TABLE quotas (
     subject_id   TEXT,
     period       TEXT,
     metric       TEXT,
-    target       INTEGER
+    target       INTEGER,
+    stamps       BLOB
 ) STRICT;
 CREATE INDEX quotas_subject ON quotas(subject_kind, subject_id, period);
 
@@ -173,22 +174,48 @@ CREATE TABLE account_state (
     level1      INTEGER NOT NULL,
     level2      INTEGER NOT NULL,
     portal      INTEGER NOT NULL,
-    need        TEXT    NOT NULL
+    need        TEXT    NOT NULL GENERATED ALWAYS AS (
+        CASE WHEN level2 = 2 AND portal = 1 THEN 'done'
+             WHEN level2 = 2 THEN 'portal_guidance'
+             WHEN level2 = 1 THEN 'level2_to_activate'
+             WHEN level1 = 2 THEN 'level2_to_take'
+             WHEN level1 = 1 THEN 'level1_pending'
+             ELSE 'no_account' END) STORED
+) STRICT;
+
+CREATE TABLE household_state (
+    household_id  TEXT PRIMARY KEY,
+    needing       INTEGER NOT NULL DEFAULT 0,
+    last_visit_id TEXT,
+    last_at_ms    INTEGER,
+    last_day      TEXT,
+    last_outcome  TEXT,
+    revisit_at_ms INTEGER
 ) STRICT;
 "#;
 
 /// `MIGRATIONS[i]` migrates version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[V1];
 
-/// Bring the store at `conn` to [`VERSION`], or refuse a newer one.
-pub fn migrate(conn: &mut Connection) -> Result<()> {
+/// The store's schema version, or an error if this code cannot open it (newer than
+/// [`VERSION`], or not a version at all). Reads only.
+pub fn check_version(conn: &Connection) -> Result<i64> {
     let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if found < 0 {
+        return Err(Error::UnknownSchema { found });
+    }
     if found > VERSION {
         return Err(Error::SchemaTooNew {
             found,
             supported: VERSION,
         });
     }
+    Ok(found)
+}
+
+/// Bring the store at `conn` to [`VERSION`], or refuse a newer one.
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let found = check_version(conn)?;
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // Re-check inside the write lock: another connection may have migrated meanwhile.
