@@ -362,7 +362,15 @@ fn raise_account(conn: &Connection, resident: &str, step: AssistStep) -> Result<
              level2 = max(level2, excluded.level2), portal = max(portal, excluded.portal)",
     )?
     .execute(params![resident, s.level1, s.level2, s.portal])?;
-    refresh_household_of(conn, resident)
+    // The household's count of residents needing help changes only if this resident is now
+    // done: a join only moves up, so a resident not done now was not done before either.
+    let done: bool = conn
+        .prepare_cached("SELECT need = 'done' FROM account_state WHERE resident_id = ?1")?
+        .query_row([resident], |r| r.get(0))?;
+    if done {
+        refresh_household_of(conn, resident)?;
+    }
+    Ok(())
 }
 
 fn refresh_household_of(conn: &Connection, resident: &str) -> Result<()> {

@@ -172,7 +172,7 @@ impl Store {
                          ELSE 0 END AS today
                FROM mine JOIN households h ON h.id = mine.id
                LEFT JOIN household_state st ON st.household_id = h.id
-              ORDER BY (st.last_outcome = 'come_back' AND st.revisit_at_ms <= ?3) DESC,
+              ORDER BY coalesce(st.last_outcome = 'come_back' AND st.revisit_at_ms <= ?3, 0) DESC,
                        (today = 0 AND coalesce(st.needing, 0) > 0) DESC,
                        h.village_code, h.code"
         );
@@ -287,12 +287,20 @@ impl Store {
                 .replace('%', "\\%")
                 .replace('_', "\\_")
         );
+        // Matching and ranking read only the covering index `residents_name`; the rows of
+        // the few hits shown are fetched afterwards.
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {COLS}, instr(r.name_exact, ?2) > 0 AS exact
-               FROM residents r LEFT JOIN account_state s ON s.resident_id = r.id
-              WHERE r.name_folded LIKE ?1 ESCAPE '\\' AND r.deleted = 0
-              ORDER BY exact DESC, r.name_folded = ?3 DESC, instr(r.name_folded, ?3), r.name_folded, r.id
-              LIMIT ?4"
+            "WITH hits AS (
+               SELECT id, instr(name_exact, ?2) > 0 AS exact, name_folded = ?3 AS whole,
+                      instr(name_folded, ?3) AS pos, name_folded
+                 FROM residents INDEXED BY residents_name
+                WHERE name_folded LIKE ?1 ESCAPE '\\' AND deleted = 0
+                ORDER BY exact DESC, whole DESC, pos, name_folded, id
+                LIMIT ?4)
+             SELECT {COLS}, hits.exact
+               FROM hits JOIN residents r ON r.id = hits.id
+               LEFT JOIN account_state s ON s.resident_id = r.id
+              ORDER BY hits.exact DESC, hits.whole DESC, hits.pos, hits.name_folded, hits.id"
         ))?;
         let rows = stmt.query_map(
             params![pattern, text::exact_key(q), folded, limit as i64],

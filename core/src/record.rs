@@ -421,6 +421,10 @@ impl Store {
 
     /// Record a visit. Returns its id.
     pub fn record_visit(&mut self, v: NewVisit) -> Result<Uuid> {
+        self.write(|s| s.visit_op(v)).map(|(_, id)| id)
+    }
+
+    fn visit_op(&self, v: NewVisit) -> Result<(Vec<OpBody>, Uuid)> {
         let at_ms = v.at_ms.unwrap_or_else(|| self.now_ms());
         self.require_household(&v.household_id, "household_id")?;
         self.require_officer(&v.officer_id)?;
@@ -455,7 +459,7 @@ impl Store {
         }
         let note = check_note("note", v.note.as_deref())?;
         let id = Uuid::now_v7();
-        self.commit_local(vec![OpBody::Visit(Visit {
+        let body = OpBody::Visit(Visit {
             id,
             household_id: v.household_id,
             officer_id: v.officer_id,
@@ -464,12 +468,16 @@ impl Store {
             revisit_at_ms: v.revisit_at_ms,
             note,
             location: v.location,
-        })])?;
-        Ok(id)
+        });
+        Ok((vec![body], id))
     }
 
     /// Record an assistance step. Returns its id.
     pub fn record_assist(&mut self, a: NewAssist) -> Result<Uuid> {
+        self.write(|s| s.assist_op(a)).map(|(_, id)| id)
+    }
+
+    fn assist_op(&self, a: NewAssist) -> Result<(Vec<OpBody>, Uuid)> {
         let at_ms = a.at_ms.unwrap_or_else(|| self.now_ms());
         self.require_resident(&a.resident_id)?;
         self.require_officer(&a.officer_id)?;
@@ -491,7 +499,7 @@ impl Store {
         }
         let note = check_note("note", a.note.as_deref())?;
         let id = Uuid::now_v7();
-        self.commit_local(vec![OpBody::Assist(Assist {
+        let body = OpBody::Assist(Assist {
             id,
             resident_id: a.resident_id,
             officer_id: a.officer_id,
@@ -500,8 +508,8 @@ impl Store {
             failure: a.failure,
             receiving_point: point,
             note,
-        })])?;
-        Ok(id)
+        });
+        Ok((vec![body], id))
     }
 
     /// Retract a visit or an assistance step recorded by mistake. Retracting twice is harmless.

@@ -21,7 +21,9 @@ use crate::model::{Entity, Field};
 use crate::op::{Op, OpBody, ReplicaId, Stamp, VersionVector};
 use crate::schema;
 use crate::{Error, Result};
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use rusqlite::{
+    params, Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior,
+};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
@@ -219,16 +221,26 @@ impl Store {
     /// Make local operations from `bodies` and commit them, with their effects, in one
     /// transaction. Nothing is kept in memory if the commit fails.
     pub(crate) fn commit_local(&mut self, bodies: Vec<OpBody>) -> Result<Vec<Op>> {
-        if bodies.is_empty() {
-            return Ok(Vec::new());
-        }
+        self.write(|_| Ok((bodies, ()))).map(|(ops, ())| ops)
+    }
+
+    /// One local write: begin an IMMEDIATE transaction, let `build` validate against the store
+    /// and say which operations to make (validation and write see the same state, and a
+    /// second writer cannot slip in between), append them with their effects, commit.
+    /// A `build` error rolls back: nothing is written.
+    pub(crate) fn write<T>(
+        &mut self,
+        build: impl FnOnce(&Store) -> Result<(Vec<OpBody>, T)>,
+    ) -> Result<(Vec<Op>, T)> {
         let now = self.clock.now_ms();
         let mut hlc = self.hlc;
         let mut counter = self.next_counter;
         let replica = self.replica;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
+        let (bodies, out) = build(self)?;
+        if bodies.is_empty() {
+            return Ok((Vec::new(), out)); // dropping `tx` ends the empty transaction
+        }
         let mut ops = Vec::with_capacity(bodies.len());
         for body in bodies {
             let op = Op {
@@ -251,7 +263,7 @@ impl Store {
         tx.commit()?;
         self.hlc = hlc;
         self.next_counter = counter;
-        Ok(ops)
+        Ok((ops, out))
     }
 
     /// The contiguous counter this replica holds for every replica it knows.

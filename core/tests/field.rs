@@ -480,6 +480,9 @@ fn a_day_in_the_field() {
     let list = fx.s.my_households(me, &today).unwrap();
     let by_id = |id: Uuid| list.iter().find(|h| h.id == id).unwrap();
     assert!(by_id(fx.hh[0]).visited_today);
+    // Households not yet visited today, with residents needing help, come first.
+    assert_eq!(list[0].id, fx.hh[3]);
+    assert!(list[1..].iter().all(|h| h.visited_today));
     assert_eq!(by_id(fx.hh[0]).residents_needing_help, 1); // still needs portal guidance
     assert!(
         !by_id(fx.hh[3]).visited_today,

@@ -1,0 +1,346 @@
+//! A field worker's day on the embedded store, end to end: load Ninh Thuận's real units, a
+//! demo roster for one commune, record a morning of visits and help, and answer the questions
+//! an officer asks. Run: `cargo run --release -p doorstep-core --example field_day [STORE_PATH]`.
+//!
+//! Everything is synthetic except the administrative units (`data/ninh-thuan-2023-units.csv`).
+
+use chrono::NaiveDate;
+use doorstep_core::*;
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Instant;
+use uuid::Uuid;
+
+const UNITS: &str = include_str!("../../data/ninh-thuan-2023-units.csv");
+/// Xã Phương Hải, Huyện Ninh Hải.
+const COMMUNE: &str = "22852";
+const VILLAGES: usize = 6;
+const HOUSEHOLDS_PER_VILLAGE: usize = 120;
+/// 2023-07-20 08:00 in Vietnam.
+const MORNING_MS: u64 = 1_689_814_800_000;
+
+const FAMILY: &[&str] = &[
+    "Nguyễn",
+    "Trần",
+    "Lê",
+    "Phạm",
+    "Hoàng",
+    "Huỳnh",
+    "Phan",
+    "Võ",
+    "Đặng",
+    "Bùi",
+    "Đỗ",
+    "Hồ",
+    "Ngô",
+    "Dương",
+    "Lý",
+    "Chamaléa",
+    "Katơr",
+    "Đàng",
+];
+const MIDDLE_M: &[&str] = &["Văn", "Hữu", "Đức", "Minh", "Quốc"];
+const MIDDLE_F: &[&str] = &["Thị", "Ngọc", "Thu", "Kim"];
+const GIVEN: &[&str] = &[
+    "An", "Bình", "Cường", "Dũng", "Đông", "Hà", "Hải", "Hạnh", "Hoa", "Hùng", "Lan", "Linh",
+    "Long", "Mai", "Nam", "Ngân", "Phúc", "Quang", "Sơn", "Tâm", "Thảo", "Trang", "Tuấn", "Vy",
+    "Yến",
+];
+const PREFIXES: &[&str] = &[
+    "091", "094", "098", "097", "086", "032", "035", "077", "070", "083",
+];
+
+fn main() -> Result<()> {
+    let path = std::env::args()
+        .nth(1)
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("doorstep-field-day-{}.db", std::process::id()))
+        });
+    let _ = std::fs::remove_file(&path);
+    let clock = Arc::new(ManualClock::new(MORNING_MS));
+    let mut store = Store::open(
+        &path,
+        Options {
+            clock: clock.clone(),
+            ..Options::default()
+        },
+    )?;
+    println!(
+        "Doorstep field day — store {} (replica {})",
+        path.display(),
+        store.replica_id()
+    );
+
+    // Reference data: the real units, then villages of one commune, a campaign, an officer.
+    let t = Instant::now();
+    let units = store.import_units_csv(UNITS.as_bytes())?;
+    println!(
+        "units: {} accepted, {} rejected ({:.0?})",
+        units.accepted,
+        units.rejected.len(),
+        t.elapsed()
+    );
+    let commune_name: String =
+        store
+            .connection()
+            .query_row("SELECT name FROM units WHERE code = ?1", [COMMUNE], |r| {
+                r.get(0)
+            })?;
+    for v in 1..=VILLAGES {
+        store.put_unit(UnitInput {
+            code: format!("{COMMUNE}-{v:02}"),
+            parent_code: Some(COMMUNE.into()),
+            level: UnitLevel::Village,
+            kind: "thôn".into(),
+            name: format!("Thôn {v}"),
+        })?;
+    }
+    let campaign = Uuid::now_v7();
+    store.put_campaign(CampaignInput {
+        id: campaign,
+        name: "Cao điểm 80 ngày đêm — VNeID".into(),
+        start_date: NaiveDate::from_ymd_opt(2023, 6, 27).unwrap_or_default(),
+        end_date: NaiveDate::from_ymd_opt(2023, 9, 15).unwrap_or_default(),
+        target: 264_720,
+        unit_code: "58".into(),
+    })?;
+    let me = Uuid::now_v7();
+    store.put_officer(OfficerInput {
+        id: me,
+        name: "CSKV Trần Văn Bình".into(),
+        role: Role::Field,
+        unit_code: COMMUNE.into(),
+    })?;
+    for v in 1..=2 {
+        store.assign(me, AssignTarget::Village(format!("{COMMUNE}-{v:02}")))?;
+    }
+    let today = store.today();
+    let day = NaiveDate::parse_from_str(&today, "%Y-%m-%d").unwrap_or_default();
+    for (metric, target) in [
+        (QuotaMetric::Visits, 40),
+        (QuotaMetric::Level2Received, 15),
+        (QuotaMetric::Level2Activated, 10),
+    ] {
+        store.set_quota(QuotaInput {
+            campaign_id: campaign,
+            subject: QuotaSubject::Officer(me),
+            period: QuotaPeriod::Day(day),
+            metric,
+            target,
+        })?;
+    }
+
+    // The roster for the commune, as a CSV file an officer is handed.
+    let csv = demo_roster();
+    let t = Instant::now();
+    let report = store.import_roster(campaign, csv.as_bytes(), &mut |p| {
+        eprint!("\rimporting roster: {} rows", p.rows_read);
+    })?;
+    eprintln!();
+    println!(
+        "roster for {commune_name}: {} rows, {} residents and {} households written, {} rejected ({:.0?})",
+        report.rows, report.residents_changed, report.households_changed, report.rejected.len(), t.elapsed()
+    );
+    for r in report.rejected.iter().take(3) {
+        println!("  line {}: {}", r.line, r.reason);
+    }
+    let again = store.import_roster(campaign, csv.as_bytes(), &mut |_| {})?;
+    println!(
+        "same roster again: {} unchanged, {} written",
+        again.unchanged, again.residents_changed
+    );
+
+    // A morning's work: 35 households, one every ~6 minutes.
+    let mut rng = StdRng::seed_from_u64(7);
+    let households = store.my_households(me, &today)?;
+    let mut recorded = (0, 0);
+    for h in households.iter().take(35) {
+        clock.advance(rng.gen_range(3..9) * 60_000);
+        let outcome = match rng.gen_range(0..10) {
+            0..=5 => VisitOutcome::Met,
+            6 | 7 => VisitOutcome::NobodyHome,
+            8 => VisitOutcome::ComeBack,
+            _ => VisitOutcome::Refused,
+        };
+        store.record_visit(NewVisit {
+            household_id: h.id,
+            officer_id: me,
+            at_ms: None,
+            outcome,
+            revisit_at_ms: (outcome == VisitOutcome::ComeBack)
+                .then(|| store.now_ms() + 26 * 3600 * 1000),
+            note: None,
+            location: Some(Location {
+                lat_e6: 11_680_000 + rng.gen_range(0..9000),
+                lon_e6: 109_110_000 + rng.gen_range(0..9000),
+            }),
+        })?;
+        recorded.0 += 1;
+        if outcome != VisitOutcome::Met {
+            continue;
+        }
+        let residents: Vec<String> = store
+            .connection()
+            .prepare("SELECT id FROM residents WHERE household_id = ?1 AND deleted = 0")?
+            .query_map([h.id.to_string()], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for r in residents {
+            let resident_id = Uuid::parse_str(&r).map_err(|_| Error::Invalid {
+                field: "resident_id",
+                expected: "a UUID",
+            })?;
+            let (step, failure) = match rng.gen_range(0..12) {
+                0..=4 => (AssistStep::Level2Received, None),
+                5 | 6 => (AssistStep::Level2Activated, None),
+                7 => (AssistStep::Level1Activated, None),
+                8 => (
+                    AssistStep::Level2Activated,
+                    Some(FailureReason::OtpNotReceived),
+                ),
+                9 => (
+                    AssistStep::Level1Activated,
+                    Some(FailureReason::PhoneNotOwnName),
+                ),
+                10 => (
+                    AssistStep::Level2Received,
+                    Some(FailureReason::NoChipIdCard),
+                ),
+                _ => continue,
+            };
+            store.record_assist(NewAssist {
+                resident_id,
+                officer_id: me,
+                at_ms: None,
+                step,
+                failure,
+                receiving_point: Some("Điểm tiếp nhận lưu động UBND xã".into()),
+                note: None,
+            })?;
+            recorded.1 += 1;
+        }
+    }
+    println!(
+        "recorded {} visits and {} assistance steps (each its own durable transaction)\n",
+        recorded.0, recorded.1
+    );
+
+    // What the officer asks.
+    let t = Instant::now();
+    let list = store.my_households(me, &today)?;
+    let took = t.elapsed();
+    let visited = list.iter().filter(|h| h.visited_today).count();
+    println!(
+        "My households today ({today}): {} in my villages, {visited} visited ({took:.1?})",
+        list.len()
+    );
+    for h in list.iter().take(5) {
+        println!(
+            "  {:<8} {:<10} needing help: {}  last visit: {}",
+            h.code,
+            h.village_code,
+            h.residents_needing_help,
+            h.last_visit.map(|(_, o)| o.as_str()).unwrap_or("—")
+        );
+    }
+    let needs = store.residents_needing_help(me)?;
+    let mut by_need = String::new();
+    for n in Need::ALL {
+        let c = needs.iter().filter(|r| r.need == *n).count();
+        if c > 0 {
+            let _ = write!(by_need, "{}={c} ", n.as_str());
+        }
+    }
+    println!("Residents still needing help: {} ({by_need})", needs.len());
+    let t = Instant::now();
+    let hits = store.search_residents("nguyen van", 5)?;
+    println!(
+        "Search \"nguyen van\": {} shown ({:.1?}) e.g. {}",
+        hits.len(),
+        t.elapsed(),
+        hits.first().map(|h| h.full_name.as_str()).unwrap_or("—")
+    );
+    let p = store.progress(me, campaign, &today)?;
+    println!(
+        "Progress today: visits {}/{}, level-2 received {}/{}, level-2 activated {}/{}",
+        p.day.visits,
+        p.day_quota.visits,
+        p.day.level2_received,
+        p.day_quota.level2_received,
+        p.day.level2_activated,
+        p.day_quota.level2_activated
+    );
+    print!("Blockers:");
+    for b in store.blockers(Some(me))? {
+        print!(" {}={}", b.reason.as_str(), b.residents);
+    }
+    println!();
+    let vv = store.version_vector()?;
+    println!(
+        "\nOperation log: {} operations ready to sync",
+        vv.get(&store.replica_id())
+    );
+    Ok(())
+}
+
+/// A deterministic roster: households with 1–6 residents, valid citizen IDs (province 058,
+/// century/gender digit and birth year consistent) and mobile numbers; a few rows with errors
+/// an officer would really meet.
+fn demo_roster() -> String {
+    let mut rng = StdRng::seed_from_u64(2023);
+    let mut csv = String::from("household_code,village_code,address,full_name,birth_date,gender,id_number,phone,relation,account\n");
+    let mut serial = 0u32;
+    for v in 1..=VILLAGES {
+        for h in 0..HOUSEHOLDS_PER_VILLAGE {
+            let code = format!("PH{v:02}{h:04}");
+            let family = FAMILY[rng.gen_range(0..FAMILY.len())];
+            for i in 0..rng.gen_range(1..=6) {
+                serial += 1;
+                let female = rng.gen_bool(0.5);
+                let year: i32 = if i == 0 {
+                    rng.gen_range(1950..1990)
+                } else {
+                    rng.gen_range(1950..2008)
+                };
+                let middle = if female {
+                    MIDDLE_F[rng.gen_range(0..MIDDLE_F.len())]
+                } else {
+                    MIDDLE_M[rng.gen_range(0..MIDDLE_M.len())]
+                };
+                let name = format!("{family} {middle} {}", GIVEN[rng.gen_range(0..GIVEN.len())]);
+                let century = if year >= 2000 { 2 } else { 0 } + female as i32;
+                let mut id = format!("058{century}{:02}{:06}", year % 100, serial);
+                let mut phone = format!(
+                    "{}{:07}",
+                    PREFIXES[rng.gen_range(0..PREFIXES.len())],
+                    rng.gen_range(0..10_000_000)
+                );
+                if serial.is_multiple_of(97) {
+                    id.truncate(11);
+                } // a digit lost in transcription
+                if serial.is_multiple_of(131) {
+                    phone = "0211234567".into();
+                } // a landline
+                let account = match rng.gen_range(0..10) {
+                    0 => "level1_pending",
+                    1 => "level2_pending",
+                    _ => "",
+                };
+                let relation = if i == 0 {
+                    "chủ hộ"
+                } else if i == 1 {
+                    "vợ/chồng"
+                } else {
+                    "con"
+                };
+                let _ = writeln!(
+                    csv,
+                    "{code},{COMMUNE}-{v:02},\"Thôn {v}, xã Phương Hải\",{name},{year},{},{id},{phone},{relation},{account}",
+                    if female { "nữ" } else { "nam" }
+                );
+            }
+        }
+    }
+    csv
+}
