@@ -15,6 +15,7 @@ use crate::op::{Op, OpBody, ReplicaId, Stamp};
 use crate::text;
 use crate::Result;
 use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::BTreeSet;
 use uuid::Uuid;
 
 /// Vietnam's offset from UTC (no daylight saving): the day a visit counts for is local.
@@ -28,15 +29,55 @@ pub fn local_day(at_ms: i64) -> String {
         .unwrap_or_else(|| "0000-00-00".to_owned())
 }
 
+/// Derived state to recompute once per transaction rather than once per operation: a roster
+/// chunk touches each household once per resident, a sync page many times.
+#[derive(Debug, Default)]
+pub struct Deferred {
+    /// Residents whose account state must be recomputed from scratch.
+    accounts: BTreeSet<String>,
+    /// Residents whose household's `needing` count may have changed.
+    residents: BTreeSet<String>,
+    /// Households whose `needing` count may have changed.
+    households: BTreeSet<String>,
+    /// Households whose latest visit may have changed (after a retraction).
+    last_visits: BTreeSet<String>,
+}
+
+impl Deferred {
+    /// Recompute everything noted, within the caller's transaction, before it commits.
+    pub fn flush(&mut self, conn: &Connection) -> Result<()> {
+        for resident in std::mem::take(&mut self.accounts) {
+            recompute_account(conn, &resident)?;
+            self.residents.insert(resident);
+        }
+        let mut stmt = conn.prepare_cached("SELECT household_id FROM residents WHERE id = ?1")?;
+        for resident in std::mem::take(&mut self.residents) {
+            let household: Option<String> = stmt
+                .query_row([&resident], |r| r.get(0))
+                .optional()?
+                .flatten();
+            self.households.extend(household);
+        }
+        for household in std::mem::take(&mut self.households) {
+            refresh_needing(conn, &household)?;
+        }
+        for household in std::mem::take(&mut self.last_visits) {
+            refresh_last_visit(conn, &household)?;
+        }
+        Ok(())
+    }
+}
+
 /// Apply one operation's effect to the materialised tables. The caller has inserted it in the
-/// log (so it is new to this replica) and holds a write transaction.
-pub fn materialize(conn: &Connection, op: &Op) -> Result<()> {
+/// log (so it is new to this replica), holds a write transaction, and calls
+/// [`Deferred::flush`] before committing.
+pub fn materialize(conn: &Connection, op: &Op, deferred: &mut Deferred) -> Result<()> {
     match &op.body {
         OpBody::Set {
             entity,
             key,
             fields,
-        } => set_fields(conn, op, *entity, key, fields),
+        } => set_fields(conn, op, *entity, key, fields, deferred),
         OpBody::Visit(v) => {
             let mut stmt = conn.prepare_cached(
                 "INSERT INTO visits (id, household_id, officer_id, at_ms, day, outcome, revisit_at_ms,
@@ -60,15 +101,16 @@ pub fn materialize(conn: &Connection, op: &Op) -> Result<()> {
                 v.location.map(|l| l.lon_e6),
             ])?;
             if n > 0 {
-                // The household's latest visit, if this one is later (ties: greater id).
+                // The household's latest visit, if this one is later (ties: greater id). The
+                // household's row may not have arrived yet: then it starts with this.
                 conn.prepare_cached(
-                    "INSERT INTO household_state (household_id, last_visit_id, last_at_ms, last_day, last_outcome, revisit_at_ms)
+                    "INSERT INTO households (id, last_visit_id, last_at_ms, last_day, last_outcome, revisit_at_ms)
                      SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE NOT EXISTS (SELECT 1 FROM retractions WHERE fact_id = ?2)
-                     ON CONFLICT (household_id) DO UPDATE SET last_visit_id = excluded.last_visit_id,
+                     ON CONFLICT (id) DO UPDATE SET last_visit_id = excluded.last_visit_id,
                          last_at_ms = excluded.last_at_ms, last_day = excluded.last_day,
                          last_outcome = excluded.last_outcome, revisit_at_ms = excluded.revisit_at_ms
-                     WHERE household_state.last_at_ms IS NULL
-                        OR (excluded.last_at_ms, excluded.last_visit_id) > (household_state.last_at_ms, household_state.last_visit_id)",
+                     WHERE households.last_at_ms IS NULL
+                        OR (excluded.last_at_ms, excluded.last_visit_id) > (households.last_at_ms, households.last_visit_id)",
                 )?
                 .execute(params![
                     v.household_id.to_string(),
@@ -107,6 +149,13 @@ pub fn materialize(conn: &Connection, op: &Op) -> Result<()> {
                     .query_row([a.id.to_string()], |r| r.get(0))?;
                 if !retracted {
                     raise_account(conn, &resident, a.step)?;
+                    if matches!(
+                        a.step,
+                        AssistStep::Level2Activated | AssistStep::PortalGuided
+                    ) {
+                        // The only steps that can make a resident done.
+                        deferred.residents.insert(resident);
+                    }
                 }
             }
             Ok(())
@@ -131,18 +180,14 @@ pub fn materialize(conn: &Connection, op: &Op) -> Result<()> {
                 )?
                 .query_row([&id], |r| r.get(0))
                 .optional()?;
-            if let Some(household) = household {
-                refresh_last_visit(conn, &household)?;
-            }
+            deferred.last_visits.extend(household);
             let resident: Option<String> = conn
                 .prepare_cached(
                     "UPDATE assists SET retracted = 1 WHERE id = ?1 AND retracted = 0 RETURNING resident_id",
                 )?
                 .query_row([&id], |r| r.get(0))
                 .optional()?;
-            if let Some(resident) = resident {
-                recompute_account(conn, &resident)?;
-            }
+            deferred.accounts.extend(resident);
             Ok(())
         }
     }
@@ -235,6 +280,7 @@ fn set_fields(
     entity: Entity,
     key: &Key,
     fields: &[(Field, Value)],
+    deferred: &mut Deferred,
 ) -> Result<()> {
     let key_text = key.to_string();
     let table = entity.table();
@@ -264,7 +310,22 @@ fn set_fields(
     }
 
     // One upsert of the row with every winning column and the new stamps.
-    let cols: Vec<&str> = winners.iter().map(|(f, _)| f.as_str()).collect();
+    let mut cols: Vec<&str> = winners.iter().map(|(f, _)| f.as_str()).collect();
+    // A resident's search keys are derived from the name, in the same write.
+    let mut derived: Vec<Value> = Vec::new();
+    if is_resident {
+        if let Some((_, name)) = winners.iter().find(|(f, _)| *f == Field::FullName) {
+            let (folded, exact) = match name {
+                Value::Text(name) => (
+                    Value::Text(text::fold(name)),
+                    Value::Text(text::exact_key(name)),
+                ),
+                _ => (Value::Null, Value::Null),
+            };
+            cols.extend(["name_folded", "name_exact"]);
+            derived.extend([folded, exact]);
+        }
+    }
     let placeholders: Vec<String> = (0..cols.len()).map(|i| format!("?{}", i + 3)).collect();
     let updates: Vec<String> = cols.iter().map(|c| format!("{c} = excluded.{c}")).collect();
     let sql = format!(
@@ -284,37 +345,28 @@ fn set_fields(
         };
         stmt.raw_bind_parameter(i + 3, value)?;
     }
+    for (i, value) in derived.iter().enumerate() {
+        stmt.raw_bind_parameter(winners.len() + i + 3, value)?;
+    }
     stmt.raw_execute()?;
 
     if is_resident {
         let mut account = current.is_none();
         let mut households = false;
-        for (field, value) in &winners {
+        for (field, _) in &winners {
             match field {
-                Field::FullName => {
-                    let (folded, exact) = match value {
-                        Value::Text(name) => (Some(text::fold(name)), Some(text::exact_key(name))),
-                        _ => (None, None),
-                    };
-                    conn.prepare_cached(
-                        "UPDATE residents SET name_folded = ?1, name_exact = ?2 WHERE id = ?3",
-                    )?
-                    .execute(params![folded, exact, key_text])?;
-                }
                 Field::Account => account = true,
                 Field::Household | Field::Deleted => households = true,
                 _ => {}
             }
         }
         if account {
-            recompute_account(conn, &key_text)?;
+            deferred.accounts.insert(key_text.clone());
         } else if households {
-            refresh_household_of(conn, &key_text)?;
+            deferred.residents.insert(key_text.clone());
         }
         if households {
-            if let Some(old) = old_household {
-                refresh_needing(conn, &old)?;
-            }
+            deferred.households.extend(old_household);
         }
     }
     Ok(())
@@ -322,7 +374,7 @@ fn set_fields(
 
 /// Recompute a resident's account state as the join of the roster's claim and every
 /// non-retracted successful step (after a retraction, or when the roster's claim changes).
-pub fn recompute_account(conn: &Connection, resident: &str) -> Result<()> {
+fn recompute_account(conn: &Connection, resident: &str) -> Result<()> {
     let roster: Option<String> = conn
         .prepare_cached("SELECT roster_account FROM residents WHERE id = ?1")?
         .query_row([resident], |r| r.get(0))
@@ -348,12 +400,14 @@ pub fn recompute_account(conn: &Connection, resident: &str) -> Result<()> {
              portal = excluded.portal",
     )?
     .execute(params![resident, state.level1, state.level2, state.portal])?;
-    refresh_household_of(conn, resident)
+    Ok(())
 }
 
 /// Join one more successful step into a resident's account state. A join only moves up, so
 /// no recomputation is needed; a resident without a row yet gets one from the roster's claim
-/// when the roster's data arrives ([`recompute_account`]).
+/// when the roster's data arrives ([`recompute_account`]). The household's count of residents
+/// needing help changes only if the resident is now done — a join only moves up, so a resident
+/// not done now was not done before — which only the last steps of the chains can do.
 fn raise_account(conn: &Connection, resident: &str, step: AssistStep) -> Result<()> {
     let s = AccountState::of_step(step);
     conn.prepare_cached(
@@ -362,36 +416,16 @@ fn raise_account(conn: &Connection, resident: &str, step: AssistStep) -> Result<
              level2 = max(level2, excluded.level2), portal = max(portal, excluded.portal)",
     )?
     .execute(params![resident, s.level1, s.level2, s.portal])?;
-    // The household's count of residents needing help changes only if this resident is now
-    // done: a join only moves up, so a resident not done now was not done before either.
-    let done: bool = conn
-        .prepare_cached("SELECT need = 'done' FROM account_state WHERE resident_id = ?1")?
-        .query_row([resident], |r| r.get(0))?;
-    if done {
-        refresh_household_of(conn, resident)?;
-    }
     Ok(())
-}
-
-fn refresh_household_of(conn: &Connection, resident: &str) -> Result<()> {
-    let household: Option<String> = conn
-        .prepare_cached("SELECT household_id FROM residents WHERE id = ?1")?
-        .query_row([resident], |r| r.get(0))
-        .optional()?
-        .flatten();
-    match household {
-        Some(h) => refresh_needing(conn, &h),
-        None => Ok(()),
-    }
 }
 
 /// Recount the residents of a household who still need help.
 fn refresh_needing(conn: &Connection, household: &str) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO household_state (household_id, needing)
+        "INSERT INTO households (id, needing)
          SELECT ?1, count(*) FROM residents r LEFT JOIN account_state s ON s.resident_id = r.id
           WHERE r.household_id = ?1 AND r.deleted = 0 AND coalesce(s.need, 'no_account') != 'done'
-         ON CONFLICT (household_id) DO UPDATE SET needing = excluded.needing",
+         ON CONFLICT (id) DO UPDATE SET needing = excluded.needing",
     )?
     .execute([household])?;
     Ok(())
@@ -400,18 +434,10 @@ fn refresh_needing(conn: &Connection, household: &str) -> Result<()> {
 /// Recompute a household's latest non-retracted visit (after a retraction).
 fn refresh_last_visit(conn: &Connection, household: &str) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO household_state (household_id, last_visit_id, last_at_ms, last_day, last_outcome, revisit_at_ms)
-         VALUES (?1, NULL, NULL, NULL, NULL, NULL)
-         ON CONFLICT (household_id) DO UPDATE SET last_visit_id = NULL, last_at_ms = NULL,
-             last_day = NULL, last_outcome = NULL, revisit_at_ms = NULL",
-    )?
-    .execute([household])?;
-    conn.prepare_cached(
-        "UPDATE household_state SET (last_visit_id, last_at_ms, last_day, last_outcome, revisit_at_ms) =
+        "UPDATE households SET (last_visit_id, last_at_ms, last_day, last_outcome, revisit_at_ms) =
            (SELECT id, at_ms, day, outcome, revisit_at_ms FROM visits
              WHERE household_id = ?1 AND retracted = 0 ORDER BY at_ms DESC, id DESC LIMIT 1)
-         WHERE household_id = ?1
-           AND EXISTS (SELECT 1 FROM visits WHERE household_id = ?1 AND retracted = 0)",
+         WHERE id = ?1",
     )?
     .execute([household])?;
     Ok(())

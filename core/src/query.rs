@@ -159,24 +159,24 @@ impl Store {
     /// first, then households not yet visited that day with residents needing help, then the rest.
     pub fn my_households(&self, officer_id: Uuid, day: &str) -> Result<Vec<HouseholdToday>> {
         let (_, day_end) = day_bounds(day)?;
-        // The per-household state is materialised (`household_state`); the only look-up left
-        // is for a household whose latest visit is later than `day` (a past day's list).
-        let sql = format!(
-            "WITH {MINE}
-             SELECT h.id, h.code, h.village_code, h.address, coalesce(st.needing, 0),
-                    st.last_at_ms, st.last_outcome,
-                    CASE WHEN st.last_outcome = 'come_back' THEN st.revisit_at_ms END,
-                    CASE WHEN st.last_day = ?2 THEN 1
-                         WHEN st.last_day > ?2 THEN EXISTS (
+        // The per-household state is materialised in `households`; the only look-up left is
+        // for a household whose latest visit is later than `day` (a past day's list).
+        let sql = "SELECT h.id, h.code, h.village_code, h.address, h.needing, h.last_at_ms, h.last_outcome,
+                    CASE WHEN h.last_outcome = 'come_back' THEN h.revisit_at_ms END,
+                    CASE WHEN h.last_day = ?2 THEN 1
+                         WHEN h.last_day > ?2 THEN EXISTS (
                              SELECT 1 FROM visits v WHERE v.household_id = h.id AND v.retracted = 0 AND v.day = ?2)
                          ELSE 0 END AS today
-               FROM mine JOIN households h ON h.id = mine.id
-               LEFT JOIN household_state st ON st.household_id = h.id
-              ORDER BY coalesce(st.last_outcome = 'come_back' AND st.revisit_at_ms <= ?3, 0) DESC,
-                       (today = 0 AND coalesce(st.needing, 0) > 0) DESC,
-                       h.village_code, h.code"
-        );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
+               FROM households h
+              WHERE h.deleted = 0 AND h.code IS NOT NULL
+                AND (h.village_code IN (SELECT target_id FROM assignments
+                                         WHERE officer_id = ?1 AND active = 1 AND target_kind = 'village')
+                     OR h.id IN (SELECT target_id FROM assignments
+                                  WHERE officer_id = ?1 AND active = 1 AND target_kind = 'household'))
+              ORDER BY coalesce(h.last_outcome = 'come_back' AND h.revisit_at_ms <= ?3, 0) DESC,
+                       (today = 0 AND h.needing > 0) DESC,
+                       h.village_code, h.code";
+        let mut stmt = self.conn.prepare_cached(sql)?;
         let rows = stmt.query_map(params![officer_id.to_string(), day, day_end], |r| {
             let last_at: Option<i64> = r.get(5)?;
             let outcome: Option<String> = r.get(6)?;

@@ -324,7 +324,8 @@ impl Store {
 
     fn require_household(&self, id: &Uuid, field: &'static str) -> Result<()> {
         self.require(
-            "SELECT 1 FROM households WHERE id = ?1 AND deleted = 0",
+            // `code` is NULL while only facts about the household have arrived.
+            "SELECT 1 FROM households WHERE id = ?1 AND deleted = 0 AND code IS NOT NULL",
             &id.to_string(),
             field,
             "household",

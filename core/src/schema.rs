@@ -15,8 +15,9 @@
 //!   last-writer-wins fields, see [`crate::apply`]);
 //! - materialised, for plain-SQL queries: `units`, `households`, `residents`, `campaigns`,
 //!   `officers`, `assignments`, `quotas`, `visits`, `assists`, `retractions`;
-//! - derived from those, for fast field queries: `account_state` (per resident) and
-//!   `household_state` (per household: residents still needing help, latest visit).
+//! - derived from those, for fast field queries: `account_state` (per resident) and the
+//!   `needing`/`last_*`/`revisit_at_ms` columns of `households` (residents still needing help,
+//!   latest visit).
 
 use crate::{Error, Result};
 use rusqlite::{Connection, TransactionBehavior};
@@ -66,7 +67,14 @@ CREATE TABLE households (
     head_id      TEXT,
     note         TEXT,
     deleted      INTEGER NOT NULL DEFAULT 0,
-    stamps       BLOB
+    stamps       BLOB,
+    -- Derived, not replicated: residents still needing help, and the latest visit.
+    needing       INTEGER NOT NULL DEFAULT 0,
+    last_visit_id TEXT,
+    last_at_ms    INTEGER,
+    last_day      TEXT,
+    last_outcome  TEXT,
+    revisit_at_ms INTEGER
 ) STRICT;
 CREATE INDEX households_village ON households(village_code);
 
@@ -145,7 +153,7 @@ CREATE TABLE visits (
     lat_e6        INTEGER,
     lon_e6        INTEGER,
     retracted     INTEGER NOT NULL DEFAULT 0
-) STRICT;
+) STRICT, WITHOUT ROWID;
 CREATE INDEX visits_household ON visits(household_id, at_ms);
 CREATE INDEX visits_officer_day ON visits(officer_id, day);
 
@@ -160,7 +168,7 @@ CREATE TABLE assists (
     receiving_point TEXT,
     note            TEXT,
     retracted       INTEGER NOT NULL DEFAULT 0
-) STRICT;
+) STRICT, WITHOUT ROWID;
 CREATE INDEX assists_resident ON assists(resident_id);
 CREATE INDEX assists_officer_day ON assists(officer_id, day);
 
@@ -169,7 +177,7 @@ CREATE TABLE retractions (
     reason  TEXT,
     hlc     INTEGER NOT NULL,
     replica BLOB    NOT NULL
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE account_state (
     resident_id TEXT PRIMARY KEY,
@@ -183,17 +191,8 @@ CREATE TABLE account_state (
              WHEN level1 = 2 THEN 'level2_to_take'
              WHEN level1 = 1 THEN 'level1_pending'
              ELSE 'no_account' END) STORED
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
-CREATE TABLE household_state (
-    household_id  TEXT PRIMARY KEY,
-    needing       INTEGER NOT NULL DEFAULT 0,
-    last_visit_id TEXT,
-    last_at_ms    INTEGER,
-    last_day      TEXT,
-    last_outcome  TEXT,
-    revisit_at_ms INTEGER
-) STRICT;
 "#;
 
 /// `MIGRATIONS[i]` migrates version `i` to `i + 1`.

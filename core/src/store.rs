@@ -15,7 +15,7 @@
 //! it. Apps that want to read with plain SQL while a sync writes open a second, read-only
 //! connection with [`Store::open_reader`]: WAL lets readers run beside the writer.
 
-use crate::apply::{materialize, Stamps};
+use crate::apply::{materialize, Deferred, Stamps};
 use crate::hlc::{Clock, Hlc, HlcGenerator, SystemClock, DEFAULT_MAX_DRIFT_MS};
 use crate::model::{Entity, Field};
 use crate::op::{Op, OpBody, ReplicaId, Stamp, VersionVector};
@@ -242,6 +242,7 @@ impl Store {
             return Ok((Vec::new(), out)); // dropping `tx` ends the empty transaction
         }
         let mut ops = Vec::with_capacity(bodies.len());
+        let mut deferred = Deferred::default();
         for body in bodies {
             let op = Op {
                 replica,
@@ -251,9 +252,10 @@ impl Store {
             };
             counter += 1;
             insert_log(&tx, &op)?;
-            materialize(&tx, &op)?;
+            materialize(&tx, &op, &mut deferred)?;
             ops.push(op);
         }
+        deferred.flush(&tx)?;
         tx.prepare_cached(
             "INSERT INTO replicas (replica, contiguous) VALUES (?1, ?2)
              ON CONFLICT (replica) DO UPDATE SET contiguous = excluded.contiguous",
@@ -392,12 +394,13 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut deferred = Deferred::default();
         for op in ops {
             if !insert_log(&tx, op)? {
                 report.duplicates += 1;
                 continue;
             }
-            materialize(&tx, op)?;
+            materialize(&tx, op, &mut deferred)?;
             if hlc.observe(op.hlc, now) {
                 report.far_future += 1;
             }
@@ -408,6 +411,7 @@ impl Store {
             touched.insert(op.replica);
             report.applied += 1;
         }
+        deferred.flush(&tx)?;
         for replica in &touched {
             advance_contiguous(&tx, replica)?;
         }
@@ -463,7 +467,6 @@ impl Store {
             ("assists", "id"),
             ("retractions", "fact_id"),
             ("account_state", "resident_id"),
-            ("household_state", "household_id"),
             ("replicas", "replica"),
             ("oplog", "replica, counter"),
         ];

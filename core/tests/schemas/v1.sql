@@ -41,7 +41,14 @@ CREATE TABLE households (
     head_id      TEXT,
     note         TEXT,
     deleted      INTEGER NOT NULL DEFAULT 0,
-    stamps       BLOB
+    stamps       BLOB,
+    -- Derived, not replicated: residents still needing help, and the latest visit.
+    needing       INTEGER NOT NULL DEFAULT 0,
+    last_visit_id TEXT,
+    last_at_ms    INTEGER,
+    last_day      TEXT,
+    last_outcome  TEXT,
+    revisit_at_ms INTEGER
 ) STRICT;
 CREATE INDEX households_village ON households(village_code);
 
@@ -120,7 +127,7 @@ CREATE TABLE visits (
     lat_e6        INTEGER,
     lon_e6        INTEGER,
     retracted     INTEGER NOT NULL DEFAULT 0
-) STRICT;
+) STRICT, WITHOUT ROWID;
 CREATE INDEX visits_household ON visits(household_id, at_ms);
 CREATE INDEX visits_officer_day ON visits(officer_id, day);
 
@@ -135,7 +142,7 @@ CREATE TABLE assists (
     receiving_point TEXT,
     note            TEXT,
     retracted       INTEGER NOT NULL DEFAULT 0
-) STRICT;
+) STRICT, WITHOUT ROWID;
 CREATE INDEX assists_resident ON assists(resident_id);
 CREATE INDEX assists_officer_day ON assists(officer_id, day);
 
@@ -144,7 +151,7 @@ CREATE TABLE retractions (
     reason  TEXT,
     hlc     INTEGER NOT NULL,
     replica BLOB    NOT NULL
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
 CREATE TABLE account_state (
     resident_id TEXT PRIMARY KEY,
@@ -158,14 +165,5 @@ CREATE TABLE account_state (
              WHEN level1 = 2 THEN 'level2_to_take'
              WHEN level1 = 1 THEN 'level1_pending'
              ELSE 'no_account' END) STORED
-) STRICT;
+) STRICT, WITHOUT ROWID;
 
-CREATE TABLE household_state (
-    household_id  TEXT PRIMARY KEY,
-    needing       INTEGER NOT NULL DEFAULT 0,
-    last_visit_id TEXT,
-    last_at_ms    INTEGER,
-    last_day      TEXT,
-    last_outcome  TEXT,
-    revisit_at_ms INTEGER
-) STRICT;
