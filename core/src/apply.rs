@@ -84,28 +84,34 @@ pub fn materialize(conn: &Connection, op: &Op, deferred: &mut Deferred) -> Resul
                                      note, lat_e6, lon_e6, retracted)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
                          EXISTS (SELECT 1 FROM retractions WHERE fact_id = ?1))
-                 ON CONFLICT (id) DO NOTHING",
+                 ON CONFLICT (id) DO NOTHING RETURNING retracted",
             )?;
             let id = v.id.to_string();
             let day = local_day(v.at_ms);
-            let n = stmt.execute(params![
-                id,
-                v.household_id.to_string(),
-                v.officer_id.to_string(),
-                v.at_ms,
-                day,
-                v.outcome.as_str(),
-                v.revisit_at_ms,
-                v.note,
-                v.location.map(|l| l.lat_e6),
-                v.location.map(|l| l.lon_e6),
-            ])?;
-            if n > 0 {
+            let retracted: Option<bool> = stmt
+                .query_row(
+                    params![
+                        id,
+                        v.household_id.to_string(),
+                        v.officer_id.to_string(),
+                        v.at_ms,
+                        day,
+                        v.outcome.as_str(),
+                        v.revisit_at_ms,
+                        v.note,
+                        v.location.map(|l| l.lat_e6),
+                        v.location.map(|l| l.lon_e6),
+                    ],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            // Inserted and not retracted already.
+            if retracted == Some(false) {
                 // The household's latest visit, if this one is later (ties: greater id). The
                 // household's row may not have arrived yet: then it starts with this.
                 conn.prepare_cached(
                     "INSERT INTO households (id, last_visit_id, last_at_ms, last_day, last_outcome, revisit_at_ms)
-                     SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE NOT EXISTS (SELECT 1 FROM retractions WHERE fact_id = ?2)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                      ON CONFLICT (id) DO UPDATE SET last_visit_id = excluded.last_visit_id,
                          last_at_ms = excluded.last_at_ms, last_day = excluded.last_day,
                          last_outcome = excluded.last_outcome, revisit_at_ms = excluded.revisit_at_ms
@@ -129,25 +135,28 @@ pub fn materialize(conn: &Connection, op: &Op, deferred: &mut Deferred) -> Resul
                                       receiving_point, note, retracted)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,
                          EXISTS (SELECT 1 FROM retractions WHERE fact_id = ?1))
-                 ON CONFLICT (id) DO NOTHING",
+                 ON CONFLICT (id) DO NOTHING RETURNING retracted",
             )?;
             let resident = a.resident_id.to_string();
-            let n = stmt.execute(params![
-                a.id.to_string(),
-                resident,
-                a.officer_id.to_string(),
-                a.at_ms,
-                local_day(a.at_ms),
-                a.step.as_str(),
-                a.failure.map(|f| f.as_str()),
-                a.receiving_point,
-                a.note,
-            ])?;
-            if n > 0 && a.failure.is_none() {
-                let retracted: bool = conn
-                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM retractions WHERE fact_id = ?1)")?
-                    .query_row([a.id.to_string()], |r| r.get(0))?;
-                if !retracted {
+            let retracted: Option<bool> = stmt
+                .query_row(
+                    params![
+                        a.id.to_string(),
+                        resident,
+                        a.officer_id.to_string(),
+                        a.at_ms,
+                        local_day(a.at_ms),
+                        a.step.as_str(),
+                        a.failure.map(|f| f.as_str()),
+                        a.receiving_point,
+                        a.note,
+                    ],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if a.failure.is_none() {
+                // Inserted and not retracted already.
+                if retracted == Some(false) {
                     raise_account(conn, &resident, a.step)?;
                     if matches!(
                         a.step,

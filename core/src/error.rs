@@ -60,6 +60,28 @@ pub enum Error {
     #[error("storage error: {0}")]
     Sqlite(#[from] rusqlite::Error),
 
+    /// A sync peer answered with an error status that retrying will not fix (see
+    /// `docs/sync-protocol.md`: 400 bad request or unsupported protocol, 401 re-enrol,
+    /// 403 forbidden, 413 too large).
+    #[error("sync server answered {status} ({code}): {message}")]
+    Http {
+        /// The HTTP status.
+        status: u16,
+        /// The protocol's error code (`unauthorized`, `unsupported_protocol`, ...).
+        code: String,
+        /// The server's words.
+        message: String,
+    },
+
+    /// The sync peer could not be reached or kept failing after every retry.
+    #[error("sync failed after {attempts} attempts: {last}")]
+    Network {
+        /// How many requests were tried.
+        attempts: u32,
+        /// The last failure.
+        last: String,
+    },
+
     /// An I/O error outside SQLite.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),

@@ -108,6 +108,11 @@ impl HlcGenerator {
         HlcGenerator { last, max_drift_ms }
     }
 
+    /// How far ahead of the local clock a remote stamp may pull this generator.
+    pub fn max_drift_ms(&self) -> u64 {
+        self.max_drift_ms
+    }
+
     /// The newest stamp issued or observed.
     pub fn last(&self) -> Hlc {
         self.last

@@ -16,8 +16,11 @@ pub mod record;
 pub mod roster;
 pub mod schema;
 pub mod store;
+#[cfg(feature = "sync-client")]
+pub mod sync;
 pub mod text;
 pub mod validate;
+pub mod wire;
 
 pub use error::{Error, Result};
 pub use hlc::{Clock, Hlc, ManualClock, SystemClock};

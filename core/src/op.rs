@@ -69,6 +69,17 @@ impl Op {
         postcard::to_allocvec(self).unwrap_or_default()
     }
 
+    /// Rebuild an operation from its log columns (`oplog.replica`, `counter`, `hlc`, `body`).
+    pub fn from_log(replica: &[u8], counter: i64, hlc: i64, body: &[u8]) -> crate::Result<Op> {
+        let replica = Uuid::from_slice(replica).map_err(|e| crate::Error::Decode(e.to_string()))?;
+        Ok(Op {
+            replica: ReplicaId(replica),
+            counter: counter as u64,
+            hlc: Hlc::from_sql(hlc),
+            body: postcard::from_bytes(body).map_err(|e| crate::Error::Decode(e.to_string()))?,
+        })
+    }
+
     /// Decode what [`Op::encode`] produced.
     pub fn decode(bytes: &[u8]) -> crate::Result<Op> {
         postcard::from_bytes(bytes).map_err(|e| crate::Error::Decode(e.to_string()))

@@ -80,6 +80,17 @@ pub struct ApplyReport {
     /// Operations stamped further in the future than the drift bound allows. They are applied
     /// (refusing them would break convergence), but this replica's clock does not follow them.
     pub far_future: usize,
+    /// Operations the caller's check refused ([`Store::apply_checked`]); not stored.
+    pub rejected: usize,
+}
+
+/// What a check of [`Store::apply_checked`] says of one operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Apply it.
+    Accept,
+    /// Leave it out: it is neither stored nor applied (the caller reports why).
+    Reject,
 }
 
 /// A page of operations another replica lacks.
@@ -98,6 +109,8 @@ pub struct Store {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) hlc: HlcGenerator,
     pub(crate) next_counter: u64,
+    /// What to add to the local clock to get the time a sync server measured (ms).
+    pub(crate) clock_offset_ms: i64,
 }
 
 impl std::fmt::Debug for Store {
@@ -192,6 +205,14 @@ impl Store {
             [r_bytes(&replica)],
             |r| r.get(0),
         )?;
+        let clock_offset_ms: i64 = tx
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'clock_offset_ms'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
         tx.commit()?;
         Ok(Store {
             conn,
@@ -199,6 +220,7 @@ impl Store {
             clock: options.clock,
             hlc: HlcGenerator::new(Hlc::from_sql(last_hlc), options.max_drift_ms),
             next_counter: max_counter as u64 + 1,
+            clock_offset_ms,
         })
     }
 
@@ -214,8 +236,59 @@ impl Store {
     }
 
     /// The physical time this replica believes it is.
+    ///
+    /// That is the device clock corrected by the offset the last sync measured
+    /// ([`Store::set_clock_offset`]), so a phone whose clock is a year off stamps its work with
+    /// the right time once it has talked to a server.
     pub fn now_ms(&self) -> i64 {
-        self.clock.now_ms() as i64
+        (self.clock.now_ms() as i64).saturating_add(self.clock_offset_ms)
+    }
+
+    /// The correction last measured against a server: server time minus device time (ms).
+    pub fn clock_offset_ms(&self) -> i64 {
+        self.clock_offset_ms
+    }
+
+    /// Remember a measured clock correction (kept across restarts).
+    pub fn set_clock_offset(&mut self, offset_ms: i64) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('clock_offset_ms', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [offset_ms],
+        )?;
+        self.clock_offset_ms = offset_ms;
+        Ok(())
+    }
+
+    /// The counter of this replica's latest operation (0 before the first).
+    pub fn own_counter(&self) -> u64 {
+        self.next_counter - 1
+    }
+
+    /// This replica's own operations with counters above `after`, in counter order, at most
+    /// `limit` (what a push sends).
+    pub fn own_ops_after(&self, after: u64, limit: usize) -> Result<Vec<Op>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT counter, hlc, body FROM oplog WHERE replica = ?1 AND counter > ?2
+             ORDER BY counter LIMIT ?3",
+        )?;
+        let mut rows = stmt.query(params![r_bytes(&self.replica), after as i64, limit as i64])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let body: Vec<u8> = row.get(2)?;
+            out.push(Op {
+                replica: self.replica,
+                counter: row.get::<_, i64>(0)? as u64,
+                hlc: Hlc::from_sql(row.get(1)?),
+                body: postcard::from_bytes(&body).map_err(|e| Error::Decode(e.to_string()))?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Store a cursor for `peer` outside of a pull (a push's acknowledged counter, say).
+    pub fn set_cursor(&mut self, peer: &str, cursor: &str) -> Result<()> {
+        set_cursor(&self.conn, peer, cursor)
     }
 
     /// Make local operations from `bodies` and commit them, with their effects, in one
@@ -232,11 +305,23 @@ impl Store {
         &mut self,
         build: impl FnOnce(&Store) -> Result<(Vec<OpBody>, T)>,
     ) -> Result<(Vec<Op>, T)> {
-        let now = self.clock.now_ms();
+        let now = self.now_ms().max(0) as u64;
         let mut hlc = self.hlc;
         let mut counter = self.next_counter;
         let replica = self.replica;
         let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
+        // Another process may have written through the same file (a console command beside a
+        // server): continue after its counter and stamps, never reuse them.
+        let (db_counter, db_hlc): (i64, i64) = tx
+            .prepare_cached(
+                "SELECT (SELECT coalesce(max(counter), 0) FROM oplog WHERE replica = ?1),
+                        (SELECT coalesce(max(value), 0) FROM meta WHERE key = 'last_hlc')",
+            )?
+            .query_row([r_bytes(&replica)], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        counter = counter.max(db_counter as u64 + 1);
+        if Hlc::from_sql(db_hlc) > hlc.last() {
+            hlc = HlcGenerator::new(Hlc::from_sql(db_hlc), self.hlc.max_drift_ms());
+        }
         let (bodies, out) = build(self)?;
         if bodies.is_empty() {
             return Ok((Vec::new(), out)); // dropping `tx` ends the empty transaction
@@ -251,7 +336,12 @@ impl Store {
                 body,
             };
             counter += 1;
-            insert_log(&tx, &op)?;
+            if !insert_log(&tx, &op)? {
+                return Err(Error::Decode(format!(
+                    "operation counter {} of this replica is already in the log",
+                    op.counter
+                )));
+            }
             materialize(&tx, &op, &mut deferred)?;
             ops.push(op);
         }
@@ -355,7 +445,7 @@ impl Store {
     /// Apply operations from other replicas, in any order, with duplicates, in one transaction:
     /// all of the batch is applied or none of it.
     pub fn apply_ops(&mut self, ops: &[Op]) -> Result<ApplyReport> {
-        self.apply_inner(ops, None)
+        self.apply_inner(ops, None, |_, _| Ok(())).map(|(r, ())| r)
     }
 
     /// Like [`Store::apply_ops`], and in the same transaction remember `cursor` as how far this
@@ -367,37 +457,58 @@ impl Store {
         peer: &str,
         cursor: &str,
     ) -> Result<ApplyReport> {
-        self.apply_inner(ops, Some((peer, cursor)))
+        self.apply_inner(ops, None, |conn, _| set_cursor(conn, peer, cursor))
+            .map(|(r, ())| r)
     }
 
-    /// The cursor last stored for `peer`.
-    pub fn cursor(&self, peer: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT cursor FROM sync_cursors WHERE peer = ?1",
-                [peer],
-                |r| r.get(0),
-            )
-            .optional()?)
+    /// Apply operations from another replica in one transaction, letting the caller decide for
+    /// each operation new to this replica whether to take it (`check`, which sees the store as
+    /// it is after the batch's earlier operations), and run its own statements before the
+    /// commit (`finish`, given the operations applied). This is how a server checks a device's
+    /// scope and records the batch in its feed atomically with the merge.
+    pub fn apply_checked<T>(
+        &mut self,
+        ops: &[Op],
+        mut check: impl FnMut(&Connection, &Op) -> Result<Verdict>,
+        finish: impl FnOnce(&Connection, &[&Op]) -> Result<T>,
+    ) -> Result<(ApplyReport, T)> {
+        self.apply_inner(ops, Some(&mut check), finish)
     }
 
-    fn apply_inner(&mut self, ops: &[Op], cursor: Option<(&str, &str)>) -> Result<ApplyReport> {
+    #[allow(clippy::type_complexity)]
+    fn apply_inner<T>(
+        &mut self,
+        ops: &[Op],
+        mut check: Option<&mut dyn FnMut(&Connection, &Op) -> Result<Verdict>>,
+        finish: impl FnOnce(&Connection, &[&Op]) -> Result<T>,
+    ) -> Result<(ApplyReport, T)> {
         for op in ops {
             op.check_shape()?;
         }
-        let now = self.clock.now_ms();
+        let now = self.now_ms().max(0) as u64;
         let mut hlc = self.hlc;
         let mut report = ApplyReport::default();
         let mut touched = BTreeSet::new();
         let mut own_max = self.next_counter - 1;
+        let mut applied: Vec<&Op> = Vec::with_capacity(ops.len());
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut deferred = Deferred::default();
         for op in ops {
+            if let Some(check) = check.as_mut() {
+                // Only operations new to this replica are shown to the check.
+                if holds(&tx, op)? {
+                    report.duplicates += 1;
+                    continue;
+                }
+                if check(&tx, op)? == Verdict::Reject {
+                    report.rejected += 1;
+                    continue;
+                }
+            }
             if !insert_log(&tx, op)? {
-                report.duplicates += 1;
+                report.duplicates += 1; // the same dot twice within the batch
                 continue;
             }
             materialize(&tx, op, &mut deferred)?;
@@ -410,23 +521,30 @@ impl Store {
             }
             touched.insert(op.replica);
             report.applied += 1;
+            applied.push(op);
         }
         deferred.flush(&tx)?;
         for replica in &touched {
             advance_contiguous(&tx, replica)?;
         }
-        if let Some((peer, cursor)) = cursor {
-            tx.execute(
-                "INSERT INTO sync_cursors (peer, cursor) VALUES (?1, ?2)
-                 ON CONFLICT (peer) DO UPDATE SET cursor = excluded.cursor",
-                [peer, cursor],
-            )?;
-        }
+        let out = finish(&tx, &applied)?;
         save_hlc(&tx, hlc.last())?;
         tx.commit()?;
         self.hlc = hlc;
         self.next_counter = own_max + 1;
-        Ok(report)
+        Ok((report, out))
+    }
+
+    /// The cursor last stored for `peer`.
+    pub fn cursor(&self, peer: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT cursor FROM sync_cursors WHERE peer = ?1",
+                [peer],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// Every last-writer-wins register this replica holds: entity, key, field and the stamp of
@@ -511,6 +629,24 @@ impl Store {
 
 fn r_bytes(r: &ReplicaId) -> &[u8] {
     r.0.as_bytes().as_slice()
+}
+
+fn set_cursor(conn: &Connection, peer: &str, cursor: &str) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO sync_cursors (peer, cursor) VALUES (?1, ?2)
+         ON CONFLICT (peer) DO UPDATE SET cursor = excluded.cursor",
+    )?
+    .execute([peer, cursor])?;
+    Ok(())
+}
+
+/// Whether the log holds the operation's dot.
+fn holds(conn: &Connection, op: &Op) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM oplog WHERE replica = ?1 AND counter = ?2")?
+        .query_row(params![r_bytes(&op.replica), op.counter as i64], |_| Ok(()))
+        .optional()?
+        .is_some())
 }
 
 /// Append to the log; `false` if the dot was already there.

@@ -1,0 +1,126 @@
+//! Sync protocol v1: the messages phones, hubs and servers exchange (`docs/sync-protocol.md`).
+//!
+//! The types live in the core so that the server and every client serialise them from one
+//! definition. Bodies are JSON (`application/json`, for debugging and third-party clients) or
+//! postcard (`application/x-doorstep-postcard`, compact, what the core's client sends), either
+//! of them optionally compressed (`Content-Encoding: gzip` or `zstd`).
+
+use crate::op::Op;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The protocol version this code speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Media type of postcard bodies.
+pub const POSTCARD_MEDIA_TYPE: &str = "application/x-doorstep-postcard";
+
+/// Exchange an enrolment code for a device token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolRequest {
+    /// Must be [`PROTOCOL_VERSION`].
+    pub protocol: u32,
+    /// The one-time code an admin issued for this officer's device.
+    pub code: String,
+    /// A label for the device (model name), shown to admins; no personal data.
+    pub device_name: String,
+    /// The device's replica id (its store's).
+    pub replica: Uuid,
+    /// The device's clock, Unix ms, when it sent the request.
+    pub device_time_ms: i64,
+}
+
+/// What an enrolled device gets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolResponse {
+    /// The device's id on the server.
+    pub device_id: Uuid,
+    /// The bearer token (shown once; the server keeps only its hash).
+    pub token: String,
+    /// The officer the device belongs to.
+    pub officer_id: Uuid,
+    /// The server's replica id.
+    pub server_replica: Uuid,
+    /// The server's clock, Unix ms.
+    pub server_time_ms: i64,
+}
+
+/// Send operations the server lacks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    /// Must be [`PROTOCOL_VERSION`].
+    pub protocol: u32,
+    /// The device's clock, Unix ms, when it sent the request.
+    pub device_time_ms: i64,
+    /// Operations, in the device's counter order; at most the server's batch limit.
+    pub ops: Vec<Op>,
+}
+
+/// Why the server refused one operation of a batch (the rest of the batch is applied).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejected {
+    /// The operation's replica.
+    pub replica: Uuid,
+    /// The operation's counter.
+    pub counter: u64,
+    /// A code: `out_of_scope`, `forbidden`, `clock_ahead`, `invalid`.
+    pub reason: String,
+}
+
+/// The server's answer to a push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushResponse {
+    /// Operations new to the server, now applied.
+    pub applied: u64,
+    /// Operations the server already held.
+    pub duplicates: u64,
+    /// Operations refused (not stored, not forwarded), with reasons.
+    pub rejected: Vec<Rejected>,
+    /// The highest counter of the device's own replica the server has processed; the device
+    /// need not send anything at or below it again.
+    pub acked_counter: u64,
+    /// The server's clock, Unix ms.
+    pub server_time_ms: i64,
+}
+
+/// Ask for operations in the device's scope after its cursor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullRequest {
+    /// Must be [`PROTOCOL_VERSION`].
+    pub protocol: u32,
+    /// The device's clock, Unix ms, when it sent the request.
+    pub device_time_ms: i64,
+    /// The cursor of the last page applied, `None` the first time. Opaque to the device.
+    pub cursor: Option<String>,
+    /// At most this many operations (the server may send fewer).
+    pub limit: u32,
+}
+
+/// A page of operations.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullResponse {
+    /// Operations, in the server's order.
+    pub ops: Vec<Op>,
+    /// Store it with the page, in the same transaction; send it with the next pull.
+    pub cursor: String,
+    /// Whether more operations are waiting.
+    pub has_more: bool,
+    /// The server's clock, Unix ms.
+    pub server_time_ms: i64,
+}
+
+/// The body of every 4xx/5xx answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A stable code: `unsupported_protocol`, `bad_request`, `unauthorized`, `forbidden`,
+    /// `too_large`, `unavailable`, `internal`.
+    pub error: String,
+    /// Words for a person (never personal data).
+    pub message: String,
+    /// For `unsupported_protocol`: the versions the server speaks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub supported: Vec<u32>,
+}

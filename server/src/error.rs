@@ -1,0 +1,126 @@
+//! Errors of the server, and how each becomes an HTTP answer.
+//!
+//! One enum for the whole crate; each variant is one row of the error table of
+//! `docs/sync-protocol.md` (a stable `error` code, a status, words that never carry personal
+//! data). Storage and core errors are folded in with `#[from]`; a core `Decode` error means
+//! a peer sent an operation we cannot read, which is the client's fault (400), anything else
+//! from the store is ours (500).
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use doorstep_core::wire::{ErrorBody, PROTOCOL_VERSION};
+use thiserror::Error;
+
+/// The result type of the server.
+pub type Result<T, E = ServerError> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while serving a request or running an admin command.
+#[derive(Debug, Error)]
+pub enum ServerError {
+    /// The body's `protocol` is not one this server speaks.
+    #[error("protocol version {0} is not supported")]
+    UnsupportedProtocol(u64),
+    /// Malformed body, wrong types, bad operation shape, unknown content type.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// No token, unknown token, revoked device, unknown or used enrolment code.
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
+    /// The caller may not do this.
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    /// A named record does not exist (admin routes and commands).
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+    /// Body (after decompression) or batch over the limit; says which limit.
+    #[error("too large: {0}")]
+    TooLarge(String),
+    /// The database is busy or down.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// The core store failed.
+    #[error(transparent)]
+    Core(#[from] doorstep_core::Error),
+    /// SQLite failed in the server's own tables.
+    #[error("storage error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// Anything else that is our fault.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ServerError {
+    /// The HTTP status and the stable `error` code.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ServerError::UnsupportedProtocol(_) => {
+                (StatusCode::BAD_REQUEST, "unsupported_protocol")
+            }
+            ServerError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ServerError::Core(doorstep_core::Error::Decode(_)) => {
+                (StatusCode::BAD_REQUEST, "bad_request")
+            }
+            ServerError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ServerError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            ServerError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ServerError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ServerError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ServerError::Core(doorstep_core::Error::Sqlite(e)) | ServerError::Sqlite(e)
+                if is_busy(e) =>
+            {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
+            ServerError::Core(_) | ServerError::Sqlite(_) | ServerError::Internal(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+        }
+    }
+
+    /// The JSON body of the answer. Internal details stay in the server's log.
+    pub fn body(&self) -> ErrorBody {
+        let (status, code) = self.status_and_code();
+        let message = if status.is_server_error() {
+            "the server could not complete the request; retry later".to_owned()
+        } else {
+            self.to_string()
+        };
+        ErrorBody {
+            error: code.to_owned(),
+            message,
+            supported: match self {
+                ServerError::UnsupportedProtocol(_) => vec![PROTOCOL_VERSION],
+                _ => Vec::new(),
+            },
+        }
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+impl IntoResponse for ServerError {
+    fn into_response(self) -> Response {
+        let (status, _) = self.status_and_code();
+        if status.is_server_error() {
+            // Core and SQLite messages name fields and tables, never values.
+            tracing::error!(error = %self, "request failed");
+        }
+        let body = serde_json::to_vec(&self.body()).unwrap_or_default();
+        let mut resp = (status, body).into_response();
+        resp.headers_mut().insert(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        );
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("5"),
+            );
+        }
+        resp
+    }
+}

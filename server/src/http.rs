@@ -1,0 +1,420 @@
+//! The HTTP API (`docs/sync-protocol.md`): routes, body codecs, auth extraction.
+//!
+//! Handlers are thin: decode the body in the request's format (JSON or postcard), check the
+//! protocol version, authenticate, then hand the work to the [`Backend`] on a blocking thread
+//! (SQLite calls block). Bodies are read through a byte limit *after* request decompression,
+//! so a small gzip bomb is refused like a large body. Every error answer is the JSON
+//! [`ErrorBody`](doorstep_core::wire::ErrorBody).
+
+use crate::auth;
+use crate::backend::{Backend, DeviceAuth, Enrolment, UserAuth};
+use crate::error::{Result, ServerError};
+use crate::metrics::Metrics;
+use axum::body::{Body, Bytes};
+use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use doorstep_core::wire::{
+    EnrolRequest, EnrolResponse, PullRequest, PushRequest, POSTCARD_MEDIA_TYPE, PROTOCOL_VERSION,
+};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tower_http::compression::CompressionLayer;
+use tower_http::decompression::RequestDecompressionLayer;
+use tower_http::trace::TraceLayer;
+use uuid::Uuid;
+
+/// Default request body limit, after decompression.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// The most operations one push may carry.
+pub const MAX_PUSH_OPS: usize = 1000;
+/// Default lifetime of an enrolment code.
+pub const DEFAULT_CODE_TTL_MINUTES: u32 = 24 * 60;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The storage.
+    pub backend: Arc<dyn Backend>,
+    /// The counters.
+    pub metrics: Arc<Metrics>,
+    /// Request body limit after decompression.
+    pub max_body_bytes: usize,
+}
+
+/// The router with every route and layer.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/v1/enrol", post(enrol))
+        .route("/v1/sync/push", post(push))
+        .route("/v1/sync/pull", post(pull))
+        .route("/v1/admin/enrol-codes", post(issue_code))
+        .route("/v1/admin/devices", get(list_devices))
+        .route("/v1/admin/devices/{id}/revoke", post(revoke))
+        .route("/v1/admin/audit", get(audit))
+        .fallback(|| async { ServerError::NotFound("no such route") })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
+        .layer(RequestDecompressionLayer::new().gzip(true).zstd(true))
+        .layer(CompressionLayer::new().gzip(true).zstd(true))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let resp = next.run(req).await;
+    state.metrics.request(&route, resp.status().as_u16());
+    resp
+}
+
+/// Run backend work on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&dyn Backend) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let backend = state.backend.clone();
+    tokio::task::spawn_blocking(move || f(&*backend))
+        .await
+        .map_err(|e| ServerError::Internal(format!("worker failed: {e}")))?
+}
+
+/// The body's format, from `Content-Type` (JSON if absent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Postcard,
+}
+
+fn format_of(headers: &HeaderMap) -> Result<Format> {
+    let Some(ct) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(Format::Json);
+    };
+    let ct = ct.to_str().unwrap_or_default();
+    let media = ct.split(';').next().unwrap_or_default().trim();
+    if media.eq_ignore_ascii_case("application/json") {
+        Ok(Format::Json)
+    } else if media.eq_ignore_ascii_case(POSTCARD_MEDIA_TYPE) {
+        Ok(Format::Postcard)
+    } else {
+        Err(ServerError::BadRequest(format!(
+            "content type: expected application/json or {POSTCARD_MEDIA_TYPE}"
+        )))
+    }
+}
+
+/// Read the (already decompressed) body, refusing more than `limit` bytes.
+async fn read_body(state: &AppState, body: Body) -> Result<Bytes> {
+    let limit = state.max_body_bytes;
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => {
+            let bytes = collected.to_bytes();
+            Metrics::add(&state.metrics.bytes_in, bytes.len() as u64);
+            Ok(bytes)
+        }
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(ServerError::TooLarge(
+            format!("request body over the limit of {limit} bytes (after decompression)"),
+        )),
+        Err(_) => Err(ServerError::BadRequest(
+            "request body could not be read or decompressed".into(),
+        )),
+    }
+}
+
+/// Decode a protocol message, checking its `protocol` first so that a peer speaking another
+/// version gets `unsupported_protocol` rather than a parse error.
+fn decode<T: DeserializeOwned>(format: Format, bytes: &[u8]) -> Result<T> {
+    let bad = |what: &str| ServerError::BadRequest(format!("malformed {what} body"));
+    match format {
+        Format::Json => {
+            let value: serde_json::Value =
+                serde_json::from_slice(bytes).map_err(|_| bad("JSON"))?;
+            if let Some(p) = value.get("protocol").and_then(serde_json::Value::as_u64) {
+                if p != u64::from(PROTOCOL_VERSION) {
+                    return Err(ServerError::UnsupportedProtocol(p));
+                }
+            }
+            serde_json::from_value(value).map_err(|e| {
+                // serde's message names the field and the expected type, never the value.
+                ServerError::BadRequest(format!("malformed JSON body: {}", json_reason(&e)))
+            })
+        }
+        Format::Postcard => {
+            // `protocol` is the first field of every request: a varint.
+            if let Ok((p, _)) = postcard::take_from_bytes::<u32>(bytes) {
+                if p != PROTOCOL_VERSION {
+                    return Err(ServerError::UnsupportedProtocol(u64::from(p)));
+                }
+            }
+            match postcard::take_from_bytes::<T>(bytes) {
+                Ok((v, [])) => Ok(v),
+                _ => Err(bad("postcard")),
+            }
+        }
+    }
+}
+
+fn json_reason(e: &serde_json::Error) -> String {
+    // Keep only the part before any quoted value serde may echo.
+    let text = e.to_string();
+    match text.find(": ") {
+        Some(_) if text.contains("invalid type") || text.contains("invalid value") => {
+            "a field has the wrong type".into()
+        }
+        _ => text.chars().take(120).collect(),
+    }
+}
+
+/// Answer in the request's format.
+fn respond<T: Serialize>(state: &AppState, format: Format, value: &T) -> Result<Response> {
+    let (bytes, ct) = match format {
+        Format::Json => (
+            serde_json::to_vec(value).map_err(|e| ServerError::Internal(e.to_string()))?,
+            "application/json",
+        ),
+        Format::Postcard => (
+            postcard::to_allocvec(value).map_err(|e| ServerError::Internal(e.to_string()))?,
+            POSTCARD_MEDIA_TYPE,
+        ),
+    };
+    Metrics::add(&state.metrics.bytes_out, bytes.len() as u64);
+    let mut resp = (StatusCode::OK, bytes).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    Ok(resp)
+}
+
+fn token(headers: &HeaderMap) -> Result<String> {
+    auth::bearer(
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    )
+    .map(str::to_owned)
+    .ok_or(ServerError::Unauthorized("missing bearer token"))
+}
+
+async fn device(state: &AppState, headers: &HeaderMap) -> Result<DeviceAuth> {
+    let token = token(headers)?;
+    blocking(state, move |b| b.authenticate_device(&token))
+        .await?
+        .ok_or(ServerError::Unauthorized("unknown or revoked device token"))
+}
+
+async fn admin(state: &AppState, headers: &HeaderMap) -> Result<UserAuth> {
+    let token = token(headers)?;
+    let (user, device) = blocking(state, move |b| {
+        Ok((b.authenticate_user(&token)?, b.authenticate_device(&token)?))
+    })
+    .await?;
+    match (user, device) {
+        (Some(u), _) if u.role == "admin" => Ok(u),
+        (Some(_), _) | (None, Some(_)) => Err(ServerError::Forbidden(
+            "admin routes need an admin user's token",
+        )),
+        (None, None) => Err(ServerError::Unauthorized("unknown token")),
+    }
+}
+
+fn now_ms() -> i64 {
+    crate::now_ms()
+}
+
+async fn health(State(state): State<AppState>) -> Result<&'static str> {
+    blocking(&state, |b| b.health())
+        .await
+        .map_err(|_| ServerError::Unavailable("database not answering".into()))?;
+    Ok("ok")
+}
+
+async fn metrics(State(state): State<AppState>) -> Result<Response> {
+    let gauges = blocking(&state, |b| b.gauges()).await?;
+    let text = state.metrics.render(&gauges);
+    let mut resp = text.into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    Ok(resp)
+}
+
+async fn enrol(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response> {
+    let format = format_of(&headers)?;
+    let bytes = read_body(&state, body).await?;
+    let req: EnrolRequest = decode(format, &bytes)?;
+    let now = now_ms();
+    let done = blocking(&state, move |b| {
+        b.enrol(
+            Enrolment {
+                code: req.code,
+                device_name: req.device_name,
+                replica: req.replica,
+                device_time_ms: req.device_time_ms,
+            },
+            now,
+        )
+    })
+    .await?;
+    tracing::info!(device = %done.device_id, officer = %done.officer_id, "device enrolled");
+    respond(
+        &state,
+        format,
+        &EnrolResponse {
+            device_id: done.device_id,
+            token: done.token,
+            officer_id: done.officer_id,
+            server_replica: done.server_replica,
+            server_time_ms: now,
+        },
+    )
+}
+
+async fn push(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response> {
+    let dev = device(&state, &headers).await?;
+    let format = format_of(&headers)?;
+    let bytes = read_body(&state, body).await?;
+    let req: PushRequest = decode(format, &bytes)?;
+    if req.ops.len() > MAX_PUSH_OPS {
+        return Err(ServerError::TooLarge(format!(
+            "{} operations in one push; at most {MAX_PUSH_OPS}",
+            req.ops.len()
+        )));
+    }
+    let now = now_ms();
+    let device_id = dev.device_id;
+    let resp = blocking(&state, move |b| {
+        b.push(&dev, req.ops, req.device_time_ms, now)
+    })
+    .await?;
+    let m = &state.metrics;
+    Metrics::add(&m.ops_applied, resp.applied);
+    Metrics::add(&m.ops_duplicate, resp.duplicates);
+    Metrics::add(&m.ops_rejected, resp.rejected.len() as u64);
+    tracing::info!(
+        device = %device_id,
+        applied = resp.applied,
+        duplicates = resp.duplicates,
+        rejected = resp.rejected.len(),
+        acked = resp.acked_counter,
+        "push"
+    );
+    respond(&state, format, &resp)
+}
+
+async fn pull(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response> {
+    let dev = device(&state, &headers).await?;
+    let format = format_of(&headers)?;
+    let bytes = read_body(&state, body).await?;
+    let req: PullRequest = decode(format, &bytes)?;
+    let now = now_ms();
+    let device_id = dev.device_id;
+    let resp = blocking(&state, move |b| {
+        b.pull(
+            &dev,
+            req.cursor.as_deref(),
+            req.limit,
+            req.device_time_ms,
+            now,
+        )
+    })
+    .await?;
+    Metrics::add(&state.metrics.ops_pulled, resp.ops.len() as u64);
+    tracing::info!(device = %device_id, ops = resp.ops.len(), has_more = resp.has_more, "pull");
+    respond(&state, format, &resp)
+}
+
+/// `POST /v1/admin/enrol-codes` body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolCodeRequest {
+    /// The officer whose device will enrol with the code.
+    pub officer_id: Uuid,
+    /// Lifetime; 24 h if absent.
+    #[serde(default)]
+    pub ttl_minutes: Option<u32>,
+}
+
+async fn issue_code(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    let user = admin(&state, &headers).await?;
+    let format = format_of(&headers)?;
+    let bytes = read_body(&state, body).await?;
+    let req: EnrolCodeRequest = decode(format, &bytes)?;
+    let now = now_ms();
+    let issued = blocking(&state, move |b| {
+        b.issue_enrol_code(
+            &user.actor(),
+            req.officer_id,
+            req.ttl_minutes.unwrap_or(DEFAULT_CODE_TTL_MINUTES),
+            now,
+        )
+    })
+    .await?;
+    respond(&state, format, &issued)
+}
+
+/// `POST /v1/admin/devices/{id}/revoke` answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RevokeResponse {
+    /// The device.
+    pub device_id: Uuid,
+    /// `false` if it was already revoked.
+    pub revoked: bool,
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let user = admin(&state, &headers).await?;
+    let device_id = Uuid::parse_str(&id)
+        .map_err(|_| ServerError::BadRequest("device id: expected a UUID".into()))?;
+    let now = now_ms();
+    let revoked = blocking(&state, move |b| {
+        b.revoke_device(&user.actor(), device_id, now)
+    })
+    .await?;
+    tracing::info!(device = %device_id, revoked, "device revoked");
+    respond(&state, Format::Json, &RevokeResponse { device_id, revoked })
+}
+
+async fn list_devices(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
+    admin(&state, &headers).await?;
+    let devices = blocking(&state, |b| b.list_devices()).await?;
+    respond(&state, Format::Json, &devices)
+}
+
+/// `GET /v1/admin/audit` query.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuditQuery {
+    /// Newest entries first, at most this many (default 100).
+    pub limit: Option<u32>,
+}
+
+async fn audit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<AuditQuery>,
+) -> Result<Response> {
+    admin(&state, &headers).await?;
+    let limit = q.limit.unwrap_or(100);
+    let entries = blocking(&state, move |b| b.audit(limit)).await?;
+    respond(&state, Format::Json, &entries)
+}

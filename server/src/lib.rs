@@ -1,0 +1,55 @@
+//! Doorstep sync server: enrols devices, exchanges operations with them within their
+//! officer's scope, and keeps an audit log (`docs/sync-protocol.md`, DESIGN.md §5–6).
+//!
+//! The server is a replica like any phone: a core [`doorstep_core::Store`] holds its operation
+//! log and materialised tables, and the server's own tables (devices, feed, audit…) live in the
+//! same SQLite file so that a push commits in one transaction. Layers, outside in: [`http`]
+//! (routes and codecs) → [`backend`] (the storage trait) → [`sqlite`] (its implementation),
+//! with [`scope`] deciding what a device may see and change and [`cursor`] encoding pull
+//! positions.
+
+pub mod auth;
+pub mod backend;
+pub mod cursor;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod scope;
+pub mod sqlite;
+
+pub use backend::Backend;
+pub use error::{Result, ServerError};
+pub use http::{router, AppState};
+pub use sqlite::SqliteBackend;
+
+use std::future::Future;
+use std::sync::Arc;
+
+/// The server's clock, Unix ms.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Shared state over a backend, with fresh counters.
+pub fn state(backend: Arc<dyn Backend>, max_body_bytes: usize) -> AppState {
+    AppState {
+        backend,
+        metrics: Arc::default(),
+        max_body_bytes,
+    }
+}
+
+/// Serve on `listener` until `shutdown` resolves; then stop accepting and finish the requests
+/// in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

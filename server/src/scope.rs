@@ -1,0 +1,312 @@
+//! Scope: which villages an officer may see and change, and which village an operation is
+//! about (DESIGN.md §5–6).
+//!
+//! Everything a device exchanges is keyed by *area*, a village code. An operation's area is
+//! found from the operation itself and the server's materialised tables as they stand when the
+//! operation is applied (so a batch that creates a household and then its residents checks
+//! out). Reference data (units, campaigns, officers, assignments, quotas) has no area: every
+//! device receives it, and only commune leads and above may change it.
+
+use doorstep_core::{Entity, Field, Key, Op, OpBody, Role, Value};
+use rusqlite::{Connection, OptionalExtension};
+use std::collections::BTreeSet;
+use uuid::Uuid;
+
+/// How far ahead of the server's clock a last-writer-wins stamp may be (`clock_ahead`).
+pub const MAX_AHEAD_MS: i64 = 10 * 60 * 1000;
+
+/// What an operation concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Area {
+    /// Reference data every device receives.
+    Reference,
+    /// A village. `from` is the village a household or resident leaves, when the operation
+    /// moves it: both must be in the pusher's scope.
+    Village {
+        /// The village the operation is filed under.
+        code: String,
+        /// The village it moves out of, if it moves.
+        from: Option<String>,
+    },
+    /// It names a household, resident or fact this server does not hold (yet).
+    Unknown,
+}
+
+impl Area {
+    /// The feed's `area` column: `None` for reference data.
+    pub fn feed_area(&self) -> Option<&str> {
+        match self {
+            Area::Village { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// What an officer may see and do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfficerScope {
+    /// The officer's role (`field` if the server does not know the officer).
+    pub role: Role,
+    /// The villages the officer is given.
+    pub areas: BTreeSet<String>,
+}
+
+/// The officer's current scope: villages of their active village and household assignments,
+/// plus, for a commune lead, every village of their commune, and for district and province
+/// command every village under their unit.
+pub fn officer_scope(conn: &Connection, officer_id: Uuid) -> rusqlite::Result<OfficerScope> {
+    let id = officer_id.to_string();
+    let row: Option<(Option<String>, Option<String>, i64)> = conn
+        .prepare_cached("SELECT role, unit_code, deleted FROM officers WHERE id = ?1")?
+        .query_row([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((role, unit, deleted)) = row else {
+        return Ok(OfficerScope {
+            role: Role::Field,
+            areas: BTreeSet::new(),
+        });
+    };
+    let role = role
+        .as_deref()
+        .and_then(|r| Role::parse(r).ok())
+        .unwrap_or(Role::Field);
+    let mut areas = BTreeSet::new();
+    if deleted != 0 {
+        return Ok(OfficerScope { role, areas });
+    }
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT target_id FROM assignments
+             WHERE officer_id = ?1 AND target_kind = 'village' AND active = 1
+               AND target_id IS NOT NULL
+             UNION
+             SELECT h.village_code FROM assignments a JOIN households h ON h.id = a.target_id
+             WHERE a.officer_id = ?1 AND a.target_kind = 'household' AND a.active = 1
+               AND h.village_code IS NOT NULL",
+        )?;
+        for v in stmt.query_map([&id], |r| r.get::<_, String>(0))? {
+            areas.insert(v?);
+        }
+    }
+    if let Some(unit) = unit {
+        let sql = match role {
+            Role::Field => None,
+            Role::CommuneLead => {
+                Some("SELECT code FROM units WHERE parent_code = ?1 AND level = 'village'")
+            }
+            Role::District | Role::Province => Some(
+                "WITH RECURSIVE sub(code) AS (
+                     SELECT code FROM units WHERE parent_code = ?1
+                     UNION SELECT u.code FROM units u JOIN sub ON u.parent_code = sub.code)
+                 SELECT u.code FROM units u JOIN sub ON u.code = sub.code
+                 WHERE u.level = 'village'",
+            ),
+        };
+        if let Some(sql) = sql {
+            let mut stmt = conn.prepare_cached(sql)?;
+            for v in stmt.query_map([&unit], |r| r.get::<_, String>(0))? {
+                areas.insert(v?);
+            }
+        }
+    }
+    Ok(OfficerScope { role, areas })
+}
+
+fn text_field(fields: &[(Field, Value)], field: Field) -> Option<&str> {
+    fields.iter().find_map(|(f, v)| match (f, v) {
+        (f, Value::Text(t)) if *f == field => Some(t.as_str()),
+        _ => None,
+    })
+}
+
+fn household_village(conn: &Connection, household: &str) -> rusqlite::Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT village_code FROM households WHERE id = ?1")?
+        .query_row([household], |r| r.get::<_, Option<String>>(0))
+        .optional()?
+        .flatten())
+}
+
+fn resident_household(conn: &Connection, resident: &str) -> rusqlite::Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT household_id FROM residents WHERE id = ?1")?
+        .query_row([resident], |r| r.get::<_, Option<String>>(0))
+        .optional()?
+        .flatten())
+}
+
+fn resident_village(conn: &Connection, resident: &str) -> rusqlite::Result<Option<String>> {
+    match resident_household(conn, resident)? {
+        Some(h) => household_village(conn, &h),
+        None => Ok(None),
+    }
+}
+
+/// File a move: the new village (if the operation sets one) or the stored one.
+fn moved(new: Option<String>, stored: Option<String>) -> Area {
+    match (new, stored) {
+        (Some(code), stored) => {
+            let from = stored.filter(|s| *s != code);
+            Area::Village { code, from }
+        }
+        (None, Some(code)) => Area::Village { code, from: None },
+        (None, None) => Area::Unknown,
+    }
+}
+
+/// The area of an operation, against the store as it stands before it is applied.
+pub fn op_area(conn: &Connection, op: &Op) -> rusqlite::Result<Area> {
+    let village =
+        |v: Option<String>| v.map_or(Area::Unknown, |code| Area::Village { code, from: None });
+    Ok(match &op.body {
+        OpBody::Set {
+            entity,
+            key,
+            fields,
+        } => {
+            let key = match key {
+                Key::Uuid(u) => u.to_string(),
+                Key::Code(c) => c.clone(),
+            };
+            match entity {
+                Entity::Household => moved(
+                    text_field(fields, Field::Village).map(str::to_owned),
+                    household_village(conn, &key)?,
+                ),
+                Entity::Resident => {
+                    let new = match text_field(fields, Field::Household) {
+                        Some(h) => Some(household_village(conn, h)?),
+                        None => None,
+                    };
+                    let stored = resident_village(conn, &key)?;
+                    match new {
+                        // It names a household this server does not hold.
+                        Some(None) => Area::Unknown,
+                        Some(new) => moved(new, stored),
+                        None => moved(None, stored),
+                    }
+                }
+                Entity::Unit
+                | Entity::Campaign
+                | Entity::Officer
+                | Entity::Assignment
+                | Entity::Quota => Area::Reference,
+            }
+        }
+        OpBody::Visit(v) => village(household_village(conn, &v.household_id.to_string())?),
+        OpBody::Assist(a) => village(resident_village(conn, &a.resident_id.to_string())?),
+        OpBody::Retract { fact_id, .. } => {
+            let id = fact_id.to_string();
+            let visit_household: Option<String> = conn
+                .prepare_cached("SELECT household_id FROM visits WHERE id = ?1")?
+                .query_row([&id], |r| r.get(0))
+                .optional()?;
+            if let Some(h) = visit_household {
+                village(household_village(conn, &h)?)
+            } else {
+                let resident: Option<String> = conn
+                    .prepare_cached("SELECT resident_id FROM assists WHERE id = ?1")?
+                    .query_row([&id], |r| r.get(0))
+                    .optional()?;
+                match resident {
+                    Some(r) => village(resident_village(conn, &r)?),
+                    None => Area::Unknown,
+                }
+            }
+        }
+    })
+}
+
+/// Why an operation pushed by an officer is refused, if it is.
+pub fn refusal(scope: &OfficerScope, op: &Op, area: &Area, now_ms: i64) -> Option<&'static str> {
+    match area {
+        Area::Unknown => return Some("out_of_scope"),
+        Area::Reference => {
+            if scope.role == Role::Field {
+                return Some("forbidden");
+            }
+        }
+        Area::Village { code, from } => {
+            let inside = |v: &String| scope.areas.contains(v);
+            if !inside(code) || from.as_ref().is_some_and(|f| !inside(f)) {
+                return Some("out_of_scope");
+            }
+        }
+    }
+    if matches!(op.body, OpBody::Set { .. })
+        && op.hlc.physical_ms() as i64 > now_ms.saturating_add(MAX_AHEAD_MS)
+    {
+        return Some("clock_ahead");
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use doorstep_core::{Hlc, ReplicaId};
+
+    fn op(body: OpBody, physical: u64) -> Op {
+        Op {
+            replica: ReplicaId(Uuid::from_u128(1)),
+            counter: 1,
+            hlc: Hlc::new(physical, 0),
+            body,
+        }
+    }
+
+    #[test]
+    fn refusals_follow_role_area_and_clock() {
+        let field = OfficerScope {
+            role: Role::Field,
+            areas: ["A".to_owned()].into(),
+        };
+        let lead = OfficerScope {
+            role: Role::CommuneLead,
+            ..field.clone()
+        };
+        let now = 1_700_000_000_000i64;
+        let set = op(
+            OpBody::Set {
+                entity: Entity::Household,
+                key: Key::Uuid(Uuid::nil()),
+                fields: vec![(Field::Note, Value::Null)],
+            },
+            now as u64,
+        );
+        let a = Area::Village {
+            code: "A".into(),
+            from: None,
+        };
+        let b = Area::Village {
+            code: "B".into(),
+            from: None,
+        };
+        let a_from_b = Area::Village {
+            code: "A".into(),
+            from: Some("B".into()),
+        };
+        assert_eq!(refusal(&field, &set, &a, now), None);
+        assert_eq!(refusal(&field, &set, &b, now), Some("out_of_scope"));
+        assert_eq!(refusal(&field, &set, &a_from_b, now), Some("out_of_scope"));
+        assert_eq!(
+            refusal(&field, &set, &Area::Unknown, now),
+            Some("out_of_scope")
+        );
+        assert_eq!(
+            refusal(&field, &set, &Area::Reference, now),
+            Some("forbidden")
+        );
+        assert_eq!(refusal(&lead, &set, &Area::Reference, now), None);
+        let ahead = op(set.body.clone(), (now + MAX_AHEAD_MS + 1) as u64);
+        assert_eq!(refusal(&field, &ahead, &a, now), Some("clock_ahead"));
+        let fact = op(
+            OpBody::Retract {
+                fact_id: Uuid::nil(),
+                reason: None,
+            },
+            (now + MAX_AHEAD_MS + 1) as u64,
+        );
+        assert_eq!(refusal(&field, &fact, &a, now), None);
+    }
+}

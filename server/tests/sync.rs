@@ -1,0 +1,895 @@
+//! The sync server end to end over real HTTP on loopback: enrolment, exactly-once push, paged
+//! pull, scope, backfill, auth, body limits, codecs, clock quarantine, health and metrics.
+//!
+//! Each test starts its own server (a temp SQLite file, a random port) and uses core stores
+//! as the "devices", so every operation is one the real write API made.
+
+use chrono::NaiveDate;
+use doorstep_core::wire::*;
+use doorstep_core::*;
+use doorstep_server::backend::Backend;
+use doorstep_server::SqliteBackend;
+use reqwest::blocking::Client;
+use std::io::Write;
+use std::sync::Arc;
+use uuid::Uuid;
+
+const YEAR_MS: u64 = 365 * 24 * 3600 * 1000;
+
+fn now_ms() -> i64 {
+    doorstep_server::now_ms()
+}
+
+/// Reference data and rosters, made by a commune station's store.
+struct World {
+    ops: Vec<Op>,
+    /// Field officer of commune 22813, assigned village 22813-01.
+    me: Uuid,
+    /// Field officer of commune 22814, assigned village 22814-01.
+    other: Uuid,
+    /// Households: [0] in 22813-01, [1] in 22813-02, [2] in 22814-01.
+    hh: Vec<Uuid>,
+    /// One resident per household.
+    res: Vec<Uuid>,
+}
+
+fn world() -> World {
+    let mut s = Store::open_in_memory(Options::default()).unwrap();
+    for (code, parent, level) in [
+        ("58", None, UnitLevel::Province),
+        ("586", Some("58"), UnitLevel::District),
+        ("22813", Some("586"), UnitLevel::Commune),
+        ("22814", Some("586"), UnitLevel::Commune),
+        ("22813-01", Some("22813"), UnitLevel::Village),
+        ("22813-02", Some("22813"), UnitLevel::Village),
+        ("22814-01", Some("22814"), UnitLevel::Village),
+    ] {
+        s.put_unit(UnitInput {
+            code: code.into(),
+            parent_code: parent.map(Into::into),
+            level,
+            kind: "thôn".into(),
+            name: format!("Đơn vị {code}"),
+        })
+        .unwrap();
+    }
+    s.put_campaign(CampaignInput {
+        id: Uuid::now_v7(),
+        name: "Cao điểm".into(),
+        start_date: NaiveDate::from_ymd_opt(2020, 1, 1).unwrap(),
+        end_date: NaiveDate::from_ymd_opt(2099, 12, 31).unwrap(),
+        target: 1000,
+        unit_code: "58".into(),
+    })
+    .unwrap();
+    let me = Uuid::now_v7();
+    let other = Uuid::now_v7();
+    for (id, unit) in [(me, "22813"), (other, "22814")] {
+        s.put_officer(OfficerInput {
+            id,
+            name: "Cán bộ".into(),
+            role: Role::Field,
+            unit_code: unit.into(),
+        })
+        .unwrap();
+    }
+    s.assign(me, AssignTarget::Village("22813-01".into()))
+        .unwrap();
+    s.assign(other, AssignTarget::Village("22814-01".into()))
+        .unwrap();
+    let mut hh = Vec::new();
+    let mut res = Vec::new();
+    for (i, village) in ["22813-01", "22813-02", "22814-01"].iter().enumerate() {
+        let h = Uuid::now_v7();
+        s.put_household(HouseholdInput {
+            id: h,
+            code: format!("H{i:03}"),
+            village_code: (*village).into(),
+            address: None,
+            head_id: None,
+        })
+        .unwrap();
+        let r = Uuid::now_v7();
+        s.put_resident(ResidentInput {
+            id: r,
+            household_id: h,
+            full_name: "Nguyễn Văn A".into(),
+            birth_date: "1990".into(),
+            gender: None,
+            id_number: None,
+            phone: None,
+            relation: None,
+            account: RosterStatus::None,
+        })
+        .unwrap();
+        hh.push(h);
+        res.push(r);
+    }
+    World {
+        ops: s.all_ops_since(&VersionVector::default()).unwrap(),
+        me,
+        other,
+        hh,
+        res,
+    }
+}
+
+struct Server {
+    base: String,
+    backend: Arc<SqliteBackend>,
+    http: Client,
+    _rt: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+}
+
+fn server_with_limit(max_body_bytes: usize) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Arc::new(SqliteBackend::open(dir.path().join("server.db")).unwrap());
+    let state = doorstep_server::state(backend.clone(), max_body_bytes);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(doorstep_server::serve(
+        listener,
+        state,
+        std::future::pending(),
+    ));
+    Server {
+        base: format!("http://{addr}"),
+        backend,
+        http: Client::new(),
+        _rt: rt,
+        _dir: dir,
+    }
+}
+
+fn server() -> Server {
+    server_with_limit(doorstep_server::http::DEFAULT_MAX_BODY_BYTES)
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Fmt {
+    Json,
+    Postcard,
+}
+
+impl Fmt {
+    fn media(self) -> &'static str {
+        match self {
+            Fmt::Json => "application/json",
+            Fmt::Postcard => POSTCARD_MEDIA_TYPE,
+        }
+    }
+    fn encode<T: serde::Serialize>(self, v: &T) -> Vec<u8> {
+        match self {
+            Fmt::Json => serde_json::to_vec(v).unwrap(),
+            Fmt::Postcard => postcard::to_allocvec(v).unwrap(),
+        }
+    }
+    fn decode<T: serde::de::DeserializeOwned>(self, b: &[u8]) -> T {
+        match self {
+            Fmt::Json => serde_json::from_slice(b).unwrap(),
+            Fmt::Postcard => postcard::from_bytes(b).unwrap(),
+        }
+    }
+}
+
+struct Answer {
+    status: u16,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn error(&self) -> ErrorBody {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|_| panic!("not an ErrorBody: {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+impl Server {
+    fn raw(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        encoding: Option<&str>,
+        body: Vec<u8>,
+    ) -> Answer {
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(e) = encoding {
+            req = req.header("content-encoding", e);
+        }
+        let resp = req.send().unwrap();
+        Answer {
+            status: resp.status().as_u16(),
+            body: resp.bytes().unwrap().to_vec(),
+        }
+    }
+
+    fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().unwrap();
+        Answer {
+            status: resp.status().as_u16(),
+            body: resp.bytes().unwrap().to_vec(),
+        }
+    }
+
+    fn enrol_raw(&self, code: &str, replica: Uuid) -> Answer {
+        let req = EnrolRequest {
+            protocol: PROTOCOL_VERSION,
+            code: code.into(),
+            device_name: "Galaxy A03".into(),
+            replica,
+            device_time_ms: now_ms(),
+        };
+        self.raw(
+            "/v1/enrol",
+            None,
+            "application/json",
+            None,
+            Fmt::Json.encode(&req),
+        )
+    }
+
+    fn code(&self, officer: Uuid) -> String {
+        self.backend
+            .issue_enrol_code("test", officer, 60, now_ms())
+            .unwrap()
+            .code
+    }
+
+    /// Enrol a device store of `officer`; returns the token.
+    fn enrol(&self, officer: Uuid, replica: ReplicaId) -> String {
+        let a = self.enrol_raw(&self.code(officer), replica.0);
+        assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+        let r: EnrolResponse = Fmt::Json.decode(&a.body);
+        assert_eq!(r.officer_id, officer);
+        r.token
+    }
+
+    fn push_as(&self, token: &str, fmt: Fmt, ops: Vec<Op>) -> PushResponse {
+        let req = PushRequest {
+            protocol: PROTOCOL_VERSION,
+            device_time_ms: now_ms(),
+            ops,
+        };
+        let a = self.raw(
+            "/v1/sync/push",
+            Some(token),
+            fmt.media(),
+            None,
+            fmt.encode(&req),
+        );
+        assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+        fmt.decode(&a.body)
+    }
+
+    fn pull_as(&self, token: &str, fmt: Fmt, cursor: Option<String>, limit: u32) -> PullResponse {
+        let req = PullRequest {
+            protocol: PROTOCOL_VERSION,
+            device_time_ms: now_ms(),
+            cursor,
+            limit,
+        };
+        let a = self.raw(
+            "/v1/sync/pull",
+            Some(token),
+            fmt.media(),
+            None,
+            fmt.encode(&req),
+        );
+        assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+        fmt.decode(&a.body)
+    }
+
+    /// Pull until done; every op received and the final cursor.
+    fn pull_all(
+        &self,
+        token: &str,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> (Vec<Op>, String, usize) {
+        let mut cursor = cursor;
+        let mut ops = Vec::new();
+        let mut pages = 0;
+        loop {
+            let page = self.pull_as(token, Fmt::Postcard, cursor.clone(), limit);
+            assert!(page.ops.len() <= limit as usize);
+            pages += 1;
+            ops.extend(page.ops);
+            cursor = Some(page.cursor);
+            if !page.has_more {
+                return (ops, cursor.unwrap(), pages);
+            }
+            assert!(pages < 1000, "pull does not end");
+        }
+    }
+
+    fn dump(&self) -> String {
+        self.backend
+            .with_store(|s| s.canonical_dump().unwrap())
+            .unwrap()
+    }
+
+    fn count(&self, sql: &str) -> i64 {
+        self.backend
+            .with_store(|s| s.connection().query_row(sql, [], |r| r.get(0)).unwrap())
+            .unwrap()
+    }
+}
+
+/// A server holding the world, and a device store of `officer` that has the world too.
+fn setup(officer: fn(&World) -> Uuid) -> (Server, World, Store, String) {
+    let srv = server();
+    let w = world();
+    srv.backend.import_ops("test", &w.ops, now_ms()).unwrap();
+    let mut dev = Store::open_in_memory(Options::default()).unwrap();
+    dev.apply_ops(&w.ops).unwrap();
+    let token = srv.enrol(officer(&w), dev.replica_id());
+    (srv, w, dev, token)
+}
+
+fn own_ops(dev: &Store) -> Vec<Op> {
+    dev.all_ops_since(&VersionVector::default())
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.replica == dev.replica_id())
+        .collect()
+}
+
+fn visit(dev: &mut Store, officer: Uuid, household: Uuid) -> Uuid {
+    dev.record_visit(NewVisit {
+        household_id: household,
+        officer_id: officer,
+        at_ms: None,
+        outcome: VisitOutcome::Met,
+        revisit_at_ms: None,
+        note: None,
+        location: None,
+    })
+    .unwrap()
+}
+
+fn has_visit(ops: &[Op], id: Uuid) -> bool {
+    ops.iter()
+        .any(|o| matches!(&o.body, OpBody::Visit(v) if v.id == id))
+}
+
+#[test]
+fn enrol_code_is_one_time_and_expires() {
+    let srv = server();
+    let w = world();
+    srv.backend.import_ops("test", &w.ops, now_ms()).unwrap();
+    let code = srv.code(w.me);
+    // Typed in lower case with a dash: still the code.
+    let typed = format!("{}-{}", &code[..5], &code[5..]).to_lowercase();
+    let a = srv.enrol_raw(&typed, Uuid::new_v4());
+    assert_eq!(a.status, 200);
+    let again = srv.enrol_raw(&code, Uuid::new_v4());
+    assert_eq!(again.status, 401);
+    assert_eq!(again.error().error, "unauthorized");
+    // Issued two days ago for one minute.
+    let old = srv
+        .backend
+        .issue_enrol_code("test", w.me, 1, now_ms() - 2 * 24 * 3600 * 1000)
+        .unwrap();
+    let expired = srv.enrol_raw(&old.code, Uuid::new_v4());
+    assert_eq!(expired.status, 401);
+    assert!(expired.error().message.contains("expired"));
+    assert_eq!(srv.enrol_raw("0000000000", Uuid::new_v4()).status, 401);
+    assert_eq!(srv.count("SELECT count(*) FROM devices"), 1);
+    // The code is stored hashed only.
+    assert_eq!(
+        srv.count(&format!(
+            "SELECT count(*) FROM enrol_codes WHERE code_hash = '{code}'"
+        )),
+        0
+    );
+}
+
+#[test]
+fn a_retried_push_is_all_duplicates() {
+    let (srv, w, mut dev, token) = setup(|w| w.me);
+    let v1 = visit(&mut dev, w.me, w.hh[0]);
+    dev.edit_resident(
+        w.res[0],
+        ResidentEdit {
+            phone: Some(Some("0912345678".into())),
+            note: None,
+        },
+    )
+    .unwrap();
+    let ops = own_ops(&dev);
+    let n = ops.len() as u64;
+    let first = srv.push_as(&token, Fmt::Postcard, ops.clone());
+    assert_eq!((first.applied, first.duplicates), (n, 0));
+    assert!(first.rejected.is_empty(), "{:?}", first.rejected);
+    assert_eq!(first.acked_counter, ops.last().unwrap().counter);
+    let before = srv.dump();
+    // The answer was lost: the same batch again, as JSON this time.
+    let second = srv.push_as(&token, Fmt::Json, ops);
+    assert_eq!((second.applied, second.duplicates), (0, n));
+    assert_eq!(second.acked_counter, first.acked_counter);
+    assert_eq!(srv.dump(), before);
+    assert_eq!(
+        srv.count("SELECT count(*) FROM feed"),
+        w.ops.len() as i64 + n as i64
+    );
+    let visits: i64 = srv.count(&format!("SELECT count(*) FROM visits WHERE id = '{v1}'"));
+    assert_eq!(visits, 1);
+}
+
+#[test]
+fn pull_pages_with_has_more_and_resumes_from_a_cursor() {
+    let (srv, w, mut dev, token) = setup(|w| w.me);
+    let (all, cursor, pages) = srv.pull_all(&token, None, 3);
+    assert!(pages > 2);
+    // Reference data and 22813-01's roster, nothing of the other villages.
+    assert!(all.iter().all(|o| w.ops.contains(o)));
+    let resident_ops = |ops: &[Op], r: Uuid| {
+        ops.iter().any(|o| {
+            matches!(&o.body, OpBody::Set { entity: Entity::Resident, key: Key::Uuid(k), .. } if *k == r)
+        })
+    };
+    assert!(resident_ops(&all, w.res[0]));
+    assert!(!resident_ops(&all, w.res[1]));
+    assert!(!resident_ops(&all, w.res[2]));
+    // Nothing new: an empty last page.
+    let idle = srv.pull_as(&token, Fmt::Json, Some(cursor.clone()), 3);
+    assert!(idle.ops.is_empty() && !idle.has_more);
+    // New work arrives; the old cursor resumes exactly after it.
+    let v = visit(&mut dev, w.me, w.hh[0]);
+    srv.push_as(&token, Fmt::Postcard, own_ops(&dev));
+    let (more, _, _) = srv.pull_all(&token, Some(cursor.clone()), 3);
+    assert_eq!(more.len(), 1);
+    assert!(has_visit(&more, v));
+    // A page that was fetched but not committed is fetched again from the same cursor.
+    let again = srv.pull_as(&token, Fmt::Postcard, Some(cursor), 3);
+    assert!(has_visit(&again.ops, v));
+    // A fresh device applying every page converges with what the server holds in scope.
+    let mut fresh = Store::open_in_memory(Options::default()).unwrap();
+    let (everything, _, _) = srv.pull_all(&token, None, 1000);
+    fresh.apply_ops(&everything).unwrap();
+    assert!(has_visit(&everything, v));
+}
+
+#[test]
+fn out_of_scope_pushes_are_refused_and_other_communes_never_pulled() {
+    let (srv, w, mut dev, token) = setup(|w| w.me);
+    // The device's store lets its user record anywhere it knows of; the server does not.
+    let inside = visit(&mut dev, w.me, w.hh[0]);
+    let outside = visit(&mut dev, w.me, w.hh[2]); // commune 22814
+    let ops = own_ops(&dev);
+    let resp = srv.push_as(&token, Fmt::Postcard, ops.clone());
+    assert_eq!(resp.applied, ops.len() as u64 - 1);
+    assert_eq!(resp.rejected.len(), 1);
+    assert_eq!(resp.rejected[0].reason, "out_of_scope");
+    // Acknowledged anyway, so the device does not resend it.
+    assert_eq!(resp.acked_counter, ops.last().unwrap().counter);
+    assert_eq!(
+        srv.count(&format!(
+            "SELECT count(*) FROM visits WHERE id = '{outside}'"
+        )),
+        0
+    );
+    assert_eq!(
+        srv.count(&format!(
+            "SELECT count(*) FROM visits WHERE id = '{inside}'"
+        )),
+        1
+    );
+    // Reference data from a field officer: forbidden.
+    dev.put_unit(UnitInput {
+        code: "22813-09".into(),
+        parent_code: Some("22813".into()),
+        level: UnitLevel::Village,
+        kind: "thôn".into(),
+        name: "Thôn mới".into(),
+    })
+    .unwrap();
+    let last = own_ops(&dev).pop().unwrap();
+    let resp = srv.push_as(&token, Fmt::Json, vec![last]);
+    assert_eq!(resp.rejected[0].reason, "forbidden");
+    // The other commune's officer pushes; our officer never receives it.
+    let mut dev_b = Store::open_in_memory(Options::default()).unwrap();
+    dev_b.apply_ops(&w.ops).unwrap();
+    let token_b = srv.enrol(w.other, dev_b.replica_id());
+    let vb = visit(&mut dev_b, w.other, w.hh[2]);
+    let rb = srv.push_as(&token_b, Fmt::Postcard, own_ops(&dev_b));
+    assert_eq!(rb.applied, 1);
+    let (mine, _, _) = srv.pull_all(&token, None, 1000);
+    assert!(has_visit(&mine, inside));
+    assert!(!has_visit(&mine, vb));
+    assert!(!has_visit(&mine, outside));
+    let (theirs, _, _) = srv.pull_all(&token_b, None, 1000);
+    assert!(has_visit(&theirs, vb));
+    assert!(!has_visit(&theirs, inside));
+}
+
+#[test]
+fn a_new_assignment_backfills_the_village_history() {
+    let (srv, w, mut dev, token) = setup(|w| w.me);
+    let mut dev_b = Store::open_in_memory(Options::default()).unwrap();
+    dev_b.apply_ops(&w.ops).unwrap();
+    let token_b = srv.enrol(w.other, dev_b.replica_id());
+    let vb = visit(&mut dev_b, w.other, w.hh[2]);
+    srv.push_as(&token_b, Fmt::Postcard, own_ops(&dev_b));
+    let (first, cursor, _) = srv.pull_all(&token, None, 1000);
+    assert!(!has_visit(&first, vb));
+    // Later feed rows, so that the backfill must reach behind the cursor.
+    let v = visit(&mut dev, w.me, w.hh[0]);
+    srv.push_as(&token, Fmt::Postcard, own_ops(&dev));
+    srv.backend
+        .assign_village("test", w.me, "22814-01", now_ms())
+        .unwrap();
+    let (next, cursor2, pages) = srv.pull_all(&token, Some(cursor), 1);
+    assert!(pages > 3, "paged backfill");
+    assert!(has_visit(&next, vb), "the new village's older visit");
+    assert!(has_visit(&next, v));
+    let roster_b = next.iter().any(|o| {
+        matches!(&o.body, OpBody::Set { entity: Entity::Household, key: Key::Uuid(k), .. } if *k == w.hh[2])
+    });
+    assert!(roster_b, "the new village's households");
+    // Fed once: nothing more afterwards.
+    let idle = srv.pull_as(&token, Fmt::Postcard, Some(cursor2), 100);
+    assert!(idle.ops.is_empty() && !idle.has_more);
+}
+
+#[test]
+fn revoked_missing_and_wrong_tokens_are_refused() {
+    let (srv, w, mut dev, token) = setup(|w| w.me);
+    let pull = PullRequest {
+        protocol: 1,
+        device_time_ms: now_ms(),
+        cursor: None,
+        limit: 10,
+    };
+    let body = Fmt::Json.encode(&pull);
+    let none = srv.raw(
+        "/v1/sync/pull",
+        None,
+        "application/json",
+        None,
+        body.clone(),
+    );
+    assert_eq!(none.status, 401);
+    assert_eq!(none.error().error, "unauthorized");
+    let wrong = srv.raw(
+        "/v1/sync/pull",
+        Some("not-a-token"),
+        "application/json",
+        None,
+        body,
+    );
+    assert_eq!(wrong.status, 401);
+    // A device token on an admin route: forbidden.
+    assert_eq!(srv.get("/v1/admin/devices", Some(&token)).status, 403);
+    assert_eq!(srv.get("/v1/admin/devices", None).status, 401);
+    let device_id = srv.backend.list_devices().unwrap()[0].id;
+    assert!(srv
+        .backend
+        .revoke_device("test", device_id, now_ms())
+        .unwrap());
+    visit(&mut dev, w.me, w.hh[0]);
+    let before = srv.dump();
+    let req = PushRequest {
+        protocol: 1,
+        device_time_ms: now_ms(),
+        ops: own_ops(&dev),
+    };
+    let a = srv.raw(
+        "/v1/sync/push",
+        Some(&token),
+        POSTCARD_MEDIA_TYPE,
+        None,
+        Fmt::Postcard.encode(&req),
+    );
+    assert_eq!(a.status, 401);
+    assert_eq!(srv.dump(), before, "nothing stored");
+}
+
+#[test]
+fn malformed_bodies_and_other_protocols_are_400_and_store_nothing() {
+    let (srv, w, mut dev, token) = setup(|w| w.me);
+    visit(&mut dev, w.me, w.hh[0]);
+    let ops = own_ops(&dev);
+    let before = srv.dump();
+    let push = |ct: &str, body: Vec<u8>| srv.raw("/v1/sync/push", Some(&token), ct, None, body);
+    let a = push("application/json", b"{\"protocol\": 1, \"ops\": [".to_vec());
+    assert_eq!((a.status, a.error().error.as_str()), (400, "bad_request"));
+    let a = push(
+        "application/json",
+        br#"{"protocol": 1, "device_time_ms": "soon", "ops": []}"#.to_vec(),
+    );
+    assert_eq!((a.status, a.error().error.as_str()), (400, "bad_request"));
+    let a = push(POSTCARD_MEDIA_TYPE, vec![1, 0xff, 0xff]);
+    assert_eq!((a.status, a.error().error.as_str()), (400, "bad_request"));
+    let a = push("text/plain", b"hello".to_vec());
+    assert_eq!(a.status, 400);
+    // A bad operation shape (a field of another entity) fails the whole request.
+    let mut bad = ops.clone();
+    bad.push(Op {
+        replica: dev.replica_id(),
+        counter: 999,
+        hlc: Hlc::new(now_ms() as u64, 0),
+        body: OpBody::Set {
+            entity: Entity::Household,
+            key: Key::Uuid(w.hh[0]),
+            fields: vec![(Field::Phone, Value::Null)],
+        },
+    });
+    let req = PushRequest {
+        protocol: 1,
+        device_time_ms: 0,
+        ops: bad,
+    };
+    let a = push(POSTCARD_MEDIA_TYPE, Fmt::Postcard.encode(&req));
+    assert_eq!((a.status, a.error().error.as_str()), (400, "bad_request"));
+    // Another protocol version, in both formats.
+    for fmt in [Fmt::Json, Fmt::Postcard] {
+        let req = PushRequest {
+            protocol: 2,
+            device_time_ms: 0,
+            ops: ops.clone(),
+        };
+        let a = push(fmt.media(), fmt.encode(&req));
+        assert_eq!(a.status, 400);
+        let e = a.error();
+        assert_eq!(e.error, "unsupported_protocol");
+        assert_eq!(e.supported, vec![1]);
+    }
+    assert_eq!(srv.dump(), before);
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn oversized_bodies_are_413_even_when_compressed_small() {
+    let srv = server_with_limit(64 * 1024);
+    let w = world();
+    srv.backend.import_ops("test", &w.ops, now_ms()).unwrap();
+    let token = srv.enrol(w.me, ReplicaId::random());
+    let big = vec![b' '; 200 * 1024];
+    let a = srv.raw(
+        "/v1/sync/pull",
+        Some(&token),
+        "application/json",
+        None,
+        big.clone(),
+    );
+    assert_eq!((a.status, a.error().error.as_str()), (413, "too_large"));
+    // 200 KiB of spaces gzip to a few hundred bytes: refused after decompression.
+    let small = gzip(&big);
+    assert!(small.len() < 2048);
+    let a = srv.raw(
+        "/v1/sync/pull",
+        Some(&token),
+        "application/json",
+        Some("gzip"),
+        small,
+    );
+    assert_eq!((a.status, a.error().error.as_str()), (413, "too_large"));
+    // More operations than a push may carry.
+    let many: Vec<Op> = (1..=1001)
+        .map(|c| Op {
+            replica: ReplicaId::random(),
+            counter: c,
+            hlc: Hlc::new(1, 0),
+            body: OpBody::Retract {
+                fact_id: Uuid::nil(),
+                reason: None,
+            },
+        })
+        .collect();
+    let srv2 = server();
+    srv2.backend.import_ops("test", &w.ops, now_ms()).unwrap();
+    let token2 = srv2.enrol(w.me, ReplicaId::random());
+    let req = PushRequest {
+        protocol: 1,
+        device_time_ms: 0,
+        ops: many,
+    };
+    let a = srv2.raw(
+        "/v1/sync/push",
+        Some(&token2),
+        POSTCARD_MEDIA_TYPE,
+        None,
+        Fmt::Postcard.encode(&req),
+    );
+    assert_eq!((a.status, a.error().error.as_str()), (413, "too_large"));
+}
+
+#[test]
+fn gzip_and_zstd_bodies_are_accepted_and_answers_compressed() {
+    let (srv, w, mut dev, token) = setup(|w| w.me);
+    visit(&mut dev, w.me, w.hh[0]);
+    let req = PushRequest {
+        protocol: 1,
+        device_time_ms: now_ms(),
+        ops: own_ops(&dev),
+    };
+    let body = Fmt::Postcard.encode(&req);
+    let a = srv.raw(
+        "/v1/sync/push",
+        Some(&token),
+        POSTCARD_MEDIA_TYPE,
+        Some("zstd"),
+        zstd::encode_all(&body[..], 3).unwrap(),
+    );
+    assert_eq!(a.status, 200);
+    let r: PushResponse = Fmt::Postcard.decode(&a.body);
+    assert_eq!(r.applied, 1);
+    let a = srv.raw(
+        "/v1/sync/push",
+        Some(&token),
+        POSTCARD_MEDIA_TYPE,
+        Some("gzip"),
+        gzip(&body),
+    );
+    assert_eq!(a.status, 200);
+    let r: PushResponse = Fmt::Postcard.decode(&a.body);
+    assert_eq!(r.duplicates, 1);
+    // A corrupt gzip body is a bad request.
+    let a = srv.raw(
+        "/v1/sync/push",
+        Some(&token),
+        POSTCARD_MEDIA_TYPE,
+        Some("gzip"),
+        vec![0x1f, 0x8b, 1, 2, 3],
+    );
+    assert_eq!(a.status, 400);
+    // Ask for a zstd answer.
+    let pull = PullRequest {
+        protocol: 1,
+        device_time_ms: now_ms(),
+        cursor: None,
+        limit: 1000,
+    };
+    let resp = srv
+        .http
+        .post(format!("{}/v1/sync/pull", srv.base))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .header("accept-encoding", "zstd, gzip")
+        .body(Fmt::Json.encode(&pull))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(resp.headers()["content-encoding"], "zstd");
+    let plain = zstd::decode_all(&resp.bytes().unwrap()[..]).unwrap();
+    let page: PullResponse = Fmt::Json.decode(&plain);
+    assert!(!page.ops.is_empty());
+}
+
+#[test]
+fn a_year_ahead_set_is_quarantined_but_a_year_ahead_fact_is_applied() {
+    let (srv, w, _, token) = setup(|w| w.me);
+    let clock = Arc::new(ManualClock::new(now_ms() as u64 + YEAR_MS));
+    let mut dev = Store::open_in_memory(Options {
+        clock: clock.clone(),
+        ..Options::default()
+    })
+    .unwrap();
+    dev.apply_ops(&w.ops).unwrap();
+    let token2 = srv.enrol(w.me, dev.replica_id());
+    drop(token);
+    dev.edit_household(
+        w.hh[0],
+        HouseholdEdit {
+            address: Some(Some("Số 9".into())),
+            note: None,
+        },
+    )
+    .unwrap();
+    let v = visit(&mut dev, w.me, w.hh[0]);
+    let ops = own_ops(&dev);
+    let resp = srv.push_as(&token2, Fmt::Postcard, ops.clone());
+    assert_eq!(resp.applied, 1);
+    assert_eq!(resp.rejected.len(), 1);
+    assert_eq!(resp.rejected[0].reason, "clock_ahead");
+    assert_eq!(resp.rejected[0].counter, ops[0].counter);
+    assert_eq!(
+        srv.count("SELECT count(*) FROM quarantine WHERE reason = 'clock_ahead'"),
+        1
+    );
+    assert_eq!(
+        srv.count(&format!(
+            "SELECT count(*) FROM households WHERE id = '{}' AND address = 'Số 9'",
+            w.hh[0]
+        )),
+        0
+    );
+    assert_eq!(
+        srv.count(&format!("SELECT count(*) FROM visits WHERE id = '{v}'")),
+        1
+    );
+    // The device's clock offset is measured (about minus a year).
+    let d = srv.backend.list_devices().unwrap();
+    assert!(d.iter().all(|d| d.clock_offset_ms.is_some()));
+}
+
+#[test]
+fn health_metrics_and_admin_routes_answer() {
+    let (srv, w, mut dev, token) = setup(|w| w.me);
+    let h = srv.get("/health", None);
+    assert_eq!((h.status, h.body.as_slice()), (200, b"ok".as_slice()));
+    visit(&mut dev, w.me, w.hh[0]);
+    srv.push_as(&token, Fmt::Postcard, own_ops(&dev));
+    let (admin_id, admin) = srv
+        .backend
+        .bootstrap_admin("Quản trị", now_ms())
+        .unwrap()
+        .unwrap();
+    assert!(srv
+        .backend
+        .bootstrap_admin("again", now_ms())
+        .unwrap()
+        .is_none());
+    // Issue a code over HTTP and enrol with it.
+    let a = srv.raw(
+        "/v1/admin/enrol-codes",
+        Some(&admin),
+        "application/json",
+        None,
+        serde_json::to_vec(&serde_json::json!({"officer_id": w.other})).unwrap(),
+    );
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let issued: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+    let code = issued["code"].as_str().unwrap();
+    assert_eq!(srv.enrol_raw(code, Uuid::new_v4()).status, 200);
+    let list = srv.get("/v1/admin/devices", Some(&admin));
+    assert_eq!(list.status, 200);
+    let devices: Vec<serde_json::Value> = serde_json::from_slice(&list.body).unwrap();
+    assert_eq!(devices.len(), 2);
+    let id = devices[1]["id"].as_str().unwrap();
+    let r = srv.raw(
+        &format!("/v1/admin/devices/{id}/revoke"),
+        Some(&admin),
+        "application/json",
+        None,
+        vec![],
+    );
+    assert_eq!(r.status, 200);
+    let audit = srv.get("/v1/admin/audit?limit=50", Some(&admin));
+    assert_eq!(audit.status, 200);
+    let text = String::from_utf8(audit.body).unwrap();
+    for action in ["bootstrap", "enrol_code", "enrol", "revoke", "ops_import"] {
+        assert!(
+            text.contains(&format!("\"action\":\"{action}\"")),
+            "{action} audited"
+        );
+    }
+    assert!(text.contains(&format!("user:{admin_id}")));
+    assert!(
+        !text.contains("Quản trị") && !text.contains(code),
+        "no names or secrets"
+    );
+    let m = srv.get("/metrics", None);
+    assert_eq!(m.status, 200);
+    let m = String::from_utf8(m.body).unwrap();
+    assert!(m.contains("doorstep_ops_applied_total 1"), "{m}");
+    assert!(m.contains("doorstep_http_requests_total{route=\"/v1/sync/push\",status=\"200\"} 1"));
+    assert!(m.contains("doorstep_devices_revoked 1"));
+    assert!(m.contains("doorstep_device_clock_offset_ms{device="));
+}

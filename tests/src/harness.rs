@@ -1,0 +1,501 @@
+//! A real Doorstep server for end-to-end tests, and the devices that talk to it.
+//!
+//! Choices, and why:
+//! - **The server runs as a separate process** (`doorstep serve`), always — the SIGKILL test
+//!   needs a process to kill, and one code path for every test keeps the harness simple. The
+//!   binary is `doorstep-under-test`, a two-line binary of this crate that calls the server
+//!   library's command-line entry point, so Cargo builds it for these tests
+//!   (`CARGO_BIN_EXE_…`) without a nested `cargo build` (which would deadlock on Cargo's
+//!   build-directory lock while tests run).
+//! - **Setup happens before the server starts**, in-process, through the server library's
+//!   `Backend` (units, officers, assignments, enrolment codes, and the campaign with its
+//!   households and residents as operations made by a "commune station" replica,
+//!   `Backend::import_ops`). The serving process owns its database afterwards: a second
+//!   writer beside it could reuse its replica's counters.
+//! - **Each device is a core `Store`** in its own temporary file with its own `ManualClock`,
+//!   started at the real time (the server stamps with its real clock), and syncs with the core's
+//!   blocking client through a short-backoff `SyncConfig`.
+
+use chrono::{Duration as Days, Utc};
+use doorstep_core::sync::{SyncConfig, SyncReport};
+use doorstep_core::{
+    CampaignInput, HouseholdInput, ManualClock, Options, ResidentInput, RosterStatus, Store,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+use uuid::Uuid;
+
+/// The official Ninh Thuận units (province, districts, communes).
+pub const UNITS_CSV: &str = include_str!("../../data/ninh-thuan-2023-units.csv");
+
+/// The two communes the tests work in, and their villages.
+pub const COMMUNE_A: &str = "22738"; // Phường Đô Vinh
+/// Second commune.
+pub const COMMUNE_B: &str = "22741"; // Phường Phước Mỹ
+/// Villages (two per commune).
+pub const VILLAGES: [(&str, &str, &str); 4] = [
+    ("22738-01", COMMUNE_A, "Khu phố 1"),
+    ("22738-02", COMMUNE_A, "Khu phố 2"),
+    ("22741-01", COMMUNE_B, "Khu phố 1"),
+    ("22741-02", COMMUNE_B, "Khu phố 2"),
+];
+
+/// The units file the server imports: the official list plus our villages.
+pub fn units_csv() -> String {
+    let mut s = UNITS_CSV.trim_end().to_owned();
+    s.push('\n');
+    for (code, parent, name) in VILLAGES {
+        s.push_str(&format!("{code},{parent},village,khu phố,{name}\n"));
+    }
+    s
+}
+
+/// Unix ms now.
+pub fn wall_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+/// An officer to create, with the villages assigned to them.
+#[derive(Debug, Clone)]
+pub struct OfficerSpec {
+    /// Name.
+    pub name: String,
+    /// Commune.
+    pub commune: String,
+    /// Villages assigned.
+    pub villages: Vec<String>,
+}
+
+/// The reference world on the server: campaign, households, residents, officers.
+#[derive(Debug, Clone, Default)]
+pub struct World {
+    /// The campaign.
+    pub campaign: Uuid,
+    /// Households by village code.
+    pub households: BTreeMap<String, Vec<Uuid>>,
+    /// Residents by household.
+    pub residents: BTreeMap<Uuid, Vec<Uuid>>,
+    /// Officer ids, in the order of the specs.
+    pub officers: Vec<Uuid>,
+    /// Villages of each officer.
+    pub officer_villages: Vec<Vec<String>>,
+    /// The admin user's token (`/v1/admin/*`).
+    pub admin_token: String,
+    /// The operations that made the campaign, households and residents.
+    pub seed: Vec<doorstep_core::Op>,
+}
+
+impl World {
+    /// Households of these villages.
+    pub fn households_in(&self, villages: &[String]) -> Vec<Uuid> {
+        villages
+            .iter()
+            .flat_map(|v| self.households.get(v).cloned().unwrap_or_default())
+            .collect()
+    }
+
+    /// Residents of these villages.
+    pub fn residents_in(&self, villages: &[String]) -> Vec<Uuid> {
+        self.households_in(villages)
+            .iter()
+            .flat_map(|h| self.residents.get(h).cloned().unwrap_or_default())
+            .collect()
+    }
+}
+
+const NAMES: [&str; 8] = [
+    "Nguyễn Văn An",
+    "Trần Thị Bình",
+    "Lê Văn Cường",
+    "Phạm Thị Dung",
+    "Hoàng Văn Em",
+    "Võ Thị Phương",
+    "Đặng Văn Giang",
+    "Bùi Thị Hoa",
+];
+
+/// Build the campaign, households and residents in a fresh "commune station" store, and
+/// return its operations (without the units, which the server imports from the CSV itself).
+pub fn seed_ops(
+    households_per_village: usize,
+    residents_per_household: usize,
+) -> (World, Vec<doorstep_core::Op>) {
+    let mut store = Store::open_in_memory(Options::default()).expect("seed store");
+    store
+        .import_units_csv(units_csv().as_bytes())
+        .expect("units into the seed store");
+    let today = Utc::now().date_naive();
+    let campaign = Uuid::now_v7();
+    store
+        .put_campaign(CampaignInput {
+            id: campaign,
+            name: "Chiến dịch 80 ngày đêm (thử nghiệm)".into(),
+            start_date: today - Days::days(400),
+            end_date: today + Days::days(400),
+            target: 1000,
+            unit_code: "58".into(),
+        })
+        .expect("campaign");
+    let mut world = World {
+        campaign,
+        ..World::default()
+    };
+    let mut n = 0usize;
+    for (village, _, _) in VILLAGES {
+        for h in 0..households_per_village {
+            let hid = Uuid::now_v7();
+            store
+                .put_household(HouseholdInput {
+                    id: hid,
+                    code: format!("HK{}-{h:03}", village.replace('-', "")),
+                    village_code: village.into(),
+                    address: Some(format!("{} Lê Duẩn", 10 + h)),
+                    head_id: None,
+                })
+                .expect("household");
+            world
+                .households
+                .entry(village.into())
+                .or_default()
+                .push(hid);
+            for r in 0..residents_per_household {
+                let rid = Uuid::now_v7();
+                n += 1;
+                store
+                    .put_resident(ResidentInput {
+                        id: rid,
+                        household_id: hid,
+                        full_name: format!("{} {n}", NAMES[n % NAMES.len()]),
+                        birth_date: format!("{}", 1950 + (n % 50)),
+                        gender: Some(if r % 2 == 0 { "nam" } else { "nữ" }.into()),
+                        id_number: None,
+                        phone: None,
+                        relation: None,
+                        account: RosterStatus::None,
+                    })
+                    .expect("resident");
+                world.residents.entry(hid).or_default().push(rid);
+            }
+        }
+    }
+    let ops = store
+        .all_ops_since(&doorstep_core::VersionVector::default())
+        .expect("seed ops")
+        .into_iter()
+        .filter(|op| {
+            !matches!(
+                &op.body,
+                doorstep_core::OpBody::Set {
+                    entity: doorstep_core::Entity::Unit,
+                    ..
+                }
+            )
+        })
+        .collect();
+    (world, ops)
+}
+
+/// A free loopback port (bound, read, released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The server binary under test.
+pub fn server_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("DOORSTEP_BIN") {
+        return PathBuf::from(p);
+    }
+    // `CARGO_BIN_EXE_*` exists only when the test targets themselves are compiled, not this
+    // library: find the binary beside them (target/debug/deps/<test> → target/debug/).
+    let exe = std::env::current_exe().expect("current exe");
+    let mut dir = exe.parent().expect("exe dir").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let bin = dir.join(format!(
+        "doorstep-under-test{}",
+        std::env::consts::EXE_SUFFIX
+    ));
+    assert!(bin.exists(), "{} not built", bin.display());
+    bin
+}
+
+/// A running `doorstep serve` process on a temporary database.
+pub struct Server {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its database.
+    pub db: PathBuf,
+    /// The reference world created before it started.
+    pub world: World,
+    /// One enrolment code per officer spec, in order (more can be issued before starting).
+    pub codes: Vec<Vec<String>>,
+    child: Option<Child>,
+    log: PathBuf,
+    _dir: TempDir,
+}
+
+/// How many enrolment codes to issue per officer.
+pub const CODES_PER_OFFICER: usize = 3;
+
+impl Server {
+    /// Create a database with the units, officers (each assigned their villages, with
+    /// [`CODES_PER_OFFICER`] enrolment codes), the campaign and its households and residents;
+    /// then start serving it on a free loopback port and wait until `/health` answers.
+    pub fn start(
+        officers: &[OfficerSpec],
+        households_per_village: usize,
+        residents_per_household: usize,
+    ) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("server.db");
+        let (mut world, ops) = seed_ops(households_per_village, residents_per_household);
+        let codes = crate::setup::prepare(&db, &units_csv(), officers, &ops, &mut world);
+        world.seed = ops;
+        let port = free_port();
+        let mut server = Server {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            db,
+            world,
+            codes,
+            child: None,
+            log: dir.path().join("server.log"),
+            _dir: dir,
+        };
+        server.spawn();
+        server
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Start the process (again) on the same database and port, and wait for `/health`.
+    pub fn spawn(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("server log");
+        let child = Command::new(server_bin())
+            .arg("serve")
+            .arg("--listen")
+            .arg(self.addr.to_string())
+            .arg("--db")
+            .arg(&self.db)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn the server");
+        self.child = Some(child);
+        self.wait_healthy(Duration::from_secs(30));
+    }
+
+    fn wait_healthy(&mut self, limit: Duration) {
+        let started = Instant::now();
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!(
+                        "the server exited during startup ({status}); log:\n{}",
+                        self.log_text()
+                    );
+                }
+            }
+            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
+                if let Ok(r) = client.get(format!("{}/health", self.url())).send() {
+                    if r.status().is_success() {
+                        return;
+                    }
+                }
+            }
+            if started.elapsed() > limit {
+                panic!(
+                    "the server did not become healthy; log:\n{}",
+                    self.log_text()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL the process (no clean shutdown) and reap it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill(); // SIGKILL on Unix
+            let _ = child.wait();
+        }
+    }
+
+    /// The server's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A read-only connection to the server's database (WAL: fine beside the server).
+    pub fn reader(&self) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open_with_flags(
+            &self.db,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .expect("open the server database");
+        conn.busy_timeout(Duration::from_secs(10)).unwrap();
+        conn
+    }
+
+    /// Take one unused enrolment code of officer spec `i`.
+    pub fn take_code(&mut self, i: usize) -> String {
+        self.codes[i].pop().expect("no enrolment code left")
+    }
+
+    /// Enrol a new device of officer spec `i` with a clock `skew_ms` off the real time.
+    pub fn enrol_device(&mut self, i: usize, name: &str, skew_ms: i64) -> Device {
+        let code = self.take_code(i);
+        let url = self.url();
+        let mut d = Device::new(name, (wall_ms() + skew_ms) as u64);
+        let e = doorstep_core::sync::enrol(&mut d.store, &url, &code, name)
+            .unwrap_or_else(|e| panic!("enrol {name}: {e}"));
+        assert_eq!(e.officer_id, self.world.officers[i]);
+        d.officer = e.officer_id;
+        d.token = e.token;
+        d.device_id = e.device_id;
+        d.villages = self.world.officer_villages[i].clone();
+        d
+    }
+}
+
+impl Server {
+    /// Revoke a device through the admin API.
+    pub fn revoke(&self, device: Uuid) {
+        let r = reqwest::blocking::Client::new()
+            .post(format!("{}/v1/admin/devices/{device}/revoke", self.url()))
+            .bearer_auth(&self.world.admin_token)
+            .send()
+            .expect("revoke request");
+        assert!(r.status().is_success(), "revoke answered {}", r.status());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A device: a core store on a temporary file, its clock, its token and what it recorded.
+pub struct Device {
+    /// A label.
+    pub name: String,
+    /// The store.
+    pub store: Store,
+    /// Its clock (advance it to move time on the device).
+    pub clock: Arc<ManualClock>,
+    /// The store's file.
+    pub path: PathBuf,
+    /// The device's officer.
+    pub officer: Uuid,
+    /// Its token.
+    pub token: String,
+    /// Its id on the server.
+    pub device_id: Uuid,
+    /// Its officer's villages.
+    pub villages: Vec<String>,
+    /// Every visit or assistance id this device recorded.
+    pub facts: BTreeSet<Uuid>,
+    /// Every fact this device retracted.
+    pub retracted: BTreeSet<Uuid>,
+    _dir: TempDir,
+}
+
+impl Device {
+    /// A fresh store whose clock reads `now_ms`.
+    pub fn new(name: &str, now_ms: u64) -> Device {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("device.db");
+        let clock = Arc::new(ManualClock::new(now_ms));
+        let store = Store::open(
+            &path,
+            Options {
+                clock: clock.clone(),
+                // Speed: these tests are about sync, not power loss.
+                durability: doorstep_core::Durability::Normal,
+                ..Options::default()
+            },
+        )
+        .expect("device store");
+        Device {
+            name: name.into(),
+            store,
+            clock,
+            path,
+            officer: Uuid::nil(),
+            token: String::new(),
+            device_id: Uuid::nil(),
+            villages: Vec::new(),
+            facts: BTreeSet::new(),
+            retracted: BTreeSet::new(),
+            _dir: dir,
+        }
+    }
+
+    /// A sync configuration for tests: short backoffs and timeouts, small batches (so a sync
+    /// takes several requests and a fault can land in the middle).
+    pub fn config(&self, url: &str) -> SyncConfig {
+        let mut c = SyncConfig::new(url, self.token.clone());
+        c.push_batch = 50;
+        c.pull_page = 100;
+        c.max_attempts = 3;
+        c.initial_backoff = Duration::from_millis(20);
+        c.max_backoff = Duration::from_millis(200);
+        c.timeout = Duration::from_secs(5);
+        c
+    }
+
+    /// Sync with `url` using [`Device::config`] adjusted by `tweak`.
+    pub fn sync_with(
+        &mut self,
+        url: &str,
+        tweak: impl FnOnce(&mut SyncConfig),
+    ) -> doorstep_core::Result<SyncReport> {
+        let mut c = self.config(url);
+        tweak(&mut c);
+        doorstep_core::sync::sync(&mut self.store, &c, &mut |_| {})
+    }
+
+    /// Sync with `url` using [`Device::config`].
+    pub fn sync(&mut self, url: &str) -> doorstep_core::Result<SyncReport> {
+        self.sync_with(url, |_| {})
+    }
+
+    /// The rows of this device's villages.
+    pub fn dump(&self) -> String {
+        crate::scope::scope_dump(self.store.connection(), &self.villages)
+    }
+
+    /// This device's replica id.
+    pub fn replica(&self) -> Uuid {
+        self.store.replica_id().0
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
