@@ -1,6 +1,11 @@
 //! A field worker's day on the embedded store, end to end: load Ninh Thuận's real units, a
 //! demo roster for one commune, record a morning of visits and help, and answer the questions
-//! an officer asks. Run: `cargo run --release -p doorstep-core --example field_day [STORE_PATH]`.
+//! an officer asks.
+//!
+//! - `field_day [STORE]`: the phone on its own (a 2023 campaign day on a fixed clock).
+//! - `field_day --write-roster FILE`: write the demo roster, for `doorstep roster import`.
+//! - `field_day --server URL --code CODE [--store PATH]`: enrol with a server, pull the area,
+//!   work, sync (what `scripts/demo.sh` runs).
 //!
 //! Everything is synthetic except the administrative units (`data/ninh-thuan-2023-units.csv`).
 
@@ -51,17 +56,71 @@ const PREFIXES: &[&str] = &[
     "091", "094", "098", "097", "086", "032", "035", "077", "070", "083",
 ];
 
+enum Mode {
+    /// Everything on the phone's store, no server.
+    Standalone { path: std::path::PathBuf },
+    /// Write the demo roster CSV and stop (for `doorstep roster import`).
+    WriteRoster { file: std::path::PathBuf },
+    /// Enrol with a server, pull the area, work, sync.
+    Connected {
+        server: String,
+        code: String,
+        path: std::path::PathBuf,
+    },
+}
+
+fn parse_args() -> std::result::Result<Mode, String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let value = |flag: &str| -> Option<String> {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let temp =
+        || std::env::temp_dir().join(format!("doorstep-field-day-{}.db", std::process::id()));
+    if let Some(file) = value("--write-roster") {
+        return Ok(Mode::WriteRoster { file: file.into() });
+    }
+    if let Some(server) = value("--server") {
+        let code =
+            value("--code").ok_or("--server needs --code CODE (from `doorstep enrol-code`)")?;
+        let path = value("--store").map_or_else(temp, Into::into);
+        return Ok(Mode::Connected { server, code, path });
+    }
+    match args.first() {
+        Some(a) if a.starts_with("--") => Err(format!(
+            "unknown option {a}; usage: field_day [STORE] | --write-roster FILE | --server URL --code CODE [--store PATH]"
+        )),
+        Some(a) => Ok(Mode::Standalone { path: a.into() }),
+        None => Ok(Mode::Standalone { path: temp() }),
+    }
+}
+
 fn main() -> Result<()> {
-    let path = std::env::args()
-        .nth(1)
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::env::temp_dir().join(format!("doorstep-field-day-{}.db", std::process::id()))
-        });
-    let _ = std::fs::remove_file(&path);
+    let mode = match parse_args() {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    match mode {
+        Mode::WriteRoster { file } => {
+            std::fs::write(&file, demo_roster())?;
+            println!("wrote {}", file.display());
+            Ok(())
+        }
+        Mode::Standalone { path } => standalone(&path),
+        Mode::Connected { server, code, path } => connected(&server, &code, &path),
+    }
+}
+
+/// The phone's store on its own: reference data, roster, a day, the answers.
+fn standalone(path: &std::path::Path) -> Result<()> {
+    let _ = std::fs::remove_file(path);
     let clock = Arc::new(ManualClock::new(MORNING_MS));
     let mut store = Store::open(
-        &path,
+        path,
         Options {
             clock: clock.clone(),
             ..Options::default()
@@ -82,12 +141,6 @@ fn main() -> Result<()> {
         units.rejected.len(),
         t.elapsed()
     );
-    let commune_name: String =
-        store
-            .connection()
-            .query_row("SELECT name FROM units WHERE code = ?1", [COMMUNE], |r| {
-                r.get(0)
-            })?;
     for v in 1..=VILLAGES {
         store.put_unit(UnitInput {
             code: format!("{COMMUNE}-{v:02}"),
@@ -116,8 +169,7 @@ fn main() -> Result<()> {
     for v in 1..=2 {
         store.assign(me, AssignTarget::Village(format!("{COMMUNE}-{v:02}")))?;
     }
-    let today = store.today();
-    let day = NaiveDate::parse_from_str(&today, "%Y-%m-%d").unwrap_or_default();
+    let day = NaiveDate::parse_from_str(&store.today(), "%Y-%m-%d").unwrap_or_default();
     for (metric, target) in [
         (QuotaMetric::Visits, 40),
         (QuotaMetric::Level2Received, 15),
@@ -134,6 +186,12 @@ fn main() -> Result<()> {
 
     // The roster for the commune, as a CSV file an officer is handed.
     let csv = demo_roster();
+    let commune_name: String =
+        store
+            .connection()
+            .query_row("SELECT name FROM units WHERE code = ?1", [COMMUNE], |r| {
+                r.get(0)
+            })?;
     let t = Instant::now();
     let report = store.import_roster(campaign, csv.as_bytes(), &mut |p| {
         eprint!("\rimporting roster: {} rows", p.rows_read);
@@ -141,7 +199,11 @@ fn main() -> Result<()> {
     eprintln!();
     println!(
         "roster for {commune_name}: {} rows, {} residents and {} households written, {} rejected ({:.0?})",
-        report.rows, report.residents_changed, report.households_changed, report.rejected.len(), t.elapsed()
+        report.rows,
+        report.residents_changed,
+        report.households_changed,
+        report.rejected.len(),
+        t.elapsed()
     );
     for r in report.rejected.iter().take(3) {
         println!("  line {}: {}", r.line, r.reason);
@@ -152,25 +214,97 @@ fn main() -> Result<()> {
         again.unchanged, again.residents_changed
     );
 
-    // A morning's work: 35 households, one every ~6 minutes.
+    work_the_day(&mut store, me, &|| clock.advance(6 * 60_000))?;
+    answers(&store, me, campaign)?;
+    let vv = store.version_vector()?;
+    println!(
+        "\nOperation log: {} operations ready to sync",
+        vv.get(&store.replica_id())
+    );
+    Ok(())
+}
+
+/// A phone against a server: enrol, pull the officer's area, work, sync, answer.
+fn connected(server: &str, code: &str, path: &std::path::Path) -> Result<()> {
+    let _ = std::fs::remove_file(path);
+    let mut store = Store::open(path, Options::default())?;
+    let enrolment = sync::enrol(&mut store, server, code, "field_day example")?;
+    println!(
+        "enrolled: device {} for officer {} (clock offset {} ms)",
+        enrolment.device_id,
+        enrolment.officer_id,
+        store.clock_offset_ms()
+    );
+    let config = sync::SyncConfig::new(server, enrolment.token.clone());
+    let mut progress = |p: sync::SyncProgress| match p {
+        sync::SyncProgress::Pulled { ops, more } => {
+            eprint!("\rpulled {ops} operations{}", if more { "…" } else { "  " })
+        }
+        sync::SyncProgress::Pushed { ops, remaining } => {
+            eprint!("\rpushed {ops} operations, {remaining} to go  ")
+        }
+    };
+    let first = sync::sync(&mut store, &config, &mut progress)?;
+    eprintln!();
+    println!(
+        "first sync: {} operations pulled, {} bytes down, {:.0?}",
+        first.pulled, first.bytes_down, first.duration
+    );
+    let me = enrolment.officer_id;
+    let campaign: String = store
+        .connection()
+        .query_row(
+            "SELECT id FROM campaigns WHERE ?1 BETWEEN start_date AND end_date ORDER BY id LIMIT 1",
+            [store.today()],
+            |r| r.get(0),
+        )
+        .map_err(|_| Error::NotFound {
+            field: "campaign_id",
+            kind: "campaign running today",
+        })?;
+    let campaign = Uuid::parse_str(&campaign).map_err(|_| Error::Invalid {
+        field: "campaign_id",
+        expected: "a UUID",
+    })?;
+    work_the_day(&mut store, me, &|| {})?;
+    answers(&store, me, campaign)?;
+    let report = sync::sync(&mut store, &config, &mut progress)?;
+    eprintln!();
+    println!(
+        "\nsync: {} pushed, {} rejected, {} pulled; {} bytes up, {} bytes down, {} requests, {:.0?}",
+        report.pushed,
+        report.rejected.len(),
+        report.pulled,
+        report.bytes_up,
+        report.bytes_down,
+        report.requests,
+        report.duration
+    );
+    Ok(())
+}
+
+/// A morning's work: 35 households, one every few minutes.
+fn work_the_day(store: &mut Store, me: Uuid, next: &dyn Fn()) -> Result<()> {
     let mut rng = StdRng::seed_from_u64(7);
+    let today = store.today();
     let households = store.my_households(me, &today)?;
     let mut recorded = (0, 0);
     for h in households.iter().take(35) {
-        clock.advance(rng.gen_range(3..9) * 60_000);
+        next();
         let outcome = match rng.gen_range(0..10) {
             0..=5 => VisitOutcome::Met,
             6 | 7 => VisitOutcome::NobodyHome,
             8 => VisitOutcome::ComeBack,
             _ => VisitOutcome::Refused,
         };
+        let revisit =
+            (outcome == VisitOutcome::ComeBack).then(|| store.now_ms() + 26 * 3600 * 1000);
         store.record_visit(NewVisit {
             household_id: h.id,
             officer_id: me,
             at_ms: None,
             outcome,
-            revisit_at_ms: (outcome == VisitOutcome::ComeBack)
-                .then(|| store.now_ms() + 26 * 3600 * 1000),
+            revisit_at_ms: revisit,
             note: None,
             location: Some(Location {
                 lat_e6: 11_680_000 + rng.gen_range(0..9000),
@@ -225,8 +359,12 @@ fn main() -> Result<()> {
         "recorded {} visits and {} assistance steps (each its own durable transaction)\n",
         recorded.0, recorded.1
     );
+    Ok(())
+}
 
-    // What the officer asks.
+/// What the officer asks.
+fn answers(store: &Store, me: Uuid, campaign: Uuid) -> Result<()> {
+    let today = store.today();
     let t = Instant::now();
     let list = store.my_households(me, &today)?;
     let took = t.elapsed();
@@ -276,11 +414,6 @@ fn main() -> Result<()> {
         print!(" {}={}", b.reason.as_str(), b.residents);
     }
     println!();
-    let vv = store.version_vector()?;
-    println!(
-        "\nOperation log: {} operations ready to sync",
-        vv.get(&store.replica_id())
-    );
     Ok(())
 }
 

@@ -6,7 +6,9 @@
 //! merge, its feed rows and the device's acknowledgement commit together or not at all.
 
 use crate::error::Result;
+use doorstep_core::roster::{ImportProgress, ImportReport};
 use doorstep_core::wire::{PullResponse, PushResponse};
+use doorstep_core::{CampaignInput, UnitInput};
 use doorstep_core::{Op, Role};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -203,6 +205,19 @@ pub trait Backend: Send + Sync {
     ) -> Result<Uuid>;
     /// Import units from CSV. Returns (rows, rejected rows).
     fn import_units(&self, actor: &str, csv: &[u8], now_ms: i64) -> Result<(u64, u64)>;
+    /// Add or update one unit (a village under a commune, say).
+    fn put_unit(&self, actor: &str, unit: UnitInput, now_ms: i64) -> Result<()>;
+    /// Add or update a campaign. Returns its id.
+    fn put_campaign(&self, actor: &str, campaign: CampaignInput, now_ms: i64) -> Result<Uuid>;
+    /// Import a roster CSV for a campaign (`docs/roster-format.md`), with progress.
+    fn import_roster(
+        &self,
+        actor: &str,
+        campaign_id: Uuid,
+        csv: &[u8],
+        progress: &mut dyn FnMut(ImportProgress),
+        now_ms: i64,
+    ) -> Result<ImportReport>;
     /// Merge operations made elsewhere (a roster prepared at the commune station) without a
     /// scope check, filing them in the feed. Returns how many were new.
     fn import_ops(&self, actor: &str, ops: &[Op], now_ms: i64) -> Result<u64>;

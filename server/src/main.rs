@@ -85,6 +85,50 @@ enum Command {
         #[command(subcommand)]
         command: DeviceCommand,
     },
+    /// Campaigns.
+    Campaign {
+        #[command(subcommand)]
+        command: CampaignCommand,
+    },
+    /// Rosters: the residents without an activated account that officers are handed.
+    Roster {
+        #[command(subcommand)]
+        command: RosterCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CampaignCommand {
+    /// Add a campaign; prints its id.
+    Add {
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// First day, YYYY-MM-DD.
+        #[arg(long)]
+        start: chrono::NaiveDate,
+        /// Last day, YYYY-MM-DD (inclusive).
+        #[arg(long)]
+        end: chrono::NaiveDate,
+        /// Accounts to activate.
+        #[arg(long)]
+        target: i64,
+        /// The unit it covers (a province, district or commune code).
+        #[arg(long)]
+        unit: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RosterCommand {
+    /// Import a roster CSV (docs/roster-format.md) for a campaign; reports every rejected row.
+    Import {
+        /// The campaign's id.
+        #[arg(long)]
+        campaign: Uuid,
+        /// The CSV file.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,6 +147,24 @@ enum UnitsCommand {
     Import {
         /// The CSV file.
         file: PathBuf,
+    },
+    /// Add or update one unit, e.g. a village: `--code 22852-01 --parent 22852 --level village --kind thôn --name "Thôn 1"`.
+    Add {
+        /// Code (villages: the commune code, '-', a number).
+        #[arg(long)]
+        code: String,
+        /// The parent unit's code.
+        #[arg(long)]
+        parent: Option<String>,
+        /// province, district, commune or village.
+        #[arg(long)]
+        level: String,
+        /// Kind, as the official list says (thôn, khu phố, xã...).
+        #[arg(long)]
+        kind: String,
+        /// Name.
+        #[arg(long)]
+        name: String,
     },
 }
 
@@ -215,6 +277,87 @@ fn console(db: PathBuf, command: Command) -> anyhow::Result<()> {
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let (rows, rejected) = b.import_units(CLI_ACTOR, &csv, now)?;
             println!("{rows} rows read, {rejected} rejected");
+        }
+        Command::Units {
+            command:
+                UnitsCommand::Add {
+                    code,
+                    parent,
+                    level,
+                    kind,
+                    name,
+                },
+        } => {
+            let level = doorstep_core::UnitLevel::parse(&level)?;
+            b.put_unit(
+                CLI_ACTOR,
+                doorstep_core::UnitInput {
+                    code: code.clone(),
+                    parent_code: parent,
+                    level,
+                    kind,
+                    name,
+                },
+                now,
+            )?;
+            println!("{code}");
+        }
+        Command::Campaign {
+            command:
+                CampaignCommand::Add {
+                    name,
+                    start,
+                    end,
+                    target,
+                    unit,
+                },
+        } => {
+            let id = b.put_campaign(
+                CLI_ACTOR,
+                doorstep_core::CampaignInput {
+                    id: Uuid::now_v7(),
+                    name,
+                    start_date: start,
+                    end_date: end,
+                    target,
+                    unit_code: unit,
+                },
+                now,
+            )?;
+            println!("{id}");
+        }
+        Command::Roster {
+            command: RosterCommand::Import { campaign, file },
+        } => {
+            let csv =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let total = csv.len().max(1) as u64;
+            let report = b.import_roster(
+                CLI_ACTOR,
+                campaign,
+                &csv,
+                &mut |p| {
+                    eprint!(
+                        "\rimporting: {:>3}% ({} rows)",
+                        p.bytes_read * 100 / total,
+                        p.rows_read
+                    )
+                },
+                now,
+            )?;
+            eprintln!();
+            println!(
+                "{} rows: {} accepted ({} residents and {} households written, {} unchanged), {} rejected",
+                report.rows,
+                report.accepted,
+                report.residents_changed,
+                report.households_changed,
+                report.unchanged,
+                report.rejected.len()
+            );
+            for r in &report.rejected {
+                println!("line {}: {}", r.line, r.reason);
+            }
         }
         Command::Officer {
             command: OfficerCommand::Add { name, role, unit },

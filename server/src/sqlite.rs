@@ -17,8 +17,11 @@ use crate::backend::{
 use crate::cursor::{Backfill, Cursor};
 use crate::error::{Result, ServerError};
 use crate::scope;
+use doorstep_core::roster::{ImportProgress, ImportReport};
 use doorstep_core::wire::{PullResponse, PushResponse, Rejected};
-use doorstep_core::{AssignTarget, OfficerInput, Op, Options, ReplicaId, Role, Store};
+use doorstep_core::{
+    AssignTarget, CampaignInput, OfficerInput, Op, Options, ReplicaId, Role, Store, UnitInput,
+};
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
@@ -554,9 +557,15 @@ impl Backend for SqliteBackend {
                 &tx,
                 "SELECT f.seq, o.replica, o.counter, o.hlc, o.body
                  FROM feed f JOIN oplog o ON o.replica = f.replica AND o.counter = f.counter
-                 WHERE f.area = ?1 AND f.seq > ?2 AND f.seq <= ?3
+                 WHERE f.area = ?1 AND f.seq > ?2 AND f.seq <= ?3 AND f.replica != ?5
                  ORDER BY f.seq LIMIT ?4",
-                params![b.area, b.after as i64, cur.seq as i64, want as i64 + 1],
+                params![
+                    b.area,
+                    b.after as i64,
+                    cur.seq as i64,
+                    want as i64 + 1,
+                    device.replica.as_bytes().as_slice()
+                ],
             )?;
             if rows.len() > want {
                 b.after = rows[want - 1].0;
@@ -582,13 +591,27 @@ impl Backend for SqliteBackend {
                  FROM feed f JOIN oplog o ON o.replica = f.replica AND o.counter = f.counter
                  WHERE f.seq > ?1
                    AND (f.area IS NULL OR f.area IN (SELECT value FROM json_each(?2)))
+                   AND f.replica != ?4
                  ORDER BY f.seq LIMIT ?3",
-                params![cur.seq as i64, areas_json, want as i64 + 1],
+                params![
+                    cur.seq as i64,
+                    areas_json,
+                    want as i64 + 1,
+                    device.replica.as_bytes().as_slice()
+                ],
             )?;
             has_more = rows.len() > want;
             for (seq, op) in rows.into_iter().take(want) {
                 cur.seq = seq;
                 ops.push(op);
+            }
+            if !has_more {
+                // Everything up to the feed's end was looked at (the device's own operations
+                // and other areas' are not sent): start after it next time. SQLite has one
+                // writer, so no lower sequence number can commit later.
+                let end: i64 =
+                    tx.query_row("SELECT coalesce(max(seq), 0) FROM feed", [], |r| r.get(0))?;
+                cur.seq = cur.seq.max(end as u64);
             }
         }
         tx.commit()?;
@@ -817,6 +840,42 @@ impl Backend for SqliteBackend {
                 "units".to_owned(),
                 format!("rows={} rejected={}", counts.0, counts.1),
             ))
+        })
+    }
+
+    fn put_unit(&self, actor: &str, unit: UnitInput, now_ms: i64) -> Result<()> {
+        self.local_write(actor, "unit_put", now_ms, |store| {
+            let code = unit.code.clone();
+            store.put_unit(unit)?;
+            Ok(((), code, String::new()))
+        })
+    }
+
+    fn put_campaign(&self, actor: &str, campaign: CampaignInput, now_ms: i64) -> Result<Uuid> {
+        self.local_write(actor, "campaign_put", now_ms, |store| {
+            let id = campaign.id;
+            store.put_campaign(campaign)?;
+            Ok((id, id.to_string(), String::new()))
+        })
+    }
+
+    fn import_roster(
+        &self,
+        actor: &str,
+        campaign_id: Uuid,
+        csv: &[u8],
+        progress: &mut dyn FnMut(ImportProgress),
+        now_ms: i64,
+    ) -> Result<ImportReport> {
+        self.local_write(actor, "roster_import", now_ms, |store| {
+            let report = store.import_roster(campaign_id, csv, progress)?;
+            let detail = format!(
+                "rows={} accepted={} rejected={}",
+                report.rows,
+                report.accepted,
+                report.rejected.len()
+            );
+            Ok((report, campaign_id.to_string(), detail))
         })
     }
 

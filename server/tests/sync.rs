@@ -454,9 +454,17 @@ fn pull_pages_with_has_more_and_resumes_from_a_cursor() {
     // Nothing new: an empty last page.
     let idle = srv.pull_as(&token, Fmt::Json, Some(cursor.clone()), 3);
     assert!(idle.ops.is_empty() && !idle.has_more);
-    // New work arrives; the old cursor resumes exactly after it.
-    let v = visit(&mut dev, w.me, w.hh[0]);
+    // A device is not sent its own operations back.
+    let own = visit(&mut dev, w.me, w.hh[0]);
     srv.push_as(&token, Fmt::Postcard, own_ops(&dev));
+    let idle = srv.pull_as(&token, Fmt::Json, Some(cursor.clone()), 3);
+    assert!(!has_visit(&idle.ops, own) && !idle.has_more);
+    // New work from the officer's second phone arrives; the old cursor resumes exactly after it.
+    let mut second = Store::open_in_memory(Options::default()).unwrap();
+    second.apply_ops(&w.ops).unwrap();
+    let token2 = srv.enrol(w.me, second.replica_id());
+    let v = visit(&mut second, w.me, w.hh[0]);
+    srv.push_as(&token2, Fmt::Postcard, own_ops(&second));
     let (more, _, _) = srv.pull_all(&token, Some(cursor.clone()), 3);
     assert_eq!(more.len(), 1);
     assert!(has_visit(&more, v));
@@ -514,12 +522,16 @@ fn out_of_scope_pushes_are_refused_and_other_communes_never_pulled() {
     let vb = visit(&mut dev_b, w.other, w.hh[2]);
     let rb = srv.push_as(&token_b, Fmt::Postcard, own_ops(&dev_b));
     assert_eq!(rb.applied, 1);
-    let (mine, _, _) = srv.pull_all(&token, None, 1000);
+    // The officer's other phone gets what the first pushed in scope, nothing of commune B.
+    let mut second = Store::open_in_memory(Options::default()).unwrap();
+    second.apply_ops(&w.ops).unwrap();
+    let token2 = srv.enrol(w.me, second.replica_id());
+    let (mine, _, _) = srv.pull_all(&token2, None, 1000);
     assert!(has_visit(&mine, inside));
     assert!(!has_visit(&mine, vb));
     assert!(!has_visit(&mine, outside));
     let (theirs, _, _) = srv.pull_all(&token_b, None, 1000);
-    assert!(has_visit(&theirs, vb));
+    assert!(!has_visit(&theirs, vb), "own operations are not sent back");
     assert!(!has_visit(&theirs, inside));
 }
 
@@ -542,7 +554,10 @@ fn a_new_assignment_backfills_the_village_history() {
     let (next, cursor2, pages) = srv.pull_all(&token, Some(cursor), 1);
     assert!(pages > 3, "paged backfill");
     assert!(has_visit(&next, vb), "the new village's older visit");
-    assert!(has_visit(&next, v));
+    assert!(
+        !has_visit(&next, v),
+        "a device's own operation is not sent back"
+    );
     let roster_b = next.iter().any(|o| {
         matches!(&o.body, OpBody::Set { entity: Entity::Household, key: Key::Uuid(k), .. } if *k == w.hh[2])
     });
