@@ -4,8 +4,10 @@
 //! Everything a device exchanges is keyed by *area*, a village code. An operation's area is
 //! found from the operation itself and the server's materialised tables as they stand when the
 //! operation is applied (so a batch that creates a household and then its residents checks
-//! out). Reference data (units, campaigns, officers, assignments, quotas) has no area: every
-//! device receives it, and only commune leads and above may change it.
+//! out). Officers, assignments and quotas are filed under the unit or village they belong to,
+//! so a device receives those of its own commune (and the district and province above it), not
+//! the whole province's; units and campaigns have no area: every device receives them. Only
+//! commune leads and above may change any of that reference data.
 
 use doorstep_core::{Entity, Field, Key, Op, OpBody, Role, Value};
 use rusqlite::{Connection, OptionalExtension};
@@ -28,6 +30,10 @@ pub enum Area {
         /// The village it moves out of, if it moves.
         from: Option<String>,
     },
+    /// Reference data about one administrative unit or village: an officer of a commune, an
+    /// assignment of a village, a quota of a district. Devices whose villages lie in it (or are
+    /// it) receive it.
+    Unit(String),
     /// It names a household, resident or fact this server does not hold (yet).
     Unknown,
 }
@@ -36,7 +42,7 @@ impl Area {
     /// The feed's `area` column: `None` for reference data.
     pub fn feed_area(&self) -> Option<&str> {
         match self {
-            Area::Village { code, .. } => Some(code),
+            Area::Village { code, .. } | Area::Unit(code) => Some(code),
             _ => None,
         }
     }
@@ -49,6 +55,16 @@ pub struct OfficerScope {
     pub role: Role,
     /// The villages the officer is given.
     pub areas: BTreeSet<String>,
+    /// The units whose reference data the officer's devices receive: the officer's own unit and
+    /// every unit above one of their villages (commune, district, province).
+    pub units: BTreeSet<String>,
+}
+
+impl OfficerScope {
+    /// Every feed area the officer's devices receive (villages and units).
+    pub fn feed_areas(&self) -> BTreeSet<String> {
+        self.areas.union(&self.units).cloned().collect()
+    }
 }
 
 /// The officer's current scope: villages of their active village and household assignments,
@@ -64,6 +80,7 @@ pub fn officer_scope(conn: &Connection, officer_id: Uuid) -> rusqlite::Result<Of
         return Ok(OfficerScope {
             role: Role::Field,
             areas: BTreeSet::new(),
+            units: BTreeSet::new(),
         });
     };
     let role = role
@@ -71,8 +88,9 @@ pub fn officer_scope(conn: &Connection, officer_id: Uuid) -> rusqlite::Result<Of
         .and_then(|r| Role::parse(r).ok())
         .unwrap_or(Role::Field);
     let mut areas = BTreeSet::new();
+    let mut units = BTreeSet::new();
     if deleted != 0 {
-        return Ok(OfficerScope { role, areas });
+        return Ok(OfficerScope { role, areas, units });
     }
     {
         let mut stmt = conn.prepare_cached(
@@ -88,6 +106,7 @@ pub fn officer_scope(conn: &Connection, officer_id: Uuid) -> rusqlite::Result<Of
             areas.insert(v?);
         }
     }
+    let own_unit = unit.clone();
     if let Some(unit) = unit {
         let sql = match role {
             Role::Field => None,
@@ -108,8 +127,33 @@ pub fn officer_scope(conn: &Connection, officer_id: Uuid) -> rusqlite::Result<Of
                 areas.insert(v?);
             }
         }
+        units.insert(unit);
     }
-    Ok(OfficerScope { role, areas })
+    // The units above every village (its commune, district, province), and for district and
+    // province command every unit inside theirs (their communes' officers and quotas).
+    let mut up = conn.prepare_cached(
+        "WITH RECURSIVE up(code) AS (
+             SELECT parent_code FROM units WHERE code = ?1
+             UNION SELECT u.parent_code FROM units u JOIN up ON u.code = up.code)
+         SELECT code FROM up WHERE code IS NOT NULL",
+    )?;
+    for village in &areas {
+        for u in up.query_map([village], |r| r.get::<_, String>(0))? {
+            units.insert(u?);
+        }
+    }
+    if let (Role::District | Role::Province, Some(unit)) = (role, &own_unit) {
+        let mut down = conn.prepare_cached(
+            "WITH RECURSIVE sub(code) AS (
+                 SELECT code FROM units WHERE parent_code = ?1
+                 UNION SELECT u.code FROM units u JOIN sub ON u.parent_code = sub.code)
+             SELECT u.code FROM units u JOIN sub ON u.code = sub.code WHERE u.level != 'village'",
+        )?;
+        for u in down.query_map([unit], |r| r.get::<_, String>(0))? {
+            units.insert(u?);
+        }
+    }
+    Ok(OfficerScope { role, areas, units })
 }
 
 fn text_field(fields: &[(Field, Value)], field: Field) -> Option<&str> {
@@ -140,6 +184,25 @@ fn resident_village(conn: &Connection, resident: &str) -> rusqlite::Result<Optio
         Some(h) => household_village(conn, &h),
         None => Ok(None),
     }
+}
+
+/// Reference data filed under a unit, or sent to everyone if the unit is not known.
+fn unit_area(code: Option<String>) -> Area {
+    code.map_or(Area::Reference, Area::Unit)
+}
+
+/// A text column of a materialised row (`table` and `column` are constants of this module).
+fn stored_text(
+    conn: &Connection,
+    table: &str,
+    column: &str,
+    id: &str,
+) -> rusqlite::Result<Option<String>> {
+    Ok(conn
+        .prepare_cached(&format!("SELECT {column} FROM {table} WHERE id = ?1"))?
+        .query_row([id], |r| r.get::<_, Option<String>>(0))
+        .optional()?
+        .flatten())
 }
 
 /// File a move: the new village (if the operation sets one) or the stored one.
@@ -186,11 +249,40 @@ pub fn op_area(conn: &Connection, op: &Op) -> rusqlite::Result<Area> {
                         None => moved(None, stored),
                     }
                 }
-                Entity::Unit
-                | Entity::Campaign
-                | Entity::Officer
-                | Entity::Assignment
-                | Entity::Quota => Area::Reference,
+                Entity::Unit | Entity::Campaign => Area::Reference,
+                Entity::Officer => unit_area(
+                    text_field(fields, Field::Unit)
+                        .map(str::to_owned)
+                        .or(stored_text(conn, "officers", "unit_code", &key)?),
+                ),
+                Entity::Assignment => {
+                    let kind = text_field(fields, Field::TargetKind)
+                        .map(str::to_owned)
+                        .or(stored_text(conn, "assignments", "target_kind", &key)?);
+                    let target = text_field(fields, Field::TargetId)
+                        .map(str::to_owned)
+                        .or(stored_text(conn, "assignments", "target_id", &key)?);
+                    match (kind.as_deref(), target) {
+                        (Some("village"), Some(v)) => Area::Unit(v),
+                        (Some("household"), Some(h)) => unit_area(household_village(conn, &h)?),
+                        _ => Area::Reference,
+                    }
+                }
+                Entity::Quota => {
+                    let kind = text_field(fields, Field::SubjectKind)
+                        .map(str::to_owned)
+                        .or(stored_text(conn, "quotas", "subject_kind", &key)?);
+                    let subject = text_field(fields, Field::SubjectId)
+                        .map(str::to_owned)
+                        .or(stored_text(conn, "quotas", "subject_id", &key)?);
+                    match (kind.as_deref(), subject) {
+                        (Some("unit"), Some(u)) => Area::Unit(u),
+                        (Some("officer"), Some(o)) => {
+                            unit_area(stored_text(conn, "officers", "unit_code", &o)?)
+                        }
+                        _ => Area::Reference,
+                    }
+                }
             }
         }
         OpBody::Visit(v) => village(household_village(conn, &v.household_id.to_string())?),
@@ -221,7 +313,7 @@ pub fn op_area(conn: &Connection, op: &Op) -> rusqlite::Result<Area> {
 pub fn refusal(scope: &OfficerScope, op: &Op, area: &Area, now_ms: i64) -> Option<&'static str> {
     match area {
         Area::Unknown => return Some("out_of_scope"),
-        Area::Reference => {
+        Area::Reference | Area::Unit(_) => {
             if scope.role == Role::Field {
                 return Some("forbidden");
             }
@@ -260,6 +352,7 @@ mod tests {
         let field = OfficerScope {
             role: Role::Field,
             areas: ["A".to_owned()].into(),
+            units: BTreeSet::new(),
         };
         let lead = OfficerScope {
             role: Role::CommuneLead,

@@ -519,19 +519,21 @@ impl Backend for SqliteBackend {
         // One read transaction: the page is a consistent snapshot of the feed.
         let tx = Transaction::new_unchecked(conn, TransactionBehavior::Deferred)?;
         let scope = scope::officer_scope(&tx, device.officer_id)?;
+        // Villages and the units above them: what this device is sent.
+        let wanted = scope.feed_areas();
         if cursor.is_none() {
-            cur.areas = scope.areas.iter().cloned().collect();
+            cur.areas = wanted.iter().cloned().collect();
         }
         let mut fed: BTreeSet<String> = cur
             .areas
             .iter()
-            .filter(|a| scope.areas.contains(*a))
+            .filter(|a| wanted.contains(*a))
             .cloned()
             .collect();
         if cur
             .backfill
             .as_ref()
-            .is_some_and(|b| !scope.areas.contains(&b.area))
+            .is_some_and(|b| !wanted.contains(&b.area))
         {
             cur.backfill = None;
         }

@@ -530,6 +530,14 @@ fn out_of_scope_pushes_are_refused_and_other_communes_never_pulled() {
     assert!(has_visit(&mine, inside));
     assert!(!has_visit(&mine, vb));
     assert!(!has_visit(&mine, outside));
+    // Reference data is filed by unit: our commune's officers, not the other commune's.
+    let officer = |ops: &[Op], o: Uuid| {
+        ops.iter().any(|op| {
+            matches!(&op.body, OpBody::Set { entity: Entity::Officer, key: Key::Uuid(k), .. } if *k == o)
+        })
+    };
+    assert!(officer(&mine, w.me));
+    assert!(!officer(&mine, w.other));
     let (theirs, _, _) = srv.pull_all(&token_b, None, 1000);
     assert!(!has_visit(&theirs, vb), "own operations are not sent back");
     assert!(!has_visit(&theirs, inside));
