@@ -6,7 +6,9 @@
 //! ([`SyncListener`]) and receive log lines ([`LogSink`]). `docs/bindings.md` says how to build
 //! and use them; `scripts/bindings.sh` generates the Kotlin, Swift and Python sources.
 
-uniffi::setup_scaffolding!();
+// The namespace names the generated Python module (`doorstep.py`) and the Kotlin file; the
+// Kotlin package and Swift module come from `uniffi.toml`.
+uniffi::setup_scaffolding!("doorstep");
 
 pub mod error;
 pub mod log;
