@@ -3,7 +3,7 @@
 # server binary, then compiles the generated Kotlin with the tests (kotlin-maven-plugin) and
 # runs them with JNA against the host-built library. Needs a JDK (17+) and Maven; the first run
 # downloads the Kotlin compiler, JNA and JUnit from Maven Central.
-# Usage: scripts/test-kotlin.sh
+# Usage: scripts/test-kotlin.sh   (installs a JDK and Maven with apt-get if missing and root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -12,9 +12,14 @@ if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
 fi
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
-for tool in java mvn; do
-  command -v "$tool" >/dev/null 2>&1 || { echo "$tool not found: install a JDK (17+) and Maven" >&2; exit 1; }
-done
+if ! command -v mvn >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq default-jdk-headless maven >/dev/null
+  else
+    echo "java or mvn not found: install a JDK (17+) and Maven" >&2
+    exit 1
+  fi
+fi
 
 scripts/bindings.sh --debug
 cargo build --locked -p doorstep-server --bin doorstep
