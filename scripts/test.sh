@@ -29,5 +29,21 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "tests"
 cargo test --workspace --locked 2>&1 | tee target/test-output.txt
-# One closing line for the whole run, counted from cargo's per-binary results.
-awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "\ntests: %d passed, %d failed, %d skipped\n", p, f, i }' target/test-output.txt
+
+step "kotlin bindings on the JVM"
+scripts/test-kotlin.sh 2>&1 | tee target/test-kotlin.txt
+
+step "python bindings"
+python3 -c 'import pytest' 2>/dev/null || python3 -m pip install -q pytest
+scripts/bindings.sh --debug
+python3 -m pytest -q ffi/tests/python 2>&1 | tee target/test-python.txt
+
+# One closing line for the whole run, counted from cargo's per-binary results, the Kotlin
+# summary line and pytest's.
+{
+  awk '/^test result:/ { p += $4; f += $6; i += $8 } END { print p, f, i }' target/test-output.txt
+  awk '/^kotlin: / { print $2, $4, $6 }' target/test-kotlin.txt
+  awk '/ in [0-9.]+s/ { p = 0; f = 0; s = 0
+         for (k = 1; k <= NF; k++) { if ($k ~ /^passed/) p = $(k-1); if ($k ~ /^failed/) f = $(k-1); if ($k ~ /^skipped/) s = $(k-1) }
+         print p + 0, f + 0, s + 0 }' target/test-python.txt
+} | awk '{ p += $1; f += $2; i += $3 } END { printf "\ntests: %d passed, %d failed, %d skipped\n", p, f, i }'

@@ -666,10 +666,12 @@ fn insert_log(conn: &Connection, op: &Op) -> Result<bool> {
     Ok(n == 1)
 }
 
+/// Remember the latest stamp issued or seen. Never lowers it: a second handle on the same file
+/// (a sync beside the app's handle) may hold an older one in memory.
 fn save_hlc(conn: &Connection, hlc: Hlc) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO meta (key, value) VALUES ('last_hlc', ?1)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+         ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
     )?
     .execute([hlc.to_sql()])?;
     Ok(())

@@ -1,0 +1,275 @@
+//! [`FieldStore`]: the exported store object, a thin wrapper over [`doorstep_core::Store`].
+//!
+//! # Threads: sync beside the UI
+//!
+//! The core's `sync` holds `&mut Store` for the whole exchange (seconds to minutes on 2G), so a
+//! sync through the UI's handle would block every screen. `FieldStore` therefore keeps one core
+//! `Store` for the app's calls (reads and writes, behind a mutex held per call) and opens a
+//! *second* `Store` on the same file for each sync (or enrolment). SQLite in WAL mode lets the UI
+//! read while the sync writes; writes of the two handles serialise on SQLite's lock (busy
+//! timeout 5 s; each sync transaction is one page). Two handles of one replica are safe because
+//! the core re-reads the replica's counter and latest clock stamp inside every write
+//! transaction, and never lowers the saved stamp. After a sync the measured clock correction is
+//! copied to the UI handle so its next writes use the corrected time. One sync runs at a time.
+
+use crate::error::{parse_date, parse_id, DoorstepError};
+use crate::log::{emit, LogLevel};
+use crate::model::*;
+use crate::sync::{Enrolment, SyncListener, SyncReport};
+use doorstep_core::sync::SyncConfig;
+use doorstep_core::{AssignTarget, CampaignInput, OfficerInput, Options, ResidentEdit, Store};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+type Result<T, E = DoorstepError> = std::result::Result<T, E>;
+
+/// A phone's Doorstep store: one SQLite file.
+#[derive(uniffi::Object)]
+pub struct FieldStore {
+    inner: Mutex<Store>,
+    /// Held for the whole of a sync or an enrolment: one at a time.
+    sync_lock: Mutex<()>,
+    path: String,
+}
+
+impl std::fmt::Debug for FieldStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FieldStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FieldStore {
+    fn store(&self) -> MutexGuard<'_, Store> {
+        // A panic while holding the lock leaves the store consistent (every write is one
+        // transaction), so a poisoned lock is simply taken over.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Open a second handle on the same file for a long-running exchange, and copy the clock
+    /// correction it measured to the UI handle afterwards.
+    fn with_sync_store<T>(
+        &self,
+        f: impl FnOnce(&mut Store) -> doorstep_core::Result<T>,
+    ) -> Result<T> {
+        let _one_at_a_time = self.sync_lock.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sync_store = Store::open(&self.path, Options::default())?;
+        let out = f(&mut sync_store);
+        let offset = sync_store.clock_offset_ms();
+        let mut ui = self.store();
+        if ui.clock_offset_ms() != offset {
+            ui.set_clock_offset(offset)?;
+        }
+        Ok(out?)
+    }
+}
+
+#[uniffi::export]
+impl FieldStore {
+    /// Open the store at `path` (a file in the app's private storage), creating it if needed.
+    #[uniffi::constructor]
+    pub fn open(path: String) -> Result<Arc<Self>> {
+        let store = Store::open(&path, Options::default())?;
+        Ok(Arc::new(FieldStore {
+            inner: Mutex::new(store),
+            sync_lock: Mutex::new(()),
+            path,
+        }))
+    }
+
+    /// This replica's id (UUID).
+    pub fn replica_id(&self) -> String {
+        self.store().replica_id().0.to_string()
+    }
+
+    /// Today's local (UTC+7) date by this replica's corrected clock, `YYYY-MM-DD`.
+    pub fn today(&self) -> String {
+        self.store().today()
+    }
+
+    /// Import administrative units (CSV: code, parent_code, level, kind, name).
+    pub fn import_units_csv(&self, csv: String) -> Result<ImportReport> {
+        Ok(self.store().import_units_csv(csv.as_bytes())?.into())
+    }
+
+    /// Import a roster CSV (`docs/roster-format.md`) into a campaign.
+    pub fn import_roster(&self, campaign_id: String, csv: String) -> Result<ImportReport> {
+        let campaign = parse_id("campaign_id", &campaign_id)?;
+        Ok(self
+            .store()
+            .import_roster(campaign, csv.as_bytes(), &mut |_| {})?
+            .into())
+    }
+
+    /// Create or update a campaign. Returns how many fields changed.
+    pub fn put_campaign(&self, campaign: Campaign) -> Result<u32> {
+        let input = CampaignInput {
+            id: parse_id("id", &campaign.id)?,
+            name: campaign.name,
+            start_date: parse_date("start_date", &campaign.start_date)?,
+            end_date: parse_date("end_date", &campaign.end_date)?,
+            target: campaign.target,
+            unit_code: campaign.unit_code,
+        };
+        Ok(self.store().put_campaign(input)? as u32)
+    }
+
+    /// Create or update an officer. Returns how many fields changed.
+    pub fn put_officer(&self, officer: Officer) -> Result<u32> {
+        let input = OfficerInput {
+            id: parse_id("id", &officer.id)?,
+            name: officer.name,
+            role: officer.role.into(),
+            unit_code: officer.unit_code,
+        };
+        Ok(self.store().put_officer(input)? as u32)
+    }
+
+    /// Assign a village to an officer. Returns the assignment's id.
+    pub fn assign_village(&self, officer_id: String, village_code: String) -> Result<String> {
+        let officer = parse_id("officer_id", &officer_id)?;
+        let id = self
+            .store()
+            .assign(officer, AssignTarget::Village(village_code))?;
+        Ok(id.to_string())
+    }
+
+    /// Record a visit. Returns its id.
+    pub fn record_visit(&self, visit: NewVisit) -> Result<String> {
+        let visit = visit.try_into()?;
+        Ok(self.store().record_visit(visit)?.to_string())
+    }
+
+    /// Record an assistance step. Returns its id.
+    pub fn record_assist(&self, assist: NewAssist) -> Result<String> {
+        let assist = assist.try_into()?;
+        Ok(self.store().record_assist(assist)?.to_string())
+    }
+
+    /// Retract a visit or assistance step recorded by mistake.
+    pub fn retract(&self, fact_id: String, reason: Option<String>) -> Result<()> {
+        let id = parse_id("fact_id", &fact_id)?;
+        Ok(self.store().retract(id, reason.as_deref())?)
+    }
+
+    /// Set (or, with none or empty, clear) a resident's mobile number. Returns how many fields
+    /// changed (0 if it was already so).
+    pub fn edit_resident_phone(&self, resident_id: String, phone: Option<String>) -> Result<u32> {
+        let id = parse_id("resident_id", &resident_id)?;
+        let edit = ResidentEdit {
+            phone: Some(phone),
+            note: None,
+        };
+        Ok(self.store().edit_resident(id, edit)? as u32)
+    }
+
+    /// The officer's households with their visit state on `day` (`YYYY-MM-DD`), due revisits
+    /// first.
+    pub fn my_households(&self, officer_id: String, day: String) -> Result<Vec<HouseholdToday>> {
+        let officer = parse_id("officer_id", &officer_id)?;
+        let list = self.store().my_households(officer, &day)?;
+        Ok(list.into_iter().map(Into::into).collect())
+    }
+
+    /// Residents of the officer's area who still need help.
+    pub fn residents_needing_help(&self, officer_id: String) -> Result<Vec<ResidentNeed>> {
+        let officer = parse_id("officer_id", &officer_id)?;
+        let list = self.store().residents_needing_help(officer)?;
+        Ok(list.into_iter().map(Into::into).collect())
+    }
+
+    /// Search residents by name, with or without diacritics (exact matches first).
+    pub fn search_residents(&self, query: String, limit: u32) -> Result<Vec<SearchHit>> {
+        let hits = self.store().search_residents(&query, limit as usize)?;
+        Ok(hits.into_iter().map(Into::into).collect())
+    }
+
+    /// The officer's progress on `day` and over the campaign, against their quotas.
+    pub fn progress(
+        &self,
+        officer_id: String,
+        campaign_id: String,
+        day: String,
+    ) -> Result<OfficerProgress> {
+        let officer = parse_id("officer_id", &officer_id)?;
+        let campaign = parse_id("campaign_id", &campaign_id)?;
+        Ok(self.store().progress(officer, campaign, &day)?.into())
+    }
+
+    /// Failed attempts by reason, for one officer or (none) the whole store.
+    pub fn blockers(&self, officer_id: Option<String>) -> Result<Vec<BlockerCount>> {
+        let officer = officer_id.map(|o| parse_id("officer_id", &o)).transpose()?;
+        let list = self.store().blockers(officer)?;
+        Ok(list.into_iter().map(Into::into).collect())
+    }
+
+    /// Exchange a one-time enrolment code for this device's token (online, once).
+    pub fn enrol(
+        &self,
+        server_url: String,
+        code: String,
+        device_name: String,
+    ) -> Result<Enrolment> {
+        let out = self
+            .with_sync_store(|s| doorstep_core::sync::enrol(s, &server_url, &code, &device_name));
+        match &out {
+            Ok(_) => emit(LogLevel::Info, "doorstep::sync", || "enrolled".into()),
+            Err(e) => emit(LogLevel::Warn, "doorstep::sync", || {
+                format!("enrolment failed: {}", kind(e))
+            }),
+        }
+        Ok(out?.into())
+    }
+
+    /// Push this device's work and pull its area's changes. Blocking: call it from a background
+    /// thread (WorkManager, BGTask); the other methods keep working meanwhile. Safe to call
+    /// again after any error.
+    pub fn sync(
+        &self,
+        server_url: String,
+        token: String,
+        listener: Option<Arc<dyn SyncListener>>,
+    ) -> Result<SyncReport> {
+        emit(LogLevel::Info, "doorstep::sync", || "sync started".into());
+        let config = SyncConfig::new(server_url, token);
+        let out = self.with_sync_store(|s| {
+            doorstep_core::sync::sync(s, &config, &mut |p| {
+                if let Some(l) = &listener {
+                    l.on_progress(p.into());
+                }
+            })
+        });
+        match &out {
+            Ok(r) => emit(LogLevel::Info, "doorstep::sync", || {
+                format!(
+                    "sync finished: pushed {}, refused {}, pulled {}, {} requests, {} retries, {} bytes up, {} bytes down, {} ms",
+                    r.pushed,
+                    r.rejected.len(),
+                    r.pulled,
+                    r.requests,
+                    r.retries,
+                    r.bytes_up,
+                    r.bytes_down,
+                    r.duration.as_millis()
+                )
+            }),
+            Err(e) => emit(LogLevel::Warn, "doorstep::sync", || {
+                format!("sync failed: {}", kind(e))
+            }),
+        }
+        Ok(out?.into())
+    }
+}
+
+/// The kind of a failure, for a log line (no server words, no data).
+fn kind(e: &DoorstepError) -> &'static str {
+    match e {
+        DoorstepError::InvalidInput { .. } => "invalid input",
+        DoorstepError::NotFound { .. } => "not found",
+        DoorstepError::Storage { .. } => "storage",
+        DoorstepError::ReEnrol { .. } => "re-enrol",
+        DoorstepError::UpdateApp { .. } => "update app",
+        DoorstepError::Network { .. } => "network",
+        DoorstepError::Other { .. } => "other",
+    }
+}

@@ -1,0 +1,123 @@
+//! Sync and enrolment types for the bindings, and the foreign progress listener.
+
+use doorstep_core::sync as core_sync;
+
+/// Where a sync is, for a progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum SyncProgress {
+    /// A page was pulled and applied.
+    Pulled {
+        /// Operations pulled so far.
+        ops: u64,
+        /// Whether more pages wait.
+        more: bool,
+    },
+    /// A batch was pushed and acknowledged.
+    Pushed {
+        /// Operations sent so far.
+        ops: u64,
+        /// Operations still to send.
+        remaining: u64,
+    },
+}
+
+impl From<core_sync::SyncProgress> for SyncProgress {
+    fn from(p: core_sync::SyncProgress) -> Self {
+        match p {
+            core_sync::SyncProgress::Pulled { ops, more } => SyncProgress::Pulled { ops, more },
+            core_sync::SyncProgress::Pushed { ops, remaining } => {
+                SyncProgress::Pushed { ops, remaining }
+            }
+        }
+    }
+}
+
+/// Receives sync progress: implemented by the host app. Called on the syncing thread; post to
+/// the UI thread yourself.
+#[uniffi::export(with_foreign)]
+pub trait SyncListener: Send + Sync {
+    /// A page was pulled or a batch pushed.
+    fn on_progress(&self, progress: SyncProgress);
+}
+
+/// An operation the server refused (not resent).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct RefusedOp {
+    /// The operation's counter on this replica.
+    pub counter: u64,
+    /// `out_of_scope`, `forbidden`, `clock_ahead` or `invalid`.
+    pub reason: String,
+}
+
+/// What a sync did.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct SyncReport {
+    /// Operations the server took from this device.
+    pub pushed: u64,
+    /// Operations the server already held.
+    pub push_duplicates: u64,
+    /// Operations the server refused.
+    pub refused: Vec<RefusedOp>,
+    /// Operations pulled that were new here.
+    pub pulled: u64,
+    /// Operations pulled that this replica already held.
+    pub pull_duplicates: u64,
+    /// Bytes sent (compressed).
+    pub bytes_up: u64,
+    /// Bytes received (compressed).
+    pub bytes_down: u64,
+    /// HTTP requests answered.
+    pub requests: u32,
+    /// Attempts retried.
+    pub retries: u32,
+    /// How long it took, ms.
+    pub duration_ms: u64,
+    /// The clock correction measured: server time − device time, ms.
+    pub clock_offset_ms: i64,
+}
+
+impl From<core_sync::SyncReport> for SyncReport {
+    fn from(r: core_sync::SyncReport) -> Self {
+        SyncReport {
+            pushed: r.pushed,
+            push_duplicates: r.push_duplicates,
+            refused: r
+                .rejected
+                .into_iter()
+                .map(|x| RefusedOp {
+                    counter: x.counter,
+                    reason: x.reason,
+                })
+                .collect(),
+            pulled: r.pulled,
+            pull_duplicates: r.pull_duplicates,
+            bytes_up: r.bytes_up,
+            bytes_down: r.bytes_down,
+            requests: r.requests,
+            retries: r.retries,
+            duration_ms: r.duration.as_millis() as u64,
+            clock_offset_ms: r.clock_offset_ms,
+        }
+    }
+}
+
+/// What enrolment gives the device.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Enrolment {
+    /// The device's id on the server.
+    pub device_id: String,
+    /// The bearer token: keep it in the platform's secure storage.
+    pub token: String,
+    /// The officer the device belongs to.
+    pub officer_id: String,
+}
+
+impl From<core_sync::Enrolment> for Enrolment {
+    fn from(e: core_sync::Enrolment) -> Self {
+        Enrolment {
+            device_id: e.device_id.to_string(),
+            token: e.token,
+            officer_id: e.officer_id.to_string(),
+        }
+    }
+}

@@ -1,0 +1,147 @@
+package vn.doorstep.core
+
+import java.io.File
+import java.net.HttpURLConnection
+import java.net.ServerSocket
+import java.net.URI
+import java.nio.file.Files
+import java.util.concurrent.CopyOnWriteArrayList
+import java.util.concurrent.TimeUnit
+import kotlin.test.AfterTest
+import kotlin.test.Test
+import kotlin.test.assertEquals
+import kotlin.test.assertTrue
+import kotlin.test.fail
+
+/**
+ * Two phones and a real `doorstep serve` process. The server is prepared with the `doorstep`
+ * console (units, officers, enrolment codes); the commune lead's phone then adds the village,
+ * the campaign, the roster and the field officer's assignment through the bindings and pushes
+ * them, the field officer's phone pulls its area, works, pushes, and the lead's phone sees the
+ * field officer's visit and assistance step arrive.
+ */
+class SyncTest {
+    private val dir: File = Files.createTempDirectory("doorstep-kt-sync").toFile()
+    private val bin: String = System.getProperty("doorstep.bin") ?: fail("-Ddoorstep.bin is not set")
+    private val db = File(dir, "server.db").path
+    private var server: Process? = null
+
+    @AfterTest
+    fun stop() {
+        server?.destroy()
+        server?.waitFor(10, TimeUnit.SECONDS)
+        server?.destroyForcibly()
+    }
+
+    /** Run a console command on the server's database; its standard output, trimmed. */
+    private fun doorstep(vararg args: String): String {
+        val p = ProcessBuilder(listOf(bin, "--db", db) + args)
+            .redirectError(File(dir, "console.err"))
+            .start()
+        val out = p.inputStream.bufferedReader().readText().trim()
+        if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
+            fail("doorstep ${args.joinToString(" ")} failed: ${File(dir, "console.err").readText()}")
+        }
+        return out
+    }
+
+    private fun serve(): String {
+        val port = ServerSocket(0).use { it.localPort }
+        val log = File(dir, "server.log")
+        server = ProcessBuilder(bin, "--db", db, "serve", "--listen", "127.0.0.1:$port")
+            .redirectErrorStream(true)
+            .redirectOutput(log)
+            .start()
+        val url = "http://127.0.0.1:$port"
+        val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30)
+        while (System.nanoTime() < deadline) {
+            if (server?.isAlive != true) fail("the server exited: ${log.readText()}")
+            try {
+                val c = URI("$url/health").toURL().openConnection() as HttpURLConnection
+                c.connectTimeout = 500
+                if (c.responseCode == 200) return url
+            } catch (_: Exception) {
+            }
+            Thread.sleep(100)
+        }
+        fail("the server did not become healthy: ${log.readText()}")
+    }
+
+    private class Progress : SyncListener {
+        val seen = CopyOnWriteArrayList<SyncProgress>()
+        override fun onProgress(progress: SyncProgress) {
+            seen.add(progress)
+        }
+    }
+
+    private class Log : LogSink {
+        val lines = CopyOnWriteArrayList<String>()
+        override fun log(level: LogLevel, target: String, line: String) {
+            lines.add("$level $target $line")
+        }
+    }
+
+    @Test
+    fun `a second device's changes arrive after both sync`() {
+        doorstep("units", "import", Fixtures.unitsCsv.path)
+        val lead = doorstep("officer", "add", "--name", "Trưởng Công an phường", "--role", "commune_lead", "--unit", Fixtures.COMMUNE)
+        val field = doorstep("officer", "add", "--name", "CSKV Trần Văn Bình", "--role", "field", "--unit", Fixtures.COMMUNE)
+        val leadCode = doorstep("enrol-code", "--officer", lead)
+        val fieldCode = doorstep("enrol-code", "--officer", field)
+        val url = serve()
+        val log = Log()
+        setLogSink(log)
+
+        // The commune lead's phone: reference data and the roster, pushed to the server.
+        val a = FieldStore.open(File(dir, "lead.db").path)
+        val aToken = a.enrol(url, leadCode, "lead phone").token
+        assertEquals(0, a.sync(url, aToken, null).refused.size)
+        a.importUnitsCsv(Fixtures.villagesCsv)
+        assertEquals(0, a.sync(url, aToken, null).refused.size) // the village, before what is filed under it
+        val campaign = Fixtures.campaign(a)
+        a.putCampaign(campaign)
+        assertEquals(3uL, a.importRoster(campaign.id, Fixtures.roster).accepted)
+        a.assignVillage(field, Fixtures.VILLAGE)
+        val pushedByLead = a.sync(url, aToken, null)
+        assertTrue(pushedByLead.refused.isEmpty(), "refused: ${pushedByLead.refused}")
+        assertTrue(pushedByLead.pushed >= 5uL, "pushed ${pushedByLead.pushed}")
+
+        // The field officer's phone: enrol, pull the area, work, push.
+        val b = FieldStore.open(File(dir, "field.db").path)
+        val enrolment = b.enrol(url, fieldCode, "field phone")
+        assertEquals(field, enrolment.officerId)
+        val progress = Progress()
+        val pulled = b.sync(url, enrolment.token, progress)
+        assertTrue(pulled.pulled > 0uL)
+        assertTrue(progress.seen.any { it is SyncProgress.Pulled })
+        val day = b.today()
+        val households = b.myHouseholds(field, day)
+        assertEquals(setOf("HH001", "HH002"), households.map { it.code }.toSet())
+        b.recordVisit(NewVisit(households.first { it.code == "HH001" }.id, field, VisitOutcome.MET))
+        val an = b.searchResidents("nguyen van a", 5u).single()
+        b.recordAssist(NewAssist(an.id, field, AssistStep.LEVEL1_ACTIVATED))
+        val pushed = b.sync(url, enrolment.token, progress)
+        assertEquals(2uL, pushed.pushed)
+        assertTrue(pushed.refused.isEmpty())
+        assertTrue(progress.seen.any { it is SyncProgress.Pushed })
+
+        // Back on the lead's phone: nothing yet, then the field officer's work arrives.
+        assertEquals(0L, a.progress(field, campaign.id, day).day.visits)
+        val arrived = a.sync(url, aToken, null)
+        assertEquals(2uL, arrived.pulled)
+        val seen = a.progress(field, campaign.id, day)
+        assertEquals(1L, seen.day.visits)
+        assertEquals(1L, seen.day.level1Activated)
+        assertTrue(a.myHouseholds(field, day).first { it.code == "HH001" }.visitedToday)
+        assertEquals(Need.LEVEL2_TO_TAKE, a.searchResidents("Nguyễn Văn A", 1u).single().need)
+
+        // The log saw sync events with counts, never a token.
+        assertTrue(log.lines.any { "sync finished" in it }, "log: ${log.lines}")
+        assertTrue(log.lines.none { aToken in it || enrolment.token in it })
+        clearLogSink()
+
+        // A token the server does not know asks the app to enrol again.
+        val e = runCatching { b.sync(url, "not-a-token", null) }.exceptionOrNull()
+        assertTrue(e is DoorstepException.ReEnrol, "got $e")
+    }
+}

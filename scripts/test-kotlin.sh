@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# JVM tests of the Kotlin bindings: builds the library and the bindings (debug), the `doorstep`
+# server binary, then compiles the generated Kotlin with the tests (kotlin-maven-plugin) and
+# runs them with JNA against the host-built library. Needs a JDK (17+) and Maven; the first run
+# downloads the Kotlin compiler, JNA and JUnit from Maven Central.
+# Usage: scripts/test-kotlin.sh   (installs a JDK and Maven with apt-get if missing and root)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+case "$TARGET_DIR" in /*) ;; *) TARGET_DIR="$ROOT/$TARGET_DIR" ;; esac
+if ! command -v mvn >/dev/null 2>&1 || ! command -v java >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq default-jdk-headless maven >/dev/null
+  else
+    echo "java or mvn not found: install a JDK (17+) and Maven" >&2
+    exit 1
+  fi
+fi
+
+scripts/bindings.sh --debug
+cargo build --locked -p doorstep-server --bin doorstep
+
+cd ffi/tests/kotlin
+mvn -q -B test \
+  -Ddoorstep.root="$ROOT" \
+  -Ddoorstep.bindings="$TARGET_DIR/bindings/kotlin" \
+  -Ddoorstep.lib="$TARGET_DIR/bindings/lib" \
+  -Ddoorstep.bin="$TARGET_DIR/debug/doorstep"
+# One closing line, counted from Surefire's reports (-q hides its own summary).
+awk -F'"' '/<testsuite / { for (i = 1; i < NF; i++) { if ($i ~ / tests=$/) t += $(i+1); if ($i ~ / failures=$/) f += $(i+1); if ($i ~ / errors=$/) f += $(i+1); if ($i ~ / skipped=$/) s += $(i+1) } }
+     END { printf "kotlin: %d passed, %d failed, %d skipped\n", t - f - s, f, s }' target/surefire-reports/TEST-*.xml
