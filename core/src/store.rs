@@ -191,12 +191,16 @@ impl Store {
                 r
             }
         };
-        let last_hlc: i64 = tx
+        let saved_hlc: i64 = tx
             .query_row("SELECT value FROM meta WHERE key = 'last_hlc'", [], |r| {
                 r.get(0)
             })
             .optional()?
             .unwrap_or(0);
+        // Local writes do not save their stamp apart: it is their last operation's.
+        let last_hlc = Hlc::from_sql(saved_hlc)
+            .max(last_local(&tx, &replica)?.1)
+            .to_sql();
         // The next counter continues after both the log and the recorded contiguous counter,
         // so that no dot is ever reused even if the log is compacted one day.
         let max_counter: i64 = tx.query_row(
@@ -312,15 +316,15 @@ impl Store {
         let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)?;
         // Another process may have written through the same file (a console command beside a
         // server): continue after its counter and stamps, never reuse them.
-        let (db_counter, db_hlc): (i64, i64) = tx
-            .prepare_cached(
-                "SELECT (SELECT coalesce(max(counter), 0) FROM oplog WHERE replica = ?1),
-                        (SELECT coalesce(max(value), 0) FROM meta WHERE key = 'last_hlc')",
-            )?
-            .query_row([r_bytes(&replica)], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        counter = counter.max(db_counter as u64 + 1);
-        if Hlc::from_sql(db_hlc) > hlc.last() {
-            hlc = HlcGenerator::new(Hlc::from_sql(db_hlc), self.hlc.max_drift_ms());
+        let (db_counter, own_hlc) = last_local(&tx, &replica)?;
+        // Stamps seen by another handle's sync are in `meta`.
+        let seen: i64 = tx
+            .prepare_cached("SELECT coalesce(max(value), 0) FROM meta WHERE key = 'last_hlc'")?
+            .query_row([], |r| r.get(0))?;
+        let db_hlc = own_hlc.max(Hlc::from_sql(seen));
+        counter = counter.max(db_counter + 1);
+        if db_hlc > hlc.last() {
+            hlc = HlcGenerator::new(db_hlc, self.hlc.max_drift_ms());
         }
         let (bodies, out) = build(self)?;
         if bodies.is_empty() {
@@ -346,19 +350,17 @@ impl Store {
             ops.push(op);
         }
         deferred.flush(&tx)?;
-        tx.prepare_cached(
-            "INSERT INTO replicas (replica, contiguous) VALUES (?1, ?2)
-             ON CONFLICT (replica) DO UPDATE SET contiguous = excluded.contiguous",
-        )?
-        .execute(params![r_bytes(&replica), (counter - 1) as i64])?;
-        save_hlc(&tx, hlc.last())?;
+        // Nothing else to write: this replica's counter and latest stamp are those of its last
+        // operation in the log (`last_local`), which keeps a saved visit to the fewest pages.
         tx.commit()?;
         self.hlc = hlc;
         self.next_counter = counter;
         Ok((ops, out))
     }
 
-    /// The contiguous counter this replica holds for every replica it knows.
+    /// The contiguous counter this replica holds for every replica it knows. Other replicas'
+    /// come from `replicas`; this replica's own operations are always contiguous, so its entry
+    /// is its last counter in the log.
     pub fn version_vector(&self) -> Result<VersionVector> {
         let mut stmt = self
             .conn
@@ -369,6 +371,11 @@ impl Store {
             let (r, c) = row?;
             let r = Uuid::from_slice(&r).map_err(|e| Error::Decode(e.to_string()))?;
             vv.0.insert(ReplicaId(r), c as u64);
+        }
+        let (own, _) = last_local(&self.conn, &self.replica)?;
+        if own > 0 {
+            let e = vv.0.entry(self.replica).or_insert(0);
+            *e = (*e).max(own);
         }
         Ok(vv)
     }
@@ -389,6 +396,7 @@ impl Store {
                 let r = Uuid::from_slice(&r?).map_err(|e| Error::Decode(e.to_string()))?;
                 replicas.insert(ReplicaId(r));
             }
+            replicas.insert(self.replica);
         }
         let mut page = OpsPage::default();
         let mut stmt = self.conn.prepare_cached(
@@ -585,7 +593,6 @@ impl Store {
             ("assists", "id"),
             ("retractions", "fact_id"),
             ("account_state", "resident_id"),
-            ("replicas", "replica"),
             ("oplog", "replica, counter"),
         ];
         use std::fmt::Write;
@@ -622,6 +629,11 @@ impl Store {
                 }
                 out.push('\n');
             }
+        }
+        // The version vector, rendered: the same once every operation reached every replica.
+        let _ = writeln!(out, "## version vector");
+        for (r, c) in self.version_vector()?.0 {
+            let _ = writeln!(out, "{r}\t{c}");
         }
         Ok(out)
     }
@@ -664,6 +676,19 @@ fn insert_log(conn: &Connection, op: &Op) -> Result<bool> {
             body
         ])?;
     Ok(n == 1)
+}
+
+/// This replica's last counter and stamp in the log ((0, zero stamp) before its first write).
+fn last_local(conn: &Connection, replica: &ReplicaId) -> Result<(u64, Hlc)> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT counter, hlc FROM oplog WHERE replica = ?1 ORDER BY counter DESC LIMIT 1",
+        )?
+        .query_row([r_bytes(replica)], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, Hlc::from_sql(r.get(1)?)))
+        })
+        .optional()?
+        .unwrap_or((0, Hlc::default())))
 }
 
 /// Remember the latest stamp issued or seen. Never lowers it: a second handle on the same file

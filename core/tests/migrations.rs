@@ -351,10 +351,14 @@ fn snapshot(path: &Path) -> Snapshot {
         })
         .unwrap(),
     ));
+    // The latest stamp: saved in `meta` by syncs, and the last local operation's own.
     let last_hlc: i64 = conn
-        .query_row("SELECT value FROM meta WHERE key = 'last_hlc'", [], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT max(coalesce((SELECT value FROM meta WHERE key = 'last_hlc'), 0),
+                        coalesce((SELECT max(hlc) FROM oplog WHERE replica = ?1), 0))",
+            [replica.0.as_bytes().as_slice()],
+            |r| r.get(0),
+        )
         .unwrap();
     let mut ops = Vec::new();
     let mut stmt = conn
@@ -385,6 +389,18 @@ fn snapshot(path: &Path) -> Snapshot {
     }
     drop(q);
     drop(stmt);
+    // This replica's own entry is its last counter in the log (its operations have no gaps).
+    let own: i64 = conn
+        .query_row(
+            "SELECT coalesce(max(counter), 0) FROM oplog WHERE replica = ?1",
+            [replica.0.as_bytes().as_slice()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    if own > 0 {
+        let e = vv.0.entry(replica).or_insert(0);
+        *e = (*e).max(own as u64);
+    }
     Snapshot {
         replica,
         last_hlc: last_hlc as u64,
