@@ -40,17 +40,18 @@ echo "== server on 127.0.0.1:$PORT"
 d serve --listen "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
 SERVER=$!
 trap '[ -z "$KEEP" ] && kill $SERVER 2>/dev/null || true' EXIT
+get() { python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "$1"; }
 for _ in $(seq 1 50); do
-  curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
+  get "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 && break
   sleep 0.2
 done
-curl -fsS "http://127.0.0.1:$PORT/health" >/dev/null
+get "http://127.0.0.1:$PORT/health" >/dev/null
 
 echo "== phone: enrol, pull, work offline, sync"
 "$PHONE" --server "http://127.0.0.1:$PORT" --code "$CODE" --store "$WORK/phone.db"
 
 echo "== server metrics"
-curl -fsS "http://127.0.0.1:$PORT/metrics" | grep -E '^doorstep_(ops|devices|requests)' | head -12 || true
+get "http://127.0.0.1:$PORT/metrics" | grep -E '^doorstep_(ops|devices|requests)' | head -12 || true
 if [ -n "$KEEP" ]; then
   echo "server still running (pid $SERVER) on http://127.0.0.1:$PORT; database $DB"
   trap - EXIT
