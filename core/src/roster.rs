@@ -911,7 +911,7 @@ mod tests {
 
     const UNITS: &str = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/data/ninh-thuan-2023-units.csv"
+        "/../data/ninh-thuan-2023-units.csv"
     );
     const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/roster/");
     const CAMPAIGN: Uuid = Uuid::from_u128(0x0189_0b6e_7c00_7abc_8def_0123_4567_89ab);
