@@ -1,0 +1,92 @@
+//! Statistics and reporting shared by the bench binaries (`core/benches/core.rs`,
+//! `server/benches/sync.rs`), included with `#[path]`: medians and percentiles, the Markdown
+//! sections and `SUMMARY`/`METRIC` lines that `scripts/bench.sh` turns into
+//! `docs/benchmarks.md`. Not every bench uses every item.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+/// Nearest-rank percentile of `xs` (which it sorts), `p` in 0..=100.
+pub fn pct(xs: &mut [f64], p: f64) -> f64 {
+    assert!(!xs.is_empty());
+    xs.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((p / 100.0) * xs.len() as f64).ceil() as usize;
+    xs[rank.clamp(1, xs.len()) - 1]
+}
+
+pub fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(|a, b| a.total_cmp(b));
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+pub fn yes(met: bool) -> &'static str {
+    if met {
+        "yes"
+    } else {
+        "**no**"
+    }
+}
+
+/// Group digits by thousands: 123456.7 → "123,457".
+pub fn thousands(x: f64) -> String {
+    let s = format!("{:.0}", x);
+    let (sign, digits) = s.strip_prefix('-').map_or(("", s.as_str()), |d| ("-", d));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    format!("{sign}{out}")
+}
+
+/// What the run found. Sections and summary rows carry the benchmark's number, so they print
+/// in the order of the brief (1-5) whatever order the benchmarks ran in.
+#[derive(Default)]
+pub struct Report {
+    pub current: u8,
+    pub sections: Vec<(u8, String)>,
+    pub metrics: Vec<(String, f64, &'static str)>,
+    pub summary: Vec<(u8, [String; 5])>,
+}
+
+impl Report {
+    pub fn begin(&mut self, number: u8) {
+        self.current = number;
+    }
+    pub fn metric(&mut self, name: &str, value: f64, unit: &'static str) {
+        self.metrics.push((name.to_owned(), value, unit));
+    }
+    pub fn row(&mut self, what: &str, goal: &str, measured: String, ratio: String, met: &str) {
+        self.summary.push((
+            self.current,
+            [
+                what.to_owned(),
+                goal.to_owned(),
+                measured,
+                ratio,
+                met.to_owned(),
+            ],
+        ));
+    }
+    pub fn section(&mut self, md: &str) {
+        self.sections.push((self.current, md.to_owned()));
+    }
+}
+
+pub fn progress(msg: &str) {
+    eprintln!(
+        "[bench {:>8}] {msg}",
+        chrono::Local::now().format("%H:%M:%S")
+    );
+}
