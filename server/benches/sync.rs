@@ -2015,61 +2015,6 @@ fn bench_bytes(rep: &mut Report, ctx: &Ctx, sizes: &Sizes) {
 // Environment and main
 // ---------------------------------------------------------------------------------------------
 
-fn command_line(cmd: &str, args: &[&str]) -> String {
-    std::process::Command::new(cmd)
-        .args(args)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_else(|| "unknown".into())
-}
-
-fn environment(dir: &Path) -> Vec<(&'static str, String)> {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown".into());
-    let dir_s = dir.to_string_lossy().into_owned();
-    vec![
-        (
-            "nproc",
-            std::thread::available_parallelism()
-                .map(|n| n.to_string())
-                .unwrap_or_else(|_| "unknown".into()),
-        ),
-        ("cpu", cpu),
-        ("os", command_line("uname", &["-srm"])),
-        ("rustc", command_line("rustc", &["--version"])),
-        ("sqlite", rusqlite::version().to_owned()),
-        (
-            "tmpfs",
-            format!(
-                "{} ({})",
-                command_line("df", &["--output=fstype", &dir_s])
-                    .lines()
-                    .last()
-                    .unwrap_or("unknown")
-                    .trim(),
-                dir.parent().unwrap_or(dir).display()
-            ),
-        ),
-        (
-            "profile",
-            if cfg!(debug_assertions) {
-                "debug (numbers meaningless)".into()
-            } else {
-                "release (bench)".into()
-            },
-        ),
-    ]
-}
-
 fn main() {
     let mut quick = false;
     for a in std::env::args().skip(1) {

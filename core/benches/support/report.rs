@@ -4,6 +4,7 @@
 //! `docs/benchmarks.md`. Not every bench uses every item.
 #![allow(dead_code)]
 
+use std::path::Path;
 use std::time::Duration;
 
 /// Nearest-rank percentile of `xs` (which it sorts), `p` in 0..=100.
@@ -89,4 +90,61 @@ pub fn progress(msg: &str) {
         "[bench {:>8}] {msg}",
         chrono::Local::now().format("%H:%M:%S")
     );
+}
+
+/// The machine the figures were measured on (stdout of a command, or "unknown").
+pub fn command_line(cmd: &str, args: &[&str]) -> String {
+    std::process::Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// Facts about the machine and the temp directory the benches write to, for the page header.
+pub fn environment(dir: &Path) -> Vec<(&'static str, String)> {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let dir_s = dir.to_string_lossy().into_owned();
+    vec![
+        (
+            "nproc",
+            std::thread::available_parallelism()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "unknown".into()),
+        ),
+        ("cpu", cpu),
+        ("os", command_line("uname", &["-srm"])),
+        ("rustc", command_line("rustc", &["--version"])),
+        ("sqlite", rusqlite::version().to_owned()),
+        (
+            "tmpfs",
+            format!(
+                "{} ({})",
+                command_line("df", &["--output=fstype", &dir_s])
+                    .lines()
+                    .last()
+                    .unwrap_or("unknown")
+                    .trim(),
+                dir.parent().unwrap_or(dir).display()
+            ),
+        ),
+        (
+            "profile",
+            if cfg!(debug_assertions) {
+                "debug (numbers meaningless)".into()
+            } else {
+                "release (bench)".into()
+            },
+        ),
+    ]
 }
