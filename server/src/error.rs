@@ -44,9 +44,55 @@ pub enum ServerError {
     /// SQLite failed in the server's own tables.
     #[error("storage error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// PostgreSQL failed: its SQLSTATE (never its message, which may quote values), and
+    /// whether the cause is a lost or refused connection (answered `503`).
+    #[error("database error (sqlstate {code})")]
+    Postgres {
+        /// The SQLSTATE, or `connection` when there was none.
+        code: String,
+        /// The database is unreachable, restarting or overloaded: retry later.
+        unavailable: bool,
+    },
     /// Anything else that is our fault.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<postgres::Error> for ServerError {
+    fn from(e: postgres::Error) -> Self {
+        match e.code() {
+            Some(state) => {
+                let code = state.code().to_owned();
+                // 08: connection exception; 53: insufficient resources; 57P01-57P03: admin
+                // shutdown, crash shutdown, cannot connect now; 40001/40P01: serialization
+                // failure, deadlock (a retry succeeds).
+                let unavailable = code.starts_with("08")
+                    || code.starts_with("53")
+                    || matches!(
+                        code.as_str(),
+                        "57P01" | "57P02" | "57P03" | "40001" | "40P01"
+                    );
+                ServerError::Postgres { code, unavailable }
+            }
+            None => {
+                // No SQLSTATE: the connection broke, was closed, or could not be made; or a
+                // column did not convert (our bug).
+                let io = e.is_closed()
+                    || std::error::Error::source(&e)
+                        .is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some());
+                let conversion = !io && e.to_string().contains("deserializ");
+                ServerError::Postgres {
+                    code: if conversion {
+                        "conversion"
+                    } else {
+                        "connection"
+                    }
+                    .to_owned(),
+                    unavailable: !conversion,
+                }
+            }
+        }
+    }
 }
 
 impl ServerError {
@@ -70,9 +116,13 @@ impl ServerError {
             {
                 (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
             }
-            ServerError::Core(_) | ServerError::Sqlite(_) | ServerError::Internal(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
-            }
+            ServerError::Postgres {
+                unavailable: true, ..
+            } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ServerError::Core(_)
+            | ServerError::Sqlite(_)
+            | ServerError::Postgres { .. }
+            | ServerError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
 

@@ -14,12 +14,14 @@ pub mod cursor;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod pg;
 pub mod scope;
 pub mod sqlite;
 
 pub use backend::Backend;
 pub use error::{Result, ServerError};
 pub use http::{router, AppState};
+pub use pg::PgBackend;
 pub use sqlite::SqliteBackend;
 
 use std::future::Future;

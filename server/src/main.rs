@@ -1,7 +1,8 @@
 //! `doorstep`: the sync server and its console commands.
 //!
 //! `serve` runs the HTTP API; every other command opens the database directly (no server
-//! needed, SQLite's lock serialises it with a running server) and is audited as `cli`.
+//! needed: SQLite's lock, or on PostgreSQL (`--database`) the feed lock, serialises it with
+//! running servers) and is audited as `cli`.
 //! Secrets (tokens, codes) are printed once on stdout and never logged.
 
 use anyhow::{bail, Context};
@@ -9,6 +10,7 @@ use clap::{Parser, Subcommand};
 use doorstep_core::Role;
 use doorstep_server::backend::{Backend, CLI_ACTOR};
 use doorstep_server::http::{DEFAULT_CODE_TTL_MINUTES, DEFAULT_MAX_BODY_BYTES};
+use doorstep_server::pg::{PgBackend, ViewOptions};
 use doorstep_server::{now_ms, SqliteBackend};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,6 +31,20 @@ struct Cli {
         default_value = "doorstep.db"
     )]
     db: PathBuf,
+    /// A PostgreSQL connection string (`postgres://user@host/db`): shared state there instead
+    /// of the SQLite file, so several `serve` processes can share one database. Overrides
+    /// `--db`. Prefer the environment variable for a URL that carries a password.
+    #[arg(
+        long,
+        global = true,
+        env = "DOORSTEP_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database: Option<String>,
+    /// With `--database`: the file of this process's materialised view (a core SQLite store
+    /// rebuilt from PostgreSQL when missing). Default: a temporary file, rebuilt at each start.
+    #[arg(long, global = true, env = "DOORSTEP_VIEW")]
+    view: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -195,19 +211,47 @@ enum DeviceCommand {
     List,
 }
 
+/// Where the server keeps its state.
+enum Database {
+    Sqlite(PathBuf),
+    Postgres { url: String, view: Option<PathBuf> },
+}
+
+impl Database {
+    fn open(self) -> anyhow::Result<Arc<dyn Backend>> {
+        Ok(match self {
+            Database::Sqlite(db) => {
+                Arc::new(SqliteBackend::open(&db).context("opening the database")?)
+            }
+            // The URL may carry a password: it is in no message.
+            Database::Postgres { url, view } => Arc::new(
+                PgBackend::open(&url, ViewOptions { path: view })
+                    .context("opening the PostgreSQL database")?,
+            ),
+        })
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let db = match cli.database {
+        Some(url) => Database::Postgres {
+            url,
+            view: cli.view,
+        },
+        None => Database::Sqlite(cli.db),
+    };
     match cli.command {
         Command::Serve {
             listen,
             max_body_bytes,
             json_logs,
-        } => serve(cli.db, &listen, max_body_bytes, json_logs),
-        command => console(cli.db, command),
+        } => serve(db, &listen, max_body_bytes, json_logs),
+        command => console(db, command),
     }
 }
 
-fn serve(db: PathBuf, listen: &str, max_body_bytes: usize, json_logs: bool) -> anyhow::Result<()> {
+fn serve(db: Database, listen: &str, max_body_bytes: usize, json_logs: bool) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
     if json_logs {
@@ -218,8 +262,8 @@ fn serve(db: PathBuf, listen: &str, max_body_bytes: usize, json_logs: bool) -> a
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
-    let backend = SqliteBackend::open(&db).context("opening the database")?;
-    let state = doorstep_server::state(Arc::new(backend), max_body_bytes);
+    let backend = db.open()?;
+    let state = doorstep_server::state(backend, max_body_bytes);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -256,8 +300,8 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-fn console(db: PathBuf, command: Command) -> anyhow::Result<()> {
-    let b = SqliteBackend::open(&db).context("opening the database")?;
+fn console(db: Database, command: Command) -> anyhow::Result<()> {
+    let b = db.open()?;
     let now = now_ms();
     match command {
         Command::Serve { .. } => unreachable!("handled by main"),

@@ -2,14 +2,18 @@
 //! pull, scope, backfill, auth, body limits, codecs, clock quarantine, health and metrics.
 //!
 //! Each test starts its own server (a temp SQLite file, a random port) and uses core stores
-//! as the "devices", so every operation is one the real write API made.
+//! as the "devices", so every operation is one the real write API made. Each test runs on
+//! both backends: SQLite, then PostgreSQL in a fresh database of the cluster named by
+//! `DOORSTEP_TEST_DATABASE_URL` (`scripts/pg.sh`; required under CI).
 
 use chrono::NaiveDate;
 use doorstep_core::wire::*;
 use doorstep_core::*;
 use doorstep_server::backend::Backend;
-use doorstep_server::SqliteBackend;
+use doorstep_server::pg::{testing, ViewOptions};
+use doorstep_server::{PgBackend, SqliteBackend};
 use reqwest::blocking::Client;
+use std::cell::Cell;
 use std::io::Write;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -114,9 +118,54 @@ fn world() -> World {
     }
 }
 
+/// The backend a test runs on.
+#[derive(Clone)]
+enum Db {
+    Sqlite(Arc<SqliteBackend>),
+    Pg(Arc<PgBackend>),
+}
+
+thread_local! {
+    /// Whether this thread's test is running its PostgreSQL pass.
+    static ON_PG: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Run a test on SQLite, then on PostgreSQL when the test cluster is there (it must be under
+/// CI: [`testing::base_url`] panics if it is not).
+fn on_both_backends(test: fn()) {
+    test();
+    if testing::base_url().is_some() {
+        ON_PG.with(|c| c.set(true));
+        eprintln!("-- the same test on PostgreSQL");
+        test();
+        ON_PG.with(|c| c.set(false));
+    }
+}
+
+fn open_db(dir: &std::path::Path) -> Db {
+    if ON_PG.with(Cell::get) {
+        let base = testing::base_url().expect("PostgreSQL pass without a cluster");
+        let url = testing::fresh_database(&base).expect("create a test database");
+        Db::Pg(Arc::new(
+            PgBackend::open(
+                &url,
+                ViewOptions {
+                    path: Some(dir.join("view.db")),
+                },
+            )
+            .unwrap(),
+        ))
+    } else {
+        Db::Sqlite(Arc::new(
+            SqliteBackend::open(dir.join("server.db")).unwrap(),
+        ))
+    }
+}
+
 struct Server {
     base: String,
-    backend: Arc<SqliteBackend>,
+    backend: Arc<dyn Backend>,
+    db: Db,
     http: Client,
     _rt: tokio::runtime::Runtime,
     _dir: tempfile::TempDir,
@@ -124,7 +173,11 @@ struct Server {
 
 fn server_with_limit(max_body_bytes: usize) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let backend = Arc::new(SqliteBackend::open(dir.path().join("server.db")).unwrap());
+    let db = open_db(dir.path());
+    let backend: Arc<dyn Backend> = match &db {
+        Db::Sqlite(b) => b.clone(),
+        Db::Pg(b) => b.clone(),
+    };
     let state = doorstep_server::state(backend.clone(), max_body_bytes);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -143,6 +196,7 @@ fn server_with_limit(max_body_bytes: usize) -> Server {
     Server {
         base: format!("http://{addr}"),
         backend,
+        db,
         http: Client::new(),
         _rt: rt,
         _dir: dir,
@@ -323,15 +377,32 @@ impl Server {
     }
 
     fn dump(&self) -> String {
-        self.backend
-            .with_store(|s| s.canonical_dump().unwrap())
-            .unwrap()
+        match &self.db {
+            Db::Sqlite(b) => b.with_store(|s| s.canonical_dump().unwrap()).unwrap(),
+            Db::Pg(b) => b.with_view(|s| s.canonical_dump().unwrap()).unwrap(),
+        }
     }
 
+    /// A count from the server's tables (PostgreSQL's for the server's own, the view's for
+    /// the materialised ones) or the store's.
     fn count(&self, sql: &str) -> i64 {
-        self.backend
-            .with_store(|s| s.connection().query_row(sql, [], |r| r.get(0)).unwrap())
-            .unwrap()
+        match &self.db {
+            Db::Sqlite(b) => b
+                .with_store(|s| s.connection().query_row(sql, [], |r| r.get(0)).unwrap())
+                .unwrap(),
+            Db::Pg(b) => {
+                let shared = ["devices", "enrol_codes", "feed", "quarantine", "audit"]
+                    .iter()
+                    .any(|t| sql.contains(&format!("FROM {t}")));
+                if shared {
+                    b.with_client(|c| c.query_one(sql, &[]).unwrap().get(0))
+                        .unwrap()
+                } else {
+                    b.with_view(|s| s.connection().query_row(sql, [], |r| r.get(0)).unwrap())
+                        .unwrap()
+                }
+            }
+        }
     }
 }
 
@@ -372,8 +443,7 @@ fn has_visit(ops: &[Op], id: Uuid) -> bool {
         .any(|o| matches!(&o.body, OpBody::Visit(v) if v.id == id))
 }
 
-#[test]
-fn enrol_code_is_one_time_and_expires() {
+fn enrol_code_is_one_time_and_expires_case() {
     let srv = server();
     let w = world();
     srv.backend.import_ops("test", &w.ops, now_ms()).unwrap();
@@ -404,8 +474,7 @@ fn enrol_code_is_one_time_and_expires() {
     );
 }
 
-#[test]
-fn a_retried_push_is_all_duplicates() {
+fn a_retried_push_is_all_duplicates_case() {
     let (srv, w, mut dev, token) = setup(|w| w.me);
     let v1 = visit(&mut dev, w.me, w.hh[0]);
     dev.edit_resident(
@@ -436,8 +505,7 @@ fn a_retried_push_is_all_duplicates() {
     assert_eq!(visits, 1);
 }
 
-#[test]
-fn pull_pages_with_has_more_and_resumes_from_a_cursor() {
+fn pull_pages_with_has_more_and_resumes_from_a_cursor_case() {
     let (srv, w, mut dev, token) = setup(|w| w.me);
     let (all, cursor, pages) = srv.pull_all(&token, None, 3);
     assert!(pages > 2);
@@ -478,8 +546,7 @@ fn pull_pages_with_has_more_and_resumes_from_a_cursor() {
     assert!(has_visit(&everything, v));
 }
 
-#[test]
-fn out_of_scope_pushes_are_refused_and_other_communes_never_pulled() {
+fn out_of_scope_pushes_are_refused_and_other_communes_never_pulled_case() {
     let (srv, w, mut dev, token) = setup(|w| w.me);
     // The device's store lets its user record anywhere it knows of; the server does not.
     let inside = visit(&mut dev, w.me, w.hh[0]);
@@ -543,8 +610,7 @@ fn out_of_scope_pushes_are_refused_and_other_communes_never_pulled() {
     assert!(!has_visit(&theirs, inside));
 }
 
-#[test]
-fn a_new_assignment_backfills_the_village_history() {
+fn a_new_assignment_backfills_the_village_history_case() {
     let (srv, w, mut dev, token) = setup(|w| w.me);
     let mut dev_b = Store::open_in_memory(Options::default()).unwrap();
     dev_b.apply_ops(&w.ops).unwrap();
@@ -575,8 +641,7 @@ fn a_new_assignment_backfills_the_village_history() {
     assert!(idle.ops.is_empty() && !idle.has_more);
 }
 
-#[test]
-fn revoked_missing_and_wrong_tokens_are_refused() {
+fn revoked_missing_and_wrong_tokens_are_refused_case() {
     let (srv, w, mut dev, token) = setup(|w| w.me);
     let pull = PullRequest {
         protocol: 1,
@@ -628,8 +693,7 @@ fn revoked_missing_and_wrong_tokens_are_refused() {
     assert_eq!(srv.dump(), before, "nothing stored");
 }
 
-#[test]
-fn malformed_bodies_and_other_protocols_are_400_and_store_nothing() {
+fn malformed_bodies_and_other_protocols_are_400_and_store_nothing_case() {
     let (srv, w, mut dev, token) = setup(|w| w.me);
     visit(&mut dev, w.me, w.hh[0]);
     let ops = own_ops(&dev);
@@ -687,8 +751,7 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
-#[test]
-fn oversized_bodies_are_413_even_when_compressed_small() {
+fn oversized_bodies_are_413_even_when_compressed_small_case() {
     let srv = server_with_limit(64 * 1024);
     let w = world();
     srv.backend.import_ops("test", &w.ops, now_ms()).unwrap();
@@ -743,8 +806,7 @@ fn oversized_bodies_are_413_even_when_compressed_small() {
     assert_eq!((a.status, a.error().error.as_str()), (413, "too_large"));
 }
 
-#[test]
-fn gzip_and_zstd_bodies_are_accepted_and_answers_compressed() {
+fn gzip_and_zstd_bodies_are_accepted_and_answers_compressed_case() {
     let (srv, w, mut dev, token) = setup(|w| w.me);
     visit(&mut dev, w.me, w.hh[0]);
     let req = PushRequest {
@@ -805,8 +867,7 @@ fn gzip_and_zstd_bodies_are_accepted_and_answers_compressed() {
     assert!(!page.ops.is_empty());
 }
 
-#[test]
-fn a_year_ahead_set_is_quarantined_but_a_year_ahead_fact_is_applied() {
+fn a_year_ahead_set_is_quarantined_but_a_year_ahead_fact_is_applied_case() {
     let (srv, w, _, token) = setup(|w| w.me);
     let clock = Arc::new(ManualClock::new(now_ms() as u64 + YEAR_MS));
     let mut dev = Store::open_in_memory(Options {
@@ -852,8 +913,7 @@ fn a_year_ahead_set_is_quarantined_but_a_year_ahead_fact_is_applied() {
     assert!(d.iter().all(|d| d.clock_offset_ms.is_some()));
 }
 
-#[test]
-fn health_metrics_and_admin_routes_answer() {
+fn health_metrics_and_admin_routes_answer_case() {
     let (srv, w, mut dev, token) = setup(|w| w.me);
     let h = srv.get("/health", None);
     assert_eq!((h.status, h.body.as_slice()), (200, b"ok".as_slice()));
@@ -915,4 +975,61 @@ fn health_metrics_and_admin_routes_answer() {
     assert!(m.contains("doorstep_http_requests_total{route=\"/v1/sync/push\",status=\"200\"} 1"));
     assert!(m.contains("doorstep_devices_revoked 1"));
     assert!(m.contains("doorstep_device_clock_offset_ms{device="));
+}
+
+// Every test on both backends.
+
+#[test]
+fn enrol_code_is_one_time_and_expires() {
+    on_both_backends(enrol_code_is_one_time_and_expires_case);
+}
+
+#[test]
+fn a_retried_push_is_all_duplicates() {
+    on_both_backends(a_retried_push_is_all_duplicates_case);
+}
+
+#[test]
+fn pull_pages_with_has_more_and_resumes_from_a_cursor() {
+    on_both_backends(pull_pages_with_has_more_and_resumes_from_a_cursor_case);
+}
+
+#[test]
+fn out_of_scope_pushes_are_refused_and_other_communes_never_pulled() {
+    on_both_backends(out_of_scope_pushes_are_refused_and_other_communes_never_pulled_case);
+}
+
+#[test]
+fn a_new_assignment_backfills_the_village_history() {
+    on_both_backends(a_new_assignment_backfills_the_village_history_case);
+}
+
+#[test]
+fn revoked_missing_and_wrong_tokens_are_refused() {
+    on_both_backends(revoked_missing_and_wrong_tokens_are_refused_case);
+}
+
+#[test]
+fn malformed_bodies_and_other_protocols_are_400_and_store_nothing() {
+    on_both_backends(malformed_bodies_and_other_protocols_are_400_and_store_nothing_case);
+}
+
+#[test]
+fn oversized_bodies_are_413_even_when_compressed_small() {
+    on_both_backends(oversized_bodies_are_413_even_when_compressed_small_case);
+}
+
+#[test]
+fn gzip_and_zstd_bodies_are_accepted_and_answers_compressed() {
+    on_both_backends(gzip_and_zstd_bodies_are_accepted_and_answers_compressed_case);
+}
+
+#[test]
+fn a_year_ahead_set_is_quarantined_but_a_year_ahead_fact_is_applied() {
+    on_both_backends(a_year_ahead_set_is_quarantined_but_a_year_ahead_fact_is_applied_case);
+}
+
+#[test]
+fn health_metrics_and_admin_routes_answer() {
+    on_both_backends(health_metrics_and_admin_routes_answer_case);
 }

@@ -1,4 +1,4 @@
-//! `doorstep serve --listen ADDR --db PATH [--max-body-bytes N]`, built from the server
+//! `doorstep serve --listen ADDR (--db PATH | --database URL [--view PATH]) [--max-body-bytes N]`, built from the server
 //! library for the end-to-end tests (see `src/harness.rs` for why it is not the `doorstep`
 //! binary itself; set `DOORSTEP_BIN` to test that one instead).
 
@@ -13,16 +13,29 @@ fn main() {
             .cloned()
     };
     if args.first().map(String::as_str) != Some("serve") {
-        eprintln!("usage: doorstep-under-test serve --listen ADDR --db PATH");
+        eprintln!("usage: doorstep-under-test serve --listen ADDR (--db PATH | --database URL)");
         std::process::exit(2);
     }
     let listen = value("--listen").unwrap_or_else(|| "127.0.0.1:8080".into());
-    let db = value("--db").expect("--db PATH");
+    let backend: Arc<dyn doorstep_server::Backend> = match value("--database") {
+        Some(url) => Arc::new(
+            doorstep_server::PgBackend::open(
+                &url,
+                doorstep_server::pg::ViewOptions {
+                    path: value("--view").map(Into::into),
+                },
+            )
+            .expect("open the PostgreSQL database"),
+        ),
+        None => Arc::new(
+            doorstep_server::SqliteBackend::open(value("--db").expect("--db PATH"))
+                .expect("open the database"),
+        ),
+    };
     let max_body: usize = value("--max-body-bytes")
         .map(|v| v.parse().expect("--max-body-bytes N"))
         .unwrap_or(4 * 1024 * 1024);
-    let backend = doorstep_server::SqliteBackend::open(&db).expect("open the database");
-    let state = doorstep_server::state(Arc::new(backend), max_body);
+    let state = doorstep_server::state(backend, max_body);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
