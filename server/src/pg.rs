@@ -212,8 +212,15 @@ pub struct PgBackend {
     /// The view's cursor key: `postgres:<server replica>`.
     peer: String,
     replica: Uuid,
+    /// Fault injection for tests: hold each push's transaction open for a random time up to
+    /// this many ms between writing its feed rows and committing (widens the window in which
+    /// commits could land out of `seq` order). `DOORSTEP_PG_TEST_COMMIT_JITTER_MS`; 0 = off.
+    commit_jitter_ms: u64,
     _tmp: Option<tempfile::TempDir>,
 }
+
+/// The variable of [`PgBackend`]'s commit-jitter fault injection (tests only).
+pub const COMMIT_JITTER_ENV: &str = "DOORSTEP_PG_TEST_COMMIT_JITTER_MS";
 
 impl std::fmt::Debug for PgBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -425,6 +432,10 @@ impl PgBackend {
             view_path,
             peer,
             replica,
+            commit_jitter_ms: std::env::var(COMMIT_JITTER_ENV)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
             _tmp: tmp,
         };
         {
@@ -558,6 +569,10 @@ impl PgBackend {
         self.catch_up(&mut store, &mut tx)?;
         let checked = dry_run(&mut store, ops, refuse)?;
         insert_feed(&mut tx, &checked.accepted)?;
+        if self.commit_jitter_ms > 0 {
+            let ms = rand::random::<u64>() % self.commit_jitter_ms;
+            std::thread::sleep(Duration::from_millis(ms));
+        }
         let out = finish(&mut tx, &checked)?;
         tx.commit()?;
         // Applies the batch to the view; if it fails here, the next request catches up.

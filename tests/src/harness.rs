@@ -12,6 +12,10 @@
 //!   households and residents as operations made by a "commune station" replica,
 //!   `Backend::import_ops`). The serving process owns its database afterwards: a second
 //!   writer beside it could reuse its replica's counters.
+//! - **Two backends.** `DOORSTEP_TEST_BACKEND=postgres` runs every server of these tests on
+//!   PostgreSQL (a fresh database in the cluster named by `DOORSTEP_TEST_DATABASE_URL`, which
+//!   `scripts/test.sh` starts with `scripts/pg.sh`); otherwise on an SQLite file. Tests about
+//!   PostgreSQL itself (several instances, a restart) use [`Server::start_on`].
 //! - **Each device is a core `Store`** in its own temporary file with its own `ManualClock`,
 //!   started at the real time (the server stamps with its real clock), and syncs with the core's
 //!   blocking client through a short-backoff `SyncConfig`.
@@ -229,12 +233,42 @@ pub fn server_bin() -> PathBuf {
     bin
 }
 
+/// Which database a test server keeps its state in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TestDb {
+    /// An SQLite file.
+    Sqlite,
+    /// A PostgreSQL cluster (its URL; each server gets a fresh database in it).
+    Postgres(String),
+}
+
+impl TestDb {
+    /// What `DOORSTEP_TEST_BACKEND` asks for (`postgres` or, by default, SQLite).
+    pub fn from_env() -> TestDb {
+        match std::env::var("DOORSTEP_TEST_BACKEND").as_deref() {
+            Ok("postgres") => TestDb::Postgres(
+                doorstep_server::pg::testing::base_url()
+                    .expect("DOORSTEP_TEST_BACKEND=postgres needs DOORSTEP_TEST_DATABASE_URL"),
+            ),
+            _ => TestDb::Sqlite,
+        }
+    }
+
+    /// The PostgreSQL cluster if there is one (under CI there must be, see
+    /// [`doorstep_server::pg::testing::base_url`]).
+    pub fn postgres() -> Option<TestDb> {
+        doorstep_server::pg::testing::base_url().map(TestDb::Postgres)
+    }
+}
+
 /// A running `doorstep serve` process on a temporary database.
 pub struct Server {
     /// Where it listens.
     pub addr: SocketAddr,
-    /// Its database.
+    /// Its SQLite file (SQLite backend) or its view file (PostgreSQL).
     pub db: PathBuf,
+    /// Its PostgreSQL database's URL, on the PostgreSQL backend.
+    pub database: Option<String>,
     /// The reference world created before it started.
     pub world: World,
     /// One enrolment code per officer spec, in order (more can be issued before starting).
@@ -256,15 +290,48 @@ impl Server {
         households_per_village: usize,
         residents_per_household: usize,
     ) -> Server {
+        Self::start_on(
+            TestDb::from_env(),
+            officers,
+            households_per_village,
+            residents_per_household,
+        )
+    }
+
+    /// [`Server::start`] on the given database.
+    pub fn start_on(
+        test_db: TestDb,
+        officers: &[OfficerSpec],
+        households_per_village: usize,
+        residents_per_household: usize,
+    ) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = dir.path().join("server.db");
         let (mut world, ops) = seed_ops(households_per_village, residents_per_household);
-        let codes = crate::setup::prepare(&db, &units_csv(), officers, &ops, &mut world);
+        let (db, database, codes) = match test_db {
+            TestDb::Sqlite => {
+                let db = dir.path().join("server.db");
+                let backend = doorstep_server::SqliteBackend::open(&db).expect("open the database");
+                let codes =
+                    crate::setup::prepare(&backend, &units_csv(), officers, &ops, &mut world);
+                (db, None, codes)
+            }
+            TestDb::Postgres(base) => {
+                let url = doorstep_server::pg::testing::fresh_database(&base)
+                    .expect("create a test database");
+                // The setup's own view is thrown away; the server builds its own.
+                let backend = doorstep_server::PgBackend::open(&url, Default::default())
+                    .expect("open the PostgreSQL database");
+                let codes =
+                    crate::setup::prepare(&backend, &units_csv(), officers, &ops, &mut world);
+                (dir.path().join("view.db"), Some(url), codes)
+            }
+        };
         world.seed = ops;
         let port = free_port();
         let mut server = Server {
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             db,
+            database,
             world,
             codes,
             child: None,
@@ -288,12 +355,13 @@ impl Server {
             .append(true)
             .open(&self.log)
             .expect("server log");
-        let child = Command::new(server_bin())
-            .arg("serve")
-            .arg("--listen")
-            .arg(self.addr.to_string())
-            .arg("--db")
-            .arg(&self.db)
+        let mut cmd = Command::new(server_bin());
+        cmd.arg("serve").arg("--listen").arg(self.addr.to_string());
+        match &self.database {
+            Some(url) => cmd.arg("--database").arg(url).arg("--view").arg(&self.db),
+            None => cmd.arg("--db").arg(&self.db),
+        };
+        let child = cmd
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -350,7 +418,14 @@ impl Server {
     }
 
     /// A read-only connection to the server's database (WAL: fine beside the server).
+    ///
+    /// On PostgreSQL: an SQLite snapshot of it, with the same tables and columns the tests
+    /// read — a core store caught up from the feed (materialised tables, `oplog`) and copies
+    /// of `devices`, `feed`, `quarantine` and `audit`.
     pub fn reader(&self) -> rusqlite::Connection {
+        if let Some(url) = &self.database {
+            return crate::pgmirror::snapshot(url, self._dir.path());
+        }
         let conn = rusqlite::Connection::open_with_flags(
             &self.db,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -381,7 +456,86 @@ impl Server {
     }
 }
 
+/// Another `doorstep serve` process on a PostgreSQL-backed server's database, with its own
+/// port, view and log. Killed when dropped.
+pub struct Instance {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Instance {
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Its log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Server {
+    /// Start another instance on this server's PostgreSQL database and wait for `/health`.
+    pub fn another_instance(&self) -> Instance {
+        let url = self
+            .database
+            .as_ref()
+            .expect("another instance needs the PostgreSQL backend");
+        let n = Uuid::new_v4().simple().to_string();
+        let log = self._dir.path().join(format!("instance-{n}.log"));
+        let view = self._dir.path().join(format!("view-{n}.db"));
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let out = std::fs::File::create(&log).expect("instance log");
+        let child = Command::new(server_bin())
+            .arg("serve")
+            .arg("--listen")
+            .arg(addr.to_string())
+            .arg("--database")
+            .arg(url)
+            .arg("--view")
+            .arg(&view)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("spawn an instance");
+        let mut instance = Instance { addr, child, log };
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = instance.child.try_wait() {
+                panic!(
+                    "an instance exited ({status}); log:\n{}",
+                    instance.log_text()
+                );
+            }
+            let healthy = reqwest::blocking::Client::new()
+                .get(format!("{}/health", instance.url()))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .is_ok_and(|r| r.status().is_success());
+            if healthy {
+                return instance;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "an instance did not become healthy; log:\n{}",
+                instance.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Revoke a device through the admin API.
     pub fn revoke(&self, device: Uuid) {
         let r = reqwest::blocking::Client::new()

@@ -6,9 +6,11 @@
 //! - [`setup`]: preparing a server database through the server library before it serves.
 //! - [`scope`]: comparing a device's villages with the server's, with plain SQL.
 //! - [`actions`]: random offline work of a field officer.
+//! - [`pgmirror`]: reading a PostgreSQL-backed server's state with the SQLite tests' SQL.
 
 pub mod actions;
 pub mod harness;
+pub mod pgmirror;
 pub mod proxy;
 pub mod scope;
 pub mod setup;

@@ -138,10 +138,19 @@ const MAX_REQUEST: usize = 64 * 1024 * 1024;
 impl Proxy {
     /// Start a proxy on a free loopback port forwarding to `upstream`.
     pub fn start(upstream: SocketAddr) -> Proxy {
+        Self::start_balanced(vec![upstream])
+    }
+
+    /// Start a proxy that forwards each request to the next of `upstreams` in turn (a
+    /// round-robin load balancer in front of several server instances: one device's pull
+    /// pages and push batches land on different instances).
+    pub fn start_balanced(upstreams: Vec<SocketAddr>) -> Proxy {
+        assert!(!upstreams.is_empty(), "the proxy needs an upstream");
         assert!(
-            upstream.ip().is_loopback(),
+            upstreams.iter().all(|u| u.ip().is_loopback()),
             "the proxy only talks to loopback"
         );
+        let next = Arc::new(AtomicU64::new(0));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -160,6 +169,8 @@ impl Proxy {
                     continue;
                 };
                 let (f, s) = (f.clone(), s.clone());
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                let upstream = upstreams[i % upstreams.len()];
                 tokio::spawn(async move {
                     let _ = tokio::time::timeout(
                         Duration::from_secs(300),

@@ -4,21 +4,18 @@
 use crate::harness::{OfficerSpec, World};
 use doorstep_core::{Op, Role};
 use doorstep_server::backend::{Backend, CLI_ACTOR};
-use doorstep_server::sqlite::SqliteBackend;
-use std::path::Path;
 
 /// Import the units, add and assign the officers, import the seed operations (campaign,
 /// households, residents) and issue [`crate::harness::CODES_PER_OFFICER`] enrolment codes per
 /// officer. Fills `world.officers` and `world.officer_villages`; returns the codes.
 pub fn prepare(
-    db: &Path,
+    backend: &dyn Backend,
     units_csv: &str,
     officers: &[OfficerSpec],
     seed: &[Op],
     world: &mut World,
 ) -> Vec<Vec<String>> {
     let now = crate::harness::wall_ms();
-    let backend = SqliteBackend::open(db).expect("open the server database");
     let (_admin, admin_token) = backend
         .bootstrap_admin("Quản trị thử nghiệm", now)
         .expect("bootstrap admin")
