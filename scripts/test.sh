@@ -27,8 +27,30 @@ cargo fmt --all -- --check
 step "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# --- PostgreSQL (issue #6): a throwaway cluster for the PostgreSQL variants of the tests. ---
+step "postgresql"
+scripts/pg.sh stop # a cluster left by an interrupted run
+if scripts/pg.sh start; then
+  trap 'scripts/pg.sh stop' EXIT
+  DOORSTEP_TEST_DATABASE_URL=$(scripts/pg.sh url)
+  export DOORSTEP_TEST_DATABASE_URL
+elif [ -n "${CI:-}" ]; then
+  echo "PostgreSQL could not be started under CI: its tests must run" >&2
+  exit 1
+else
+  echo "PostgreSQL could not be started: its test variants are skipped" >&2
+fi
+# --- end PostgreSQL ---
+
 step "tests"
 cargo test --workspace --locked 2>&1 | tee target/test-output.txt
+
+# --- PostgreSQL (issue #6): the end-to-end suite again, every server on PostgreSQL. ---
+if [ -n "${DOORSTEP_TEST_DATABASE_URL:-}" ]; then
+  step "end-to-end tests on PostgreSQL"
+  DOORSTEP_TEST_BACKEND=postgres cargo test -p doorstep-tests --locked 2>&1 | tee -a target/test-output.txt
+fi
+# --- end PostgreSQL ---
 
 step "kotlin bindings on the JVM"
 scripts/test-kotlin.sh 2>&1 | tee target/test-kotlin.txt

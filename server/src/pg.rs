@@ -387,7 +387,7 @@ impl PgBackend {
         let pool = r2d2::Pool::builder()
             .max_size(8)
             .min_idle(Some(1))
-            .connection_timeout(Duration::from_secs(5))
+            .connection_timeout(Duration::from_secs(2))
             .build(manager)
             .map_err(|_| ServerError::Unavailable("cannot connect to PostgreSQL".into()))?;
         let replica = {
