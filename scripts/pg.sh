@@ -12,6 +12,7 @@
 # Its state (directory, port, binaries, user) is kept in $DOORSTEP_PG_STATE (default
 # target/pg.env), so several clusters can run side by side. Installs PostgreSQL (apt) if no
 # binaries are found. Authentication is `trust` on 127.0.0.1 only: a test cluster, no password.
+# `fsync` is off unless DOORSTEP_PG_FSYNC=on (the benchmarks turn it on).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STATE="${DOORSTEP_PG_STATE:-$PWD/target/pg.env}"
@@ -73,9 +74,11 @@ start() {
 
 up() {
   load
-  # fsync off: a test cluster; the restart test stops it cleanly (-m fast), not by power loss.
+  # fsync off by default: a test cluster; the restart test stops it cleanly (-m fast), not by
+  # power loss.
+  local fsync="${DOORSTEP_PG_FSYNC:-off}"
   as_user "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 60 \
-    -o "-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" \
+    -o "-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1 -c fsync=$fsync -c max_connections=300" \
     start >/dev/null || { tail -n 30 "$PGDIR/server.log" >&2; exit 1; }
 }
 

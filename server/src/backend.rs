@@ -1,7 +1,8 @@
 //! The storage the HTTP layer and the CLI need, as a trait.
 //!
-//! Embedded SQLite ([`crate::sqlite::SqliteBackend`]) is the only implementation today;
-//! PostgreSQL for province scale comes later behind the same trait. The methods are blocking
+//! Two implementations: embedded SQLite ([`crate::sqlite::SqliteBackend`], the default) and
+//! PostgreSQL for province scale ([`crate::pg::PgBackend`], several instances on one
+//! database; `docs/adr/0005-postgres-backend.md`). The methods are blocking
 //! (the HTTP layer calls them on `spawn_blocking`) and each is one transaction: a push's
 //! merge, its feed rows and the device's acknowledgement commit together or not at all.
 

@@ -4,7 +4,8 @@
 //! The server is a replica like any phone: a core [`doorstep_core::Store`] holds its operation
 //! log and materialised tables, and the server's own tables (devices, feed, audit…) live in the
 //! same SQLite file so that a push commits in one transaction. Layers, outside in: [`http`]
-//! (routes and codecs) → [`backend`] (the storage trait) → [`sqlite`] (its implementation),
+//! (routes and codecs) → [`backend`] (the storage trait) → [`sqlite`] or [`pg`] (PostgreSQL
+//! for the shared state, a core store per instance as its materialised view),
 //! with [`scope`] deciding what a device may see and change and [`cursor`] encoding pull
 //! positions.
 
