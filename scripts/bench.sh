@@ -3,7 +3,8 @@
 #
 # Usage: scripts/bench.sh [--quick] [NAME...]
 #   NAME: visit import search mine apply (the core benchmarks to run), sync (the sync server's
-#   benchmarks); default all.
+#   benchmarks), postgres (only the SQLite-vs-PostgreSQL scale fragment, docs/bench/postgres.md);
+#   default all.
 #   --quick: smaller sizes, a smoke test; the page then says so and is not for the record.
 #   DOORSTEP_BENCH_PRAGMAS='cache_size=-65536' tries extra SQLite pragmas (a what-if; the page
 #   says so).
@@ -77,6 +78,23 @@ section_sync() {
   echo
 }
 
+# --- PostgreSQL (issue #6): regenerates the fragment docs/bench/postgres.md (included below
+# with the other fragments): server/benches/pg_scale.rs on SQLite and on a throwaway
+# PostgreSQL cluster with fsync on. Runs when `postgres` is named or no name is given.
+section_postgres() {
+  local state="$WORK/pg.env" url
+  url=$(DOORSTEP_PG_STATE="$state" DOORSTEP_PG_FSYNC=on scripts/pg.sh start | tail -n 1)
+  echo "running: cargo bench -p doorstep-server --bench pg_scale -- $*" >&2
+  local rc=0
+  DOORSTEP_BENCH_DATABASE_URL="$url" cargo bench -p doorstep-server --bench pg_scale -- "$@" \
+    >"$WORK/postgres.md" || rc=$?
+  DOORSTEP_PG_STATE="$state" scripts/pg.sh stop
+  [ "$rc" = 0 ] || return "$rc"
+  mkdir -p docs/bench
+  cp "$WORK/postgres.md" docs/bench/postgres.md
+}
+# --- end PostgreSQL ---
+
 # Fragments other suites generated: docs/bench/*.md (details) and docs/bench/*.rows (rows).
 section_fragments() {
   local f
@@ -99,16 +117,27 @@ main() {
   local details="$WORK/details.md"
   # Split the arguments: options go to every suite, `sync` selects the sync suite, other names
   # the core benchmarks; no name means every suite.
-  local core_args=() sync_args=() want_core=1 want_sync=1 a
+  local core_args=() sync_args=() want_core=1 want_sync=1 want_pg=1 a
   for a in "$@"; do
     case "$a" in
       -*) core_args+=("$a"); sync_args+=("$a") ;;
       sync) want_sync=2 ;;
+      postgres) want_pg=2; want_core=0; want_sync=0 ;;
       *) want_core=2; core_args+=("$a") ;;
     esac
   done
   if [ "$want_core$want_sync" = 12 ]; then want_core=0; fi
   if [ "$want_core$want_sync" = 21 ]; then want_sync=0; fi
+  if [ "$want_pg" = 2 ]; then
+    # Only the PostgreSQL fragment: docs/benchmarks.md keeps the other suites' figures and
+    # takes the new fragment at the next full run.
+    section_postgres ${sync_args[@]+"${sync_args[@]}"}
+    echo "wrote docs/bench/postgres.md (run scripts/bench.sh to fold it into $OUT)" >&2
+    return
+  fi
+  if [ "$want_core$want_sync" = 11 ]; then
+    section_postgres ${sync_args[@]+"${sync_args[@]}"} >&2
+  fi
   {
     if [ "$want_core" != 0 ]; then section_core ${core_args[@]+"${core_args[@]}"}; fi
     if [ "$want_sync" != 0 ]; then section_sync ${sync_args[@]+"${sync_args[@]}"}; fi
