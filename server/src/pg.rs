@@ -556,10 +556,14 @@ impl PgBackend {
 
     /// Check `ops` against the view and file the accepted ones, with `finish` run in the same
     /// PostgreSQL transaction before the commit; then catch the view up.
+    ///
+    /// `officer`: whose scope the batch is checked against (computed on the caught-up view,
+    /// under the lock, like the rest of the check); `None` accepts everything (imports).
     fn apply_shared<T>(
         &self,
         ops: &[Op],
-        refuse: impl Fn(&Op, &scope::Area) -> Option<&'static str>,
+        officer: Option<Uuid>,
+        now_ms: i64,
         finish: impl FnOnce(&mut postgres::Transaction<'_>, &Checked) -> Result<T>,
     ) -> Result<(Checked, T)> {
         let mut store = self.lock()?;
@@ -567,7 +571,14 @@ impl PgBackend {
         let mut tx = c.transaction()?;
         lock_feed(&mut tx)?;
         self.catch_up(&mut store, &mut tx)?;
-        let checked = dry_run(&mut store, ops, refuse)?;
+        let officer_scope = officer
+            .map(|o| scope::officer_scope(store.connection(), o))
+            .transpose()?;
+        let checked = dry_run(&mut store, ops, |op, area| {
+            officer_scope
+                .as_ref()
+                .and_then(|s| scope::refusal(s, op, area, now_ms))
+        })?;
         insert_feed(&mut tx, &checked.accepted)?;
         if self.commit_jitter_ms > 0 {
             let ms = rand::random::<u64>() % self.commit_jitter_ms;
@@ -723,9 +734,6 @@ impl Backend for PgBackend {
         device_time_ms: i64,
         now_ms: i64,
     ) -> Result<PushResponse> {
-        let officer_scope = self.with_view(|s| {
-            scope::officer_scope(s.connection(), device.officer_id).map_err(ServerError::from)
-        })??;
         let own_max = ops
             .iter()
             .filter(|o| o.replica.0 == device.replica)
@@ -733,10 +741,8 @@ impl Backend for PgBackend {
             .max()
             .unwrap_or(0) as i64;
         let device_id = device.device_id.to_string();
-        let (checked, acked) = self.apply_shared(
-            &ops,
-            |op, area| scope::refusal(&officer_scope, op, area, now_ms),
-            |tx, checked| {
+        let (checked, acked) =
+            self.apply_shared(&ops, Some(device.officer_id), now_ms, |tx, checked| {
                 for op in &checked.quarantined {
                     tx.execute(
                         "INSERT INTO quarantine (replica, counter, device_id, reason, body, at_ms)
@@ -762,8 +768,7 @@ impl Backend for PgBackend {
                     ],
                 )?;
                 Ok(row.try_get::<_, i64>(0)?)
-            },
-        )?;
+            })?;
         Ok(PushResponse {
             applied: checked.accepted.len() as u64,
             duplicates: checked.duplicates,
@@ -1161,24 +1166,20 @@ impl Backend for PgBackend {
     }
 
     fn import_ops(&self, actor: &str, ops: &[Op], now_ms: i64) -> Result<u64> {
-        let (checked, ()) = self.apply_shared(
-            ops,
-            |_, _| None,
-            |tx, checked| {
-                audit(
-                    tx,
-                    now_ms,
-                    actor,
-                    "ops_import",
-                    "oplog",
-                    &format!(
-                        "applied={} duplicates={}",
-                        checked.accepted.len(),
-                        checked.duplicates
-                    ),
-                )
-            },
-        )?;
+        let (checked, ()) = self.apply_shared(ops, None, now_ms, |tx, checked| {
+            audit(
+                tx,
+                now_ms,
+                actor,
+                "ops_import",
+                "oplog",
+                &format!(
+                    "applied={} duplicates={}",
+                    checked.accepted.len(),
+                    checked.duplicates
+                ),
+            )
+        })?;
         Ok(checked.accepted.len() as u64)
     }
 }
