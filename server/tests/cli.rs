@@ -1,0 +1,128 @@
+//! The `doorstep` console commands on both backends: the same commands against an SQLite file
+//! (`--db`) and a PostgreSQL database (`--database`, from `DOORSTEP_TEST_DATABASE_URL`'s
+//! cluster); and a connection string's password never shows in what the binary prints.
+
+use doorstep_server::pg::testing;
+use std::process::{Command, Output};
+
+fn doorstep(db_args: &[&str], args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_doorstep"))
+        .args(db_args)
+        .args(args)
+        .env_remove("DOORSTEP_DB")
+        .env_remove("DOORSTEP_DATABASE_URL")
+        .output()
+        .expect("run doorstep")
+}
+
+fn ok(db_args: &[&str], args: &[&str]) -> String {
+    let out = doorstep(db_args, args);
+    assert!(
+        out.status.success(),
+        "doorstep {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Units, an officer, an assignment, an enrolment code, the device list: each command a new
+/// process (on PostgreSQL each builds its view from the feed), each seeing the last's work.
+fn console_session(db_args: &[&str]) {
+    let units = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../data/ninh-thuan-2023-units.csv"
+    );
+    let out = ok(db_args, &["units", "import", units]);
+    assert!(out.contains("0 rejected"), "{out}");
+    ok(
+        db_args,
+        &[
+            "units",
+            "add",
+            "--code",
+            "22738-01",
+            "--parent",
+            "22738",
+            "--level",
+            "village",
+            "--kind",
+            "khu phố",
+            "--name",
+            "Khu phố 1",
+        ],
+    );
+    let officer = ok(
+        db_args,
+        &[
+            "officer",
+            "add",
+            "--name",
+            "Trần Văn Bình",
+            "--role",
+            "field",
+            "--unit",
+            "22738",
+        ],
+    );
+    let officer = officer.trim();
+    assert_eq!(officer.len(), 36, "an officer id: {officer}");
+    ok(
+        db_args,
+        &["assign", "--officer", officer, "--village", "22738-01"],
+    );
+    let code = ok(db_args, &["enrol-code", "--officer", officer]);
+    assert_eq!(code.trim().len(), 10, "a code: {code}");
+    let admin = ok(db_args, &["admin", "bootstrap", "--name", "Quản trị"]);
+    assert!(admin.contains("token"), "{admin}");
+    // A second bootstrap is refused.
+    assert!(
+        !doorstep(db_args, &["admin", "bootstrap", "--name", "Khác"])
+            .status
+            .success()
+    );
+    // An enrolment code for an officer that does not exist is refused.
+    let nobody = uuid::Uuid::now_v7().to_string();
+    assert!(!doorstep(db_args, &["enrol-code", "--officer", &nobody])
+        .status
+        .success());
+    let list = ok(db_args, &["device", "list"]);
+    assert_eq!(list.lines().count(), 1, "no devices yet: {list}");
+}
+
+#[test]
+fn console_commands_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("server.db");
+    console_session(&["--db", db.to_str().unwrap()]);
+}
+
+#[test]
+fn console_commands_on_postgres() {
+    let Some(base) = testing::base_url() else {
+        return;
+    };
+    let url = testing::fresh_database(&base).unwrap();
+    console_session(&["--database", &url]);
+}
+
+#[test]
+fn a_connection_password_is_never_printed() {
+    // Nothing listens on port 1: the connection fails.
+    let url = "postgres://officer:s3cr3t-pw@127.0.0.1:1/doorstep";
+    let out = doorstep(&["--database", url], &["device", "list"]);
+    assert!(!out.status.success());
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(all.contains("PostgreSQL"), "says what failed: {all}");
+    assert!(!all.contains("s3cr3t-pw"), "the password leaked: {all}");
+    // A malformed string is refused without echoing it either.
+    let out = doorstep(
+        &["--database", "postgres://x:s3cr3t-pw@[bad"],
+        &["device", "list"],
+    );
+    assert!(!out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("s3cr3t-pw"));
+}
