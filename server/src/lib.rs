@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod backend;
 pub mod cursor;
+pub mod demo;
 pub mod error;
 pub mod http;
 pub mod metrics;

@@ -46,6 +46,15 @@ enum Command {
         /// Log as JSON lines.
         #[arg(long)]
         json_logs: bool,
+        // --- demo data set (server/src/demo.rs) ---
+        /// Serve the demo data set: build it into --db first unless --db is already a demo
+        /// database (a fresh or empty file is required to build).
+        #[arg(long)]
+        demo: bool,
+        /// The demo's seed (used only when the demo is built).
+        #[arg(long, default_value_t = 2023)]
+        demo_seed: u64,
+        // --- end demo ---
     },
     /// Admin users.
     Admin {
@@ -202,7 +211,14 @@ fn main() -> anyhow::Result<()> {
             listen,
             max_body_bytes,
             json_logs,
-        } => serve(cli.db, &listen, max_body_bytes, json_logs),
+            demo,
+            demo_seed,
+        } => {
+            if demo {
+                prepare_demo(&cli.db, demo_seed)?;
+            }
+            serve(cli.db, &listen, max_body_bytes, json_logs)
+        }
         command => console(cli.db, command),
     }
 }
@@ -232,6 +248,25 @@ fn serve(db: PathBuf, listen: &str, max_body_bytes: usize, json_logs: bool) -> a
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// Build the demo data set into `db`, or reuse it (progress on stderr: counts only).
+fn prepare_demo(db: &std::path::Path, seed: u64) -> anyhow::Result<()> {
+    use doorstep_server::demo;
+    let config = demo::DemoConfig::ninh_thuan(seed);
+    match demo::ensure(db, &config, &mut |line| eprintln!("demo: {line}"))? {
+        demo::Ensured::Reused(marker) => eprintln!("demo: reusing {} ({marker})", db.display()),
+        demo::Ensured::Built(s) => eprintln!(
+            "demo: built {} in {:.1} s ({} residents, {} officers, {} quotas, {} field operations)",
+            db.display(),
+            s.total_ms as f64 / 1000.0,
+            s.load.residents,
+            s.load.officers,
+            s.load.quotas,
+            s.activity.ops
+        ),
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {
