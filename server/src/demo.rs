@@ -20,8 +20,8 @@ use crate::sqlite::SqliteBackend;
 use chrono::{Datelike, NaiveDate};
 use doorstep_core::{
     AssignTarget, Assist, AssistStep, CampaignInput, FailureReason, Hlc, OfficerInput, Op, OpBody,
-    Options, QuotaInput, QuotaMetric, QuotaPeriod, QuotaSubject, ReplicaId, Role, RosterStatus,
-    Store, Visit, VisitOutcome,
+    Options, Outreach, OutreachKind, QuotaInput, QuotaMetric, QuotaPeriod, QuotaSubject, ReplicaId,
+    Role, RosterStatus, Session, SessionKind, Store, Visit, VisitOutcome,
 };
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -177,8 +177,8 @@ pub struct ResidentPlan {
     pub household: Uuid,
     /// Roster status.
     pub status: RosterStatus,
-    /// Whether it belongs to an agency (official, civil servant, armed forces).
-    pub agency: bool,
+    /// Its agency, for officials, civil servants and armed forces.
+    pub agency: Option<&'static str>,
 }
 
 /// A household of the plan.
@@ -541,22 +541,14 @@ pub fn plan(config: &DemoConfig) -> Result<Plan, DemoError> {
         let pending1 = (n - l1[ci] - l2[ci]) / 20;
         let pending2 = (n - l1[ci] - l2[ci]) / 30;
         let mut statuses: Vec<RosterStatus> = Vec::with_capacity(n as usize);
-        statuses.extend(std::iter::repeat(RosterStatus::Level1Pending).take(pending1 as usize));
-        statuses.extend(std::iter::repeat(RosterStatus::Level2Pending).take(pending2 as usize));
-        let s1 = statuses.len();
-        statuses.resize(s1 + l1[ci] as usize, RosterStatus::None);
-        let s2 = statuses.len();
-        statuses.resize(s2 + l2[ci] as usize, RosterStatus::None);
+        let fill = |v: &mut Vec<RosterStatus>, s: RosterStatus, k: u64| {
+            v.extend(std::iter::repeat(s).take(k as usize))
+        };
+        fill(&mut statuses, RosterStatus::Level1Pending, pending1);
+        fill(&mut statuses, RosterStatus::Level2Pending, pending2);
+        fill(&mut statuses, RosterStatus::Level1Activated, l1[ci]);
+        fill(&mut statuses, RosterStatus::Level2Activated, l2[ci]);
         statuses.resize(n as usize, RosterStatus::None);
-        // Indexes of activated residents are remembered apart (the enum gains variants in
-        // schema v2; see `status_code`).
-        let mut marks: Vec<u8> = vec![0; n as usize];
-        for m in marks.iter_mut().take(s2).skip(s1) {
-            *m = 1;
-        }
-        for m in marks.iter_mut().take(s2 + l2[ci] as usize).skip(s2) {
-            *m = 2;
-        }
         let mut order: Vec<usize> = (0..n as usize).collect();
         order.shuffle(&mut rng);
         let mut k = 0usize;
@@ -590,7 +582,6 @@ pub fn plan(config: &DemoConfig) -> Result<Plan, DemoError> {
                     let idx = order[k];
                     k += 1;
                     let status = statuses[idx];
-                    let mark = marks[idx];
                     let female = if m == 1 { true } else { rng.gen_bool(0.5) };
                     let year: i32 = match m {
                         0 | 1 => rng.gen_range(1945..=1990),
@@ -630,8 +621,8 @@ pub fn plan(config: &DemoConfig) -> Result<Plan, DemoError> {
                             }
                         }
                     };
-                    let agency = year <= 2000 && rng.gen_bool(0.035);
-                    let agency_name = if agency { pick(&mut rng, AGENCIES) } else { "" };
+                    let agency =
+                        (year <= 2000 && rng.gen_bool(0.035)).then(|| pick(&mut rng, AGENCIES));
                     let id = doorstep_core::roster::resident_id(
                         campaign,
                         &hcode,
@@ -641,14 +632,15 @@ pub fn plan(config: &DemoConfig) -> Result<Plan, DemoError> {
                     );
                     let _ = writeln!(
                         v.roster,
-                        "{hcode},{code},{address},{name},{birth},{},{cccd},{phone},{relation},{},{agency_name}",
+                        "{hcode},{code},{address},{name},{birth},{},{cccd},{phone},{relation},{},{}",
                         if female { "nữ" } else { "nam" },
-                        status_code(status, mark),
+                        status.as_str(),
+                        agency.unwrap_or_default(),
                     );
                     v.residents.push(ResidentPlan {
                         id,
                         household: hid,
-                        status: resolved_status(status, mark),
+                        status,
                         agency,
                     });
                 }
@@ -748,46 +740,9 @@ fn officer_name(rng: &mut StdRng) -> String {
     format!("{} {m} {g}", pick(rng, FAMILY))
 }
 
-/// Whether the core knows the activated roster statuses (core schema v2).
-pub fn core_has_activated_statuses() -> bool {
-    RosterStatus::parse("level1_activated").is_ok()
-        && RosterStatus::parse("level2_activated").is_ok()
-}
-
-/// Whether the roster format has the `agency` column (core schema v2).
-pub fn core_has_agency_column() -> bool {
-    doorstep_core::roster::ROSTER_COLUMNS.contains(&"agency")
-}
-
-/// The roster text of a status; `mark` 1/2 is level-1/level-2 activated.
-fn status_code(status: RosterStatus, mark: u8) -> &'static str {
-    match (mark, core_has_activated_statuses()) {
-        (1, true) => "level1_activated",
-        (2, true) => "level2_activated",
-        _ => status.as_str(),
-    }
-}
-
-fn resolved_status(status: RosterStatus, mark: u8) -> RosterStatus {
-    RosterStatus::parse(status_code(status, mark)).unwrap_or(status)
-}
-
-/// The roster header for this core.
+/// The roster header (every column of `docs/roster-format.md`, in order).
 pub fn roster_header() -> String {
-    let mut h = doorstep_core::roster::ROSTER_COLUMNS[..10].join(",");
-    h.push_str(",agency");
-    h
-}
-
-/// A roster's rows without the `agency` column (a core without schema v2).
-fn strip_agency(rows: &str) -> String {
-    let mut out = String::with_capacity(rows.len());
-    for line in rows.lines() {
-        let cut = line.rfind(',').map_or(line, |i| &line[..i]);
-        out.push_str(cut);
-        out.push('\n');
-    }
-    out
+    doorstep_core::roster::ROSTER_COLUMNS.join(",")
 }
 
 /// What loading did.
@@ -831,22 +786,13 @@ pub fn load_reference(
         target: c.target,
         unit_code: "58".into(),
     })?;
-    let agency = core_has_agency_column();
-    let header = if agency {
-        roster_header()
-    } else {
-        doorstep_core::roster::ROSTER_COLUMNS.join(",")
-    };
+    let header = roster_header();
     let total = plan.communes.len();
     for (i, cm) in plan.communes.iter().enumerate() {
         let mut csv = header.clone();
         csv.push('\n');
         for v in &cm.villages {
-            if agency {
-                csv.push_str(&v.roster);
-            } else {
-                csv.push_str(&strip_agency(&v.roster));
-            }
+            csv.push_str(&v.roster);
             summary.households += v.households.len();
         }
         let report = store.import_roster(plan.campaign, csv.as_bytes(), &mut |_| {})?;
@@ -980,15 +926,17 @@ pub fn activity_ops(plan: &Plan) -> (Vec<Op>, ActivitySummary) {
     // Per resident: (level1, level2, portal) progress as the activity goes.
     let mut state: BTreeMap<Uuid, (u8, u8, bool)> = BTreeMap::new();
     for (_, r) in plan.residents() {
-        let s = match r.status.as_str() {
-            "level1_pending" => (1, 0, false),
-            "level2_pending" => (0, 1, false),
-            "level1_activated" => (2, 0, false),
-            "level2_activated" => (0, 2, false),
-            _ => (0, 0, false),
+        let s = match r.status {
+            RosterStatus::Level1Pending => (1, 0, false),
+            RosterStatus::Level2Pending => (0, 1, false),
+            RosterStatus::Level1Activated => (2, 0, false),
+            RosterStatus::Level2Activated => (0, 2, false),
+            RosterStatus::None => (0, 0, false),
         };
         state.insert(r.id, s);
     }
+    // Level-2 applications taken per commune and day: the receiving sessions report them.
+    let mut received: BTreeMap<(String, NaiveDate), u32> = BTreeMap::new();
     let days: Vec<NaiveDate> = c
         .start
         .iter_days()
@@ -1144,6 +1092,7 @@ pub fn activity_ops(plan: &Plan) -> (Vec<Op>, ActivitySummary) {
                             AssistStep::Level1Activated => s.0 = 2,
                             AssistStep::Level2Received => {
                                 s.1 = s.1.max(1);
+                                *received.entry((o.unit.clone(), *day)).or_default() += 1;
                                 break;
                             }
                             AssistStep::Level2Activated => s.1 = 2,
@@ -1151,6 +1100,92 @@ pub fn activity_ops(plan: &Plan) -> (Vec<Op>, ActivitySummary) {
                         }
                     }
                 }
+            }
+        }
+    }
+    // Receiving sessions (a mobile team every day, the station on weekdays) and outreach,
+    // recorded by each commune's lead.
+    for lead in plan.officers.iter().filter(|o| o.role == Role::CommuneLead) {
+        let Some(cm) = plan.communes.iter().find(|c| c.unit.code == lead.unit) else {
+            continue;
+        };
+        let mut rep = Replica {
+            id: ReplicaId(uuid7(&mut rng, local_ms(c.start, 0))),
+            counter: 0,
+            last_ms: 0,
+        };
+        for day in &days {
+            let taken = received
+                .get(&(cm.unit.code.clone(), *day))
+                .copied()
+                .unwrap_or(0);
+            let weekday = day.weekday().num_days_from_monday() < 5;
+            let mobile = if weekday { taken * 3 / 5 } else { taken };
+            let village = &cm.villages[rng.gen_range(0..cm.villages.len())];
+            let mut sessions = vec![(
+                SessionKind::Mobile,
+                format!("Nhà văn hóa {}", village.name),
+                7,
+                mobile,
+            )];
+            if weekday {
+                sessions.push((
+                    SessionKind::Fixed,
+                    format!("Trụ sở Công an {}", cm.unit.name),
+                    13,
+                    taken - mobile,
+                ));
+            }
+            for (kind, place, hour, applications) in sessions {
+                let starts = local_ms(*day, hour) + rng.gen_range(0..1_800_000);
+                let id = uuid7(&mut rng, starts);
+                ops.push(rep.op(
+                    starts,
+                    OpBody::Session(Session {
+                        id,
+                        unit_code: cm.unit.code.clone(),
+                        officer_id: lead.id,
+                        kind,
+                        place,
+                        starts_at_ms: starts,
+                        ends_at_ms: starts + 3 * 3_600_000,
+                        applications,
+                        note: None,
+                    }),
+                ));
+                summary.sessions += 1;
+                if rng.gen_bool(0.02) {
+                    ops.push(rep.op(
+                        starts + 4 * 3_600_000,
+                        OpBody::Retract {
+                            fact_id: id,
+                            reason: Some("trùng phiên".into()),
+                        },
+                    ));
+                    summary.retractions += 1;
+                }
+            }
+            if rng.gen_bool(0.3) {
+                let (kind, hour, people) = match rng.gen_range(0..3) {
+                    0 => (OutreachKind::Meeting, 19, rng.gen_range(30..150)),
+                    1 => (OutreachKind::Loudspeaker, 6, rng.gen_range(200..900)),
+                    _ => (OutreachKind::Training, 14, rng.gen_range(10..40)),
+                };
+                let at = local_ms(*day, hour) + rng.gen_range(0..1_800_000);
+                ops.push(rep.op(
+                    at,
+                    OpBody::Outreach(Outreach {
+                        id: uuid7(&mut rng, at),
+                        unit_code: village.code.clone(),
+                        officer_id: lead.id,
+                        kind,
+                        at_ms: at,
+                        place: format!("Nhà văn hóa {}", village.name),
+                        people_reached: people,
+                        note: None,
+                    }),
+                ));
+                summary.outreach += 1;
             }
         }
     }
