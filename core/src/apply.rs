@@ -197,6 +197,53 @@ pub fn materialize(conn: &Connection, op: &Op, deferred: &mut Deferred) -> Resul
                 .query_row([&id], |r| r.get(0))
                 .optional()?;
             deferred.accounts.extend(resident);
+            conn.prepare_cached("UPDATE sessions SET retracted = 1 WHERE id = ?1")?
+                .execute([&id])?;
+            conn.prepare_cached("UPDATE outreach SET retracted = 1 WHERE id = ?1")?
+                .execute([&id])?;
+            Ok(())
+        }
+        OpBody::Session(x) => {
+            conn.prepare_cached(
+                "INSERT INTO sessions (id, unit_code, officer_id, kind, place, starts_at_ms,
+                                       ends_at_ms, day, applications, note, retracted)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
+                         EXISTS (SELECT 1 FROM retractions WHERE fact_id = ?1))
+                 ON CONFLICT (id) DO NOTHING",
+            )?
+            .execute(params![
+                x.id.to_string(),
+                x.unit_code,
+                x.officer_id.to_string(),
+                x.kind.as_str(),
+                x.place,
+                x.starts_at_ms,
+                x.ends_at_ms,
+                local_day(x.starts_at_ms),
+                x.applications,
+                x.note,
+            ])?;
+            Ok(())
+        }
+        OpBody::Outreach(x) => {
+            conn.prepare_cached(
+                "INSERT INTO outreach (id, unit_code, officer_id, kind, at_ms, day, place, people,
+                                       note, retracted)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,
+                         EXISTS (SELECT 1 FROM retractions WHERE fact_id = ?1))
+                 ON CONFLICT (id) DO NOTHING",
+            )?
+            .execute(params![
+                x.id.to_string(),
+                x.unit_code,
+                x.officer_id.to_string(),
+                x.kind.as_str(),
+                x.at_ms,
+                local_day(x.at_ms),
+                x.place,
+                x.people_reached,
+                x.note,
+            ])?;
             Ok(())
         }
     }

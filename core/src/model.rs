@@ -93,13 +93,17 @@ coded_enum! {
 
 coded_enum! {
     /// Account state a roster says a resident already has when it is handed out.
-    RosterStatus, "account", "one of none, level1_pending, level2_pending (empty means none)" {
+    RosterStatus, "account", "one of none, level1_pending, level2_pending, level1_activated, level2_activated (empty means none)" {
         /// No account.
         None = "none",
         /// Registered at level 1, not activated.
         Level1Pending = "level1_pending",
         /// Level-2 application received, not activated.
         Level2Pending = "level2_pending",
+        /// Level-1 account already activated when the roster was handed out.
+        Level1Activated = "level1_activated",
+        /// Level-2 account already activated when the roster was handed out.
+        Level2Activated = "level2_activated",
     }
 }
 
@@ -140,6 +144,7 @@ coded_enum! {
         Target = "target", Unit = "unit_code", Officer = "officer_id", TargetKind = "target_kind",
         TargetId = "target_id", Active = "active", Period = "period", Metric = "metric",
         Role = "role", Campaign = "campaign_id", SubjectKind = "subject_kind", SubjectId = "subject_id",
+        Agency = "agency",
     }
 }
 
@@ -181,7 +186,7 @@ impl Entity {
             Entity::Household => &[Code, Village, Address, Head, Note, Deleted],
             Entity::Resident => &[
                 Household, FullName, BirthDate, Gender, IdNumber, Phone, Relation, Account, Note,
-                Deleted,
+                Deleted, Agency,
             ],
             Entity::Campaign => &[Name, Start, End, Target, Unit],
             Entity::Officer => &[Name, Role, Unit, Deleted],
@@ -335,6 +340,72 @@ pub struct Assist {
     pub note: Option<String>,
 }
 
+coded_enum! {
+    /// Whether a receiving point stands still or travels.
+    SessionKind, "kind", "one of fixed, mobile" {
+        /// A fixed receiving point (the commune police station, a village office).
+        Fixed = "fixed",
+        /// A mobile receiving team working in a village, a market, an apartment block.
+        Mobile = "mobile",
+    }
+}
+
+coded_enum! {
+    /// An outreach activity the plan names.
+    OutreachKind, "kind", "one of meeting, loudspeaker, training" {
+        /// A residents' meeting.
+        Meeting = "meeting",
+        /// A loudspeaker broadcast.
+        Loudspeaker = "loudspeaker",
+        /// A training session for volunteers.
+        Training = "training",
+    }
+}
+
+/// A receiving-point session: where and when a team received level-2 applications (a fact).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Session {
+    /// UUIDv7.
+    pub id: Uuid,
+    /// The commune (unit code) the session served.
+    pub unit_code: String,
+    /// The team lead.
+    pub officer_id: Uuid,
+    /// Fixed or mobile.
+    pub kind: SessionKind,
+    /// Where: a place name (village office, market…), not a resident's address.
+    pub place: String,
+    /// Start, Unix ms.
+    pub starts_at_ms: i64,
+    /// End, Unix ms (not before the start).
+    pub ends_at_ms: i64,
+    /// Level-2 applications received during the session.
+    pub applications: u32,
+    /// Free text.
+    pub note: Option<String>,
+}
+
+/// An outreach event: a meeting, a broadcast or a training session (a fact).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Outreach {
+    /// UUIDv7.
+    pub id: Uuid,
+    /// The commune or village (unit code) it was held in.
+    pub unit_code: String,
+    /// Who organised it.
+    pub officer_id: Uuid,
+    /// What kind.
+    pub kind: OutreachKind,
+    /// When, Unix ms.
+    pub at_ms: i64,
+    /// Where: a place name.
+    pub place: String,
+    /// People reached (attendees, or an estimate for a broadcast).
+    pub people_reached: u32,
+    /// Free text.
+    pub note: Option<String>,
+}
+
 /// A resident's account progress: the join of every non-retracted claim.
 ///
 /// Each chain only moves up: a join (per-component maximum) of two states is again a state, and
@@ -379,6 +450,8 @@ impl AccountState {
             RosterStatus::None => {}
             RosterStatus::Level1Pending => s.level1 = 1,
             RosterStatus::Level2Pending => s.level2 = 1,
+            RosterStatus::Level1Activated => s.level1 = 2,
+            RosterStatus::Level2Activated => s.level2 = 2,
         }
         s
     }

@@ -9,7 +9,7 @@
 //! enum is append-only: new variants go at the end, so old logs stay readable.
 
 use crate::hlc::Hlc;
-use crate::model::{Assist, Entity, Field, Key, Value, Visit};
+use crate::model::{Assist, Entity, Field, Key, Outreach, Session, Value, Visit};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -153,6 +153,10 @@ pub enum OpBody {
         /// Why (free text, shown to supervisors).
         reason: Option<String>,
     },
+    /// Add a receiving-point session fact (schema v2).
+    Session(Session),
+    /// Add an outreach event fact (schema v2).
+    Outreach(Outreach),
 }
 
 /// For each replica, the highest counter up to which this replica holds *every* operation.

@@ -6,8 +6,8 @@
 
 use crate::apply::local_day;
 use crate::model::{
-    Assist, AssistStep, Entity, FailureReason, Field, Key, Location, QuotaMetric, Role,
-    RosterStatus, UnitLevel, Value, Visit, VisitOutcome,
+    Assist, AssistStep, Entity, FailureReason, Field, Key, Location, Outreach, OutreachKind,
+    QuotaMetric, Role, RosterStatus, Session, SessionKind, UnitLevel, Value, Visit, VisitOutcome,
 };
 use crate::op::OpBody;
 use crate::store::Store;
@@ -59,6 +59,51 @@ pub struct NewAssist {
     /// Free text.
     pub note: Option<String>,
 }
+
+/// A receiving-point session to record (schema v2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    /// The commune the session served (a unit code at commune level).
+    pub unit_code: String,
+    /// The team lead.
+    pub officer_id: Uuid,
+    /// Fixed or mobile.
+    pub kind: SessionKind,
+    /// Where (a place name: village office, market…).
+    pub place: String,
+    /// Start (Unix ms).
+    pub starts_at_ms: i64,
+    /// End (Unix ms), not before the start and on the same local day.
+    pub ends_at_ms: i64,
+    /// Level-2 applications received.
+    pub applications: u32,
+    /// Free text.
+    pub note: Option<String>,
+}
+
+/// An outreach event to record (schema v2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOutreach {
+    /// The commune or village it was held in (a unit code).
+    pub unit_code: String,
+    /// Who organised it.
+    pub officer_id: Uuid,
+    /// Meeting, loudspeaker broadcast or volunteers' training.
+    pub kind: OutreachKind,
+    /// When (Unix ms); `None` means now.
+    pub at_ms: Option<i64>,
+    /// Where (a place name).
+    pub place: String,
+    /// People reached.
+    pub people_reached: u32,
+    /// Free text.
+    pub note: Option<String>,
+}
+
+/// Most applications one receiving session can take in (a day's work of a team).
+pub const MAX_SESSION_APPLICATIONS: u32 = 5_000;
+/// Most people one outreach event can be said to reach.
+pub const MAX_PEOPLE_REACHED: u32 = 1_000_000;
 
 /// A change to a resident's mutable fields: `None` leaves a field alone, `Some(None)` clears it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -129,6 +174,8 @@ pub struct ResidentInput {
     pub relation: Option<String>,
     /// Account state the roster claims.
     pub account: RosterStatus,
+    /// For officials, civil servants and armed forces: their agency's name (schema v2).
+    pub agency: Option<String>,
 }
 
 /// A campaign.
@@ -513,15 +560,110 @@ impl Store {
         Ok((vec![body], id))
     }
 
-    /// Retract a visit or an assistance step recorded by mistake. Retracting twice is harmless.
+    /// Record a receiving-point session. Returns its id.
+    pub fn record_session(&mut self, x: NewSession) -> Result<Uuid> {
+        self.write(|s| s.session_op(x)).map(|(_, id)| id)
+    }
+
+    fn session_op(&self, x: NewSession) -> Result<(Vec<OpBody>, Uuid)> {
+        let unit_code = check_code("unit_code", &x.unit_code)?;
+        self.require(
+            "SELECT 1 FROM units WHERE code = ?1 AND level = 'commune'",
+            &unit_code,
+            "unit_code",
+            "commune",
+        )?;
+        self.require_officer(&x.officer_id)?;
+        self.require_in_campaign("starts_at", x.starts_at_ms)?;
+        if x.ends_at_ms < x.starts_at_ms || local_day(x.ends_at_ms) != local_day(x.starts_at_ms) {
+            return Err(Error::invalid(
+                "ends_at",
+                "a time not before the start, on the same day",
+            ));
+        }
+        if x.applications > MAX_SESSION_APPLICATIONS {
+            return Err(Error::invalid(
+                "applications",
+                "a count of applications from 0 to 5000",
+            ));
+        }
+        let place = check_text(
+            "place",
+            &x.place,
+            MAX_TEXT_CHARS,
+            "a place name of 1-300 characters",
+        )?;
+        let note = check_note("note", x.note.as_deref())?;
+        let id = Uuid::now_v7();
+        let body = OpBody::Session(Session {
+            id,
+            unit_code,
+            officer_id: x.officer_id,
+            kind: x.kind,
+            place,
+            starts_at_ms: x.starts_at_ms,
+            ends_at_ms: x.ends_at_ms,
+            applications: x.applications,
+            note,
+        });
+        Ok((vec![body], id))
+    }
+
+    /// Record an outreach event. Returns its id.
+    pub fn record_outreach(&mut self, x: NewOutreach) -> Result<Uuid> {
+        self.write(|s| s.outreach_op(x)).map(|(_, id)| id)
+    }
+
+    fn outreach_op(&self, x: NewOutreach) -> Result<(Vec<OpBody>, Uuid)> {
+        let at_ms = x.at_ms.unwrap_or_else(|| self.now_ms());
+        let unit_code = check_code("unit_code", &x.unit_code)?;
+        self.require(
+            "SELECT 1 FROM units WHERE code = ?1 AND level IN ('commune', 'village')",
+            &unit_code,
+            "unit_code",
+            "commune or village",
+        )?;
+        self.require_officer(&x.officer_id)?;
+        self.require_in_campaign("at", at_ms)?;
+        if x.people_reached > MAX_PEOPLE_REACHED {
+            return Err(Error::invalid(
+                "people_reached",
+                "a count of people from 0 to 1000000",
+            ));
+        }
+        let place = check_text(
+            "place",
+            &x.place,
+            MAX_TEXT_CHARS,
+            "a place name of 1-300 characters",
+        )?;
+        let note = check_note("note", x.note.as_deref())?;
+        let id = Uuid::now_v7();
+        let body = OpBody::Outreach(Outreach {
+            id,
+            unit_code,
+            officer_id: x.officer_id,
+            kind: x.kind,
+            at_ms,
+            place,
+            people_reached: x.people_reached,
+            note,
+        });
+        Ok((vec![body], id))
+    }
+
+    /// Retract a fact recorded by mistake: a visit, an assistance step, a receiving session or
+    /// an outreach event. Retracting twice is harmless.
     pub fn retract(&mut self, fact_id: Uuid, reason: Option<&str>) -> Result<()> {
         let id = fact_id.to_string();
         if !self.exists("SELECT 1 FROM visits WHERE id = ?1", &id)?
             && !self.exists("SELECT 1 FROM assists WHERE id = ?1", &id)?
+            && !self.exists("SELECT 1 FROM sessions WHERE id = ?1", &id)?
+            && !self.exists("SELECT 1 FROM outreach WHERE id = ?1", &id)?
         {
             return Err(Error::NotFound {
                 field: "fact_id",
-                kind: "visit or assistance step",
+                kind: "visit, assistance step, receiving session or outreach event",
             });
         }
         if self.exists("SELECT 1 FROM retractions WHERE fact_id = ?1", &id)? {
@@ -706,6 +848,15 @@ impl Store {
                 "a relation of at most 60 characters",
             )?),
         };
+        let agency = match r.agency.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(x) => Some(check_text(
+                "agency",
+                x,
+                MAX_TEXT_CHARS,
+                "an agency name of at most 300 characters",
+            )?),
+        };
         self.require_household(&r.household_id, "household_id")?;
         self.changed_fields(
             Entity::Resident,
@@ -723,6 +874,7 @@ impl Store {
                 (Field::Relation, Value::opt_text(relation.as_deref())),
                 (Field::Account, r.account.as_str().into()),
                 (Field::Deleted, Value::Int(0)),
+                (Field::Agency, Value::opt_text(agency.as_deref())),
             ],
         )
     }

@@ -358,9 +358,10 @@ const ID_NUMBER: usize = 6;
 const PHONE: usize = 7;
 const RELATION: usize = 8;
 const ACCOUNT: usize = 9;
+const AGENCY: usize = 10;
 
 /// The roster's columns, in the documented order.
-pub const ROSTER_COLUMNS: [&str; 10] = [
+pub const ROSTER_COLUMNS: [&str; 11] = [
     "household_code",
     "village_code",
     "address",
@@ -371,6 +372,7 @@ pub const ROSTER_COLUMNS: [&str; 10] = [
     "phone",
     "relation",
     "account",
+    "agency",
 ];
 
 /// The columns a roster must have.
@@ -507,6 +509,15 @@ impl Store {
             None => RosterStatus::None,
             Some(a) => tri!(RosterStatus::parse(&a.to_lowercase())),
         };
+        let agency = match tri!(row.opt(AGENCY)) {
+            None => None,
+            Some(a) => Some(tri!(check_text(
+                "agency",
+                a,
+                300,
+                "an agency name of at most 300 characters"
+            ))),
+        };
 
         let folded_name = text::fold(&name);
         let birth = birth.to_canonical();
@@ -557,6 +568,9 @@ impl Store {
         }
         fields.push((Field::Account, account.as_str().into()));
         fields.push((Field::Deleted, Value::Int(0)));
+        if let Some(a) = agency {
+            fields.push((Field::Agency, a.into()));
+        }
         Ok(Ok(Candidate {
             household_code,
             village,
@@ -1260,6 +1274,7 @@ mod tests {
             phone: Some("0912 345 678".into()),
             relation: Some("chủ hộ".into()),
             account: RosterStatus::None,
+            agency: None,
         };
         assert_eq!(s.resident_ops(&r).unwrap(), Vec::new());
     }
@@ -1521,6 +1536,7 @@ mod tests {
             phone: None,
             relation: None,
             account: RosterStatus::None,
+            agency: None,
         })
         .unwrap();
         let csv = "household_code,village_code,full_name,birth_date,id_number\n\

@@ -195,8 +195,45 @@ CREATE TABLE account_state (
 
 "#;
 
+/// Version 2: residents' agency (officials, civil servants and armed forces), receiving-point
+/// sessions and outreach events. Both new tables are facts like `visits`: inserted once by id,
+/// `retracted` set by a retraction whichever arrives first.
+pub(crate) const V2: &str = r#"
+ALTER TABLE residents ADD COLUMN agency TEXT;
+CREATE INDEX residents_agency ON residents(agency) WHERE agency IS NOT NULL;
+
+CREATE TABLE sessions (
+    id           TEXT PRIMARY KEY,
+    unit_code    TEXT    NOT NULL,
+    officer_id   TEXT    NOT NULL,
+    kind         TEXT    NOT NULL,
+    place        TEXT    NOT NULL,
+    starts_at_ms INTEGER NOT NULL,
+    ends_at_ms   INTEGER NOT NULL,
+    day          TEXT    NOT NULL,
+    applications INTEGER NOT NULL,
+    note         TEXT,
+    retracted    INTEGER NOT NULL DEFAULT 0
+) STRICT, WITHOUT ROWID;
+CREATE INDEX sessions_unit_day ON sessions(unit_code, day);
+
+CREATE TABLE outreach (
+    id         TEXT PRIMARY KEY,
+    unit_code  TEXT    NOT NULL,
+    officer_id TEXT    NOT NULL,
+    kind       TEXT    NOT NULL,
+    at_ms      INTEGER NOT NULL,
+    day        TEXT    NOT NULL,
+    place      TEXT    NOT NULL,
+    people     INTEGER NOT NULL,
+    note       TEXT,
+    retracted  INTEGER NOT NULL DEFAULT 0
+) STRICT, WITHOUT ROWID;
+CREATE INDEX outreach_unit_day ON outreach(unit_code, day);
+"#;
+
 /// `MIGRATIONS[i]` migrates version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The store's schema version, or an error if this code cannot open it (newer than
 /// [`VERSION`], or not a version at all). Reads only.

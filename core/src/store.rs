@@ -591,6 +591,8 @@ impl Store {
             ("quotas", "id"),
             ("visits", "id"),
             ("assists", "id"),
+            ("sessions", "id"),
+            ("outreach", "id"),
             ("retractions", "fact_id"),
             ("account_state", "resident_id"),
             ("oplog", "replica, counter"),

@@ -266,6 +266,8 @@ fn assert_consistent(store: &Store) {
             OpBody::Retract { fact_id, .. } => {
                 retracts.insert(*fact_id);
             }
+            // The crash workload records neither.
+            OpBody::Session(_) | OpBody::Outreach(_) => panic!("unexpected session or outreach"),
             OpBody::Set {
                 entity,
                 key,

@@ -116,6 +116,7 @@ fn fixture() -> Fx {
             phone: phone.map(Into::into),
             relation: Some("chủ hộ".into()),
             account: RosterStatus::None,
+            agency: None,
         })
         .unwrap();
         hh.push(h);
@@ -167,6 +168,7 @@ fn resident(fx: &Fx, id_number: Option<&str>, phone: Option<&str>, birth: &str) 
         phone: phone.map(Into::into),
         relation: None,
         account: RosterStatus::None,
+        agency: None,
     }
 }
 
@@ -414,6 +416,7 @@ fn putting_the_same_data_twice_makes_no_operation() {
         phone: None,
         relation: Some("chủ hộ".into()),
         account: RosterStatus::None,
+        agency: None,
     };
     assert_eq!(fx.s.put_resident(r).unwrap(), 0);
     assert_eq!(fx.s.version_vector().unwrap(), vv);

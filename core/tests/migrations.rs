@@ -15,8 +15,9 @@ use common::{World, NOW_MS};
 use doorstep_core::schema::{dump_schema, VERSION};
 use doorstep_core::{
     AssignTarget, AssistStep, Clock, Error, FailureReason, HouseholdEdit, Location, ManualClock,
-    NewAssist, NewVisit, Op, OpBody, Options, QuotaInput, QuotaMetric, QuotaPeriod, QuotaSubject,
-    ReplicaId, ResidentEdit, Store, VersionVector, VisitOutcome,
+    NewAssist, NewOutreach, NewSession, NewVisit, Op, OpBody, Options, OutreachKind, QuotaInput,
+    QuotaMetric, QuotaPeriod, QuotaSubject, ReplicaId, ResidentEdit, SessionKind, Store,
+    VersionVector, VisitOutcome,
 };
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
@@ -258,6 +259,43 @@ fn build_history(store: &mut Store, clock: &ManualClock) -> Op {
             target: 400,
         })
         .unwrap();
+    // Schema v2: a receiving session, outreach events (one retracted).
+    let now = clock.now_ms() as i64;
+    store
+        .record_session(NewSession {
+            unit_code: w.commune.clone(),
+            officer_id: w.officer,
+            kind: SessionKind::Mobile,
+            place: "Nhà văn hoá thôn 1".into(),
+            starts_at_ms: now,
+            ends_at_ms: now + 60_000,
+            applications: 37,
+            note: None,
+        })
+        .unwrap();
+    store
+        .record_outreach(NewOutreach {
+            unit_code: w.village.clone(),
+            officer_id: w.officer,
+            kind: OutreachKind::Meeting,
+            at_ms: None,
+            place: "Nhà văn hoá thôn 1".into(),
+            people_reached: 85,
+            note: Some("Họp dân".into()),
+        })
+        .unwrap();
+    let broadcast = store
+        .record_outreach(NewOutreach {
+            unit_code: w.commune.clone(),
+            officer_id: w.officer,
+            kind: OutreachKind::Loudspeaker,
+            at_ms: None,
+            place: "Loa phường".into(),
+            people_reached: 2000,
+            note: None,
+        })
+        .unwrap();
+    store.retract(broadcast, Some("ghi trùng")).unwrap();
     withheld
 }
 
@@ -330,13 +368,26 @@ const FACT_QUERIES: &[&str] = &[
     "SELECT id, name, start_date, end_date, target, unit_code FROM campaigns ORDER BY id",
     "SELECT id, officer_id, target_kind, target_id, active FROM assignments ORDER BY id",
     "SELECT id, campaign_id, subject_kind, subject_id, period, metric, target FROM quotas ORDER BY id",
+    // Schema v2: on an older file these name what is not there yet, and read as no rows (as
+    // the migrated file's empty tables and NULL agencies do).
+    "SELECT id, unit_code, officer_id, kind, place, starts_at_ms, ends_at_ms, day, applications, note, retracted FROM sessions ORDER BY id",
+    "SELECT id, unit_code, officer_id, kind, at_ms, day, place, people, note, retracted FROM outreach ORDER BY id",
+    "SELECT id, agency FROM residents WHERE agency IS NOT NULL ORDER BY id",
 ];
+
+/// Rows of `sql`, or none if it names a table or column the file's schema does not have yet.
+fn rows_if_present(conn: &Connection, sql: &str) -> Vec<String> {
+    match conn.prepare(sql) {
+        Err(e) if e.to_string().contains("no such") => Vec::new(),
+        _ => rows(conn, sql),
+    }
+}
 
 fn facts(conn: &Connection) -> Vec<String> {
     FACT_QUERIES
         .iter()
         .flat_map(|q| {
-            let mut r = rows(conn, q);
+            let mut r = rows_if_present(conn, q);
             r.insert(0, format!("-- {q}"));
             r
         })

@@ -104,6 +104,7 @@ fn world(n: usize, skews: &[i64]) -> World {
                 phone: None,
                 relation: None,
                 account: RosterStatus::None,
+                agency: None,
             })
             .unwrap();
             residents.push(rid);
@@ -165,6 +166,12 @@ enum Action {
         r: u8,
         o: u8,
     },
+    /// A receiving session (even `n`) or an outreach event (odd `n`).
+    Activity {
+        r: u8,
+        n: u8,
+        day: u8,
+    },
     Tick {
         r: u8,
         ms: u16,
@@ -187,6 +194,7 @@ fn action() -> impl Strategy<Value = Action> {
         1 => (any::<u8>(), any::<u8>()).prop_map(|(r, res)| Action::DeleteResident { r, res }),
         1 => (any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(r, o, n)| Action::Quota { r, o, n }),
         1 => (any::<u8>(), any::<u8>()).prop_map(|(r, o)| Action::Unassign { r, o }),
+        1 => (any::<u8>(), any::<u8>(), any::<u8>()).prop_map(|(r, n, day)| Action::Activity { r, n, day }),
         2 => (any::<u8>(), any::<u16>()).prop_map(|(r, ms)| Action::Tick { r, ms }),
         5 => (any::<u8>(), any::<u8>(), any::<u64>()).prop_map(|(from, to, seed)| Action::Deliver { from, to, seed }),
     ]
@@ -261,7 +269,10 @@ fn run(w: &mut World, a: &Action) {
             let s = &mut w.stores[ri(r)];
             let ids: Vec<String> = s
                 .connection()
-                .prepare("SELECT id FROM visits UNION ALL SELECT id FROM assists ORDER BY 1")
+                .prepare(
+                    "SELECT id FROM visits UNION ALL SELECT id FROM assists
+                     UNION ALL SELECT id FROM sessions UNION ALL SELECT id FROM outreach ORDER BY 1",
+                )
                 .unwrap()
                 .query_map([], |row| row.get(0))
                 .unwrap()
@@ -292,6 +303,35 @@ fn run(w: &mut World, a: &Action) {
             w.stores[ri(r)]
                 .unassign(officer, AssignTarget::Village("22840-01".into()))
                 .unwrap();
+        }
+        Action::Activity { r, n, day } => {
+            let at = T0 + (day % 40) as i64 * DAY_MS;
+            let officer = pick(&w.officers, r);
+            let s = &mut w.stores[ri(r)];
+            if n % 2 == 0 {
+                s.record_session(NewSession {
+                    unit_code: "22840".into(),
+                    officer_id: officer,
+                    kind: pick(SessionKind::ALL, n / 2),
+                    place: "Nhà văn hoá thôn".into(),
+                    starts_at_ms: at,
+                    ends_at_ms: at + 3_600_000,
+                    applications: n as u32,
+                    note: None,
+                })
+                .unwrap();
+            } else {
+                s.record_outreach(NewOutreach {
+                    unit_code: "22840-01".into(),
+                    officer_id: officer,
+                    kind: pick(OutreachKind::ALL, n / 2),
+                    at_ms: Some(at),
+                    place: "Loa thôn".into(),
+                    people_reached: 10 * n as u32,
+                    note: None,
+                })
+                .unwrap();
+            }
         }
         Action::Tick { r, ms } => w.clocks[ri(r)].advance(ms as u64),
         Action::Deliver { from, to, seed } => {

@@ -100,6 +100,7 @@ fn server(dir: &std::path::Path, households: usize) -> Server {
                     phone: None,
                     relation: None,
                     account: RosterStatus::None,
+                    agency: None,
                 })
                 .expect("resident");
         }

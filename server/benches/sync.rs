@@ -333,6 +333,7 @@ fn build_world(sizes: &Sizes, rng: &mut StdRng) -> World {
                         .into(),
                     ),
                     account: RosterStatus::None,
+                    agency: None,
                 })
                 .expect("resident");
             rs.push(id);
@@ -492,6 +493,16 @@ fn remap_body(body: &OpBody, map: &HashMap<Uuid, Uuid>, village: Option<&str>) -
             ..a.clone()
         }),
         OpBody::Retract { .. } => body.clone(),
+        OpBody::Session(x) => OpBody::Session(doorstep_core::Session {
+            id: Uuid::now_v7(),
+            officer_id: m(&x.officer_id),
+            ..x.clone()
+        }),
+        OpBody::Outreach(x) => OpBody::Outreach(doorstep_core::Outreach {
+            id: Uuid::now_v7(),
+            officer_id: m(&x.officer_id),
+            ..x.clone()
+        }),
     }
 }
 

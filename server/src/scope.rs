@@ -34,6 +34,10 @@ pub enum Area {
     /// assignment of a village, a quota of a district. Devices whose villages lie in it (or are
     /// it) receive it.
     Unit(String),
+    /// Field work filed under a commune or village rather than a household: a receiving-point
+    /// session, an outreach event. Field officers may record it in their villages and in the
+    /// units above them; devices whose villages lie in it receive it.
+    Activity(String),
     /// It names a household, resident or fact this server does not hold (yet).
     Unknown,
 }
@@ -42,7 +46,7 @@ impl Area {
     /// The feed's `area` column: `None` for reference data.
     pub fn feed_area(&self) -> Option<&str> {
         match self {
-            Area::Village { code, .. } | Area::Unit(code) => Some(code),
+            Area::Village { code, .. } | Area::Unit(code) | Area::Activity(code) => Some(code),
             _ => None,
         }
     }
@@ -302,10 +306,21 @@ pub fn op_area(conn: &Connection, op: &Op) -> rusqlite::Result<Area> {
                     .optional()?;
                 match resident {
                     Some(r) => village(resident_village(conn, &r)?),
-                    None => Area::Unknown,
+                    None => {
+                        let unit: Option<String> = conn
+                            .prepare_cached(
+                                "SELECT unit_code FROM sessions WHERE id = ?1
+                                 UNION ALL SELECT unit_code FROM outreach WHERE id = ?1",
+                            )?
+                            .query_row([&id], |r| r.get(0))
+                            .optional()?;
+                        unit.map_or(Area::Unknown, Area::Activity)
+                    }
                 }
             }
         }
+        OpBody::Session(x) => Area::Activity(x.unit_code.clone()),
+        OpBody::Outreach(x) => Area::Activity(x.unit_code.clone()),
     })
 }
 
@@ -316,6 +331,11 @@ pub fn refusal(scope: &OfficerScope, op: &Op, area: &Area, now_ms: i64) -> Optio
         Area::Reference | Area::Unit(_) => {
             if scope.role == Role::Field {
                 return Some("forbidden");
+            }
+        }
+        Area::Activity(code) => {
+            if !scope.areas.contains(code) && !scope.units.contains(code) {
+                return Some("out_of_scope");
             }
         }
         Area::Village { code, from } => {
@@ -401,5 +421,21 @@ mod tests {
             (now + MAX_AHEAD_MS + 1) as u64,
         );
         assert_eq!(refusal(&field, &fact, &a, now), None);
+        let field_in_commune = OfficerScope {
+            units: ["C".to_owned()].into(),
+            ..field.clone()
+        };
+        assert_eq!(
+            refusal(&field_in_commune, &fact, &Area::Activity("C".into()), now),
+            None
+        );
+        assert_eq!(
+            refusal(&field_in_commune, &fact, &Area::Activity("A".into()), now),
+            None
+        );
+        assert_eq!(
+            refusal(&field_in_commune, &fact, &Area::Activity("D".into()), now),
+            Some("out_of_scope")
+        );
     }
 }

@@ -100,6 +100,7 @@ fn world() -> World {
             phone: None,
             relation: None,
             account: RosterStatus::None,
+            agency: None,
         })
         .unwrap();
         hh.push(h);
@@ -541,6 +542,82 @@ fn out_of_scope_pushes_are_refused_and_other_communes_never_pulled() {
     let (theirs, _, _) = srv.pull_all(&token_b, None, 1000);
     assert!(!has_visit(&theirs, vb), "own operations are not sent back");
     assert!(!has_visit(&theirs, inside));
+}
+
+#[test]
+fn sessions_and_outreach_are_filed_by_commune_and_scoped() {
+    let (srv, w, mut dev, token) = setup(|w| w.me);
+    let at = now_ms();
+    let session = |unit: &str| NewSession {
+        unit_code: unit.into(),
+        officer_id: w.me,
+        kind: SessionKind::Mobile,
+        place: "Chợ".into(),
+        starts_at_ms: at,
+        ends_at_ms: at,
+        applications: 12,
+        note: None,
+    };
+    let own = dev.record_session(session("22813")).unwrap();
+    let foreign = dev.record_session(session("22814")).unwrap();
+    let meeting = dev
+        .record_outreach(NewOutreach {
+            unit_code: "22813-01".into(),
+            officer_id: w.me,
+            kind: OutreachKind::Meeting,
+            at_ms: None,
+            place: "Nhà văn hoá".into(),
+            people_reached: 60,
+            note: None,
+        })
+        .unwrap();
+    dev.retract(meeting, Some("ghi nhầm")).unwrap();
+    let resp = srv.push_as(&token, Fmt::Postcard, own_ops(&dev));
+    assert_eq!(resp.applied, 3);
+    assert_eq!(resp.rejected.len(), 1);
+    assert_eq!(resp.rejected[0].reason, "out_of_scope");
+    assert_eq!(
+        srv.count(&format!("SELECT count(*) FROM sessions WHERE id = '{own}'")),
+        1
+    );
+    assert_eq!(
+        srv.count(&format!(
+            "SELECT count(*) FROM sessions WHERE id = '{foreign}'"
+        )),
+        0
+    );
+    assert_eq!(
+        srv.count("SELECT retracted FROM outreach WHERE kind = 'meeting'"),
+        1
+    );
+    // A second phone of the commune gets the session and the retracted meeting; the other
+    // commune's officer gets neither.
+    let has = |ops: &[Op], id: Uuid| {
+        ops.iter().any(|o| match &o.body {
+            OpBody::Session(x) => x.id == id,
+            OpBody::Outreach(x) => x.id == id,
+            OpBody::Retract { fact_id, .. } => *fact_id == id,
+            _ => false,
+        })
+    };
+    let mut second = Store::open_in_memory(Options::default()).unwrap();
+    second.apply_ops(&w.ops).unwrap();
+    let token2 = srv.enrol(w.me, second.replica_id());
+    let (mine, _, _) = srv.pull_all(&token2, None, 1000);
+    assert!(has(&mine, own) && has(&mine, meeting));
+    second.apply_ops(&mine).unwrap();
+    assert_eq!(
+        second
+            .connection()
+            .query_row("SELECT retracted FROM outreach", [], |r| r.get::<_, i64>(0))
+            .unwrap(),
+        1
+    );
+    let mut other = Store::open_in_memory(Options::default()).unwrap();
+    other.apply_ops(&w.ops).unwrap();
+    let token_b = srv.enrol(w.other, other.replica_id());
+    let (theirs, _, _) = srv.pull_all(&token_b, None, 1000);
+    assert!(!has(&theirs, own) && !has(&theirs, meeting));
 }
 
 #[test]

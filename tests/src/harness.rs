@@ -177,6 +177,7 @@ pub fn seed_ops(
                         phone: None,
                         relation: None,
                         account: RosterStatus::None,
+                        agency: None,
                     })
                     .expect("resident");
                 world.residents.entry(hid).or_default().push(rid);

@@ -154,6 +154,7 @@ pub fn populate(store: &mut Store) -> World {
                 phone: None,
                 relation: None,
                 account: RosterStatus::None,
+                agency: (i == 1).then(|| "Sở Tư pháp tỉnh Ninh Thuận".to_owned()),
             })
             .expect("resident");
     }
