@@ -10,12 +10,15 @@
 // Kotlin package and Swift module come from `uniffi.toml`.
 uniffi::setup_scaffolding!("doorstep");
 
+#[macro_use]
+pub mod model;
+pub mod activity;
 pub mod error;
 pub mod log;
-pub mod model;
 pub mod store;
 pub mod sync;
 
+pub use activity::{NewOutreach, NewSession, OutreachKind, SessionKind};
 pub use error::DoorstepError;
 pub use log::{clear_log_sink, set_log_sink, LogLevel, LogSink};
 pub use model::*;

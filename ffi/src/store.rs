@@ -40,7 +40,7 @@ impl std::fmt::Debug for FieldStore {
 }
 
 impl FieldStore {
-    fn store(&self) -> MutexGuard<'_, Store> {
+    pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
         // A panic while holding the lock leaves the store consistent (every write is one
         // transaction), so a poisoned lock is simply taken over.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())

@@ -105,3 +105,44 @@ def test_unknown_id_is_not_found(field):
         )
     with pytest.raises(doorstep.DoorstepError.InvalidInput):
         store.my_households("not-a-uuid", store.today())
+
+
+def test_sessions_and_outreach(field):
+    store, officer, _campaign = field
+    now_ms = int(datetime.datetime.now().timestamp() * 1000)
+    session = store.record_session(
+        doorstep.NewSession(
+            unit_code="22738",
+            officer_id=officer,
+            kind=doorstep.SessionKind.MOBILE,
+            place="Chợ Đô Vinh",
+            starts_at_ms=now_ms,
+            ends_at_ms=now_ms,
+            applications=12,
+        )
+    )
+    assert len(session) == 36
+    meeting = store.record_outreach(
+        doorstep.NewOutreach(
+            unit_code="22738-01",
+            officer_id=officer,
+            kind=doorstep.OutreachKind.MEETING,
+            place="Nhà văn hoá khu phố 1",
+            people_reached=80,
+        )
+    )
+    store.retract(meeting, "ghi trùng")
+    # A session belongs to a commune: a village is refused, naming the field.
+    with pytest.raises(doorstep.DoorstepError) as e:
+        store.record_session(
+            doorstep.NewSession(
+                unit_code="22738-01",
+                officer_id=officer,
+                kind=doorstep.SessionKind.FIXED,
+                place="Nhà văn hoá",
+                starts_at_ms=now_ms,
+                ends_at_ms=now_ms,
+                applications=1,
+            )
+        )
+    assert "unit_code" in str(e.value)
