@@ -1,6 +1,6 @@
 //! The simulated campaign: world, server process, devices, days, final checks.
 
-use crate::truth::{Fact, FactKind, Ledger, Subject, World};
+use crate::truth::{Fact, FactKind, Ledger, Numbers, Subject, World};
 use crate::{observe, report, Result, SimError};
 use chrono::NaiveDate;
 use doorstep_core::{
@@ -260,6 +260,9 @@ pub fn world_of(plan: &Plan) -> World {
         .collect();
     for o in &plan.officers {
         w.officer_unit.insert(o.id, o.unit.clone());
+        if !o.villages.is_empty() {
+            w.officer_villages.insert(o.id, o.villages.clone());
+        }
         if let Some(q) = o.campaign_quota {
             w.campaign_quotas.insert(o.id.to_string(), q);
         }
@@ -526,7 +529,10 @@ pub fn run(cfg: &SimConfig, progress: &mut dyn FnMut(&str)) -> Result<Outcome> {
             });
         }
     }
-    progress("every device synced; comparing");
+    progress(&format!(
+        "every device synced ({:.1} s); comparing",
+        started.elapsed().as_secs_f64()
+    ));
 
     // 1. The facts themselves.
     let server_ledger = observe::server_ledger(&db)?;
@@ -553,7 +559,7 @@ pub fn run(cfg: &SimConfig, progress: &mut dyn FnMut(&str)) -> Result<Outcome> {
         })
         .map(|(_, d)| d.format("%Y-%m-%d").to_string())
         .collect();
-    let mut expected: BTreeMap<(Subject, String), BTreeMap<String, i64>> = BTreeMap::new();
+    let mut expected: BTreeMap<(Subject, String), Numbers> = BTreeMap::new();
     for s in &subjects {
         for d in &report_days {
             let want = ledger.expected(&world, &truth, s, d);
@@ -563,9 +569,10 @@ pub fn run(cfg: &SimConfig, progress: &mut dyn FnMut(&str)) -> Result<Outcome> {
                 let g = got.get(k).copied();
                 if g != Some(*v) {
                     out.mismatches.push(format!(
-                        "{} {d} {k}: ground truth {v}, server database {}",
+                        "{} {d} {k}: ground truth {}, server database {}",
                         describe(s),
-                        g.map_or("absent".into(), |g| g.to_string())
+                        show(Some(*v)),
+                        show(g)
                     ));
                 }
             }
@@ -576,14 +583,14 @@ pub fn run(cfg: &SimConfig, progress: &mut dyn FnMut(&str)) -> Result<Outcome> {
     let last = report_days.last().cloned().unwrap_or_default();
     let province = expected
         .get(&(Subject::Unit("58".into()), last.clone()))
-        .and_then(|m| m.get("activated_during_campaign").copied())
+        .and_then(|m| m.get("totals.campaign_activated").copied().flatten())
         .unwrap_or(0);
     let by_officers: i64 = field
         .iter()
         .filter_map(|o| {
             expected
                 .get(&(Subject::Officer(o.id), last.clone()))
-                .and_then(|m| m.get("activated_during_campaign").copied())
+                .and_then(|m| m.get("row.campaign_activated").copied().flatten())
         })
         .sum();
     out.activated_during_campaign = province;
@@ -602,6 +609,11 @@ pub fn run(cfg: &SimConfig, progress: &mut dyn FnMut(&str)) -> Result<Outcome> {
             "{distinct_activated} residents activated during the campaign, the province counts {province}"
         ));
     }
+    progress(&format!(
+        "{} numbers compared with the server database ({:.1} s)",
+        out.compared_db,
+        started.elapsed().as_secs_f64()
+    ));
     // 4. The dashboard's report API.
     if cfg.check_api {
         let (n, mism) = report::compare_api(&server.url(), &admin_token, &expected)?;
@@ -612,6 +624,15 @@ pub fn run(cfg: &SimConfig, progress: &mut dyn FnMut(&str)) -> Result<Outcome> {
     drop(proxy);
     drop(server);
     Ok(out)
+}
+
+/// A number as mismatch lines show it: `absent` (no such key), `null`, or the number.
+pub fn show(v: Option<Option<i64>>) -> String {
+    match v {
+        None => "absent".into(),
+        Some(None) => "null".into(),
+        Some(Some(n)) => n.to_string(),
+    }
 }
 
 /// How a subject is named in mismatch lines.
@@ -674,7 +695,12 @@ fn work_day(
             officer_id: officer,
             at_ms: Some(t),
             outcome,
-            revisit_at_ms: (outcome == VisitOutcome::ComeBack).then_some(t + 86_400_000),
+            // Tomorrow, or this evening on the campaign's last day.
+            revisit_at_ms: (outcome == VisitOutcome::ComeBack).then_some(if day < cfg.world.end {
+                t + 86_400_000
+            } else {
+                t + 3_600_000
+            }),
             note: None,
             location: None,
         })?;
@@ -697,7 +723,7 @@ fn work_day(
             }
             // A second team records an activation the first already made.
             if let Some((step, other, when)) = last_success.get(rid).copied() {
-                if other != officer && day_i.saturating_sub(when) <= 5 && rng.gen_bool(0.5) {
+                if other != officer && day_i.saturating_sub(when) <= 30 && rng.gen_bool(0.5) {
                     t += 60_000;
                     let id = record_assist(team, rid, step, None, t)?;
                     ledger.record(assist_fact(id, officer, t, *rid, step, None));

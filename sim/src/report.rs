@@ -2,7 +2,7 @@
 //! `docs/dashboard-api.md`), fetched for every subject and day and compared with the ground
 //! truth number by number.
 
-use crate::truth::Subject;
+use crate::truth::{Numbers, Subject};
 use crate::{Result, SimError};
 use std::collections::BTreeMap;
 
@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 pub fn compare_api(
     base_url: &str,
     token: &str,
-    expected: &BTreeMap<(Subject, String), BTreeMap<String, i64>>,
+    expected: &BTreeMap<(Subject, String), Numbers>,
 ) -> Result<(usize, Vec<String>)> {
     let http = reqwest::blocking::Client::builder()
         .timeout(std::time::Duration::from_secs(60))
@@ -21,11 +21,11 @@ pub fn compare_api(
     let mut mismatches = Vec::new();
     for ((subject, day), want) in expected {
         let query = match subject {
-            Subject::Unit(u) => format!("unit={u}&date={day}"),
-            Subject::Officer(o) => format!("officer={o}&date={day}"),
+            Subject::Unit(u) => format!("report?unit={u}&date={day}"),
+            Subject::Officer(o) => format!("report/officer/{o}?date={day}"),
         };
         let resp = http
-            .get(format!("{base_url}/api/v1/report?{query}"))
+            .get(format!("{base_url}/api/v1/{query}"))
             .bearer_auth(token)
             .send()
             .map_err(|e| SimError::Api(e.to_string()))?;
@@ -41,9 +41,10 @@ pub fn compare_api(
             let got = lookup(&json, key);
             if got != Some(*value) {
                 mismatches.push(format!(
-                    "{} {day} {key}: ground truth {value}, report API {}",
+                    "{} {day} {key}: ground truth {}, report API {}",
                     crate::campaign::describe(subject),
-                    got.map_or("absent".into(), |g| g.to_string())
+                    crate::campaign::show(Some(*value)),
+                    crate::campaign::show(got)
                 ));
             }
         }
@@ -51,12 +52,23 @@ pub fn compare_api(
     Ok((compared, mismatches))
 }
 
-/// The number the report gives for one of the ground truth's keys.
-pub fn lookup(json: &serde_json::Value, key: &str) -> Option<i64> {
-    let path: Vec<&str> = key.split('.').collect();
+/// The number at a ground-truth key's path: `None` if the path does not exist, `Some(None)`
+/// if it is `null`. An array step picks the element whose `date`, `code`, `agency` or `id` is
+/// the step.
+pub fn lookup(json: &serde_json::Value, key: &str) -> Option<Option<i64>> {
     let mut v = json;
-    for p in path {
-        v = v.get(p)?;
+    for step in key.split('.') {
+        v = match v {
+            serde_json::Value::Array(items) => items.iter().find(|item| {
+                ["date", "code", "agency", "id"]
+                    .iter()
+                    .any(|k| item.get(k).and_then(|x| x.as_str()) == Some(step))
+            })?,
+            _ => v.get(step)?,
+        };
     }
-    v.as_i64()
+    match v {
+        serde_json::Value::Null => Some(None),
+        other => other.as_i64().map(Some),
+    }
 }

@@ -85,6 +85,8 @@ pub struct World {
     pub residents: HashMap<Uuid, Resident>,
     /// Officer → unit code.
     pub officer_unit: HashMap<Uuid, String>,
+    /// Field officer → villages assigned.
+    pub officer_villages: HashMap<Uuid, Vec<String>>,
     /// Campaign quotas with an activation metric, by subject (unit code or officer id text).
     pub campaign_quotas: HashMap<String, i64>,
     /// Day quotas: (subject, day) → metric → target.
@@ -267,208 +269,352 @@ impl Ledger {
         d
     }
 
-    /// The expected numbers of `subject` on `day`, keyed by metric name (see
-    /// `docs/simulation.md` for the names).
+    /// Per-day credited counts `(metric, day) → n` for the residents and officers `keep` accepts.
+    fn credited_counts(
+        derived: &Derived,
+        keep: impl Fn(&Uuid, &Uuid) -> bool,
+    ) -> BTreeMap<(&'static str, String), i64> {
+        let mut out: BTreeMap<(&'static str, String), i64> = BTreeMap::new();
+        for ((rid, metric), (d, officer)) in &derived.credited {
+            if keep(rid, officer) {
+                *out.entry((metric, d.clone())).or_default() += 1;
+            }
+        }
+        out
+    }
+
+    /// The expected numbers of `subject` on `day`, keyed by their path in the report API's
+    /// JSON (`GET /api/v1/report?unit=…` for a unit, `/api/v1/report/officer/{id}` for an
+    /// officer; array elements are named by their `date`, `code`, `agency` or `id`). `None`
+    /// means the report must say `null`.
     pub fn expected(
         &self,
         world: &World,
         derived: &Derived,
         subject: &Subject,
         day: &str,
-    ) -> BTreeMap<String, i64> {
-        let mut out: BTreeMap<String, i64> = BTreeMap::new();
-        let in_unit = |village: &str| match subject {
-            Subject::Unit(u) => world.under(village, u),
-            Subject::Officer(_) => false,
-        };
+    ) -> Numbers {
+        let mut out = Numbers::new();
+        match subject {
+            Subject::Unit(u) => {
+                self.unit_numbers(world, derived, u, day, "totals.", &mut out);
+                self.unit_extras(world, derived, u, day, &mut out);
+                let children: Vec<&String> = world
+                    .parent
+                    .iter()
+                    .filter(|(_, p)| *p == u)
+                    .map(|(c, _)| c)
+                    .collect();
+                for c in children {
+                    let mut child = Numbers::new();
+                    self.unit_numbers(world, derived, c, day, "", &mut child);
+                    for k in [
+                        "accounts",
+                        "activated",
+                        "campaign_activated",
+                        "today.activated",
+                    ] {
+                        if let Some(v) = child.get(k) {
+                            out.insert(format!("children.{c}.{k}"), *v);
+                        }
+                    }
+                }
+                for (o, villages) in &world.officer_villages {
+                    let unit = world.officer_unit.get(o).map_or("", String::as_str);
+                    if world.under(unit, u) || villages.iter().any(|v| world.under(v, u)) {
+                        let mut row = Numbers::new();
+                        self.officer_numbers(world, derived, o, day, "", &mut row);
+                        for k in ["accounts", "activated", "campaign_activated"] {
+                            if let Some(v) = row.get(k) {
+                                out.insert(format!("officers.{o}.{k}"), *v);
+                            }
+                        }
+                    }
+                }
+            }
+            Subject::Officer(o) => self.officer_numbers(world, derived, o, day, "row.", &mut out),
+        }
+        out
+    }
+
+    fn unit_numbers(
+        &self,
+        world: &World,
+        derived: &Derived,
+        u: &str,
+        day: &str,
+        prefix: &str,
+        out: &mut Numbers,
+    ) {
         let resident_in = |rid: &Uuid| {
             world
                 .residents
                 .get(rid)
                 .and_then(|r| world.household_village.get(&r.household))
-                .is_some_and(|v| in_unit(v))
+                .is_some_and(|v| world.under(v, u))
         };
-        // Rule 1 and 2: accounts and states (units only).
-        if let Subject::Unit(_) = subject {
-            let mut accounts = 0;
-            let (mut l1, mut l2, mut rec, mut portal) = (0, 0, 0, 0);
-            let mut agencies: BTreeMap<String, (i64, i64, i64)> = BTreeMap::new();
-            for (id, r) in &world.residents {
-                if !resident_in(id) {
-                    continue;
-                }
-                accounts += 1;
-                let s = derived.state.get(id).copied().unwrap_or_default();
-                if s.1 == 2 {
-                    l2 += 1;
-                } else if s.0 == 2 {
-                    l1 += 1;
-                }
-                if s.1 >= 1 {
-                    rec += 1;
-                }
-                if s.2 {
-                    portal += 1;
-                }
-                if let Some(a) = &r.agency {
-                    let e = agencies.entry(a.clone()).or_default();
-                    e.0 += 1;
-                    e.1 += i64::from(s.1 == 2);
-                    e.2 += i64::from(s.2);
-                }
-            }
-            out.insert("accounts".into(), accounts);
-            out.insert("state.level1_activated".into(), l1);
-            out.insert("state.level2_activated".into(), l2);
-            out.insert("state.activated".into(), l1 + l2);
-            out.insert("state.level2_received".into(), rec);
-            out.insert("state.portal".into(), portal);
-            for (a, (n, l2a, p)) in agencies {
-                out.insert(format!("agency.{a}.count"), n);
-                out.insert(format!("agency.{a}.level2_activated"), l2a);
-                out.insert(format!("agency.{a}.portal"), p);
-            }
-            // Roster-activated (the trend's starting point).
-            let mut roster_activated = 0;
-            for (id, r) in &world.residents {
-                if resident_in(id) && roster_includes(roster_claim(r.roster), "activated") {
-                    roster_activated += 1;
-                }
-            }
-            out.insert("activated_by_roster".into(), roster_activated);
-        }
-        // Rule 3: per-day counts, credited.
-        let credited_here = |rid: &Uuid, officer: &Uuid| match subject {
-            Subject::Unit(_) => resident_in(rid),
-            Subject::Officer(o) => o == officer,
+        let mut put = |k: &str, v: Option<i64>| {
+            out.insert(format!("{prefix}{k}"), v);
         };
-        let mut per_day: BTreeMap<(&str, String), i64> = BTreeMap::new();
-        let mut campaign_total = 0;
-        for ((rid, metric), (d, officer)) in &derived.credited {
-            if !credited_here(rid, officer) {
+        // Rules 1 and 2: accounts and current states.
+        let (mut accounts, mut l1, mut l2, mut rec, mut portal) = (0, 0, 0, 0, 0);
+        for id in world.residents.keys() {
+            if !resident_in(id) {
                 continue;
             }
-            *per_day.entry((metric, d.clone())).or_default() += 1;
-            if *metric == "activated" {
-                campaign_total += 1;
+            accounts += 1;
+            let s = derived.state.get(id).copied().unwrap_or_default();
+            if s.1 == 2 {
+                l2 += 1;
+            } else if s.0 == 2 {
+                l1 += 1;
             }
+            rec += i64::from(s.1 >= 1);
+            portal += i64::from(s.2);
         }
+        put("accounts", Some(accounts));
+        put("level1_activated", Some(l1));
+        put("level2_activated", Some(l2));
+        put("activated", Some(l1 + l2));
+        put("level2_received", Some(rec));
+        put("portal", Some(portal));
+        // Rule 3.
+        let per_day = Self::credited_counts(derived, |rid, _| resident_in(rid));
         for m in DAY_METRICS.iter().chain(["activated"].iter()) {
-            out.insert(
-                format!("day.{m}"),
-                per_day.get(&(*m, day.to_owned())).copied().unwrap_or(0),
+            put(
+                &format!("today.{m}"),
+                Some(per_day.get(&(*m, day.to_owned())).copied().unwrap_or(0)),
             );
         }
-        out.insert("activated_during_campaign".into(), campaign_total);
-        // Rule 4: trend (cumulative), for each campaign day up to `day`.
-        let base = out.get("activated_by_roster").copied().unwrap_or(0);
-        let mut cumulative = base;
-        for d in world.start.iter_days().take_while(|d| *d <= world.end) {
-            let ds = d.format("%Y-%m-%d").to_string();
-            if ds.as_str() > day {
-                break;
+        let visits = self
+            .live()
+            .filter(|f| local_day(f.at_ms) == day)
+            .filter(|f| match &f.kind {
+                FactKind::Visit { household } => world
+                    .household_village
+                    .get(household)
+                    .is_some_and(|v| world.under(v, u)),
+                _ => false,
+            })
+            .count() as i64;
+        put("today.visits", Some(visits));
+        let campaign_activated: i64 = per_day
+            .iter()
+            .filter(|((m, d), _)| *m == "activated" && d.as_str() <= day)
+            .map(|(_, n)| n)
+            .sum();
+        put("campaign_activated", Some(campaign_activated));
+        // Rules 6 and 7.
+        let target = if u == world.campaign_unit {
+            Some(world.campaign_target)
+        } else {
+            world.campaign_quotas.get(u).copied()
+        };
+        put("target", target);
+        match world.day_quotas.get(&(u.to_owned(), day.to_owned())) {
+            Some(q) => {
+                for (m, t) in q {
+                    put(&format!("quota_today.{m}"), Some(*t));
+                }
             }
-            cumulative += per_day
-                .get(&("activated", ds.clone()))
-                .copied()
-                .unwrap_or(0);
-            out.insert(format!("trend.{ds}"), cumulative);
+            None => put("quota_today", None),
         }
-        // Visits on the day; blockers (all non-retracted failed steps in scope).
-        let mut visits = 0;
+    }
+
+    /// The unit report's trend, blockers, agencies, sessions and outreach.
+    fn unit_extras(&self, world: &World, derived: &Derived, u: &str, day: &str, out: &mut Numbers) {
+        let resident_in = |rid: &Uuid| {
+            world
+                .residents
+                .get(rid)
+                .and_then(|r| world.household_village.get(&r.household))
+                .is_some_and(|v| world.under(v, u))
+        };
+        // Rule 4: from the roster's activated, plus credited activations day by day.
+        let (mut a, mut l1, mut l2) = (0i64, 0i64, 0i64);
+        let mut agencies: BTreeMap<String, (i64, i64, i64)> = BTreeMap::new();
+        for (id, r) in &world.residents {
+            if !resident_in(id) {
+                continue;
+            }
+            let c = roster_claim(r.roster);
+            a += i64::from(roster_includes(c, "activated"));
+            l1 += i64::from(roster_includes(c, "level1_activated"));
+            l2 += i64::from(roster_includes(c, "level2_activated"));
+            if let Some(name) = &r.agency {
+                let s = derived.state.get(id).copied().unwrap_or_default();
+                let e = agencies.entry(name.clone()).or_default();
+                e.0 += 1;
+                e.1 += i64::from(s.1 == 2);
+                e.2 += i64::from(s.2);
+            }
+        }
+        let per_day = Self::credited_counts(derived, |rid, _| resident_in(rid));
+        self.trend(world, &per_day, (a, l1, l2), day, out);
+        // Rule 10.
+        for (name, (n, l2a, p)) in agencies {
+            out.insert(format!("agencies.{name}.accounts"), Some(n));
+            out.insert(format!("agencies.{name}.level2_activated"), Some(l2a));
+            out.insert(format!("agencies.{name}.portal"), Some(p));
+        }
+        // Rule 5 (every failed step, all days), 11 and 12 (up to the day).
         let mut blockers: BTreeMap<&str, i64> = BTreeMap::new();
         let mut sessions: BTreeMap<String, (i64, i64)> = BTreeMap::new();
         let mut outreach: BTreeMap<String, (i64, i64)> = BTreeMap::new();
         for f in self.live() {
-            let fday = local_day(f.at_ms);
             match &f.kind {
-                FactKind::Visit { household } => {
-                    let here = match subject {
-                        Subject::Unit(_) => world
-                            .household_village
-                            .get(household)
-                            .is_some_and(|v| in_unit(v)),
-                        Subject::Officer(o) => *o == f.officer,
-                    };
-                    if here && fday == day {
-                        visits += 1;
-                    }
-                }
                 FactKind::Assist {
                     resident,
                     failure: Some(reason),
                     ..
-                } => {
-                    let here = match subject {
-                        Subject::Unit(_) => resident_in(resident),
-                        Subject::Officer(o) => *o == f.officer,
-                    };
-                    if here {
-                        *blockers.entry(reason.as_str()).or_default() += 1;
-                    }
+                } if resident_in(resident) => {
+                    *blockers.entry(reason.as_str()).or_default() += 1;
                 }
                 FactKind::Session {
                     commune,
                     kind,
                     applications,
-                } => {
-                    let here = match subject {
-                        Subject::Unit(u) => world.under(commune, u),
-                        Subject::Officer(o) => *o == f.officer,
-                    };
-                    if here {
-                        let e = sessions.entry(kind.clone()).or_default();
-                        e.0 += 1;
-                        e.1 += i64::from(*applications);
-                    }
+                } if world.under(commune, u) && local_day(f.at_ms).as_str() <= day => {
+                    let e = sessions.entry(kind.clone()).or_default();
+                    e.0 += 1;
+                    e.1 += i64::from(*applications);
                 }
-                FactKind::Outreach { unit, kind, people } => {
-                    let here = match subject {
-                        Subject::Unit(u) => world.under(unit, u),
-                        Subject::Officer(o) => *o == f.officer,
-                    };
-                    if here {
-                        let e = outreach.entry(kind.clone()).or_default();
-                        e.0 += 1;
-                        e.1 += i64::from(*people);
-                    }
+                FactKind::Outreach { unit, kind, people }
+                    if world.under(unit, u) && local_day(f.at_ms).as_str() <= day =>
+                {
+                    let e = outreach.entry(kind.clone()).or_default();
+                    e.0 += 1;
+                    e.1 += i64::from(*people);
                 }
                 _ => {}
             }
         }
-        out.insert("day.visits".into(), visits);
         for r in FailureReason::ALL {
             out.insert(
                 format!("blockers.{}", r.as_str()),
-                blockers.get(r.as_str()).copied().unwrap_or(0),
+                Some(blockers.get(r.as_str()).copied().unwrap_or(0)),
             );
         }
+        // Rules 11 and 12 report per commune: a village's report carries neither.
+        if u.contains('-') {
+            return;
+        }
         for (k, (n, a)) in sessions {
-            out.insert(format!("sessions.{k}.count"), n);
-            out.insert(format!("sessions.{k}.applications"), a);
+            out.insert(format!("sessions.by_kind.{k}.count"), Some(n));
+            out.insert(format!("sessions.by_kind.{k}.total"), Some(a));
         }
         for (k, (n, p)) in outreach {
-            out.insert(format!("outreach.{k}.count"), n);
-            out.insert(format!("outreach.{k}.people"), p);
+            out.insert(format!("outreach.by_kind.{k}.count"), Some(n));
+            out.insert(format!("outreach.by_kind.{k}.total"), Some(p));
         }
-        // Rule 6 and 7: target and today's quotas.
-        let key = match subject {
-            Subject::Unit(u) => u.clone(),
-            Subject::Officer(o) => o.to_string(),
-        };
-        let target = if matches!(subject, Subject::Unit(u) if *u == world.campaign_unit) {
-            Some(world.campaign_target)
-        } else {
-            world.campaign_quotas.get(&key).copied()
-        };
-        if let Some(t) = target {
-            out.insert("target".into(), t);
+    }
+
+    fn trend(
+        &self,
+        world: &World,
+        per_day: &BTreeMap<(&'static str, String), i64>,
+        base: (i64, i64, i64),
+        day: &str,
+        out: &mut Numbers,
+    ) {
+        let (mut a, mut l1, mut l2) = base;
+        for d in world.start.iter_days().take_while(|d| *d <= world.end) {
+            let ds = d.format("%Y-%m-%d").to_string();
+            if ds.as_str() > day {
+                break;
+            }
+            let n = |m: &'static str| per_day.get(&(m, ds.clone())).copied().unwrap_or(0);
+            a += n("activated");
+            l1 += n("level1_activated");
+            l2 += n("level2_activated");
+            out.insert(format!("trend.{ds}.activated"), Some(a));
+            out.insert(format!("trend.{ds}.level1_activated"), Some(l1));
+            out.insert(format!("trend.{ds}.level2_activated"), Some(l2));
         }
-        if let Some(q) = world.day_quotas.get(&(key, day.to_owned())) {
-            for (m, t) in q {
-                out.insert(format!("quota_today.{m}"), *t);
+    }
+
+    fn officer_numbers(
+        &self,
+        world: &World,
+        derived: &Derived,
+        o: &Uuid,
+        day: &str,
+        prefix: &str,
+        out: &mut Numbers,
+    ) {
+        let villages = world.officer_villages.get(o).cloned().unwrap_or_default();
+        let accounts = world
+            .residents
+            .values()
+            .filter(|r| {
+                world
+                    .household_village
+                    .get(&r.household)
+                    .is_some_and(|v| villages.contains(v))
+            })
+            .count() as i64;
+        let per_day = Self::credited_counts(derived, |_, officer| officer == o);
+        let upto = |m: &str| -> i64 {
+            per_day
+                .iter()
+                .filter(|((mm, d), _)| *mm == m && d.as_str() <= day)
+                .map(|(_, n)| n)
+                .sum()
+        };
+        let mut put = |k: &str, v: Option<i64>| {
+            out.insert(format!("{prefix}{k}"), v);
+        };
+        put("accounts", Some(accounts));
+        put("level1_activated", Some(upto("level1_activated")));
+        put("level2_activated", Some(upto("level2_activated")));
+        put("activated", Some(upto("activated")));
+        put("level2_received", Some(upto("level2_received")));
+        put("portal", Some(upto("portal_guided")));
+        put("campaign_activated", Some(upto("activated")));
+        for m in DAY_METRICS.iter().chain(["activated"].iter()) {
+            put(
+                &format!("today.{m}"),
+                Some(per_day.get(&(*m, day.to_owned())).copied().unwrap_or(0)),
+            );
+        }
+        let visits = self
+            .live()
+            .filter(|f| f.officer == *o && local_day(f.at_ms) == day)
+            .filter(|f| matches!(f.kind, FactKind::Visit { .. }))
+            .count() as i64;
+        put("today.visits", Some(visits));
+        let key = o.to_string();
+        put("target", world.campaign_quotas.get(&key).copied());
+        match world.day_quotas.get(&(key, day.to_owned())) {
+            Some(q) => {
+                for (m, t) in q {
+                    put(&format!("quota_today.{m}"), Some(*t));
+                }
+            }
+            None => put("quota_today", None),
+        }
+        if prefix.is_empty() {
+            return; // a row inside a unit report
+        }
+        self.trend(world, &per_day, (0, 0, 0), day, out);
+        let mut blockers: BTreeMap<&str, i64> = BTreeMap::new();
+        for f in self.live().filter(|f| f.officer == *o) {
+            if let FactKind::Assist {
+                failure: Some(reason),
+                ..
+            } = &f.kind
+            {
+                *blockers.entry(reason.as_str()).or_default() += 1;
             }
         }
-        out
+        for r in FailureReason::ALL {
+            out.insert(
+                format!("blockers.{}", r.as_str()),
+                Some(blockers.get(r.as_str()).copied().unwrap_or(0)),
+            );
+        }
     }
 }
+
+/// Expected numbers by JSON path; `None` is `null`.
+pub type Numbers = BTreeMap<String, Option<i64>>;
