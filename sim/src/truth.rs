@@ -116,6 +116,15 @@ impl World {
         }
     }
 
+    /// The villages (codes with a `-`) at or under `unit`.
+    pub fn villages_under(&self, unit: &str) -> std::collections::HashSet<&str> {
+        self.parent
+            .keys()
+            .filter(|v| v.contains('-') && self.under(v, unit))
+            .map(String::as_str)
+            .collect()
+    }
+
     /// The chain of units from `unit` up to the province, `unit` first.
     pub fn chain(&self, unit: &str) -> Vec<String> {
         let mut out = vec![unit.to_owned()];
@@ -346,12 +355,13 @@ impl Ledger {
         prefix: &str,
         out: &mut Numbers,
     ) {
+        let villages = world.villages_under(u);
         let resident_in = |rid: &Uuid| {
             world
                 .residents
                 .get(rid)
                 .and_then(|r| world.household_village.get(&r.household))
-                .is_some_and(|v| world.under(v, u))
+                .is_some_and(|v| villages.contains(v.as_str()))
         };
         let mut put = |k: &str, v: Option<i64>| {
             out.insert(format!("{prefix}{k}"), v);
@@ -393,7 +403,7 @@ impl Ledger {
                 FactKind::Visit { household } => world
                     .household_village
                     .get(household)
-                    .is_some_and(|v| world.under(v, u)),
+                    .is_some_and(|v| villages.contains(v.as_str())),
                 _ => false,
             })
             .count() as i64;
@@ -423,12 +433,13 @@ impl Ledger {
 
     /// The unit report's trend, blockers, agencies, sessions and outreach.
     fn unit_extras(&self, world: &World, derived: &Derived, u: &str, day: &str, out: &mut Numbers) {
+        let villages = world.villages_under(u);
         let resident_in = |rid: &Uuid| {
             world
                 .residents
                 .get(rid)
                 .and_then(|r| world.household_village.get(&r.household))
-                .is_some_and(|v| world.under(v, u))
+                .is_some_and(|v| villages.contains(v.as_str()))
         };
         // Rule 4: from the roster's activated, plus credited activations day by day.
         let (mut a, mut l1, mut l2) = (0i64, 0i64, 0i64);
@@ -618,3 +629,142 @@ impl Ledger {
 
 /// Expected numbers by JSON path; `None` is `null`.
 pub type Numbers = BTreeMap<String, Option<i64>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY1: &str = "2023-06-27";
+    const DAY2: &str = "2023-06-28";
+
+    fn ms(day: &str, hour: i64) -> i64 {
+        let d = NaiveDate::parse_from_str(day, "%Y-%m-%d").unwrap();
+        d.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_millis() - 7 * 3_600_000
+            + hour * 3_600_000
+    }
+
+    /// Province 58 → district 582 → commune C → village C-01, two residents.
+    fn world(roster_b: RosterStatus) -> (World, Uuid, Uuid, Uuid) {
+        let mut w = World {
+            campaign_unit: "58".into(),
+            campaign_target: 10,
+            start: NaiveDate::from_ymd_opt(2023, 6, 27).unwrap(),
+            end: NaiveDate::from_ymd_opt(2023, 6, 29).unwrap(),
+            ..World::default()
+        };
+        w.parent.insert("582".into(), "58".into());
+        w.parent.insert("C".into(), "582".into());
+        w.parent.insert("C-01".into(), "C".into());
+        let h = Uuid::from_u128(1);
+        w.household_village.insert(h, "C-01".into());
+        let (a, b) = (Uuid::from_u128(10), Uuid::from_u128(11));
+        for (id, roster) in [(a, RosterStatus::None), (b, roster_b)] {
+            w.residents.insert(
+                id,
+                Resident {
+                    household: h,
+                    roster,
+                    agency: None,
+                },
+            );
+        }
+        (w, h, a, b)
+    }
+
+    fn assist(id: u128, officer: u128, at: i64, resident: Uuid, step: AssistStep) -> Fact {
+        Fact {
+            id: Uuid::from_u128(id),
+            officer: Uuid::from_u128(officer),
+            at_ms: at,
+            kind: FactKind::Assist {
+                resident,
+                step,
+                failure: None,
+            },
+        }
+    }
+
+    fn n(m: &Numbers, k: &str) -> Option<i64> {
+        m.get(k).copied().flatten()
+    }
+
+    #[test]
+    fn two_teams_count_once_and_the_earliest_is_credited() {
+        let (w, _, a, _) = world(RosterStatus::None);
+        let mut l = Ledger::default();
+        l.record(assist(100, 1, ms(DAY2, 9), a, AssistStep::Level1Activated));
+        l.record(assist(101, 2, ms(DAY1, 15), a, AssistStep::Level1Activated));
+        let d = l.derive(&w);
+        let p = l.expected(&w, &d, &Subject::Unit("58".into()), DAY2);
+        assert_eq!(n(&p, "totals.campaign_activated"), Some(1));
+        assert_eq!(n(&p, "totals.today.activated"), Some(0));
+        assert_eq!(n(&p, &format!("trend.{DAY1}.activated")), Some(1));
+        let o2 = l.expected(&w, &d, &Subject::Officer(Uuid::from_u128(2)), DAY2);
+        let o1 = l.expected(&w, &d, &Subject::Officer(Uuid::from_u128(1)), DAY2);
+        assert_eq!(n(&o2, "row.activated"), Some(1));
+        assert_eq!(n(&o1, "row.activated"), Some(0));
+    }
+
+    #[test]
+    fn a_retracted_earliest_step_gives_way_to_the_next() {
+        let (w, _, a, _) = world(RosterStatus::None);
+        let mut l = Ledger::default();
+        l.record(assist(100, 1, ms(DAY1, 9), a, AssistStep::Level2Activated));
+        l.record(assist(101, 2, ms(DAY2, 9), a, AssistStep::Level2Activated));
+        l.retract(Uuid::from_u128(100));
+        let d = l.derive(&w);
+        let p = l.expected(&w, &d, &Subject::Unit("C".into()), DAY2);
+        assert_eq!(n(&p, "totals.today.level2_activated"), Some(1));
+        assert_eq!(n(&p, "totals.level2_activated"), Some(1));
+        assert_eq!(n(&p, &format!("trend.{DAY1}.activated")), Some(0));
+        // Retract the other one too: nothing is activated any more.
+        l.retract(Uuid::from_u128(101));
+        let d = l.derive(&w);
+        let p = l.expected(&w, &d, &Subject::Unit("C".into()), DAY2);
+        assert_eq!(n(&p, "totals.activated"), Some(0));
+        assert_eq!(n(&p, "totals.campaign_activated"), Some(0));
+    }
+
+    #[test]
+    fn roster_activated_is_not_credited_again() {
+        let (w, _, _, b) = world(RosterStatus::Level1Activated);
+        let mut l = Ledger::default();
+        l.record(assist(100, 1, ms(DAY1, 9), b, AssistStep::Level1Activated));
+        l.record(assist(101, 1, ms(DAY1, 10), b, AssistStep::Level2Activated));
+        let d = l.derive(&w);
+        let p = l.expected(&w, &d, &Subject::Unit("58".into()), DAY1);
+        // Level 1 was on the roster; level 2 is new but the resident was already activated.
+        assert_eq!(n(&p, "totals.today.level1_activated"), Some(0));
+        assert_eq!(n(&p, "totals.today.level2_activated"), Some(1));
+        assert_eq!(n(&p, "totals.today.activated"), Some(0));
+        assert_eq!(n(&p, "totals.level1_activated"), Some(0));
+        assert_eq!(n(&p, "totals.level2_activated"), Some(1));
+        assert_eq!(n(&p, &format!("trend.{DAY1}.activated")), Some(1));
+        assert_eq!(n(&p, "totals.target"), Some(10));
+        assert_eq!(p.get("totals.quota_today"), Some(&None));
+    }
+
+    #[test]
+    fn report_lookup_follows_arrays_by_key() {
+        let json = serde_json::json!({
+            "totals": {"accounts": 5, "target": null},
+            "trend": [{"date": "2023-06-27", "activated": 3}],
+            "children": [{"code": "582", "activated": 2}]
+        });
+        assert_eq!(
+            crate::report::lookup(&json, "totals.accounts"),
+            Some(Some(5))
+        );
+        assert_eq!(crate::report::lookup(&json, "totals.target"), Some(None));
+        assert_eq!(crate::report::lookup(&json, "totals.nope"), None);
+        assert_eq!(
+            crate::report::lookup(&json, "trend.2023-06-27.activated"),
+            Some(Some(3))
+        );
+        assert_eq!(
+            crate::report::lookup(&json, "children.582.activated"),
+            Some(Some(2))
+        );
+        assert_eq!(crate::report::lookup(&json, "children.584.activated"), None);
+    }
+}
