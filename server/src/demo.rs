@@ -541,9 +541,8 @@ pub fn plan(config: &DemoConfig) -> Result<Plan, DemoError> {
         let pending1 = (n - l1[ci] - l2[ci]) / 20;
         let pending2 = (n - l1[ci] - l2[ci]) / 30;
         let mut statuses: Vec<RosterStatus> = Vec::with_capacity(n as usize);
-        let fill = |v: &mut Vec<RosterStatus>, s: RosterStatus, k: u64| {
-            v.extend(std::iter::repeat(s).take(k as usize))
-        };
+        let fill =
+            |v: &mut Vec<RosterStatus>, s: RosterStatus, k: u64| v.resize(v.len() + k as usize, s);
         fill(&mut statuses, RosterStatus::Level1Pending, pending1);
         fill(&mut statuses, RosterStatus::Level2Pending, pending2);
         fill(&mut statuses, RosterStatus::Level1Activated, l1[ci]);

@@ -555,7 +555,9 @@ pub fn run(cfg: &SimConfig, progress: &mut dyn FnMut(&str)) -> Result<Outcome> {
         .enumerate()
         .filter(|(i, _)| match cfg.report_days {
             ReportDays::All => true,
-            ReportDays::Every(n) => *i as u32 % n.max(1) == 0 || *i + 1 == all_days.len(),
+            ReportDays::Every(n) => {
+                (*i as u32).is_multiple_of(n.max(1)) || *i + 1 == all_days.len()
+            }
         })
         .map(|(_, d)| d.format("%Y-%m-%d").to_string())
         .collect();
