@@ -93,13 +93,20 @@ fn build(s: &mut Store) -> World {
         s.assign(id, AssignTarget::Village(village.into())).unwrap();
     }
     let mut r = Vec::new();
-    for (i, (village, account)) in [
-        ("22813-01", RosterStatus::None),
-        ("22813-01", RosterStatus::None),
-        ("22813-01", RosterStatus::None),
-        ("22813-02", RosterStatus::Level2Pending),
-        ("22814-01", RosterStatus::None),
-        ("22814-01", RosterStatus::None),
+    for (i, (village, account, agency)) in [
+        ("22813-01", RosterStatus::None, None),
+        ("22813-01", RosterStatus::None, None),
+        ("22813-01", RosterStatus::None, Some("Công an huyện")),
+        ("22813-02", RosterStatus::Level2Pending, None),
+        ("22814-01", RosterStatus::None, None),
+        ("22814-01", RosterStatus::None, None),
+        // Already activated when the campaign starts (schema v2 roster statuses).
+        (
+            "22814-01",
+            RosterStatus::Level2Activated,
+            Some("UBND xã Hai"),
+        ),
+        ("22813-02", RosterStatus::Level1Activated, None),
     ]
     .into_iter()
     .enumerate()
@@ -124,6 +131,7 @@ fn build(s: &mut Store) -> World {
             phone: None,
             relation: None,
             account,
+            agency: agency.map(Into::into),
         })
         .unwrap();
         r.push(id);
@@ -181,6 +189,42 @@ fn build(s: &mut Store) -> World {
     // r5: level 1 then level 2 on D3: activated once.
     step(r[5], c, noon(D3, 0), AssistStep::Level1Activated, None);
     step(r[5], c, noon(D3, 5), AssistStep::Level2Activated, None);
+    // r7 (roster: level 1 activated) reaches level 2 on D3: a level-2 activation, but not a
+    // new activated account.
+    step(r[7], b, noon(D3, 10), AssistStep::Level2Activated, None);
+    // Receiving sessions and outreach (schema v2).
+    s.record_session(NewSession {
+        unit_code: "22813".into(),
+        officer_id: a,
+        kind: SessionKind::Mobile,
+        place: "Chợ <Một>".into(),
+        starts_at_ms: noon(D2, -180),
+        ends_at_ms: noon(D2, 0),
+        applications: 12,
+        note: None,
+    })
+    .unwrap();
+    s.record_session(NewSession {
+        unit_code: "22814".into(),
+        officer_id: c,
+        kind: SessionKind::Fixed,
+        place: "Trụ sở công an xã".into(),
+        starts_at_ms: noon(D1, -180),
+        ends_at_ms: noon(D1, 0),
+        applications: 5,
+        note: None,
+    })
+    .unwrap();
+    s.record_outreach(NewOutreach {
+        unit_code: "22813-01".into(),
+        officer_id: a,
+        kind: OutreachKind::Meeting,
+        at_ms: Some(noon(D1, 0)),
+        place: "Nhà văn hoá thôn".into(),
+        people_reached: 40,
+        note: None,
+    })
+    .unwrap();
     World {
         campaign,
         a,
@@ -374,8 +418,8 @@ fn counting_rules_on_a_small_store() {
     let t = &r.totals;
     assert_eq!(r.unit.level, "province");
     assert_eq!(r.campaign.id, w.campaign);
-    assert_eq!(t.accounts, 6);
-    // r0 level 1; r1, r3, r5 level 2.
+    assert_eq!(t.accounts, 8);
+    // r0 level 1; r1, r3, r5, r6 (roster), r7 (roster level 1, then level 2) level 2.
     assert_eq!(
         (
             t.level1_activated,
@@ -383,25 +427,27 @@ fn counting_rules_on_a_small_store() {
             t.activated,
             t.level2_received
         ),
-        (1, 3, 4, 3)
+        (1, 5, 6, 5)
     );
     assert_eq!(t.target, Some(1000));
-    assert_eq!(t.percent_of_target, Some(0.4));
-    // D3: r5 activated (once, though both levels were reached).
+    assert_eq!(t.percent_of_target, Some(0.6));
+    // D3: r5 activated (once, though both levels were reached); r7 reached level 2 but was
+    // already activated on the roster.
     assert_eq!(t.today.activated, 1);
     assert_eq!(t.today.level1_activated, 1);
-    assert_eq!(t.today.level2_activated, 1);
-    // The trend: nothing before D1; D1 r0, r1; D2 r3; D3 r5.
+    assert_eq!(t.today.level2_activated, 2);
+    // The trend: the roster's two activated from the start; D1 r0, r1; D2 r3; D3 r5.
     let trend: BTreeMap<String, u64> = r
         .trend
         .iter()
         .map(|p| (p.date.to_string(), p.activated))
         .collect();
     assert_eq!(r.trend.first().unwrap().date.to_string(), "2023-06-27");
-    assert_eq!(trend["2023-06-30"], 0);
-    assert_eq!(trend[D1], 2);
-    assert_eq!(trend[D2], 3);
-    assert_eq!(trend[D3], 4);
+    assert_eq!(trend["2023-06-27"], 2);
+    assert_eq!(trend["2023-06-30"], 2);
+    assert_eq!(trend[D1], 4);
+    assert_eq!(trend[D2], 5);
+    assert_eq!(trend[D3], 6);
     assert_eq!(r.trend.len(), 7);
     assert_eq!(t.campaign_activated, 4);
     // Blockers by reason, every reason listed.
@@ -411,8 +457,39 @@ fn counting_rules_on_a_small_store() {
     assert_eq!(r.blockers.len(), FailureReason::ALL.len());
     // Children: two districts.
     assert_eq!(r.children.len(), 2);
-    assert_eq!(row(&r, "586").activated, 3);
-    assert_eq!(row(&r, "587").activated, 1);
+    assert_eq!(row(&r, "586").activated, 4);
+    assert_eq!(row(&r, "587").activated, 2);
+    // Agencies: per agency, count, level 2, portal.
+    let agencies: Vec<(String, u64, u64)> = r
+        .agencies
+        .iter()
+        .map(|a| (a.agency.clone(), a.accounts, a.level2_activated))
+        .collect();
+    assert_eq!(
+        agencies,
+        vec![
+            ("Công an huyện".to_owned(), 1, 0),
+            ("UBND xã Hai".to_owned(), 1, 1)
+        ]
+    );
+    // Sessions and outreach up to D3, per kind and per commune (outreach in a village
+    // counts for its commune).
+    assert!(r.sessions.available && r.outreach.available);
+    assert_eq!(r.sessions.by_kind["mobile"].count, 1);
+    assert_eq!(r.sessions.by_kind["mobile"].total, 12);
+    assert_eq!(r.sessions.by_kind["fixed"].total, 5);
+    assert_eq!(r.sessions.per_commune["22814"]["fixed"].count, 1);
+    assert_eq!(r.outreach.by_kind["meeting"].total, 40);
+    assert_eq!(r.outreach.per_commune["22813"]["meeting"].count, 1);
+    let d2 = s.report(&http, &format!("unit=22813&date={D2}"));
+    assert_eq!(d2.sessions.today.len(), 1);
+    assert_eq!(d2.sessions.today[0].applications, 12);
+    assert!(
+        !d2.sessions.by_kind.contains_key("fixed"),
+        "22814's session"
+    );
+    let d0 = s.report(&http, "unit=58&date=2023-06-30");
+    assert!(d0.sessions.by_kind.is_empty(), "nothing before D1");
 
     // D1 in commune 22813: r0 by A, r1 by A (B's later duplicate does not count); r3's
     // level-2 application was already on the roster, so it is not counted again; two visits.
@@ -423,9 +500,9 @@ fn counting_rules_on_a_small_store() {
     assert_eq!(t.today.level2_activated, 1);
     assert_eq!(t.today.level2_received, 0);
     assert_eq!(t.today.visits, 2);
-    // Target from the campaign quotas (5 + 5), 3 activated.
+    // Target from the campaign quotas (5 + 5), 4 activated (r0, r1, r3, r7).
     assert_eq!(t.target, Some(10));
-    assert_eq!(t.percent_of_target, Some(30.0));
+    assert_eq!(t.percent_of_target, Some(40.0));
     assert_eq!(t.quota_today, None);
     let officer =
         |rep: &Report, id: Uuid| rep.officers.iter().find(|o| o.id == id).unwrap().clone();
@@ -455,7 +532,7 @@ fn counting_rules_on_a_small_store() {
     assert_eq!(officer(&c2, w.b).today.activated, 2);
     assert_eq!(officer(&c2, w.b).campaign_activated, 2);
     // Still activated (B's claim stands): state unchanged.
-    assert_eq!(c2.totals.activated, 3);
+    assert_eq!(c2.totals.activated, 4);
 
     // Officer report.
     let resp = http
@@ -471,7 +548,7 @@ fn counting_rules_on_a_small_store() {
         .map(|t| serde_json::from_str(&t).unwrap())
         .unwrap();
     assert_eq!(o.row.activated, 1);
-    assert_eq!(o.row.accounts, 2);
+    assert_eq!(o.row.accounts, 3);
     assert_eq!(o.blockers["otp_not_received"], 1);
     assert_eq!(o.unit.code, "22814");
     let _ = &w.r;
@@ -609,6 +686,14 @@ fn pages_escape_store_text_and_switch_language() {
     assert!(html.contains("id=\"demo-banner\""));
     assert!(html.contains("Đã kích hoạt"), "Vietnamese by default");
     assert!(html.contains("<svg id=\"trend\""));
+    assert!(html.contains("id=\"sessions\""));
+    let html2 = http
+        .get(format!("{}/dash?unit=22813&date={D2}", s.base))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(html2.contains("Chợ &lt;Một&gt;"), "session place escaped");
     // English, remembered by cookie.
     let html = http
         .get(format!("{}/dash?unit=22814&lang=en", s.base))
@@ -837,7 +922,7 @@ fn admin_quota_and_assignment_are_audited_and_scoped() {
     assert_eq!(resp.status(), 303);
     let r = s.report(&http, &format!("unit=22813&date={D2}"));
     let b = r.officers.iter().find(|o| o.id == s.world.b).unwrap();
-    assert_eq!(b.accounts, 4, "B now has villages 22813-01 and 22813-02");
+    assert_eq!(b.accounts, 5, "B now has villages 22813-01 and 22813-02");
     let audit = s.backend.audit(50).unwrap();
     assert!(audit
         .iter()
