@@ -768,9 +768,9 @@ pub fn unit_page(
     b.push_str(&crumbs(snap, user, r, &r.unit.code));
     let _ = write!(
         b,
-        "<h1 id=\"unit-title\">{} {}</h1><p class=\"asof\">{} · {} {} → {} · <span id=\"as-of\">{} {}</span></p>",
-        lang.level(&r.unit.level),
+        "<h1 id=\"unit-title\">{} <small>({})</small></h1><p class=\"asof\">{} · {} {} → {} · <span id=\"as-of\">{} {}</span></p>",
         esc(&r.unit.name),
+        lang.level(&r.unit.level),
         esc(&r.campaign.name),
         lang.t("từ", "from"),
         r.campaign.start.format("%d/%m/%Y"),
