@@ -8,9 +8,11 @@
 //! The store: Ninh Thuận's official units plus 8 villages per commune, 319,284 residents in
 //! households of 4 imported from a generated roster (58,866 already activated, as on
 //! 27/6/2023: 13,916 level 1, 44,950 level 2), 4 officers per commune, then the campaign's work
-//! recorded with the core's write API: a level-2 application and activation or a level-1
-//! activation for about 206,000 residents spread over the 81 days, failures, retractions,
-//! visits, receiving sessions and outreach. Made in memory, written to
+//! recorded with the core's write API: for each of the 260,418 residents not yet activated, one
+//! or two failed attempts, a guidance step and a corrected phone number; for 79 % of them a
+//! level-2 application and activation (a third also guided to the portal) or a level-1
+//! activation, spread over the 81 days, with some earliest activations retracted; 8 visits per
+//! household; receiving sessions and outreach: about 3 million operations. Made in memory, written to
 //! `target/bench-dashboard/province.db` with `VACUUM INTO`, and reused by later runs.
 
 use chrono::NaiveDate;
@@ -36,6 +38,8 @@ const L2_AT_START: usize = 44_950;
 const VILLAGES_PER_COMMUNE: usize = 8;
 const OFFICERS_PER_COMMUNE: usize = 4;
 const HH_SIZE: usize = 4;
+/// Visits per household over the campaign.
+const VISITS_PER_HOUSEHOLD: usize = 8;
 
 fn noon_ms(d: NaiveDate, minute: i64) -> i64 {
     d.and_hms_opt(2, 0, 0).unwrap().and_utc().timestamp_millis() + minute * 60_000
@@ -229,14 +233,24 @@ fn build(db: &Path, residents: usize) -> World {
                 })
                 .unwrap()
             };
-        if i % 5 == 0 {
+        // Failed attempts first (one or two), a guidance step, a phone number corrected.
+        for k in 0..(1 + i % 2) {
             step(
                 &mut s,
                 AssistStep::Level1Activated,
-                Some(FailureReason::ALL[i % FailureReason::ALL.len()]),
-                at - 3_600_000,
+                Some(FailureReason::ALL[(i + k) % FailureReason::ALL.len()]),
+                at - 3_600_000 + k as i64 * 60_000,
             );
         }
+        step(&mut s, AssistStep::Level1Guided, None, at - 1_800_000);
+        s.edit_resident(
+            resident,
+            ResidentEdit {
+                phone: Some(Some(format!("09{:08}", i % 100_000_000))),
+                note: None,
+            },
+        )
+        .unwrap();
         if i >= to_activate {
             continue;
         }
@@ -257,7 +271,7 @@ fn build(db: &Path, residents: usize) -> World {
             progress(&format!("work: {i}/{} residents", ids.len()));
         }
     }
-    // Visits: one per household on some day; sessions and outreach per commune per day.
+    // Visits: several per household on random days; sessions and outreach per commune per day.
     let hhs: Vec<(String, String)> = {
         let mut st = s
             .connection()
@@ -270,7 +284,10 @@ fn build(db: &Path, residents: usize) -> World {
             .unwrap();
         rows
     };
-    for (h, v) in &hhs {
+    for (h, v) in hhs
+        .iter()
+        .flat_map(|x| std::iter::repeat_n(x, VISITS_PER_HOUSEHOLD))
+    {
         let day = start + chrono::Duration::days(rng.gen_range(0..days) as i64);
         s.record_visit(NewVisit {
             household_id: Uuid::parse_str(h).unwrap(),

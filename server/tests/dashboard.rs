@@ -939,3 +939,151 @@ fn admin_quota_and_assignment_are_audited_and_scoped() {
         .unwrap();
     assert_eq!(resp.status(), 403);
 }
+
+#[test]
+fn console_commands_user_quota_and_reports() {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cli.db");
+    let world = {
+        let b = SqliteBackend::open(&db).unwrap();
+        b.with_store(build).unwrap()
+    };
+    let bin = env!("CARGO_BIN_EXE_doorstep");
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut child = Command::new(bin)
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(s) = stdin {
+            child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+        }
+        child.wait_with_output().unwrap()
+    };
+    // A user whose password comes on stdin; a short password is refused.
+    let out = run(
+        &[
+            "user",
+            "add",
+            "--name",
+            "lead",
+            "--role",
+            "commune_lead",
+            "--unit",
+            "22813",
+        ],
+        Some("short\n"),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("password: expected at least 8"));
+    let out = run(
+        &[
+            "user",
+            "add",
+            "--name",
+            "lead",
+            "--role",
+            "commune_lead",
+            "--unit",
+            "22813",
+        ],
+        Some("a-long-password\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let campaign = world.campaign.to_string();
+    let out = run(
+        &[
+            "quota",
+            "set",
+            "--campaign",
+            &campaign,
+            "--unit",
+            "22813",
+            "--period",
+            D2,
+            "--metric",
+            "visits",
+            "--target",
+            "9",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    {
+        let b = SqliteBackend::open(&db).unwrap();
+        let (u, hash) = b.command_user_by_name("lead").unwrap().unwrap();
+        assert_eq!(u.unit_code.as_deref(), Some("22813"));
+        assert!(doorstep_server::auth::verify_password(
+            "a-long-password",
+            &hash
+        ));
+        assert!(b.audit(20).unwrap().iter().any(|e| e.action == "quota_set"));
+    }
+    // Reports: the CSV rows equal the JSON's, and the quota just set is in them.
+    let csv = dir.path().join("r.csv");
+    let json = dir.path().join("r.json");
+    let xlsx = dir.path().join("r.xlsx");
+    for (f, p) in [("csv", &csv), ("json", &json), ("xlsx", &xlsx)] {
+        let out = run(
+            &[
+                "report",
+                "daily",
+                "--unit",
+                "22813",
+                "--date",
+                D2,
+                "--format",
+                f,
+                "--out",
+                p.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let j: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(j["totals"]["quota_today"]["visits"], 9);
+    let want = json_rows(&j);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let got: Vec<Vec<String>> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            l.split(',')
+                .map(|c| match c.parse::<f64>() {
+                    Ok(x) => x.to_string(),
+                    Err(_) => c.to_owned(),
+                })
+                .collect()
+        })
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(&std::fs::read(&xlsx).unwrap()[..2], b"PK");
+    // A bad format is named.
+    let out = run(
+        &["report", "daily", "--format", "pdf", "--out", "/dev/null"],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("format: expected one of xlsx, csv, json")
+    );
+}

@@ -808,7 +808,19 @@ pub fn unit_page(
     }
     b.push_str(&rank_lists(lang, r));
     let _ = write!(b, "<h2>{}</h2>", lang.t("Cán bộ", "Officers"));
-    b.push_str(&officers_table(lang, r));
+    // Officers are listed from the commune down (or when few): a province has hundreds, and
+    // pages must stay small on a 2G link; the JSON API lists them all.
+    if matches!(r.unit.level.as_str(), "commune" | "village") || r.officers.len() <= 30 {
+        b.push_str(&officers_table(lang, r));
+    } else {
+        let _ = write!(
+            b,
+            "<p id=\"officers\">{} {} — {}</p>",
+            lang.n(r.officers.len() as u64),
+            lang.t("cán bộ", "officers"),
+            lang.t("xem từng xã", "see each commune")
+        );
+    }
     b.push_str("<div class=\"two\"><div>");
     let _ = write!(
         b,
