@@ -1087,3 +1087,50 @@ fn console_commands_user_quota_and_reports() {
         String::from_utf8_lossy(&out.stderr).contains("format: expected one of xlsx, csv, json")
     );
 }
+
+/// The snapshot is rebuilt in the background when the store changed: a request right after a
+/// write still gets the previous numbers, and the new ones arrive without a request waiting.
+#[test]
+fn snapshot_rebuilds_in_the_background_after_a_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Arc::new(SqliteBackend::open(dir.path().join("s.db")).unwrap());
+    let w = backend.with_store(build).unwrap();
+    let dyn_backend: Arc<dyn Backend> = backend.clone();
+    let cache = Arc::new(StatsCache::new(1));
+    let first = cache.get(&dyn_backend).unwrap();
+    let day = NaiveDate::from_ymd_opt(2023, 7, 3).unwrap();
+    let campaign = first.campaign(None, Some(day)).unwrap();
+    let activated =
+        |s: &doorstep_server::stats::Snapshot| s.row("22813", &campaign, day).unwrap().activated;
+    assert_eq!(activated(&first), 4);
+    // r2 activated at level 2 on D3.
+    backend
+        .with_store(|s| {
+            s.record_assist(NewAssist {
+                resident_id: w.r[2],
+                officer_id: w.a,
+                at_ms: Some(noon(D3, 30)),
+                step: AssistStep::Level2Activated,
+                failure: None,
+                receiving_point: None,
+                note: None,
+            })
+            .unwrap()
+        })
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let stale = cache.get(&dyn_backend).unwrap();
+    assert_eq!(activated(&stale), 4, "the old snapshot answers at once");
+    let mut fresh = None;
+    for _ in 0..200 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let s = cache.get(&dyn_backend).unwrap();
+        if s.fingerprint != first.fingerprint {
+            fresh = Some(s);
+            break;
+        }
+    }
+    let fresh = fresh.expect("rebuilt in the background");
+    assert_eq!(activated(&fresh), 5);
+    assert!(fresh.built_at_ms >= first.built_at_ms);
+}
