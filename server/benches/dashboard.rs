@@ -9,11 +9,12 @@
 //! households of 4 imported from a generated roster (58,866 already activated, as on
 //! 27/6/2023: 13,916 level 1, 44,950 level 2), 4 officers per commune, then the campaign's work
 //! recorded with the core's write API: for each of the 260,418 residents not yet activated, one
-//! or two failed attempts, a guidance step and a corrected phone number; for 79 % of them a
+//! to three failed attempts, a guidance step and a corrected phone number; for 79 % of them a
 //! level-2 application and activation (a third also guided to the portal) or a level-1
-//! activation, spread over the 81 days, with some earliest activations retracted; 8 visits per
-//! household; receiving sessions and outreach: about 3 million operations. Made in memory, written to
-//! `target/bench-dashboard/province.db` with `VACUUM INTO`, and reused by later runs.
+//! activation, spread over the 81 days, with some earliest activations retracted; 12 visits per
+//! household; receiving sessions and outreach: about 3 million operations. Made in memory,
+//! written to `target/bench-dashboard/province-<residents>-v<GENERATION>.db` with `VACUUM INTO`,
+//! and reused by later runs (bump [`GENERATION`] when the world changes).
 
 use chrono::NaiveDate;
 use doorstep_core::*;
@@ -38,8 +39,10 @@ const L2_AT_START: usize = 44_950;
 const VILLAGES_PER_COMMUNE: usize = 8;
 const OFFICERS_PER_COMMUNE: usize = 4;
 const HH_SIZE: usize = 4;
+/// Version of the generated world (part of the cache file's name).
+const GENERATION: u32 = 2;
 /// Visits per household over the campaign.
-const VISITS_PER_HOUSEHOLD: usize = 8;
+const VISITS_PER_HOUSEHOLD: usize = 12;
 
 fn noon_ms(d: NaiveDate, minute: i64) -> i64 {
     d.and_hms_opt(2, 0, 0).unwrap().and_utc().timestamp_millis() + minute * 60_000
@@ -234,7 +237,7 @@ fn build(db: &Path, residents: usize) -> World {
                 .unwrap()
             };
         // Failed attempts first (one or two), a guidance step, a phone number corrected.
-        for k in 0..(1 + i % 2) {
+        for k in 0..(1 + i % 3) {
             step(
                 &mut s,
                 AssistStep::Level1Activated,
@@ -358,8 +361,8 @@ fn build(db: &Path, residents: usize) -> World {
 
 fn world(dir: &Path, quick: bool) -> World {
     let residents = if quick { 20_000 } else { RESIDENTS };
-    let db = dir.join(format!("province-{residents}.db"));
-    let meta = dir.join(format!("province-{residents}.txt"));
+    let db = dir.join(format!("province-{residents}-v{GENERATION}.db"));
+    let meta = dir.join(format!("province-{residents}-v{GENERATION}.txt"));
     if let Ok(text) = std::fs::read_to_string(&meta) {
         let f: Vec<&str> = text.split_whitespace().collect();
         if f.len() == 6 && db.exists() {
