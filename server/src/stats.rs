@@ -1590,6 +1590,10 @@ impl StatsCache {
             return Ok(current);
         }
         self.last_check_ms.store(now, Ordering::Relaxed);
+        if self.building.load(Ordering::Acquire) {
+            // A rebuild holds the read connection: do not queue behind it.
+            return Ok(current);
+        }
         let mut fp = None;
         backend.read_view(&mut |conn| {
             fp = Some(fingerprint(conn)?);

@@ -93,13 +93,20 @@ fn build(s: &mut Store) -> World {
         s.assign(id, AssignTarget::Village(village.into())).unwrap();
     }
     let mut r = Vec::new();
-    for (i, (village, account)) in [
-        ("22813-01", RosterStatus::None),
-        ("22813-01", RosterStatus::None),
-        ("22813-01", RosterStatus::None),
-        ("22813-02", RosterStatus::Level2Pending),
-        ("22814-01", RosterStatus::None),
-        ("22814-01", RosterStatus::None),
+    for (i, (village, account, agency)) in [
+        ("22813-01", RosterStatus::None, None),
+        ("22813-01", RosterStatus::None, None),
+        ("22813-01", RosterStatus::None, Some("Công an huyện")),
+        ("22813-02", RosterStatus::Level2Pending, None),
+        ("22814-01", RosterStatus::None, None),
+        ("22814-01", RosterStatus::None, None),
+        // Already activated when the campaign starts (schema v2 roster statuses).
+        (
+            "22814-01",
+            RosterStatus::Level2Activated,
+            Some("UBND xã Hai"),
+        ),
+        ("22813-02", RosterStatus::Level1Activated, None),
     ]
     .into_iter()
     .enumerate()
@@ -124,6 +131,7 @@ fn build(s: &mut Store) -> World {
             phone: None,
             relation: None,
             account,
+            agency: agency.map(Into::into),
         })
         .unwrap();
         r.push(id);
@@ -181,6 +189,42 @@ fn build(s: &mut Store) -> World {
     // r5: level 1 then level 2 on D3: activated once.
     step(r[5], c, noon(D3, 0), AssistStep::Level1Activated, None);
     step(r[5], c, noon(D3, 5), AssistStep::Level2Activated, None);
+    // r7 (roster: level 1 activated) reaches level 2 on D3: a level-2 activation, but not a
+    // new activated account.
+    step(r[7], b, noon(D3, 10), AssistStep::Level2Activated, None);
+    // Receiving sessions and outreach (schema v2).
+    s.record_session(NewSession {
+        unit_code: "22813".into(),
+        officer_id: a,
+        kind: SessionKind::Mobile,
+        place: "Chợ <Một>".into(),
+        starts_at_ms: noon(D2, -180),
+        ends_at_ms: noon(D2, 0),
+        applications: 12,
+        note: None,
+    })
+    .unwrap();
+    s.record_session(NewSession {
+        unit_code: "22814".into(),
+        officer_id: c,
+        kind: SessionKind::Fixed,
+        place: "Trụ sở công an xã".into(),
+        starts_at_ms: noon(D1, -180),
+        ends_at_ms: noon(D1, 0),
+        applications: 5,
+        note: None,
+    })
+    .unwrap();
+    s.record_outreach(NewOutreach {
+        unit_code: "22813-01".into(),
+        officer_id: a,
+        kind: OutreachKind::Meeting,
+        at_ms: Some(noon(D1, 0)),
+        place: "Nhà văn hoá thôn".into(),
+        people_reached: 40,
+        note: None,
+    })
+    .unwrap();
     World {
         campaign,
         a,
@@ -374,8 +418,8 @@ fn counting_rules_on_a_small_store() {
     let t = &r.totals;
     assert_eq!(r.unit.level, "province");
     assert_eq!(r.campaign.id, w.campaign);
-    assert_eq!(t.accounts, 6);
-    // r0 level 1; r1, r3, r5 level 2.
+    assert_eq!(t.accounts, 8);
+    // r0 level 1; r1, r3, r5, r6 (roster), r7 (roster level 1, then level 2) level 2.
     assert_eq!(
         (
             t.level1_activated,
@@ -383,25 +427,27 @@ fn counting_rules_on_a_small_store() {
             t.activated,
             t.level2_received
         ),
-        (1, 3, 4, 3)
+        (1, 5, 6, 5)
     );
     assert_eq!(t.target, Some(1000));
-    assert_eq!(t.percent_of_target, Some(0.4));
-    // D3: r5 activated (once, though both levels were reached).
+    assert_eq!(t.percent_of_target, Some(0.6));
+    // D3: r5 activated (once, though both levels were reached); r7 reached level 2 but was
+    // already activated on the roster.
     assert_eq!(t.today.activated, 1);
     assert_eq!(t.today.level1_activated, 1);
-    assert_eq!(t.today.level2_activated, 1);
-    // The trend: nothing before D1; D1 r0, r1; D2 r3; D3 r5.
+    assert_eq!(t.today.level2_activated, 2);
+    // The trend: the roster's two activated from the start; D1 r0, r1; D2 r3; D3 r5.
     let trend: BTreeMap<String, u64> = r
         .trend
         .iter()
         .map(|p| (p.date.to_string(), p.activated))
         .collect();
     assert_eq!(r.trend.first().unwrap().date.to_string(), "2023-06-27");
-    assert_eq!(trend["2023-06-30"], 0);
-    assert_eq!(trend[D1], 2);
-    assert_eq!(trend[D2], 3);
-    assert_eq!(trend[D3], 4);
+    assert_eq!(trend["2023-06-27"], 2);
+    assert_eq!(trend["2023-06-30"], 2);
+    assert_eq!(trend[D1], 4);
+    assert_eq!(trend[D2], 5);
+    assert_eq!(trend[D3], 6);
     assert_eq!(r.trend.len(), 7);
     assert_eq!(t.campaign_activated, 4);
     // Blockers by reason, every reason listed.
@@ -411,8 +457,39 @@ fn counting_rules_on_a_small_store() {
     assert_eq!(r.blockers.len(), FailureReason::ALL.len());
     // Children: two districts.
     assert_eq!(r.children.len(), 2);
-    assert_eq!(row(&r, "586").activated, 3);
-    assert_eq!(row(&r, "587").activated, 1);
+    assert_eq!(row(&r, "586").activated, 4);
+    assert_eq!(row(&r, "587").activated, 2);
+    // Agencies: per agency, count, level 2, portal.
+    let agencies: Vec<(String, u64, u64)> = r
+        .agencies
+        .iter()
+        .map(|a| (a.agency.clone(), a.accounts, a.level2_activated))
+        .collect();
+    assert_eq!(
+        agencies,
+        vec![
+            ("Công an huyện".to_owned(), 1, 0),
+            ("UBND xã Hai".to_owned(), 1, 1)
+        ]
+    );
+    // Sessions and outreach up to D3, per kind and per commune (outreach in a village
+    // counts for its commune).
+    assert!(r.sessions.available && r.outreach.available);
+    assert_eq!(r.sessions.by_kind["mobile"].count, 1);
+    assert_eq!(r.sessions.by_kind["mobile"].total, 12);
+    assert_eq!(r.sessions.by_kind["fixed"].total, 5);
+    assert_eq!(r.sessions.per_commune["22814"]["fixed"].count, 1);
+    assert_eq!(r.outreach.by_kind["meeting"].total, 40);
+    assert_eq!(r.outreach.per_commune["22813"]["meeting"].count, 1);
+    let d2 = s.report(&http, &format!("unit=22813&date={D2}"));
+    assert_eq!(d2.sessions.today.len(), 1);
+    assert_eq!(d2.sessions.today[0].applications, 12);
+    assert!(
+        !d2.sessions.by_kind.contains_key("fixed"),
+        "22814's session"
+    );
+    let d0 = s.report(&http, "unit=58&date=2023-06-30");
+    assert!(d0.sessions.by_kind.is_empty(), "nothing before D1");
 
     // D1 in commune 22813: r0 by A, r1 by A (B's later duplicate does not count); r3's
     // level-2 application was already on the roster, so it is not counted again; two visits.
@@ -423,9 +500,9 @@ fn counting_rules_on_a_small_store() {
     assert_eq!(t.today.level2_activated, 1);
     assert_eq!(t.today.level2_received, 0);
     assert_eq!(t.today.visits, 2);
-    // Target from the campaign quotas (5 + 5), 3 activated.
+    // Target from the campaign quotas (5 + 5), 4 activated (r0, r1, r3, r7).
     assert_eq!(t.target, Some(10));
-    assert_eq!(t.percent_of_target, Some(30.0));
+    assert_eq!(t.percent_of_target, Some(40.0));
     assert_eq!(t.quota_today, None);
     let officer =
         |rep: &Report, id: Uuid| rep.officers.iter().find(|o| o.id == id).unwrap().clone();
@@ -455,7 +532,7 @@ fn counting_rules_on_a_small_store() {
     assert_eq!(officer(&c2, w.b).today.activated, 2);
     assert_eq!(officer(&c2, w.b).campaign_activated, 2);
     // Still activated (B's claim stands): state unchanged.
-    assert_eq!(c2.totals.activated, 3);
+    assert_eq!(c2.totals.activated, 4);
 
     // Officer report.
     let resp = http
@@ -471,7 +548,7 @@ fn counting_rules_on_a_small_store() {
         .map(|t| serde_json::from_str(&t).unwrap())
         .unwrap();
     assert_eq!(o.row.activated, 1);
-    assert_eq!(o.row.accounts, 2);
+    assert_eq!(o.row.accounts, 3);
     assert_eq!(o.blockers["otp_not_received"], 1);
     assert_eq!(o.unit.code, "22814");
     let _ = &w.r;
@@ -609,6 +686,14 @@ fn pages_escape_store_text_and_switch_language() {
     assert!(html.contains("id=\"demo-banner\""));
     assert!(html.contains("Đã kích hoạt"), "Vietnamese by default");
     assert!(html.contains("<svg id=\"trend\""));
+    assert!(html.contains("id=\"sessions\""));
+    let html2 = http
+        .get(format!("{}/dash?unit=22813&date={D2}", s.base))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(html2.contains("Chợ &lt;Một&gt;"), "session place escaped");
     // English, remembered by cookie.
     let html = http
         .get(format!("{}/dash?unit=22814&lang=en", s.base))
@@ -837,7 +922,7 @@ fn admin_quota_and_assignment_are_audited_and_scoped() {
     assert_eq!(resp.status(), 303);
     let r = s.report(&http, &format!("unit=22813&date={D2}"));
     let b = r.officers.iter().find(|o| o.id == s.world.b).unwrap();
-    assert_eq!(b.accounts, 4, "B now has villages 22813-01 and 22813-02");
+    assert_eq!(b.accounts, 5, "B now has villages 22813-01 and 22813-02");
     let audit = s.backend.audit(50).unwrap();
     assert!(audit
         .iter()
@@ -853,4 +938,277 @@ fn admin_quota_and_assignment_are_audited_and_scoped() {
         .send()
         .unwrap();
     assert_eq!(resp.status(), 403);
+}
+
+#[test]
+fn console_commands_user_quota_and_reports() {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cli.db");
+    let world = {
+        let b = SqliteBackend::open(&db).unwrap();
+        b.with_store(build).unwrap()
+    };
+    let bin = env!("CARGO_BIN_EXE_doorstep");
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut child = Command::new(bin)
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(s) = stdin {
+            child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+        }
+        child.wait_with_output().unwrap()
+    };
+    // A user whose password comes on stdin; a short password is refused.
+    let out = run(
+        &[
+            "user",
+            "add",
+            "--name",
+            "lead",
+            "--role",
+            "commune_lead",
+            "--unit",
+            "22813",
+        ],
+        Some("short\n"),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("password: expected at least 8"));
+    let out = run(
+        &[
+            "user",
+            "add",
+            "--name",
+            "lead",
+            "--role",
+            "commune_lead",
+            "--unit",
+            "22813",
+        ],
+        Some("a-long-password\n"),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let campaign = world.campaign.to_string();
+    let out = run(
+        &[
+            "quota",
+            "set",
+            "--campaign",
+            &campaign,
+            "--unit",
+            "22813",
+            "--period",
+            D2,
+            "--metric",
+            "visits",
+            "--target",
+            "9",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    {
+        let b = SqliteBackend::open(&db).unwrap();
+        let (u, hash) = b.command_user_by_name("lead").unwrap().unwrap();
+        assert_eq!(u.unit_code.as_deref(), Some("22813"));
+        assert!(doorstep_server::auth::verify_password(
+            "a-long-password",
+            &hash
+        ));
+        assert!(b.audit(20).unwrap().iter().any(|e| e.action == "quota_set"));
+    }
+    // Reports: the CSV rows equal the JSON's, and the quota just set is in them.
+    let csv = dir.path().join("r.csv");
+    let json = dir.path().join("r.json");
+    let xlsx = dir.path().join("r.xlsx");
+    for (f, p) in [("csv", &csv), ("json", &json), ("xlsx", &xlsx)] {
+        let out = run(
+            &[
+                "report",
+                "daily",
+                "--unit",
+                "22813",
+                "--date",
+                D2,
+                "--format",
+                f,
+                "--out",
+                p.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let j: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(j["totals"]["quota_today"]["visits"], 9);
+    let want = json_rows(&j);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let got: Vec<Vec<String>> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            l.split(',')
+                .map(|c| match c.parse::<f64>() {
+                    Ok(x) => x.to_string(),
+                    Err(_) => c.to_owned(),
+                })
+                .collect()
+        })
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(&std::fs::read(&xlsx).unwrap()[..2], b"PK");
+    // A bad format is named.
+    let out = run(
+        &["report", "daily", "--format", "pdf", "--out", "/dev/null"],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("format: expected one of xlsx, csv, json")
+    );
+}
+
+/// The snapshot is rebuilt in the background when the store changed: a request right after a
+/// write still gets the previous numbers, and the new ones arrive without a request waiting.
+#[test]
+fn snapshot_rebuilds_in_the_background_after_a_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = Arc::new(SqliteBackend::open(dir.path().join("s.db")).unwrap());
+    let w = backend.with_store(build).unwrap();
+    let dyn_backend: Arc<dyn Backend> = backend.clone();
+    let cache = Arc::new(StatsCache::new(1));
+    let first = cache.get(&dyn_backend).unwrap();
+    let day = NaiveDate::from_ymd_opt(2023, 7, 3).unwrap();
+    let campaign = first.campaign(None, Some(day)).unwrap();
+    let activated =
+        |s: &doorstep_server::stats::Snapshot| s.row("22813", &campaign, day).unwrap().activated;
+    assert_eq!(activated(&first), 4);
+    // r2 activated at level 2 on D3.
+    backend
+        .with_store(|s| {
+            s.record_assist(NewAssist {
+                resident_id: w.r[2],
+                officer_id: w.a,
+                at_ms: Some(noon(D3, 30)),
+                step: AssistStep::Level2Activated,
+                failure: None,
+                receiving_point: None,
+                note: None,
+            })
+            .unwrap()
+        })
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let stale = cache.get(&dyn_backend).unwrap();
+    assert_eq!(activated(&stale), 4, "the old snapshot answers at once");
+    let mut fresh = None;
+    for _ in 0..200 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let s = cache.get(&dyn_backend).unwrap();
+        if s.fingerprint != first.fingerprint {
+            fresh = Some(s);
+            break;
+        }
+    }
+    let fresh = fresh.expect("rebuilt in the background");
+    assert_eq!(activated(&fresh), 5);
+    assert!(fresh.built_at_ms >= first.built_at_ms);
+}
+
+/// The admin page's roster import: upload, poll the job's progress, read its report with the
+/// rejected rows; audited; the new residents show in the numbers.
+#[test]
+fn roster_upload_reports_progress_and_rejected_rows() {
+    let s = server(false);
+    let (_, token) = s.backend.bootstrap_admin("root", 0).unwrap().unwrap();
+    let raw = Raw::new();
+    let csv = "household_code,village_code,full_name,birth_date,account\n\
+               N1,22813-01,Trần Thị B,1985,none\n\
+               N1,22813-01,Trần Văn C,1987,level1_activated\n\
+               N2,99999-99,Lê Văn D,1990,none\n";
+    let resp = raw
+        .post(format!(
+            "{}/admin/roster?campaign={}",
+            s.base, s.world.campaign
+        ))
+        .bearer_auth(&token)
+        .body(csv)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let job: serde_json::Value = serde_json::from_str(&resp.text().unwrap()).unwrap();
+    let id = job["job"].as_str().unwrap().to_owned();
+    let mut report = serde_json::Value::Null;
+    for _ in 0..100 {
+        let j: serde_json::Value = serde_json::from_str(
+            &raw.get(format!("{}/admin/roster/jobs/{id}", s.base))
+                .bearer_auth(&token)
+                .send()
+                .unwrap()
+                .text()
+                .unwrap(),
+        )
+        .unwrap();
+        if j["done"] == true {
+            report = j;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(report["done"], true, "import finished");
+    assert_eq!(report["bytes_read"], report["total_bytes"]);
+    let r = &report["report"];
+    assert_eq!(r["rows"], 3);
+    assert_eq!(r["accepted"], 2);
+    let rejected = r["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0][0], 4, "line of the unknown village");
+    assert!(
+        !rejected[0][1].as_str().unwrap().contains("Lê Văn D"),
+        "no names in reasons"
+    );
+    assert!(s
+        .backend
+        .audit(20)
+        .unwrap()
+        .iter()
+        .any(|e| e.action.contains("roster") && e.actor.starts_with("user:")));
+    let http = Client::new();
+    let resp = http
+        .get(format!("{}/api/v1/report?unit=22813-01&date={D1}", s.base))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let rep: Report = serde_json::from_str(
+        &raw.get(format!("{}/api/v1/report?unit=22813-01&date={D1}", s.base))
+            .bearer_auth(&token)
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+    )
+    .unwrap();
+    // Three residents before, two more now; one of them already activated.
+    assert_eq!(rep.totals.accounts, 5);
+    assert_eq!(rep.trend.first().unwrap().activated, 1);
 }

@@ -768,9 +768,9 @@ pub fn unit_page(
     b.push_str(&crumbs(snap, user, r, &r.unit.code));
     let _ = write!(
         b,
-        "<h1 id=\"unit-title\">{} {}</h1><p class=\"asof\">{} · {} {} → {} · <span id=\"as-of\">{} {}</span></p>",
-        lang.level(&r.unit.level),
+        "<h1 id=\"unit-title\">{} <small>({})</small></h1><p class=\"asof\">{} · {} {} → {} · <span id=\"as-of\">{} {}</span></p>",
         esc(&r.unit.name),
+        lang.level(&r.unit.level),
         esc(&r.campaign.name),
         lang.t("từ", "from"),
         r.campaign.start.format("%d/%m/%Y"),
@@ -808,7 +808,19 @@ pub fn unit_page(
     }
     b.push_str(&rank_lists(lang, r));
     let _ = write!(b, "<h2>{}</h2>", lang.t("Cán bộ", "Officers"));
-    b.push_str(&officers_table(lang, r));
+    // Officers are listed from the commune down (or when few): a province has hundreds, and
+    // pages must stay small on a 2G link; the JSON API lists them all.
+    if matches!(r.unit.level.as_str(), "commune" | "village") || r.officers.len() <= 30 {
+        b.push_str(&officers_table(lang, r));
+    } else {
+        let _ = write!(
+            b,
+            "<p id=\"officers\">{} {} — {}</p>",
+            lang.n(r.officers.len() as u64),
+            lang.t("cán bộ", "officers"),
+            lang.t("xem từng xã", "see each commune")
+        );
+    }
     b.push_str("<div class=\"two\"><div>");
     let _ = write!(
         b,
