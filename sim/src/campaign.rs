@@ -108,6 +108,8 @@ pub struct Outcome {
     pub compared_db: usize,
     /// Numbers compared (ledger vs report API).
     pub compared_api: usize,
+    /// Numbers compared (ledger vs CSV report files).
+    pub compared_csv: usize,
     /// Every disagreement, precisely.
     pub mismatches: Vec<String>,
     /// Activations during the campaign (province).
@@ -620,6 +622,9 @@ pub fn run(cfg: &SimConfig, progress: &mut dyn FnMut(&str)) -> Result<Outcome> {
     if cfg.check_api {
         let (n, mism) = report::compare_api(&server.url(), &admin_token, &expected)?;
         out.compared_api = n;
+        out.mismatches.extend(mism);
+        let (n, mism) = report::compare_csv(&server.url(), &admin_token, &expected)?;
+        out.compared_csv = n;
         out.mismatches.extend(mism);
     }
     out.runtime_ms = started.elapsed().as_millis();

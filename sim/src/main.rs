@@ -152,10 +152,11 @@ fn main() {
                     );
                     if o.mismatches.is_empty() {
                         println!(
-                            "all {} numbers match ({} against the server database, {} against the report API)",
-                            o.compared_db + o.compared_api,
+                            "all {} numbers match ({} against the server database, {} against the report API, {} against the CSV reports)",
+                            o.compared_db + o.compared_api + o.compared_csv,
                             o.compared_db,
-                            o.compared_api
+                            o.compared_api,
+                            o.compared_csv
                         );
                     } else {
                         println!("{} mismatches:", o.mismatches.len());

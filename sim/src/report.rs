@@ -72,3 +72,121 @@ pub fn lookup(json: &serde_json::Value, key: &str) -> Option<Option<i64>> {
         other => other.as_i64().map(Some),
     }
 }
+
+/// CSV columns and the ground-truth key suffix each one carries.
+const CSV_COLUMNS: [(&str, &str); 14] = [
+    ("accounts", "accounts"),
+    ("level1_activated", "level1_activated"),
+    ("level2_activated", "level2_activated"),
+    ("activated", "activated"),
+    ("level2_received", "level2_received"),
+    ("portal", "portal"),
+    ("target", "target"),
+    ("today_activated", "today.activated"),
+    ("today_level1_activated", "today.level1_activated"),
+    ("today_level2_received", "today.level2_received"),
+    ("today_level2_activated", "today.level2_activated"),
+    ("today_portal_guided", "today.portal_guided"),
+    ("today_visits", "today.visits"),
+    ("campaign_activated", "campaign_activated"),
+];
+
+/// Fetch the daily CSV report (`/reports/daily.csv`) of every `(subject, day)` and compare its
+/// rows (the subject's own, its children's and its officers') with the ground truth.
+pub fn compare_csv(
+    base_url: &str,
+    token: &str,
+    expected: &BTreeMap<(Subject, String), Numbers>,
+) -> Result<(usize, Vec<String>)> {
+    let http = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .map_err(|e| SimError::Api(e.to_string()))?;
+    let mut compared = 0;
+    let mut mismatches = Vec::new();
+    for ((subject, day), want) in expected {
+        let query = match subject {
+            Subject::Unit(u) => format!("unit={u}&date={day}"),
+            Subject::Officer(o) => format!("officer={o}&date={day}"),
+        };
+        let resp = http
+            .get(format!("{base_url}/reports/daily.csv?{query}"))
+            .bearer_auth(token)
+            .send()
+            .map_err(|e| SimError::Api(e.to_string()))?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(SimError::Api(format!("daily.csv?{query}: HTTP {status}")));
+        }
+        let body = resp.bytes().map_err(|e| SimError::Api(e.to_string()))?;
+        let got = csv_numbers(subject, &body)
+            .map_err(|e| SimError::Api(format!("daily.csv?{query}: {e}")))?;
+        for (key, value) in want {
+            let in_csv = CSV_COLUMNS.iter().any(|(_, suffix)| {
+                key.ends_with(&format!(".{suffix}")) && {
+                    let head = &key[..key.len() - suffix.len() - 1];
+                    head == "totals"
+                        || head == "row"
+                        || head.starts_with("children.")
+                        || head.starts_with("officers.")
+                }
+            });
+            if !in_csv {
+                continue;
+            }
+            compared += 1;
+            let g = got.get(key).copied();
+            if g != Some(*value) {
+                mismatches.push(format!(
+                    "{} {day} {key}: ground truth {}, CSV report {}",
+                    crate::campaign::describe(subject),
+                    crate::campaign::show(Some(*value)),
+                    crate::campaign::show(g)
+                ));
+            }
+        }
+    }
+    Ok((compared, mismatches))
+}
+
+/// The numbers of a CSV report, keyed like the ground truth.
+fn csv_numbers(subject: &Subject, body: &[u8]) -> std::result::Result<Numbers, String> {
+    let mut reader = csv::Reader::from_reader(body);
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let col = |name: &str| header.iter().position(|h| h == name);
+    let (Some(section), Some(code)) = (col("section"), col("code")) else {
+        return Err("no section or code column".into());
+    };
+    let mut out = Numbers::new();
+    for rec in reader.records() {
+        let rec = rec.map_err(|e| e.to_string())?;
+        let sec = rec.get(section).unwrap_or_default();
+        let code = rec.get(code).unwrap_or_default();
+        let head = match (subject, sec) {
+            (Subject::Unit(_), "total") => "totals".to_owned(),
+            (Subject::Unit(_), "child") => format!("children.{code}"),
+            (Subject::Unit(_), "officer") => format!("officers.{code}"),
+            (Subject::Officer(o), _) if code == o.to_string() => "row".to_owned(),
+            _ => continue,
+        };
+        for (column, suffix) in CSV_COLUMNS {
+            let Some(i) = col(column) else { continue };
+            let cell = rec.get(i).unwrap_or_default().trim();
+            let value = if cell.is_empty() {
+                None
+            } else {
+                Some(
+                    cell.parse::<i64>()
+                        .map_err(|_| format!("column {column}: not an integer"))?,
+                )
+            };
+            out.insert(format!("{head}.{suffix}"), value);
+        }
+    }
+    Ok(out)
+}

@@ -1,5 +1,5 @@
 //! The 81-day campaign, scaled down (2 districts, 4 communes, 400 residents, 8 devices): every
-//! number the server's database and the dashboard's report API give must equal the
+//! number the server's database, the dashboard's report API and its CSV reports give must equal the
 //! simulator's ground truth (`docs/simulation.md`).
 
 use doorstep_sim::campaign::{self, ReportDays, SimConfig};
@@ -37,4 +37,5 @@ fn a_scaled_down_campaign_matches_the_ground_truth() {
     assert!(outcome.activated_during_campaign > 100);
     assert!(outcome.compared_db > 10_000, "{}", outcome.compared_db);
     assert_eq!(outcome.compared_api, outcome.compared_db);
+    assert!(outcome.compared_csv > 1000, "{}", outcome.compared_csv);
 }
