@@ -1425,6 +1425,27 @@ mod tests {
             .query_row("SELECT count(*) FROM visits", [], |r| r.get(0))
             .unwrap();
         assert_eq!(v as usize, s.activity.visits);
+        let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        // The activated-at-start figures come from the roster statuses, exactly.
+        assert_eq!(
+            count("SELECT count(*) FROM residents WHERE roster_account = 'level1_activated'"),
+            60
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM residents WHERE roster_account = 'level2_activated'"),
+            150
+        );
+        assert!(count("SELECT count(*) FROM residents WHERE agency IS NOT NULL") > 0);
+        assert_eq!(
+            count("SELECT count(*) FROM sessions") as usize,
+            s.activity.sessions
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM outreach") as usize,
+            s.activity.outreach
+        );
+        assert!(s.activity.sessions > 0 && s.activity.outreach > 0);
+        assert_eq!(count("SELECT sum(target) FROM quotas WHERE subject_kind = 'unit' AND period = 'campaign' AND length(subject_id) = 5"), 700);
         drop(conn);
         assert!(matches!(
             ensure(&db, &small(9), &mut |_| {}).unwrap(),
