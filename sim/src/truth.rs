@@ -355,6 +355,7 @@ impl Ledger {
         prefix: &str,
         out: &mut Numbers,
     ) {
+        let (from, to) = day_bounds(day);
         let villages = world.villages_under(u);
         let resident_in = |rid: &Uuid| {
             world
@@ -398,7 +399,7 @@ impl Ledger {
         }
         let visits = self
             .live()
-            .filter(|f| local_day(f.at_ms) == day)
+            .filter(|f| (from..to).contains(&f.at_ms))
             .filter(|f| match &f.kind {
                 FactKind::Visit { household } => world
                     .household_village
@@ -433,6 +434,7 @@ impl Ledger {
 
     /// The unit report's trend, blockers, agencies, sessions and outreach.
     fn unit_extras(&self, world: &World, derived: &Derived, u: &str, day: &str, out: &mut Numbers) {
+        let (_, to) = day_bounds(day);
         let villages = world.villages_under(u);
         let resident_in = |rid: &Uuid| {
             world
@@ -485,13 +487,13 @@ impl Ledger {
                     commune,
                     kind,
                     applications,
-                } if world.under(commune, u) && local_day(f.at_ms).as_str() <= day => {
+                } if f.at_ms < to && world.under(commune, u) => {
                     let e = sessions.entry(kind.clone()).or_default();
                     e.0 += 1;
                     e.1 += i64::from(*applications);
                 }
                 FactKind::Outreach { unit, kind, people }
-                    if world.under(unit, u) && local_day(f.at_ms).as_str() <= day =>
+                    if f.at_ms < to && world.under(unit, u) =>
                 {
                     let e = outreach.entry(kind.clone()).or_default();
                     e.0 += 1;
@@ -553,6 +555,7 @@ impl Ledger {
         prefix: &str,
         out: &mut Numbers,
     ) {
+        let (from, to) = day_bounds(day);
         let villages = world.officer_villages.get(o).cloned().unwrap_or_default();
         let accounts = world
             .residents
@@ -590,7 +593,7 @@ impl Ledger {
         }
         let visits = self
             .live()
-            .filter(|f| f.officer == *o && local_day(f.at_ms) == day)
+            .filter(|f| f.officer == *o && (from..to).contains(&f.at_ms))
             .filter(|f| matches!(f.kind, FactKind::Visit { .. }))
             .count() as i64;
         put("today.visits", Some(visits));
@@ -624,6 +627,21 @@ impl Ledger {
                 Some(blockers.get(r.as_str()).copied().unwrap_or(0)),
             );
         }
+    }
+}
+
+/// The Unix-ms bounds `[from, to)` of a local (UTC+7) day `YYYY-MM-DD` (empty if unparsable).
+pub fn day_bounds(day: &str) -> (i64, i64) {
+    match NaiveDate::parse_from_str(day, "%Y-%m-%d") {
+        Ok(d) => {
+            let midnight = d
+                .and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc().timestamp_millis())
+                .unwrap_or(0)
+                - doorstep_core::apply::LOCAL_OFFSET_MS;
+            (midnight, midnight + 86_400_000)
+        }
+        Err(_) => (0, 0),
     }
 }
 
