@@ -3,8 +3,8 @@
 #
 # Usage: scripts/bench.sh [--quick] [NAME...]
 #   NAME: visit import search mine apply (the core benchmarks to run), sync (the sync server's
-#   benchmarks), postgres (only the SQLite-vs-PostgreSQL scale fragment, docs/bench/postgres.md);
-#   default all.
+#   benchmarks), dashboard (the command centre at province scale), postgres (only the
+#   SQLite-vs-PostgreSQL scale fragment, docs/bench/postgres.md); default all.
 #   --quick: smaller sizes, a smoke test; the page then says so and is not for the record.
 #   DOORSTEP_BENCH_PRAGMAS='cache_size=-65536' tries extra SQLite pragmas (a what-if; the page
 #   says so).
@@ -94,6 +94,23 @@ section_postgres() {
   cp "$WORK/postgres.md" docs/bench/postgres.md
 }
 # --- end PostgreSQL ---
+# The command centre at province scale: server/benches/dashboard.rs (every page's p50/p95,
+# the daily XLSX, the snapshot build as the baseline). Takes only --quick.
+section_dashboard() {
+  local raw="$TARGET/bench-dashboard.txt"
+  mkdir -p "$TARGET"
+  echo "running: cargo bench -p doorstep-server --bench dashboard -- $*" >&2
+  cargo bench -p doorstep-server --bench dashboard -- "$@" >"$raw"
+  grep -P '^SUMMARY\t' "$raw" |
+    awk -F'\t' '{ printf "| %s | %s | %s | %s | %s |\n", $2, $3, $4, $5, $6 }' >>"$ROWS"
+  grep -v -E '^(SUMMARY|ENV)	|^METRIC ' "$raw"
+  echo "### Raw metrics"
+  echo
+  echo '```'
+  grep '^METRIC ' "$raw"
+  echo '```'
+  echo
+}
 
 # Fragments other suites generated: docs/bench/*.md (details) and docs/bench/*.rows (rows).
 section_fragments() {
@@ -117,30 +134,30 @@ main() {
   local details="$WORK/details.md"
   # Split the arguments: options go to every suite, `sync` selects the sync suite, other names
   # the core benchmarks; no name means every suite.
-  local core_args=() sync_args=() want_core=1 want_sync=1 want_pg=1 a
+  local core_args=() sync_args=() want_core=1 want_sync=1 want_dash=1 want_pg=1 a
   for a in "$@"; do
     case "$a" in
       -*) core_args+=("$a"); sync_args+=("$a") ;;
       sync) want_sync=2 ;;
-      postgres) want_pg=2; want_core=0; want_sync=0 ;;
+      dashboard) want_dash=2 ;;
+      postgres) want_pg=2 ;;
       *) want_core=2; core_args+=("$a") ;;
     esac
   done
-  if [ "$want_core$want_sync" = 12 ]; then want_core=0; fi
-  if [ "$want_core$want_sync" = 21 ]; then want_sync=0; fi
-  if [ "$want_pg" = 2 ]; then
-    # Only the PostgreSQL fragment: docs/benchmarks.md keeps the other suites' figures and
-    # takes the new fragment at the next full run.
-    section_postgres ${sync_args[@]+"${sync_args[@]}"}
-    echo "wrote docs/bench/postgres.md (run scripts/bench.sh to fold it into $OUT)" >&2
-    return
+  # Naming suites runs only those; naming none runs all.
+  if [ "$want_core$want_sync$want_dash$want_pg" != 1111 ]; then
+    [ "$want_core" = 2 ] || want_core=0
+    [ "$want_sync" = 2 ] || want_sync=0
+    [ "$want_dash" = 2 ] || want_dash=0
+    [ "$want_pg" = 2 ] || want_pg=0
   fi
-  if [ "$want_core$want_sync" = 11 ]; then
-    section_postgres ${sync_args[@]+"${sync_args[@]}"} >&2
-  fi
+  # The PostgreSQL suite writes a fragment (docs/bench/postgres.md) that section_fragments
+  # folds in, as it does the FFI size fragment.
+  if [ "$want_pg" != 0 ]; then section_postgres ${sync_args[@]+"${sync_args[@]}"} >&2; fi
   {
     if [ "$want_core" != 0 ]; then section_core ${core_args[@]+"${core_args[@]}"}; fi
     if [ "$want_sync" != 0 ]; then section_sync ${sync_args[@]+"${sync_args[@]}"}; fi
+    if [ "$want_dash" != 0 ]; then section_dashboard ${sync_args[@]+"${sync_args[@]}"}; fi
     section_fragments
   } >"$details"
 

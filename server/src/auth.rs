@@ -64,6 +64,35 @@ pub fn bearer(header: Option<&str>) -> Option<&str> {
     (!token.is_empty()).then_some(token)
 }
 
+/// An argon2id PHC string of a command user's password (argon2's default parameters,
+/// random salt). Passwords are slow to hash on purpose: people choose guessable ones.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+    let salt = SaltString::generate(&mut OsRng);
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| format!("password hashing failed: {e}"))
+}
+
+/// Whether `password` matches the PHC string `phc` (false for a malformed string).
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    PasswordHash::new(phc).is_ok_and(|h| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// The value of cookie `name` in a `Cookie` header.
+pub fn cookie<'a>(header: Option<&'a str>, name: &str) -> Option<&'a str> {
+    header?.split(';').find_map(|kv| {
+        let (k, v) = kv.trim().split_once('=')?;
+        (k == name && !v.is_empty()).then_some(v)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +122,24 @@ mod tests {
             hash_secret("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn passwords_verify_only_themselves() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("correct hors", &h));
+        assert!(!verify_password("correct horse", "not a phc string"));
+    }
+
+    #[test]
+    fn cookies_parse() {
+        let h = Some("a=1; doorstep_session=xyz; lang=en");
+        assert_eq!(cookie(h, "doorstep_session"), Some("xyz"));
+        assert_eq!(cookie(h, "lang"), Some("en"));
+        assert_eq!(cookie(h, "b"), None);
+        assert_eq!(cookie(Some("doorstep_session="), "doorstep_session"), None);
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use crate::error::Result;
 use doorstep_core::roster::{ImportProgress, ImportReport};
 use doorstep_core::wire::{PullResponse, PushResponse};
-use doorstep_core::{CampaignInput, UnitInput};
+use doorstep_core::{AssignTarget, CampaignInput, QuotaInput, UnitInput};
 use doorstep_core::{Op, Role};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -43,6 +43,35 @@ impl UserAuth {
         format!("user:{}", self.user_id)
     }
 }
+
+/// A user of the command centre (dashboard, reports, admin pages): a command user signed in
+/// with a password (`commune_lead`, `district`, `province`, scoped to `unit_code`), or an
+/// admin (every unit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandUser {
+    /// The user's id.
+    pub user_id: Uuid,
+    /// Their sign-in name.
+    pub name: String,
+    /// `admin`, `commune_lead`, `district` or `province`.
+    pub role: String,
+    /// The unit they may see (everything under it); `None` for an admin: every unit.
+    pub unit_code: Option<String>,
+}
+
+impl CommandUser {
+    /// How the user is named in the audit log.
+    pub fn actor(&self) -> String {
+        format!("user:{}", self.user_id)
+    }
+}
+
+/// The roles a command user may have, with the unit level each is scoped to.
+pub const COMMAND_ROLES: &[(&str, &str)] = &[
+    ("commune_lead", "commune"),
+    ("district", "district"),
+    ("province", "province"),
+];
 
 /// An enrolment to perform.
 #[derive(Debug, Clone)]
@@ -222,4 +251,44 @@ pub trait Backend: Send + Sync {
     /// Merge operations made elsewhere (a roster prepared at the commune station) without a
     /// scope check, filing them in the feed. Returns how many were new.
     fn import_ops(&self, actor: &str, ops: &[Op], now_ms: i64) -> Result<u64>;
+
+    /// Run `f` on a connection to the core store's materialised tables (units, residents,
+    /// account_state, assists…; `docs/store.md`), read-only and inside one read transaction so
+    /// that every query sees the same state. The command centre's statistics
+    /// ([`crate::stats`]) are computed this way, whatever the backend.
+    fn read_view(&self, f: &mut dyn FnMut(&rusqlite::Connection) -> Result<()>) -> Result<()>;
+
+    /// Add a command user (role from [`COMMAND_ROLES`], scoped to `unit_code`) with an argon2
+    /// PHC password hash. Names are unique among users who sign in. Returns the id.
+    fn add_command_user(
+        &self,
+        actor: &str,
+        name: &str,
+        role: &str,
+        unit_code: &str,
+        password_hash: &str,
+        now_ms: i64,
+    ) -> Result<Uuid>;
+    /// The user who signs in as `name`, with their password hash.
+    fn command_user_by_name(&self, name: &str) -> Result<Option<(CommandUser, String)>>;
+    /// The admin or command user holding an API bearer token (admins only have one).
+    fn command_user_by_token(&self, token: &str) -> Result<Option<CommandUser>>;
+    /// Open a web session for a user (the token is stored hashed); audited as `sign_in`.
+    fn start_session(&self, user_id: Uuid, token: &str, expires_ms: i64, now_ms: i64)
+        -> Result<()>;
+    /// The user of an unexpired web session.
+    fn session_user(&self, token: &str, now_ms: i64) -> Result<Option<CommandUser>>;
+    /// End a web session (sign out).
+    fn end_session(&self, token: &str) -> Result<()>;
+    /// Set a quota (audited as `quota_set`).
+    fn set_quota(&self, actor: &str, quota: QuotaInput, now_ms: i64) -> Result<Uuid>;
+    /// Assign (`active`) or unassign a village or household (audited as `assign` / `unassign`).
+    fn set_assignment(
+        &self,
+        actor: &str,
+        officer_id: Uuid,
+        target: AssignTarget,
+        active: bool,
+        now_ms: i64,
+    ) -> Result<Uuid>;
 }

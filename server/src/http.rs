@@ -45,6 +45,12 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Request body limit after decompression.
     pub max_body_bytes: usize,
+    /// The command centre's statistics snapshot (`crate::stats`).
+    pub stats: Arc<crate::stats::StatsCache>,
+    /// Demo mode: the dashboard opens without sign-in as province command, with a banner.
+    pub demo: bool,
+    /// Roster imports started from the admin pages, for their progress bars.
+    pub jobs: Arc<crate::web::Jobs>,
 }
 
 /// The router with every route and layer.
@@ -59,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/devices", get(list_devices))
         .route("/v1/admin/devices/{id}/revoke", post(revoke))
         .route("/v1/admin/audit", get(audit))
+        .merge(crate::web::routes())
         .fallback(|| async { ServerError::NotFound("no such route") })
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -82,7 +89,7 @@ async fn count_requests(State(state): State<AppState>, req: Request, next: Next)
 }
 
 /// Run backend work on a blocking thread.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     state: &AppState,
     f: impl FnOnce(&dyn Backend) -> Result<T> + Send + 'static,
 ) -> Result<T> {

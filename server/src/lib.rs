@@ -12,12 +12,17 @@
 pub mod auth;
 pub mod backend;
 pub mod cursor;
+pub mod demo;
 pub mod error;
+pub mod html;
 pub mod http;
 pub mod metrics;
 pub mod pg;
+pub mod reports;
 pub mod scope;
 pub mod sqlite;
+pub mod stats;
+pub mod web;
 
 pub use backend::Backend;
 pub use error::{Result, ServerError};
@@ -42,6 +47,9 @@ pub fn state(backend: Arc<dyn Backend>, max_body_bytes: usize) -> AppState {
         backend,
         metrics: Arc::default(),
         max_body_bytes,
+        stats: Arc::new(stats::StatsCache::new(stats::DEFAULT_DEBOUNCE_MS)),
+        demo: false,
+        jobs: Arc::default(),
     }
 }
 

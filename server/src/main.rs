@@ -7,7 +7,7 @@
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
-use doorstep_core::Role;
+use doorstep_core::{AssignTarget, Role};
 use doorstep_server::backend::{Backend, CLI_ACTOR};
 use doorstep_server::http::{DEFAULT_CODE_TTL_MINUTES, DEFAULT_MAX_BODY_BYTES};
 use doorstep_server::pg::{PgBackend, ViewOptions};
@@ -62,7 +62,46 @@ enum Command {
         /// Log as JSON lines.
         #[arg(long)]
         json_logs: bool,
+        /// Demo mode: the dashboard opens without sign-in as province command, with a banner
+        /// saying so. Never on a server with real data: --db must be a demo database or a
+        /// fresh file, into which the demo data set is built first (server/src/demo.rs).
+        #[arg(long)]
+        demo: bool,
+        // --- demo data set (server/src/demo.rs) ---
+        /// The demo's seed (used only when the demo data set is built).
+        #[arg(long, default_value_t = 2023)]
+        demo_seed: u64,
+        // --- end demo ---
     },
+    // --- command centre (dashboard) commands ---
+    /// Command-centre users (commune_lead, district, province) who sign in to the dashboard.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Quotas ("giao chỉ tiêu").
+    Quota {
+        #[command(subcommand)]
+        command: QuotaCommand,
+    },
+    /// Unassign a village or household from an officer.
+    Unassign {
+        /// The officer's id.
+        #[arg(long)]
+        officer: Uuid,
+        /// The village code.
+        #[arg(long, conflicts_with = "household")]
+        village: Option<String>,
+        /// The household id.
+        #[arg(long)]
+        household: Option<Uuid>,
+    },
+    /// Reports (same numbers as the dashboard's JSON API).
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
+    // --- end of command centre commands ---
     /// Admin users.
     Admin {
         #[command(subcommand)]
@@ -78,14 +117,17 @@ enum Command {
         #[command(subcommand)]
         command: OfficerCommand,
     },
-    /// Assign a village to an officer.
+    /// Assign a village (or, with --household, a household) to an officer.
     Assign {
         /// The officer's id.
         #[arg(long)]
         officer: Uuid,
         /// The village code.
-        #[arg(long)]
-        village: String,
+        #[arg(long, required_unless_present = "household")]
+        village: Option<String>,
+        /// A household id instead of a village.
+        #[arg(long, conflicts_with = "village")]
+        household: Option<Uuid>,
     },
     /// Issue a one-time enrolment code for an officer's device (printed once).
     EnrolCode {
@@ -110,6 +152,94 @@ enum Command {
     Roster {
         #[command(subcommand)]
         command: RosterCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a command user; the password is read from --password-file or from stdin (first
+    /// line), never from the command line. Prints the id.
+    Add {
+        /// Sign-in name (unique).
+        #[arg(long)]
+        name: String,
+        /// commune_lead, district or province.
+        #[arg(long)]
+        role: String,
+        /// The unit they command (its level must match the role).
+        #[arg(long)]
+        unit: String,
+        /// A file whose first line is the password.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum QuotaCommand {
+    /// Set a quota for a unit or an officer, for a day or the whole campaign.
+    Set {
+        /// The campaign's id.
+        #[arg(long)]
+        campaign: Uuid,
+        /// A unit code (commune, district…).
+        #[arg(long, required_unless_present = "officer")]
+        unit: Option<String>,
+        /// An officer's id.
+        #[arg(long, conflicts_with = "unit")]
+        officer: Option<Uuid>,
+        /// `campaign` or a day YYYY-MM-DD.
+        #[arg(long, default_value = "campaign")]
+        period: String,
+        /// visits, level1_activated, level2_received, level2_activated or portal_guided.
+        #[arg(long)]
+        metric: String,
+        /// How many.
+        #[arg(long)]
+        target: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportCommand {
+    /// The daily report of a unit (or officer) on a day.
+    Daily {
+        /// Unit code (default: the campaign's unit).
+        #[arg(long)]
+        unit: Option<String>,
+        /// An officer's id instead of a unit.
+        #[arg(long, conflicts_with = "unit")]
+        officer: Option<Uuid>,
+        /// The day, YYYY-MM-DD (default: today, within the campaign).
+        #[arg(long)]
+        date: Option<String>,
+        /// The campaign (default: the active one).
+        #[arg(long)]
+        campaign: Option<Uuid>,
+        /// xlsx, csv or json.
+        #[arg(long, default_value = "xlsx")]
+        format: String,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The end-of-campaign report (the daily report on the campaign's last day).
+    Final {
+        /// Unit code (default: the campaign's unit).
+        #[arg(long)]
+        unit: Option<String>,
+        /// An officer's id instead of a unit.
+        #[arg(long, conflicts_with = "unit")]
+        officer: Option<Uuid>,
+        /// The campaign (default: the latest).
+        #[arg(long)]
+        campaign: Option<Uuid>,
+        /// xlsx, csv or json.
+        #[arg(long, default_value = "xlsx")]
+        format: String,
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -246,12 +376,28 @@ fn main() -> anyhow::Result<()> {
             listen,
             max_body_bytes,
             json_logs,
-        } => serve(db, &listen, max_body_bytes, json_logs),
+            demo,
+            demo_seed,
+        } => {
+            if demo {
+                let Database::Sqlite(path) = &db else {
+                    bail!("--demo builds its data set in an SQLite file: use it without --database");
+                };
+                prepare_demo(path, demo_seed)?;
+            }
+            serve(db, &listen, max_body_bytes, json_logs, demo)
+        }
         command => console(db, command),
     }
 }
 
-fn serve(db: Database, listen: &str, max_body_bytes: usize, json_logs: bool) -> anyhow::Result<()> {
+fn serve(
+    db: Database,
+    listen: &str,
+    max_body_bytes: usize,
+    json_logs: bool,
+    demo: bool,
+) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
     if json_logs {
@@ -263,7 +409,11 @@ fn serve(db: Database, listen: &str, max_body_bytes: usize, json_logs: bool) -> 
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
     let backend = db.open()?;
-    let state = doorstep_server::state(backend, max_body_bytes);
+    let mut state = doorstep_server::state(backend, max_body_bytes);
+    state.demo = demo; // --demo: dashboard without sign-in, with a banner
+    if demo {
+        tracing::warn!("demo mode: the dashboard is open to anyone as province command");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -276,6 +426,25 @@ fn serve(db: Database, listen: &str, max_body_bytes: usize, json_logs: bool) -> 
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// Build the demo data set into `db`, or reuse it (progress on stderr: counts only).
+fn prepare_demo(db: &std::path::Path, seed: u64) -> anyhow::Result<()> {
+    use doorstep_server::demo;
+    let config = demo::DemoConfig::ninh_thuan(seed);
+    match demo::ensure(db, &config, &mut |line| eprintln!("demo: {line}"))? {
+        demo::Ensured::Reused(marker) => eprintln!("demo: reusing {} ({marker})", db.display()),
+        demo::Ensured::Built(s) => eprintln!(
+            "demo: built {} in {:.1} s ({} residents, {} officers, {} quotas, {} field operations)",
+            db.display(),
+            s.total_ms as f64 / 1000.0,
+            s.load.residents,
+            s.load.officers,
+            s.load.quotas,
+            s.activity.ops
+        ),
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {
@@ -409,9 +578,24 @@ fn console(db: Database, command: Command) -> anyhow::Result<()> {
             let role = Role::parse(&role)?;
             println!("{}", b.add_officer(CLI_ACTOR, &name, role, &unit, now)?);
         }
-        Command::Assign { officer, village } => {
-            println!("{}", b.assign_village(CLI_ACTOR, officer, &village, now)?);
-        }
+        Command::Assign {
+            officer,
+            village,
+            household,
+        } => match (village, household) {
+            (Some(village), _) => {
+                println!("{}", b.assign_village(CLI_ACTOR, officer, &village, now)?)
+            }
+            (None, Some(h)) => println!(
+                "{}",
+                b.set_assignment(CLI_ACTOR, officer, AssignTarget::Household(h), true, now)?
+            ),
+            (None, None) => bail!("give --village or --household"),
+        },
+        Command::User { .. }
+        | Command::Quota { .. }
+        | Command::Unassign { .. }
+        | Command::Report { .. } => dashboard_command(&b, command, now)?,
         Command::EnrolCode {
             officer,
             ttl_minutes,
@@ -450,6 +634,150 @@ fn console(db: Database, command: Command) -> anyhow::Result<()> {
                 );
             }
         }
+    }
+    Ok(())
+}
+
+/// The command centre's console commands: users, quotas, unassign, reports.
+fn dashboard_command(
+    b: &Arc<dyn Backend>,
+    command: Command,
+    now: i64,
+) -> anyhow::Result<()> {
+    use doorstep_server::web::{demo_user, ReportQuery};
+    match command {
+        Command::User {
+            command:
+                UserCommand::Add {
+                    name,
+                    role,
+                    unit,
+                    password_file,
+                },
+        } => {
+            let password = match password_file {
+                Some(f) => std::fs::read_to_string(&f)
+                    .with_context(|| format!("reading {}", f.display()))?,
+                None => {
+                    eprintln!("password (one line on stdin):");
+                    let mut s = String::new();
+                    std::io::stdin().read_line(&mut s)?;
+                    s
+                }
+            };
+            let password = password.lines().next().unwrap_or("").to_owned();
+            if password.chars().count() < 8 {
+                bail!("password: expected at least 8 characters");
+            }
+            let hash =
+                doorstep_server::auth::hash_password(&password).map_err(anyhow::Error::msg)?;
+            println!(
+                "{}",
+                b.add_command_user(CLI_ACTOR, &name, &role, &unit, &hash, now)?
+            );
+        }
+        Command::Quota {
+            command:
+                QuotaCommand::Set {
+                    campaign,
+                    unit,
+                    officer,
+                    period,
+                    metric,
+                    target,
+                },
+        } => {
+            let subject = match (unit, officer) {
+                (Some(u), _) => doorstep_core::QuotaSubject::Unit(u),
+                (None, Some(o)) => doorstep_core::QuotaSubject::Officer(o),
+                (None, None) => bail!("give --unit or --officer"),
+            };
+            let period = if period.trim() == "campaign" {
+                doorstep_core::QuotaPeriod::Campaign
+            } else {
+                doorstep_core::QuotaPeriod::Day(
+                    chrono::NaiveDate::parse_from_str(period.trim(), "%Y-%m-%d")
+                        .context("period: expected campaign or YYYY-MM-DD")?,
+                )
+            };
+            let q = doorstep_core::QuotaInput {
+                campaign_id: campaign,
+                subject,
+                period,
+                metric: doorstep_core::QuotaMetric::parse(&metric)?,
+                target,
+            };
+            println!("{}", b.set_quota(CLI_ACTOR, q, now)?);
+        }
+        Command::Unassign {
+            officer,
+            village,
+            household,
+        } => {
+            let target = match (village, household) {
+                (Some(v), _) => AssignTarget::Village(v),
+                (None, Some(h)) => AssignTarget::Household(h),
+                (None, None) => bail!("give --village or --household"),
+            };
+            println!(
+                "{}",
+                b.set_assignment(CLI_ACTOR, officer, target, false, now)?
+            );
+        }
+        Command::Report { command } => {
+            let (unit, officer, date, campaign, format, out, last_day) = match command {
+                ReportCommand::Daily {
+                    unit,
+                    officer,
+                    date,
+                    campaign,
+                    format,
+                    out,
+                } => (unit, officer, date, campaign, format, out, false),
+                ReportCommand::Final {
+                    unit,
+                    officer,
+                    campaign,
+                    format,
+                    out,
+                } => (unit, officer, None, campaign, format, out, true),
+            };
+            let format = doorstep_server::reports::Format::parse(&format)?;
+            let backend = b.clone();
+            let state = doorstep_server::state(backend.clone(), DEFAULT_MAX_BODY_BYTES);
+            let mut q = ReportQuery {
+                unit,
+                date,
+                campaign: campaign.map(|c| c.to_string()),
+                ..ReportQuery::default()
+            };
+            let started = std::time::Instant::now();
+            if last_day {
+                let snap = state.stats.get(&backend)?;
+                q.date = Some(snap.campaign(campaign, None)?.end.to_string());
+            }
+            // The console is trusted like an admin: every unit.
+            let user = demo_user();
+            let bytes = match officer {
+                Some(id) => {
+                    let (_, r) =
+                        doorstep_server::web::officer_report(&state, &backend, &user, id, &q)?;
+                    doorstep_server::reports::officer(&r, format)?
+                }
+                None => {
+                    let (_, r) = doorstep_server::web::unit_report(&state, &backend, &user, &q)?;
+                    doorstep_server::reports::unit(&r, format)?
+                }
+            };
+            std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+            eprintln!(
+                "wrote {} ({} bytes) in {:.0} ms",
+                out.display(),
+                bytes.len(),
+                started.elapsed().as_secs_f64() * 1e3
+            );
+        }
+        _ => unreachable!("only command centre commands come here"),
     }
     Ok(())
 }

@@ -30,7 +30,8 @@
 
 use crate::auth;
 use crate::backend::{
-    AuditEntry, Backend, DeviceAuth, DeviceInfo, Enrolled, Enrolment, Gauges, IssuedCode, UserAuth,
+    AuditEntry, Backend, CommandUser, DeviceAuth, DeviceInfo, Enrolled, Enrolment, Gauges,
+    IssuedCode, UserAuth,
 };
 use crate::cursor::{Backfill, Cursor};
 use crate::error::{Result, ServerError};
@@ -39,8 +40,10 @@ use doorstep_core::roster::{ImportProgress, ImportReport};
 use doorstep_core::store::Verdict;
 use doorstep_core::wire::{PullResponse, PushResponse, Rejected};
 use doorstep_core::{
-    AssignTarget, CampaignInput, OfficerInput, Op, Options, Role, Store, UnitInput,
+    AssignTarget, CampaignInput, OfficerInput, Op, Options, QuotaInput, QuotaSubject, Role, Store,
+    UnitInput,
 };
+use rusqlite::OptionalExtension;
 use postgres::{GenericClient, IsolationLevel, NoTls};
 use r2d2_postgres::PostgresConnectionManager;
 use std::cell::{Cell, RefCell};
@@ -132,8 +135,23 @@ CREATE TABLE audit (
 );
 "#;
 
+/// Version 2 (the command centre): command users sign in with a password (argon2 PHC string)
+/// and hold web sessions (cookie tokens, stored hashed). Mirrors the SQLite backend's V2.
+const V2: &str = r#"
+ALTER TABLE users ADD COLUMN password_hash text;
+CREATE UNIQUE INDEX users_signin_name ON users (name) WHERE password_hash IS NOT NULL;
+
+CREATE TABLE web_sessions (
+    token_hash text PRIMARY KEY,
+    user_id    text   NOT NULL,
+    created_ms bigint NOT NULL,
+    expires_ms bigint NOT NULL
+);
+CREATE INDEX web_sessions_user ON web_sessions (user_id);
+"#;
+
 /// `MIGRATIONS[i]` takes the PostgreSQL schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The PostgreSQL schema version this code writes.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -208,6 +226,8 @@ pub struct PgBackend {
     /// Always `Some` until dropped (see the `Drop` impl).
     pool: Option<Pool>,
     view: Mutex<Store>,
+    /// A read-only connection to the view for long reads (the dashboard's statistics).
+    reader: Mutex<Option<rusqlite::Connection>>,
     view_path: PathBuf,
     /// The view's cursor key: `postgres:<server replica>`.
     peer: String,
@@ -429,6 +449,7 @@ impl PgBackend {
         let backend = PgBackend {
             pool: Some(pool),
             view: Mutex::new(store),
+            reader: Mutex::new(None),
             view_path,
             peer,
             replica,
@@ -913,7 +934,7 @@ impl Backend for PgBackend {
         let mut tx = c.transaction()?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ADMIN_LOCK])?;
         let users: i64 = tx
-            .query_one("SELECT count(*) FROM users", &[])?
+            .query_one("SELECT count(*) FROM users WHERE role = 'admin'", &[])?
             .try_get(0)?;
         if users > 0 {
             return Ok(None);
@@ -1078,6 +1099,244 @@ impl Backend for PgBackend {
                 .push((uuid_col(r.try_get(0)?)?, r.try_get(1)?));
         }
         Ok(g)
+    }
+
+    fn read_view(&self, f: &mut dyn FnMut(&rusqlite::Connection) -> Result<()>) -> Result<()> {
+        // Catch the view up under its lock, then read it through a connection of its own so a
+        // long read (a statistics snapshot) never holds up pushes; WAL lets it run beside them.
+        self.with_view(|_| ())?;
+        let mut reader = self
+            .reader
+            .lock()
+            .map_err(|_| ServerError::Internal("reader mutex poisoned".into()))?;
+        if reader.is_none() {
+            *reader = Some(Store::open_reader(&self.view_path)?);
+        }
+        let conn = reader.as_ref().expect("just opened");
+        conn.execute_batch("BEGIN DEFERRED")?;
+        let out = f(conn);
+        // A read transaction: ending it cannot lose anything.
+        let end = conn.execute_batch("COMMIT");
+        out?;
+        end?;
+        Ok(())
+    }
+
+    fn add_command_user(
+        &self,
+        actor: &str,
+        name: &str,
+        role: &str,
+        unit_code: &str,
+        password_hash: &str,
+        now_ms: i64,
+    ) -> Result<Uuid> {
+        let name = name.trim();
+        let unit_code = unit_code.trim();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(ServerError::BadRequest(
+                "name: expected 1-100 characters, no control characters".into(),
+            ));
+        }
+        let Some((_, level)) = crate::backend::COMMAND_ROLES
+            .iter()
+            .find(|(r, _)| *r == role)
+        else {
+            return Err(ServerError::BadRequest(
+                "role: expected one of commune_lead, district, province".into(),
+            ));
+        };
+        // Units live in the view (they are replicated data).
+        let unit_level: Option<Option<String>> = self.with_view(|store| {
+            store
+                .connection()
+                .query_row(
+                    "SELECT level FROM units WHERE code = ?1",
+                    [unit_code],
+                    |r| r.get(0),
+                )
+                .optional()
+        })??;
+        match unit_level {
+            None => return Err(ServerError::NotFound("unit")),
+            Some(l) if l.as_deref() != Some(*level) => {
+                return Err(ServerError::BadRequest(format!(
+                    "unit: a {role} user needs a unit of level {level}"
+                )))
+            }
+            Some(_) => {}
+        }
+        let mut c = self.client()?;
+        let mut tx = c.transaction()?;
+        let taken: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM users WHERE name = $1 AND password_hash IS NOT NULL)",
+                &[&name],
+            )?
+            .try_get(0)?;
+        if taken {
+            return Err(ServerError::BadRequest(
+                "name: already used by another user; choose another".into(),
+            ));
+        }
+        let id = Uuid::now_v7();
+        // The bearer-token column is required: give it a random token nobody learns.
+        tx.execute(
+            "INSERT INTO users (id, name, role, unit_code, token_hash, created_ms, password_hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                &id.to_string(),
+                &name,
+                &role,
+                &unit_code,
+                &auth::hash_secret(&auth::new_token()),
+                &now_ms,
+                &password_hash,
+            ],
+        )?;
+        audit(
+            &mut tx,
+            now_ms,
+            actor,
+            "user_add",
+            &id.to_string(),
+            &format!("role={role} unit={unit_code}"),
+        )?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    fn command_user_by_name(&self, name: &str) -> Result<Option<(CommandUser, String)>> {
+        let mut c = self.client()?;
+        let row = c.query_opt(
+            "SELECT id, name, role, unit_code, password_hash FROM users
+              WHERE name = $1 AND password_hash IS NOT NULL",
+            &[&name.trim()],
+        )?;
+        row.map(|r| {
+            Ok((
+                CommandUser {
+                    user_id: uuid_col(r.try_get(0)?)?,
+                    name: r.try_get(1)?,
+                    role: r.try_get(2)?,
+                    unit_code: r.try_get(3)?,
+                },
+                r.try_get(4)?,
+            ))
+        })
+        .transpose()
+    }
+
+    fn command_user_by_token(&self, token: &str) -> Result<Option<CommandUser>> {
+        let mut c = self.client()?;
+        let row = c.query_opt(
+            "SELECT id, name, role, unit_code FROM users WHERE token_hash = $1",
+            &[&auth::hash_secret(token)],
+        )?;
+        row.map(|r| {
+            Ok(CommandUser {
+                user_id: uuid_col(r.try_get(0)?)?,
+                name: r.try_get(1)?,
+                role: r.try_get(2)?,
+                unit_code: r.try_get(3)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn start_session(
+        &self,
+        user_id: Uuid,
+        token: &str,
+        expires_ms: i64,
+        now_ms: i64,
+    ) -> Result<()> {
+        let mut c = self.client()?;
+        let mut tx = c.transaction()?;
+        tx.execute("DELETE FROM web_sessions WHERE expires_ms < $1", &[&now_ms])?;
+        tx.execute(
+            "INSERT INTO web_sessions (token_hash, user_id, created_ms, expires_ms)
+             VALUES ($1, $2, $3, $4)",
+            &[
+                &auth::hash_secret(token),
+                &user_id.to_string(),
+                &now_ms,
+                &expires_ms,
+            ],
+        )?;
+        let actor = format!("user:{user_id}");
+        audit(&mut tx, now_ms, &actor, "sign_in", &user_id.to_string(), "web")?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn session_user(&self, token: &str, now_ms: i64) -> Result<Option<CommandUser>> {
+        let mut c = self.client()?;
+        let row = c.query_opt(
+            "SELECT u.id, u.name, u.role, u.unit_code FROM web_sessions s
+               JOIN users u ON u.id = s.user_id
+              WHERE s.token_hash = $1 AND s.expires_ms > $2",
+            &[&auth::hash_secret(token), &now_ms],
+        )?;
+        row.map(|r| {
+            Ok(CommandUser {
+                user_id: uuid_col(r.try_get(0)?)?,
+                name: r.try_get(1)?,
+                role: r.try_get(2)?,
+                unit_code: r.try_get(3)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn end_session(&self, token: &str) -> Result<()> {
+        let mut c = self.client()?;
+        c.execute(
+            "DELETE FROM web_sessions WHERE token_hash = $1",
+            &[&auth::hash_secret(token)],
+        )?;
+        Ok(())
+    }
+
+    fn set_quota(&self, actor: &str, quota: QuotaInput, now_ms: i64) -> Result<Uuid> {
+        self.local_write(actor, "quota_set", now_ms, |store| {
+            let subject = match &quota.subject {
+                QuotaSubject::Officer(o) => format!("officer={o}"),
+                QuotaSubject::Unit(u) => format!("unit={}", u.trim()),
+            };
+            let detail = format!(
+                "{subject} period={} metric={} target={}",
+                quota.period.as_text(),
+                quota.metric,
+                quota.target
+            );
+            let campaign = quota.campaign_id.to_string();
+            let id = store.set_quota(quota)?;
+            Ok((id, campaign, detail))
+        })
+    }
+
+    fn set_assignment(
+        &self,
+        actor: &str,
+        officer_id: Uuid,
+        target: AssignTarget,
+        active: bool,
+        now_ms: i64,
+    ) -> Result<Uuid> {
+        let action = if active { "assign" } else { "unassign" };
+        self.local_write(actor, action, now_ms, |store| {
+            let detail = match &target {
+                AssignTarget::Village(v) => format!("village={}", v.trim()),
+                AssignTarget::Household(h) => format!("household={h}"),
+            };
+            let id = if active {
+                store.assign(officer_id, target)?
+            } else {
+                store.unassign(officer_id, target)?
+            };
+            Ok((id, officer_id.to_string(), detail))
+        })
     }
 
     fn add_officer(

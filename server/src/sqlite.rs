@@ -12,7 +12,8 @@
 
 use crate::auth;
 use crate::backend::{
-    AuditEntry, Backend, DeviceAuth, DeviceInfo, Enrolled, Enrolment, Gauges, IssuedCode, UserAuth,
+    AuditEntry, Backend, CommandUser, DeviceAuth, DeviceInfo, Enrolled, Enrolment, Gauges,
+    IssuedCode, UserAuth,
 };
 use crate::cursor::{Backfill, Cursor};
 use crate::error::{Result, ServerError};
@@ -20,12 +21,13 @@ use crate::scope;
 use doorstep_core::roster::{ImportProgress, ImportReport};
 use doorstep_core::wire::{PullResponse, PushResponse, Rejected};
 use doorstep_core::{
-    AssignTarget, CampaignInput, OfficerInput, Op, Options, ReplicaId, Role, Store, UnitInput,
+    AssignTarget, CampaignInput, OfficerInput, Op, Options, QuotaInput, QuotaSubject, ReplicaId,
+    Role, Store, UnitInput,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use uuid::Uuid;
 
@@ -100,8 +102,23 @@ CREATE TABLE audit (
 ) STRICT;
 "#;
 
+/// Version 2: command users sign in with a password (argon2 PHC string) and hold web sessions
+/// (cookie tokens, stored hashed).
+const V2: &str = r#"
+ALTER TABLE users ADD COLUMN password_hash TEXT;
+CREATE UNIQUE INDEX users_signin_name ON users(name) WHERE password_hash IS NOT NULL;
+
+CREATE TABLE web_sessions (
+    token_hash TEXT PRIMARY KEY,
+    user_id    TEXT    NOT NULL,
+    created_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL
+) STRICT;
+CREATE INDEX web_sessions_user ON web_sessions(user_id);
+"#;
+
 /// `MIGRATIONS[i]` takes the server schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The server schema version this code writes.
 pub const SERVER_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -148,6 +165,10 @@ pub fn migrate(conn: &Connection) -> Result<()> {
 pub struct SqliteBackend {
     store: Mutex<Store>,
     replica: Uuid,
+    /// The database file (none in memory): statistics read it through their own connection,
+    /// so a long read never holds the writer's lock.
+    path: Option<PathBuf>,
+    reader: Mutex<Option<Connection>>,
 }
 
 impl std::fmt::Debug for SqliteBackend {
@@ -225,20 +246,23 @@ fn feed_ops(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> Result
 impl SqliteBackend {
     /// Open (creating or migrating) the database at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteBackend> {
-        Self::from_store(Store::open(path, Options::default())?)
+        let p = path.as_ref().to_path_buf();
+        Self::from_store(Store::open(path, Options::default())?, Some(p))
     }
 
     /// A database in memory (tests).
     pub fn open_in_memory() -> Result<SqliteBackend> {
-        Self::from_store(Store::open_in_memory(Options::default())?)
+        Self::from_store(Store::open_in_memory(Options::default())?, None)
     }
 
-    fn from_store(store: Store) -> Result<SqliteBackend> {
+    fn from_store(store: Store, path: Option<PathBuf>) -> Result<SqliteBackend> {
         migrate(store.connection())?;
         let replica = store.replica_id().0;
         let backend = SqliteBackend {
             store: Mutex::new(store),
             replica,
+            path,
+            reader: Mutex::new(None),
         };
         // A crash between a console command's write and its feed rows is mended here.
         backend.feed_own_ops(&*backend.lock()?)?;
@@ -830,6 +854,277 @@ impl Backend for SqliteBackend {
                 officer_id.to_string(),
                 format!("village={}", village.trim()),
             ))
+        })
+    }
+
+    fn read_view(&self, f: &mut dyn FnMut(&Connection) -> Result<()>) -> Result<()> {
+        fn in_read_tx(
+            conn: &Connection,
+            f: &mut dyn FnMut(&Connection) -> Result<()>,
+        ) -> Result<()> {
+            conn.execute_batch("BEGIN DEFERRED")?;
+            let out = f(conn);
+            // A read transaction: ending it cannot lose anything.
+            let end = conn.execute_batch("COMMIT");
+            out?;
+            end?;
+            Ok(())
+        }
+        match &self.path {
+            Some(path) => {
+                let mut reader = self
+                    .reader
+                    .lock()
+                    .map_err(|_| ServerError::Internal("reader mutex poisoned".into()))?;
+                if reader.is_none() {
+                    *reader = Some(Store::open_reader(path)?);
+                }
+                in_read_tx(reader.as_ref().expect("just opened"), f)
+            }
+            None => {
+                let store = self.lock()?;
+                in_read_tx(store.connection(), f)
+            }
+        }
+    }
+
+    fn add_command_user(
+        &self,
+        actor: &str,
+        name: &str,
+        role: &str,
+        unit_code: &str,
+        password_hash: &str,
+        now_ms: i64,
+    ) -> Result<Uuid> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(ServerError::BadRequest(
+                "name: expected 1-100 characters, no control characters".into(),
+            ));
+        }
+        let Some((_, level)) = crate::backend::COMMAND_ROLES
+            .iter()
+            .find(|(r, _)| *r == role)
+        else {
+            return Err(ServerError::BadRequest(
+                "role: expected one of commune_lead, district, province".into(),
+            ));
+        };
+        let store = self.lock()?;
+        let tx = Transaction::new_unchecked(store.connection(), TransactionBehavior::Immediate)?;
+        let unit_level: Option<Option<String>> = tx
+            .query_row(
+                "SELECT level FROM units WHERE code = ?1",
+                [unit_code.trim()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match unit_level {
+            None => return Err(ServerError::NotFound("unit")),
+            Some(l) if l.as_deref() != Some(level) => {
+                return Err(ServerError::BadRequest(format!(
+                    "unit: a {role} user needs a unit of level {level}"
+                )))
+            }
+            Some(_) => {}
+        }
+        let taken: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE name = ?1 AND password_hash IS NOT NULL)",
+            [name],
+            |r| r.get(0),
+        )?;
+        if taken {
+            return Err(ServerError::BadRequest(
+                "name: already used by another user; choose another".into(),
+            ));
+        }
+        let id = Uuid::now_v7();
+        // The bearer-token column is required: give it a random token nobody learns.
+        tx.execute(
+            "INSERT INTO users (id, name, role, unit_code, token_hash, created_ms, password_hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                id.to_string(),
+                name,
+                role,
+                unit_code.trim(),
+                auth::hash_secret(&auth::new_token()),
+                now_ms,
+                password_hash
+            ],
+        )?;
+        audit(
+            &tx,
+            now_ms,
+            actor,
+            "user_add",
+            &id.to_string(),
+            &format!("role={role} unit={}", unit_code.trim()),
+        )?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    fn command_user_by_name(&self, name: &str) -> Result<Option<(CommandUser, String)>> {
+        let store = self.lock()?;
+        let row = store
+            .connection()
+            .prepare_cached(
+                "SELECT id, name, role, unit_code, password_hash FROM users
+                  WHERE name = ?1 AND password_hash IS NOT NULL",
+            )?
+            .query_row([name.trim()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            })
+            .optional()?;
+        row.map(|(id, name, role, unit_code, hash)| {
+            Ok((
+                CommandUser {
+                    user_id: uuid_col(&id)?,
+                    name,
+                    role,
+                    unit_code,
+                },
+                hash,
+            ))
+        })
+        .transpose()
+    }
+
+    fn command_user_by_token(&self, token: &str) -> Result<Option<CommandUser>> {
+        let store = self.lock()?;
+        let row = store
+            .connection()
+            .prepare_cached("SELECT id, name, role, unit_code FROM users WHERE token_hash = ?1")?
+            .query_row([auth::hash_secret(token)], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            })
+            .optional()?;
+        row.map(|(id, name, role, unit_code)| {
+            Ok(CommandUser {
+                user_id: uuid_col(&id)?,
+                name,
+                role,
+                unit_code,
+            })
+        })
+        .transpose()
+    }
+
+    fn start_session(
+        &self,
+        user_id: Uuid,
+        token: &str,
+        expires_ms: i64,
+        now_ms: i64,
+    ) -> Result<()> {
+        let store = self.lock()?;
+        let tx = Transaction::new_unchecked(store.connection(), TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM web_sessions WHERE expires_ms < ?1", [now_ms])?;
+        tx.execute(
+            "INSERT INTO web_sessions (token_hash, user_id, created_ms, expires_ms)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![
+                auth::hash_secret(token),
+                user_id.to_string(),
+                now_ms,
+                expires_ms
+            ],
+        )?;
+        let actor = format!("user:{user_id}");
+        audit(&tx, now_ms, &actor, "sign_in", &user_id.to_string(), "web")?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn session_user(&self, token: &str, now_ms: i64) -> Result<Option<CommandUser>> {
+        let store = self.lock()?;
+        let row = store
+            .connection()
+            .prepare_cached(
+                "SELECT u.id, u.name, u.role, u.unit_code FROM web_sessions s
+                   JOIN users u ON u.id = s.user_id
+                  WHERE s.token_hash = ?1 AND s.expires_ms > ?2",
+            )?
+            .query_row(params![auth::hash_secret(token), now_ms], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            })
+            .optional()?;
+        row.map(|(id, name, role, unit_code)| {
+            Ok(CommandUser {
+                user_id: uuid_col(&id)?,
+                name,
+                role,
+                unit_code,
+            })
+        })
+        .transpose()
+    }
+
+    fn end_session(&self, token: &str) -> Result<()> {
+        let store = self.lock()?;
+        store.connection().execute(
+            "DELETE FROM web_sessions WHERE token_hash = ?1",
+            [auth::hash_secret(token)],
+        )?;
+        Ok(())
+    }
+
+    fn set_quota(&self, actor: &str, quota: QuotaInput, now_ms: i64) -> Result<Uuid> {
+        self.local_write(actor, "quota_set", now_ms, |store| {
+            let subject = match &quota.subject {
+                QuotaSubject::Officer(o) => format!("officer={o}"),
+                QuotaSubject::Unit(u) => format!("unit={}", u.trim()),
+            };
+            let detail = format!(
+                "{subject} period={} metric={} target={}",
+                quota.period.as_text(),
+                quota.metric,
+                quota.target
+            );
+            let campaign = quota.campaign_id.to_string();
+            let id = store.set_quota(quota)?;
+            Ok((id, campaign, detail))
+        })
+    }
+
+    fn set_assignment(
+        &self,
+        actor: &str,
+        officer_id: Uuid,
+        target: AssignTarget,
+        active: bool,
+        now_ms: i64,
+    ) -> Result<Uuid> {
+        let action = if active { "assign" } else { "unassign" };
+        self.local_write(actor, action, now_ms, |store| {
+            let detail = match &target {
+                AssignTarget::Village(v) => format!("village={}", v.trim()),
+                AssignTarget::Household(h) => format!("household={h}"),
+            };
+            let id = if active {
+                store.assign(officer_id, target)?
+            } else {
+                store.unassign(officer_id, target)?
+            };
+            Ok((id, officer_id.to_string(), detail))
         })
     }
 
