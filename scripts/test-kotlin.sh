@@ -30,6 +30,8 @@ mvn -q -B test \
   -Ddoorstep.bindings="$TARGET_DIR/bindings/kotlin" \
   -Ddoorstep.lib="$TARGET_DIR/bindings/lib" \
   -Ddoorstep.bin="$TARGET_DIR/debug/doorstep"
-# One closing line, counted from Surefire's reports (-q hides its own summary).
+# One closing line, counted from Surefire's reports (-q hides its own summary). It starts a
+# line of its own: Maven ends its output with colour resets and no newline.
+echo
 awk -F'"' '/<testsuite / { for (i = 1; i < NF; i++) { if ($i ~ / tests=$/) t += $(i+1); if ($i ~ / failures=$/) f += $(i+1); if ($i ~ / errors=$/) f += $(i+1); if ($i ~ / skipped=$/) s += $(i+1) } }
      END { printf "kotlin: %d passed, %d failed, %d skipped\n", t - f - s, f, s }' target/surefire-reports/TEST-*.xml

@@ -115,20 +115,20 @@ pub struct Enrolment {
 }
 
 struct Client<'a> {
-    http: reqwest::blocking::Client,
+    http: ureq::Agent,
     config: &'a SyncConfig,
     report: SyncReport,
 }
 
 impl<'a> Client<'a> {
     fn new(config: &'a SyncConfig) -> Result<Self> {
-        let http = reqwest::blocking::Client::builder()
-            .timeout(config.timeout)
+        // Error statuses come back as answers (their JSON body says what went wrong); the
+        // timeout covers the whole exchange, connection to last byte.
+        let http: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(config.timeout))
+            .http_status_as_error(false)
             .build()
-            .map_err(|e| Error::Network {
-                attempts: 0,
-                last: e.to_string(),
-            })?;
+            .into();
         Ok(Client {
             http,
             config,
@@ -163,13 +163,12 @@ impl<'a> Client<'a> {
                 .post(&url)
                 .header("content-type", POSTCARD_MEDIA_TYPE)
                 .header("content-encoding", "zstd")
-                .header("accept-encoding", "zstd")
-                .body(body.clone());
+                .header("accept-encoding", "zstd");
             if let Some(token) = token {
-                request = request.bearer_auth(token);
+                request = request.header("authorization", format!("Bearer {token}"));
             }
             let sent = Instant::now();
-            let response = match request.send() {
+            let mut response = match request.send(&body[..]) {
                 Ok(r) => r,
                 Err(e) => {
                     last = describe(&e);
@@ -186,7 +185,12 @@ impl<'a> Client<'a> {
                 .headers()
                 .get("content-encoding")
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"zstd"));
-            let raw = match response.bytes() {
+            let raw = match response
+                .body_mut()
+                .with_config()
+                .limit(MAX_ANSWER_BYTES)
+                .read_to_vec()
+            {
                 Ok(b) => b,
                 Err(e) => {
                     last = describe(&e);
@@ -206,7 +210,7 @@ impl<'a> Client<'a> {
                     }
                 }
             } else {
-                raw.to_vec()
+                raw
             };
             if status.is_success() {
                 match postcard::from_bytes::<Resp>(&bytes) {
@@ -249,8 +253,11 @@ impl<'a> Client<'a> {
     }
 }
 
-fn describe(e: &reqwest::Error) -> String {
-    // reqwest's messages name the URL, never a body: no personal data.
+/// The largest answer read (compressed): far above a pull page, a bound against a broken peer.
+const MAX_ANSWER_BYTES: u64 = 64 * 1024 * 1024;
+
+fn describe(e: &ureq::Error) -> String {
+    // ureq's messages name the host or the I/O failure, never a body: no personal data.
     let mut s = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(inner) = source {

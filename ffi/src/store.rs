@@ -196,6 +196,38 @@ impl FieldStore {
         Ok(self.store().progress(officer, campaign, &day)?.into())
     }
 
+    /// Campaigns running on `day` (`YYYY-MM-DD`, start and end inclusive), by id: what a phone
+    /// passes to `progress` after it has pulled its area. A read of the `campaigns` table
+    /// (`docs/store.md`), nothing more.
+    pub fn campaigns_running(&self, day: String) -> Result<Vec<Campaign>> {
+        let day = parse_date("day", &day)?.format("%Y-%m-%d").to_string();
+        let store = self.store();
+        let mut stmt = store
+            .connection()
+            .prepare(
+                "SELECT id, COALESCE(name, ''), start_date, end_date, COALESCE(target, 0), \
+                 COALESCE(unit_code, '') FROM campaigns \
+                 WHERE ?1 BETWEEN start_date AND end_date ORDER BY id",
+            )
+            .map_err(doorstep_core::Error::from)?;
+        let rows = stmt
+            .query_map([day], |r| {
+                Ok(Campaign {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    start_date: r.get(2)?,
+                    end_date: r.get(3)?,
+                    target: r.get(4)?,
+                    unit_code: r.get(5)?,
+                })
+            })
+            .map_err(doorstep_core::Error::from)?;
+        let list = rows
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(doorstep_core::Error::from)?;
+        Ok(list)
+    }
+
     /// Failed attempts by reason, for one officer or (none) the whole store.
     pub fn blockers(&self, officer_id: Option<String>) -> Result<Vec<BlockerCount>> {
         let officer = officer_id.map(|o| parse_id("officer_id", &o)).transpose()?;

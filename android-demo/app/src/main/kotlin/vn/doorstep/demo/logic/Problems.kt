@@ -1,0 +1,63 @@
+package vn.doorstep.demo.logic
+
+import vn.doorstep.core.DoorstepException
+
+/** What went wrong, as the UI shows it: each kind maps to one translated message. */
+enum class Problem {
+    /** No network or the server did not answer: try again later (a sync retries by itself). */
+    NETWORK,
+
+    /** The server does not know this code or device any more: ask the station for a new code. */
+    RE_ENROL,
+
+    /** The server speaks a newer protocol, or the store was written by a newer app. */
+    UPDATE_APP,
+
+    /** An input the core refused; [UiError.field] names it. */
+    INVALID_INPUT,
+
+    /** An id the store does not know (not synced yet, or removed). */
+    NOT_FOUND,
+
+    /** The phone's storage failed. */
+    STORAGE,
+
+    /** Anything else: report it. */
+    OTHER,
+
+    /** This phone has not enrolled yet. */
+    NOT_ENROLLED,
+
+    /** A required field is empty; [UiError.field] names it. */
+    REQUIRED,
+
+    /** The server address is not an http:// or https:// URL. */
+    BAD_URL,
+}
+
+/** A problem and, for input problems, the field it is about (never the value typed). */
+data class UiError(val problem: Problem, val field: String? = null)
+
+/** The action the UI offers for a core error (the core's messages name fields, never values). */
+fun DoorstepException.toUiError(): UiError = when (this) {
+    is DoorstepException.InvalidInput -> UiError(Problem.INVALID_INPUT, field)
+    is DoorstepException.NotFound -> UiError(Problem.NOT_FOUND, field)
+    is DoorstepException.Storage -> UiError(Problem.STORAGE)
+    is DoorstepException.ReEnrol -> UiError(Problem.RE_ENROL)
+    is DoorstepException.UpdateApp -> UiError(Problem.UPDATE_APP)
+    is DoorstepException.Network -> UiError(Problem.NETWORK)
+    is DoorstepException.Other -> UiError(Problem.OTHER)
+}
+
+/** Run a core call, turning its error into a [UiError]. */
+internal inline fun <T> attempt(call: () -> T): Result<T> = try {
+    Result.success(call())
+} catch (e: DoorstepException) {
+    Result.failure(CoreFailure(e.toUiError()))
+}
+
+/** A failed core call carried through [Result]. */
+internal class CoreFailure(val error: UiError) : Exception(error.problem.name)
+
+internal val Result<*>.uiError: UiError?
+    get() = (exceptionOrNull() as? CoreFailure)?.error

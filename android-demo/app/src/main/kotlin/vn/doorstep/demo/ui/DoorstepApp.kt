@@ -1,0 +1,27 @@
+package vn.doorstep.demo.ui
+
+import android.app.Application
+import android.os.Build
+import java.io.File
+import vn.doorstep.core.FieldStore
+import vn.doorstep.demo.logic.SessionStore
+import vn.doorstep.demo.logic.SyncController
+
+/**
+ * The process-wide objects: one [FieldStore] (the core's SQLite file in the app's private
+ * storage), the session, and the sync controller shared by the screens and the background job.
+ */
+class DoorstepApp : Application() {
+    val store: FieldStore by lazy { FieldStore.open(File(filesDir, "doorstep.db").path) }
+    val sessions: SessionStore by lazy { PrefsSessionStore(this) }
+    val sync: SyncController by lazy { SyncController(store, sessions) }
+    val scheduler: SyncScheduler by lazy { SyncScheduler(this) }
+
+    /** The name the station sees for this phone (model only: no owner name, no number). */
+    val deviceName: String get() = "${Build.MANUFACTURER} ${Build.MODEL}"
+
+    override fun onCreate() {
+        super.onCreate()
+        if (sessions.session() != null) scheduler.schedulePeriodic()
+    }
+}

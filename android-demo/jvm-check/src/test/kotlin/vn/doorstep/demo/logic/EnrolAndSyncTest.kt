@@ -1,0 +1,177 @@
+package vn.doorstep.demo.logic
+
+import java.io.File
+import java.net.HttpURLConnection
+import java.net.ServerSocket
+import java.net.URI
+import java.util.concurrent.TimeUnit
+import kotlin.test.AfterTest
+import kotlin.test.Test
+import kotlin.test.assertEquals
+import kotlin.test.assertFalse
+import kotlin.test.assertNotNull
+import kotlin.test.assertNull
+import kotlin.test.assertTrue
+import kotlin.test.fail
+import vn.doorstep.core.AssistStep
+import vn.doorstep.core.FieldStore
+import vn.doorstep.core.VisitOutcome
+
+/**
+ * Enrolment and sync through the view models against a real `doorstep serve` process: the
+ * station's lead phone pushes the area, the field phone enrols with a code through
+ * [EnrolViewModel], pulls with [SyncController], works offline through the screens' view models,
+ * pushes, and reports a network failure once the server is gone.
+ */
+class EnrolAndSyncTest {
+    private val dir: File = Fixtures.tempDir("doorstep-android-sync")
+    private val bin: String = System.getProperty("doorstep.bin") ?: fail("-Ddoorstep.bin is not set")
+    private val db = File(dir, "server.db").path
+    private var server: Process? = null
+
+    @AfterTest
+    fun stop() {
+        stopServer()
+    }
+
+    private fun stopServer() {
+        server?.destroy()
+        server?.waitFor(10, TimeUnit.SECONDS)
+        server?.destroyForcibly()
+    }
+
+    private fun doorstep(vararg args: String): String {
+        val err = File(dir, "console.err")
+        val p = ProcessBuilder(listOf(bin, "--db", db) + args).redirectError(err).start()
+        val out = p.inputStream.bufferedReader().readText().trim()
+        if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
+            fail("doorstep ${args.first()} failed: ${err.readText()}")
+        }
+        return out
+    }
+
+    private fun serve(): String {
+        val port = ServerSocket(0).use { it.localPort }
+        val log = File(dir, "server.log")
+        server = ProcessBuilder(bin, "--db", db, "serve", "--listen", "127.0.0.1:$port")
+            .redirectErrorStream(true)
+            .redirectOutput(log)
+            .start()
+        val url = "http://127.0.0.1:$port"
+        val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30)
+        while (System.nanoTime() < deadline) {
+            if (server?.isAlive != true) fail("the server exited: ${log.readText()}")
+            try {
+                val c = URI("$url/health").toURL().openConnection() as HttpURLConnection
+                c.connectTimeout = 500
+                if (c.responseCode == 200) return url
+            } catch (_: Exception) {
+            }
+            Thread.sleep(100)
+        }
+        fail("the server did not become healthy: ${log.readText()}")
+    }
+
+    @Test
+    fun `enrol validates its input before going online`() {
+        val store = FieldStore.open(File(dir, "phone.db").path)
+        val sessions = MemorySessionStore()
+        val vm = EnrolViewModel(store, sessions, "test phone")
+        vm.enrol(" ", "ABC")
+        assertEquals(UiError(Problem.REQUIRED, "server_url"), vm.state.error)
+        vm.enrol("ftp://station.example", "ABC")
+        assertEquals(UiError(Problem.BAD_URL, "server_url"), vm.state.error)
+        vm.enrol("http://127.0.0.1:9", "  ")
+        assertEquals(UiError(Problem.REQUIRED, "code"), vm.state.error)
+        assertFalse(vm.state.enrolled)
+        assertNull(sessions.session())
+
+        // Not enrolled: a sync does nothing and says why.
+        val sync = SyncController(store, sessions) { 42L }
+        assertEquals(AfterSync.DONE, sync.syncNow())
+        assertEquals(LastSync(42L, Problem.NOT_ENROLLED), sessions.lastSync())
+    }
+
+    @Test
+    fun `a field phone enrols, pulls its area, works offline and pushes`() {
+        doorstep("units", "import", Fixtures.unitsCsv.path)
+        val lead = doorstep("officer", "add", "--name", "Trưởng Công an phường", "--role", "commune_lead", "--unit", Fixtures.COMMUNE)
+        val field = doorstep("officer", "add", "--name", "CSKV Trần Văn Bình", "--role", "field", "--unit", Fixtures.COMMUNE)
+        val leadCode = doorstep("enrol-code", "--officer", lead)
+        val fieldCode = doorstep("enrol-code", "--officer", field)
+        val url = serve()
+
+        // The station: the commune lead's phone adds the village, campaign, roster, assignment.
+        val a = FieldStore.open(File(dir, "lead.db").path)
+        val aToken = a.enrol(url, leadCode, "lead phone").token
+        a.sync(url, aToken, null)
+        a.importUnitsCsv(Fixtures.villagesCsv)
+        a.sync(url, aToken, null)
+        val campaign = Fixtures.campaign(a)
+        a.putCampaign(campaign)
+        a.importRoster(campaign.id, Fixtures.roster)
+        a.assignVillage(field, Fixtures.VILLAGE)
+        assertTrue(a.sync(url, aToken, null).refused.isEmpty())
+
+        // The field phone: a wrong code first, then the right one.
+        val store = FieldStore.open(File(dir, "field.db").path)
+        val sessions = MemorySessionStore()
+        val enrol = EnrolViewModel(store, sessions, "field phone")
+        enrol.enrol("$url/", "WRONG-CODE")
+        assertEquals(UiError(Problem.RE_ENROL), enrol.state.error)
+        assertFalse(enrol.state.enrolled)
+        enrol.enrol("$url/", fieldCode)
+        assertNull(enrol.state.error)
+        assertTrue(enrol.state.enrolled)
+        val session = assertNotNull(sessions.session())
+        assertEquals(field, session.officerId)
+        assertEquals(url, session.serverUrl) // the trailing slash is gone
+        assertFalse(session.token in session.toString())
+
+        // Before the first pull: nothing to do yet.
+        val today = TodayViewModel(store, sessions)
+        today.refresh()
+        assertTrue(today.state.households.isEmpty())
+        assertNull(today.state.progress)
+
+        var clock = 1_000L
+        val sync = SyncController(store, sessions) { clock }
+        val progressSeen = mutableListOf<SyncState>()
+        sync.observe { progressSeen.add(it) }
+        assertEquals(AfterSync.DONE, sync.syncNow())
+        val first = assertNotNull(sessions.lastSync())
+        assertTrue(first.ok, "$first")
+        assertTrue(first.pulled > 0)
+        assertEquals(1_000L, first.atMs)
+        assertTrue(progressSeen.any { it.running && it.pulledSoFar > 0 })
+        assertFalse(sync.state.running)
+
+        // Offline work on what was pulled.
+        today.refresh()
+        assertEquals(listOf("HH001", "HH002"), today.state.households.map { it.code }.sorted())
+        assertEquals(Fixtures.CAMPAIGN_NAME, assertNotNull(today.state.progress).campaignName)
+        val hh = HouseholdViewModel(store, sessions, today.state.households.single { it.code == "HH001" }.id)
+        hh.refresh()
+        hh.recordVisit(VisitOutcome.MET)
+        hh.recordAssist(hh.state.residents.single { it.fullName == "Nguyễn Văn A" }.id, AssistStep.LEVEL1_ACTIVATED)
+        assertNull(hh.state.error)
+
+        clock = 2_000L
+        assertEquals(AfterSync.DONE, sync.syncNow())
+        val second = assertNotNull(sessions.lastSync())
+        assertEquals(LastSync(2_000L, null, pushed = 2, pulled = 0, refused = 0), second)
+
+        // The station sees the field officer's work.
+        a.sync(url, aToken, null)
+        val seen = a.progress(field, campaign.id, a.today())
+        assertEquals(1L, seen.day.visits)
+        assertEquals(1L, seen.day.level1Activated)
+
+        // The server goes away: a network failure, which the job retries later.
+        stopServer()
+        clock = 3_000L
+        assertEquals(AfterSync.RETRY, sync.syncNow())
+        assertEquals(LastSync(3_000L, Problem.NETWORK), sessions.lastSync())
+        assertEquals(sessions.lastSync(), sync.state.last)
+    }
+}
