@@ -2,7 +2,7 @@
 //!
 //! Two implementations: embedded SQLite ([`crate::sqlite::SqliteBackend`], the default) and
 //! PostgreSQL for province scale ([`crate::pg::PgBackend`], several instances on one
-//! database; `docs/adr/0005-postgres-backend.md`). The methods are blocking
+//! database; `docs/adr/0006-postgres-backend.md`). The methods are blocking
 //! (the HTTP layer calls them on `spawn_blocking`) and each is one transaction: a push's
 //! merge, its feed rows and the device's acknowledgement commit together or not at all.
 

@@ -381,7 +381,9 @@ fn main() -> anyhow::Result<()> {
         } => {
             if demo {
                 let Database::Sqlite(path) = &db else {
-                    bail!("--demo builds its data set in an SQLite file: use it without --database");
+                    bail!(
+                        "--demo builds its data set in an SQLite file: use it without --database"
+                    );
                 };
                 prepare_demo(path, demo_seed)?;
             }
@@ -639,11 +641,7 @@ fn console(db: Database, command: Command) -> anyhow::Result<()> {
 }
 
 /// The command centre's console commands: users, quotas, unassign, reports.
-fn dashboard_command(
-    b: &Arc<dyn Backend>,
-    command: Command,
-    now: i64,
-) -> anyhow::Result<()> {
+fn dashboard_command(b: &Arc<dyn Backend>, command: Command, now: i64) -> anyhow::Result<()> {
     use doorstep_server::web::{demo_user, ReportQuery};
     match command {
         Command::User {

@@ -1,5 +1,5 @@
 //! The PostgreSQL backend: shared state in PostgreSQL, a core store per instance as its
-//! materialised view (`docs/adr/0005-postgres-backend.md`).
+//! materialised view (`docs/adr/0006-postgres-backend.md`).
 //!
 //! PostgreSQL holds what every instance must agree on: the operation log and the feed (one
 //! table, `feed`: an operation's dot is unique, so a second delivery is a no-op), devices,
@@ -43,9 +43,9 @@ use doorstep_core::{
     AssignTarget, CampaignInput, OfficerInput, Op, Options, QuotaInput, QuotaSubject, Role, Store,
     UnitInput,
 };
-use rusqlite::OptionalExtension;
 use postgres::{GenericClient, IsolationLevel, NoTls};
 use r2d2_postgres::PostgresConnectionManager;
+use rusqlite::OptionalExtension;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -1265,7 +1265,14 @@ impl Backend for PgBackend {
             ],
         )?;
         let actor = format!("user:{user_id}");
-        audit(&mut tx, now_ms, &actor, "sign_in", &user_id.to_string(), "web")?;
+        audit(
+            &mut tx,
+            now_ms,
+            &actor,
+            "sign_in",
+            &user_id.to_string(),
+            "web",
+        )?;
         tx.commit()?;
         Ok(())
     }

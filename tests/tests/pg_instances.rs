@@ -1,7 +1,7 @@
 //! Several `doorstep serve` processes on one PostgreSQL database behind a round-robin
 //! balancer (each request to the next instance), with devices pushing and pulling
 //! concurrently, each page and batch through another instance: no operation is ever skipped
-//! or delivered twice, and everything converges (docs/adr/0005-postgres-backend.md).
+//! or delivered twice, and everything converges (docs/adr/0006-postgres-backend.md).
 //!
 //! The hazard this guards: feed sequence numbers allocated in one order and committed in
 //! another would let a pull move its cursor past a row that commits later, and that row
