@@ -528,6 +528,21 @@ impl PgBackend {
         Ok(f(&mut store))
     }
 
+    /// Write to the view with the core API as the console does (tests and tools), then file
+    /// the operations it made in the shared feed, in one PostgreSQL transaction under the
+    /// feed lock. Not audited: the caller audits what it does.
+    pub fn with_view_write<T>(&self, f: impl FnOnce(&mut Store) -> T) -> Result<T> {
+        let mut store = self.lock()?;
+        let mut c = self.client()?;
+        let mut tx = c.transaction()?;
+        lock_feed(&mut tx)?;
+        self.catch_up(&mut store, &mut tx)?;
+        let out = f(&mut store);
+        self.send_own_ops(&store, &mut tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
     /// Run `f` with a PostgreSQL connection (tests and tools that read the shared tables).
     pub fn with_client<T>(&self, f: impl FnOnce(&mut postgres::Client) -> T) -> Result<T> {
         let mut c = self.client()?;

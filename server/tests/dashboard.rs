@@ -9,10 +9,12 @@
 use chrono::NaiveDate;
 use doorstep_core::*;
 use doorstep_server::backend::Backend;
+use doorstep_server::pg::{testing, ViewOptions};
 use doorstep_server::stats::{Report, StatsCache};
-use doorstep_server::SqliteBackend;
+use doorstep_server::{PgBackend, SqliteBackend};
 use reqwest::blocking::{Client as Raw, RequestBuilder, Response};
 use reqwest::redirect::Policy;
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -296,9 +298,78 @@ impl Req<'_> {
     }
 }
 
+/// The backend a test runs on.
+#[derive(Clone)]
+enum Db {
+    Sqlite(Arc<SqliteBackend>),
+    Pg(Arc<PgBackend>),
+}
+
+impl Db {
+    /// Write with the core API as the console does (on PostgreSQL: into the instance's view,
+    /// then filed in the shared feed).
+    fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> T) -> doorstep_server::Result<T> {
+        match self {
+            Db::Sqlite(b) => b.with_store(f),
+            Db::Pg(b) => b.with_view_write(f),
+        }
+    }
+
+    fn dyn_backend(&self) -> Arc<dyn Backend> {
+        match self {
+            Db::Sqlite(b) => b.clone(),
+            Db::Pg(b) => b.clone(),
+        }
+    }
+
+    fn audit(
+        &self,
+        limit: u32,
+    ) -> doorstep_server::Result<Vec<doorstep_server::backend::AuditEntry>> {
+        self.dyn_backend().audit(limit)
+    }
+}
+
+thread_local! {
+    /// Whether this thread's test is running its PostgreSQL pass.
+    static ON_PG: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Run a test on SQLite, then on PostgreSQL when the test cluster is there (it must be under
+/// CI: [`testing::base_url`] panics if it is not).
+fn on_both_backends(test: fn()) {
+    test();
+    if testing::base_url().is_some() {
+        ON_PG.with(|c| c.set(true));
+        eprintln!("-- the same test on PostgreSQL");
+        test();
+        ON_PG.with(|c| c.set(false));
+    }
+}
+
+fn open_db(dir: &std::path::Path) -> Db {
+    if ON_PG.with(Cell::get) {
+        let base = testing::base_url().expect("PostgreSQL pass without a cluster");
+        let url = testing::fresh_database(&base).expect("create a test database");
+        Db::Pg(Arc::new(
+            PgBackend::open(
+                &url,
+                ViewOptions {
+                    path: Some(dir.join("view.db")),
+                },
+            )
+            .unwrap(),
+        ))
+    } else {
+        Db::Sqlite(Arc::new(
+            SqliteBackend::open(dir.join("server.db")).unwrap(),
+        ))
+    }
+}
+
 struct Server {
     base: String,
-    backend: Arc<SqliteBackend>,
+    backend: Db,
     world: World,
     _rt: tokio::runtime::Runtime,
     _dir: tempfile::TempDir,
@@ -306,8 +377,9 @@ struct Server {
 
 fn server(demo: bool) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let backend = Arc::new(SqliteBackend::open(dir.path().join("server.db")).unwrap());
-    let world = backend.with_store(build).unwrap();
+    let db = open_db(dir.path());
+    let world = db.with_store(build).unwrap();
+    let backend = db.dyn_backend();
     let campaign = world.campaign;
     for (unit, metric, target) in [
         ("22813", QuotaMetric::Level1Activated, 5),
@@ -363,7 +435,7 @@ fn server(demo: bool) -> Server {
     ));
     Server {
         base: format!("http://{addr}"),
-        backend,
+        backend: db,
         world,
         _rt: rt,
         _dir: dir,
@@ -374,6 +446,7 @@ impl Server {
     fn user(&self, name: &str, role: &str, unit: &str) {
         let hash = doorstep_server::auth::hash_password("password-1234").unwrap();
         self.backend
+            .dyn_backend()
             .add_command_user("test", name, role, unit, &hash, 0)
             .unwrap();
     }
@@ -411,6 +484,10 @@ fn row<'a>(r: &'a Report, code: &str) -> &'a doorstep_server::stats::Row {
 
 #[test]
 fn counting_rules_on_a_small_store() {
+    on_both_backends(counting_rules_on_a_small_store_once);
+}
+
+fn counting_rules_on_a_small_store_once() {
     let s = server(true);
     let http = Client::new();
     let w = &s.world;
@@ -556,6 +633,10 @@ fn counting_rules_on_a_small_store() {
 
 #[test]
 fn sign_in_and_scope() {
+    on_both_backends(sign_in_and_scope_once);
+}
+
+fn sign_in_and_scope_once() {
     let s = server(false);
     s.user("lead1", "commune_lead", "22813");
     s.user("dist2", "district", "587");
@@ -563,6 +644,7 @@ fn sign_in_and_scope() {
     let hash = doorstep_server::auth::hash_password("password-1234").unwrap();
     assert!(s
         .backend
+        .dyn_backend()
         .add_command_user("test", "x", "district", "22813", &hash, 0)
         .is_err());
     let anon = Client::new();
@@ -770,6 +852,10 @@ fn json_rows(r: &serde_json::Value) -> Vec<Vec<String>> {
 
 #[test]
 fn xlsx_and_csv_equal_the_json() {
+    on_both_backends(xlsx_and_csv_equal_the_json_once);
+}
+
+fn xlsx_and_csv_equal_the_json_once() {
     use calamine::{Data, Reader};
     let s = server(true);
     let http = Client::new();
@@ -1140,7 +1226,12 @@ fn snapshot_rebuilds_in_the_background_after_a_write() {
 #[test]
 fn roster_upload_reports_progress_and_rejected_rows() {
     let s = server(false);
-    let (_, token) = s.backend.bootstrap_admin("root", 0).unwrap().unwrap();
+    let (_, token) = s
+        .backend
+        .dyn_backend()
+        .bootstrap_admin("root", 0)
+        .unwrap()
+        .unwrap();
     let raw = Raw::new();
     let csv = "household_code,village_code,full_name,birth_date,account\n\
                N1,22813-01,Trần Thị B,1985,none\n\
