@@ -57,6 +57,14 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Build the statistics snapshot now rather than on the first dashboard request (seconds
+    // at province scale).
+    let warm = state.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = warm.stats.get(&warm.backend) {
+            tracing::warn!(error = %e, "statistics snapshot not built at start");
+        }
+    });
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

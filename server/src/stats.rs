@@ -1531,6 +1531,10 @@ pub struct StatsCache {
     current: RwLock<Option<Arc<Snapshot>>>,
     building: AtomicBool,
     last_check_ms: AtomicI64,
+    /// Held while the first snapshot is built, so concurrent first requests build it once.
+    first: std::sync::Mutex<()>,
+    /// Twice the last build's duration: rebuilds never take more than a third of a core.
+    min_gap_ms: AtomicI64,
     /// At most one fingerprint check (and rebuild) per this many ms; 0: check on every
     /// request and rebuild before answering (tests).
     pub debounce_ms: i64,
@@ -1554,6 +1558,8 @@ impl StatsCache {
             current: RwLock::new(None),
             building: AtomicBool::new(false),
             last_check_ms: AtomicI64::new(i64::MIN / 2),
+            min_gap_ms: AtomicI64::new(0),
+            first: std::sync::Mutex::new(()),
             debounce_ms,
         }
     }
@@ -1568,6 +1574,8 @@ impl StatsCache {
     }
 
     fn store(&self, s: Snapshot) -> Arc<Snapshot> {
+        self.min_gap_ms
+            .store(2 * s.build_ms as i64, Ordering::Relaxed);
         let s = Arc::new(s);
         if let Ok(mut w) = self.current.write() {
             *w = Some(s.clone());
@@ -1581,12 +1589,19 @@ impl StatsCache {
         let current = self.current.read().ok().and_then(|c| c.clone());
         let now = crate::now_ms();
         let Some(current) = current else {
+            let _first = self.first.lock();
+            if let Some(c) = self.current.read().ok().and_then(|c| c.clone()) {
+                return Ok(c); // built while we waited
+            }
             let s = Self::build(&**backend)?;
             self.last_check_ms.store(now, Ordering::Relaxed);
             return Ok(self.store(s));
         };
         let last = self.last_check_ms.load(Ordering::Relaxed);
-        if self.debounce_ms > 0 && now - last < self.debounce_ms {
+        let gap = self
+            .debounce_ms
+            .max(self.min_gap_ms.load(Ordering::Relaxed));
+        if self.debounce_ms > 0 && now - last < gap {
             return Ok(current);
         }
         self.last_check_ms.store(now, Ordering::Relaxed);
