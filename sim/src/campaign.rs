@@ -531,6 +531,7 @@ pub fn run(cfg: &SimConfig, progress: &mut dyn FnMut(&str)) -> Result<Outcome> {
             });
         }
     }
+    let synced_at_ms = doorstep_server::now_ms();
     progress(&format!(
         "every device synced ({:.1} s); comparing",
         started.elapsed().as_secs_f64()
@@ -620,6 +621,7 @@ pub fn run(cfg: &SimConfig, progress: &mut dyn FnMut(&str)) -> Result<Outcome> {
     ));
     // 4. The dashboard's report API.
     if cfg.check_api {
+        report::wait_fresh(&server.url(), &admin_token, "58", &last, synced_at_ms)?;
         let (n, mism) = report::compare_api(&server.url(), &admin_token, &expected)?;
         out.compared_api = n;
         out.mismatches.extend(mism);

@@ -190,3 +190,40 @@ fn csv_numbers(subject: &Subject, body: &[u8]) -> std::result::Result<Numbers, S
     }
     Ok(out)
 }
+
+/// Wait until the dashboard's statistics snapshot was taken after `after_ms` (the report's
+/// `as_of`, to the second): the command centre answers from a snapshot rebuilt in the
+/// background, a few seconds behind the store (`docs/dashboard-api.md`, ADR 0005).
+pub fn wait_fresh(base_url: &str, token: &str, unit: &str, day: &str, after_ms: i64) -> Result<()> {
+    let http = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .map_err(|e| SimError::Api(e.to_string()))?;
+    let started = std::time::Instant::now();
+    // `as_of` has whole seconds: a snapshot taken in the same second may predate `after_ms`.
+    let threshold = (after_ms / 1000 + 1) * 1000;
+    loop {
+        let resp = http
+            .get(format!("{base_url}/api/v1/report?unit={unit}&date={day}"))
+            .bearer_auth(token)
+            .send()
+            .map_err(|e| SimError::Api(e.to_string()))?;
+        let body = resp.bytes().map_err(|e| SimError::Api(e.to_string()))?;
+        let json: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| SimError::Api(format!("as_of: {e}")))?;
+        let as_of = json
+            .get("as_of")
+            .and_then(|v| v.as_str())
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.timestamp_millis());
+        if as_of.is_some_and(|t| t >= threshold) {
+            return Ok(());
+        }
+        if started.elapsed() > std::time::Duration::from_secs(300) {
+            return Err(SimError::Api(
+                "the statistics snapshot did not catch up within 300 s".into(),
+            ));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
