@@ -1535,6 +1535,78 @@ mod tests {
         );
     }
 
+    /// A database at v1 (as the first PostgreSQL release left it) with an admin and a device
+    /// migrates to v2 keeping both; command users and web sessions then work.
+    #[test]
+    fn migration_from_v1_keeps_users_and_devices() {
+        let Some(base) = testing::base_url() else {
+            return;
+        };
+        let url = testing::fresh_database(&base).unwrap();
+        let mut c = postgres::Client::connect(&url, NoTls).unwrap();
+        c.batch_execute(
+            "CREATE TABLE server_meta (key text PRIMARY KEY, value text NOT NULL);
+             INSERT INTO server_meta VALUES ('schema_version', '1'),
+                 ('server_replica', '0190a5c4-7c11-7000-8000-000000000001');",
+        )
+        .unwrap();
+        c.batch_execute(V1).unwrap();
+        c.batch_execute(
+            "INSERT INTO users (id, name, role, unit_code, token_hash, created_ms)
+                 VALUES ('u1', 'root', 'admin', NULL, 'h-admin', 1);
+             INSERT INTO devices (id, officer_id, replica, name, token_hash, enrolled_at)
+                 VALUES ('d1', 'o1', '\\x00', 'phone', 'h-device', 2);",
+        )
+        .unwrap();
+        let replica = migrate(&mut c).unwrap();
+        assert_eq!(replica.to_string(), "0190a5c4-7c11-7000-8000-000000000001");
+        assert_eq!(schema_version(&mut c).unwrap(), 2);
+        let row = c
+            .query_one(
+                "SELECT name, role, password_hash FROM users WHERE id = 'u1'",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(row.get::<_, String>(0), "root");
+        assert_eq!(row.get::<_, String>(1), "admin");
+        assert_eq!(row.get::<_, Option<String>>(2), None);
+        let devices: i64 = c
+            .query_one(
+                "SELECT count(*) FROM devices WHERE token_hash = 'h-device'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(devices, 1);
+        drop(c);
+        // The v2 paths on the migrated database.
+        let b = PgBackend::open(&url, ViewOptions::default()).unwrap();
+        b.with_view_write(|s| {
+            s.put_unit(UnitInput {
+                code: "58".into(),
+                parent_code: None,
+                level: doorstep_core::UnitLevel::Province,
+                kind: "tỉnh".into(),
+                name: "Ninh Thuận".into(),
+            })
+        })
+        .unwrap()
+        .unwrap();
+        let id = b
+            .add_command_user("cli", "chief", "province", "58", "$argon2id$hash", 3)
+            .unwrap();
+        let (user, hash) = b.command_user_by_name("chief").unwrap().unwrap();
+        assert_eq!((user.user_id, hash.as_str()), (id, "$argon2id$hash"));
+        b.start_session(id, "cookie-token", 100, 4).unwrap();
+        assert_eq!(
+            b.session_user("cookie-token", 50).unwrap().unwrap().user_id,
+            id
+        );
+        assert!(b.session_user("cookie-token", 150).unwrap().is_none());
+        b.end_session("cookie-token").unwrap();
+        assert!(b.session_user("cookie-token", 50).unwrap().is_none());
+    }
+
     #[test]
     fn migration_from_nothing_then_no_op_then_refuses_newer() {
         let Some(base) = testing::base_url() else {
@@ -1552,7 +1624,10 @@ mod tests {
             )
             .unwrap()
             .get(0);
-        assert_eq!(tables, 7, "server_meta and the six tables of v1");
+        assert_eq!(
+            tables, 8,
+            "server_meta, the six tables of v1 and web_sessions of v2"
+        );
         // Again: nothing changes, the same replica.
         assert_eq!(migrate(&mut c).unwrap(), r1);
         assert_eq!(schema_version(&mut c).unwrap(), PG_SCHEMA_VERSION);
