@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod backend;
+pub(crate) mod console;
 pub mod cursor;
 pub mod demo;
 pub mod error;

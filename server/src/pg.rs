@@ -33,16 +33,14 @@ use crate::backend::{
     AuditEntry, Backend, CommandUser, DeviceAuth, DeviceInfo, Enrolled, Enrolment, Gauges,
     IssuedCode, UserAuth,
 };
+use crate::console;
 use crate::cursor::{Backfill, Cursor};
 use crate::error::{Result, ServerError};
 use crate::scope;
 use doorstep_core::roster::{ImportProgress, ImportReport};
 use doorstep_core::store::Verdict;
 use doorstep_core::wire::{PullResponse, PushResponse, Rejected};
-use doorstep_core::{
-    AssignTarget, CampaignInput, OfficerInput, Op, Options, QuotaInput, QuotaSubject, Role, Store,
-    UnitInput,
-};
+use doorstep_core::{AssignTarget, CampaignInput, Op, Options, QuotaInput, Role, Store, UnitInput};
 use postgres::{GenericClient, IsolationLevel, NoTls};
 use r2d2_postgres::PostgresConnectionManager;
 use rusqlite::OptionalExtension;
@@ -1146,21 +1144,8 @@ impl Backend for PgBackend {
         password_hash: &str,
         now_ms: i64,
     ) -> Result<Uuid> {
-        let name = name.trim();
+        let (name, level) = console::check_command_user(name, role)?;
         let unit_code = unit_code.trim();
-        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-            return Err(ServerError::BadRequest(
-                "name: expected 1-100 characters, no control characters".into(),
-            ));
-        }
-        let Some((_, level)) = crate::backend::COMMAND_ROLES
-            .iter()
-            .find(|(r, _)| *r == role)
-        else {
-            return Err(ServerError::BadRequest(
-                "role: expected one of commune_lead, district, province".into(),
-            ));
-        };
         // Units live in the view (they are replicated data).
         let unit_level: Option<Option<String>> = self.with_view(|store| {
             store
@@ -1174,7 +1159,7 @@ impl Backend for PgBackend {
         })??;
         match unit_level {
             None => return Err(ServerError::NotFound("unit")),
-            Some(l) if l.as_deref() != Some(*level) => {
+            Some(l) if l.as_deref() != Some(level) => {
                 return Err(ServerError::BadRequest(format!(
                     "unit: a {role} user needs a unit of level {level}"
                 )))
@@ -1321,21 +1306,7 @@ impl Backend for PgBackend {
     }
 
     fn set_quota(&self, actor: &str, quota: QuotaInput, now_ms: i64) -> Result<Uuid> {
-        self.local_write(actor, "quota_set", now_ms, |store| {
-            let subject = match &quota.subject {
-                QuotaSubject::Officer(o) => format!("officer={o}"),
-                QuotaSubject::Unit(u) => format!("unit={}", u.trim()),
-            };
-            let detail = format!(
-                "{subject} period={} metric={} target={}",
-                quota.period.as_text(),
-                quota.metric,
-                quota.target
-            );
-            let campaign = quota.campaign_id.to_string();
-            let id = store.set_quota(quota)?;
-            Ok((id, campaign, detail))
-        })
+        self.local_write(actor, "quota_set", now_ms, |s| console::set_quota(s, quota))
     }
 
     fn set_assignment(
@@ -1347,17 +1318,8 @@ impl Backend for PgBackend {
         now_ms: i64,
     ) -> Result<Uuid> {
         let action = if active { "assign" } else { "unassign" };
-        self.local_write(actor, action, now_ms, |store| {
-            let detail = match &target {
-                AssignTarget::Village(v) => format!("village={}", v.trim()),
-                AssignTarget::Household(h) => format!("household={h}"),
-            };
-            let id = if active {
-                store.assign(officer_id, target)?
-            } else {
-                store.unassign(officer_id, target)?
-            };
-            Ok((id, officer_id.to_string(), detail))
+        self.local_write(actor, action, now_ms, |s| {
+            console::set_assignment(s, officer_id, target, active)
         })
     }
 
@@ -1369,15 +1331,8 @@ impl Backend for PgBackend {
         unit_code: &str,
         now_ms: i64,
     ) -> Result<Uuid> {
-        self.local_write(actor, "officer_add", now_ms, |store| {
-            let id = Uuid::now_v7();
-            store.put_officer(OfficerInput {
-                id,
-                name: name.to_owned(),
-                role,
-                unit_code: unit_code.to_owned(),
-            })?;
-            Ok((id, id.to_string(), format!("role={role}")))
+        self.local_write(actor, "officer_add", now_ms, |s| {
+            console::add_officer(s, name, role, unit_code)
         })
     }
 
@@ -1388,41 +1343,24 @@ impl Backend for PgBackend {
         village: &str,
         now_ms: i64,
     ) -> Result<Uuid> {
-        self.local_write(actor, "assign", now_ms, |store| {
-            let id = store.assign(officer_id, AssignTarget::Village(village.to_owned()))?;
-            Ok((
-                id,
-                officer_id.to_string(),
-                format!("village={}", village.trim()),
-            ))
+        self.local_write(actor, "assign", now_ms, |s| {
+            console::assign_village(s, officer_id, village)
         })
     }
 
     fn import_units(&self, actor: &str, csv: &[u8], now_ms: i64) -> Result<(u64, u64)> {
-        self.local_write(actor, "units_import", now_ms, |store| {
-            let report = store.import_units_csv(csv)?;
-            let counts = (report.rows as u64, report.rejected.len() as u64);
-            Ok((
-                counts,
-                "units".to_owned(),
-                format!("rows={} rejected={}", counts.0, counts.1),
-            ))
+        self.local_write(actor, "units_import", now_ms, |s| {
+            console::import_units(s, csv)
         })
     }
 
     fn put_unit(&self, actor: &str, unit: UnitInput, now_ms: i64) -> Result<()> {
-        self.local_write(actor, "unit_put", now_ms, |store| {
-            let code = unit.code.clone();
-            store.put_unit(unit)?;
-            Ok(((), code, String::new()))
-        })
+        self.local_write(actor, "unit_put", now_ms, |s| console::put_unit(s, unit))
     }
 
     fn put_campaign(&self, actor: &str, campaign: CampaignInput, now_ms: i64) -> Result<Uuid> {
-        self.local_write(actor, "campaign_put", now_ms, |store| {
-            let id = campaign.id;
-            store.put_campaign(campaign)?;
-            Ok((id, id.to_string(), String::new()))
+        self.local_write(actor, "campaign_put", now_ms, |s| {
+            console::put_campaign(s, campaign)
         })
     }
 
@@ -1434,15 +1372,8 @@ impl Backend for PgBackend {
         progress: &mut dyn FnMut(ImportProgress),
         now_ms: i64,
     ) -> Result<ImportReport> {
-        self.local_write(actor, "roster_import", now_ms, |store| {
-            let report = store.import_roster(campaign_id, csv, progress)?;
-            let detail = format!(
-                "rows={} accepted={} rejected={}",
-                report.rows,
-                report.accepted,
-                report.rejected.len()
-            );
-            Ok((report, campaign_id.to_string(), detail))
+        self.local_write(actor, "roster_import", now_ms, |s| {
+            console::import_roster(s, campaign_id, csv, progress)
         })
     }
 

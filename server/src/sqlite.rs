@@ -15,14 +15,14 @@ use crate::backend::{
     AuditEntry, Backend, CommandUser, DeviceAuth, DeviceInfo, Enrolled, Enrolment, Gauges,
     IssuedCode, UserAuth,
 };
+use crate::console;
 use crate::cursor::{Backfill, Cursor};
 use crate::error::{Result, ServerError};
 use crate::scope;
 use doorstep_core::roster::{ImportProgress, ImportReport};
 use doorstep_core::wire::{PullResponse, PushResponse, Rejected};
 use doorstep_core::{
-    AssignTarget, CampaignInput, OfficerInput, Op, Options, QuotaInput, QuotaSubject, ReplicaId,
-    Role, Store, UnitInput,
+    AssignTarget, CampaignInput, Op, Options, QuotaInput, ReplicaId, Role, Store, UnitInput,
 };
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use std::cell::RefCell;
@@ -828,15 +828,8 @@ impl Backend for SqliteBackend {
         unit_code: &str,
         now_ms: i64,
     ) -> Result<Uuid> {
-        self.local_write(actor, "officer_add", now_ms, |store| {
-            let id = Uuid::now_v7();
-            store.put_officer(OfficerInput {
-                id,
-                name: name.to_owned(),
-                role,
-                unit_code: unit_code.to_owned(),
-            })?;
-            Ok((id, id.to_string(), format!("role={role}")))
+        self.local_write(actor, "officer_add", now_ms, |s| {
+            console::add_officer(s, name, role, unit_code)
         })
     }
 
@@ -847,13 +840,8 @@ impl Backend for SqliteBackend {
         village: &str,
         now_ms: i64,
     ) -> Result<Uuid> {
-        self.local_write(actor, "assign", now_ms, |store| {
-            let id = store.assign(officer_id, AssignTarget::Village(village.to_owned()))?;
-            Ok((
-                id,
-                officer_id.to_string(),
-                format!("village={}", village.trim()),
-            ))
+        self.local_write(actor, "assign", now_ms, |s| {
+            console::assign_village(s, officer_id, village)
         })
     }
 
@@ -897,20 +885,7 @@ impl Backend for SqliteBackend {
         password_hash: &str,
         now_ms: i64,
     ) -> Result<Uuid> {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-            return Err(ServerError::BadRequest(
-                "name: expected 1-100 characters, no control characters".into(),
-            ));
-        }
-        let Some((_, level)) = crate::backend::COMMAND_ROLES
-            .iter()
-            .find(|(r, _)| *r == role)
-        else {
-            return Err(ServerError::BadRequest(
-                "role: expected one of commune_lead, district, province".into(),
-            ));
-        };
+        let (name, level) = console::check_command_user(name, role)?;
         let store = self.lock()?;
         let tx = Transaction::new_unchecked(store.connection(), TransactionBehavior::Immediate)?;
         let unit_level: Option<Option<String>> = tx
@@ -1088,21 +1063,7 @@ impl Backend for SqliteBackend {
     }
 
     fn set_quota(&self, actor: &str, quota: QuotaInput, now_ms: i64) -> Result<Uuid> {
-        self.local_write(actor, "quota_set", now_ms, |store| {
-            let subject = match &quota.subject {
-                QuotaSubject::Officer(o) => format!("officer={o}"),
-                QuotaSubject::Unit(u) => format!("unit={}", u.trim()),
-            };
-            let detail = format!(
-                "{subject} period={} metric={} target={}",
-                quota.period.as_text(),
-                quota.metric,
-                quota.target
-            );
-            let campaign = quota.campaign_id.to_string();
-            let id = store.set_quota(quota)?;
-            Ok((id, campaign, detail))
-        })
+        self.local_write(actor, "quota_set", now_ms, |s| console::set_quota(s, quota))
     }
 
     fn set_assignment(
@@ -1114,45 +1075,24 @@ impl Backend for SqliteBackend {
         now_ms: i64,
     ) -> Result<Uuid> {
         let action = if active { "assign" } else { "unassign" };
-        self.local_write(actor, action, now_ms, |store| {
-            let detail = match &target {
-                AssignTarget::Village(v) => format!("village={}", v.trim()),
-                AssignTarget::Household(h) => format!("household={h}"),
-            };
-            let id = if active {
-                store.assign(officer_id, target)?
-            } else {
-                store.unassign(officer_id, target)?
-            };
-            Ok((id, officer_id.to_string(), detail))
+        self.local_write(actor, action, now_ms, |s| {
+            console::set_assignment(s, officer_id, target, active)
         })
     }
 
     fn import_units(&self, actor: &str, csv: &[u8], now_ms: i64) -> Result<(u64, u64)> {
-        self.local_write(actor, "units_import", now_ms, |store| {
-            let report = store.import_units_csv(csv)?;
-            let counts = (report.rows as u64, report.rejected.len() as u64);
-            Ok((
-                counts,
-                "units".to_owned(),
-                format!("rows={} rejected={}", counts.0, counts.1),
-            ))
+        self.local_write(actor, "units_import", now_ms, |s| {
+            console::import_units(s, csv)
         })
     }
 
     fn put_unit(&self, actor: &str, unit: UnitInput, now_ms: i64) -> Result<()> {
-        self.local_write(actor, "unit_put", now_ms, |store| {
-            let code = unit.code.clone();
-            store.put_unit(unit)?;
-            Ok(((), code, String::new()))
-        })
+        self.local_write(actor, "unit_put", now_ms, |s| console::put_unit(s, unit))
     }
 
     fn put_campaign(&self, actor: &str, campaign: CampaignInput, now_ms: i64) -> Result<Uuid> {
-        self.local_write(actor, "campaign_put", now_ms, |store| {
-            let id = campaign.id;
-            store.put_campaign(campaign)?;
-            Ok((id, id.to_string(), String::new()))
+        self.local_write(actor, "campaign_put", now_ms, |s| {
+            console::put_campaign(s, campaign)
         })
     }
 
@@ -1164,15 +1104,8 @@ impl Backend for SqliteBackend {
         progress: &mut dyn FnMut(ImportProgress),
         now_ms: i64,
     ) -> Result<ImportReport> {
-        self.local_write(actor, "roster_import", now_ms, |store| {
-            let report = store.import_roster(campaign_id, csv, progress)?;
-            let detail = format!(
-                "rows={} accepted={} rejected={}",
-                report.rows,
-                report.accepted,
-                report.rejected.len()
-            );
-            Ok((report, campaign_id.to_string(), detail))
+        self.local_write(actor, "roster_import", now_ms, |s| {
+            console::import_roster(s, campaign_id, csv, progress)
         })
     }
 
