@@ -1343,22 +1343,9 @@ fn main() {
         }
     }
     let want = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
-    let tmp = tempfile::Builder::new()
-        .prefix("doorstep-bench-")
-        .tempdir()
-        .expect("temp dir");
-    // DOORSTEP_BENCH_KEEP=1 keeps the stores for a look afterwards (the path is printed).
-    let tmp = if std::env::var_os("DOORSTEP_BENCH_KEEP").is_some() {
-        let kept = tmp.keep();
-        progress(&format!("keeping {}", kept.display()));
-        Err(kept)
-    } else {
-        Ok(tmp)
-    };
-    let dir = match &tmp {
-        Ok(t) => t.path(),
-        Err(p) => p.as_path(),
-    };
+    // DOORSTEP_BENCH_KEEP=1 keeps the files for a look afterwards (the path is printed).
+    let (_tmp, dir) = bench_dir("doorstep-bench-");
+    let dir = dir.as_path();
     let started = Instant::now();
     let mut rep = Report::default();
 

@@ -2044,21 +2044,9 @@ fn main() {
         .with_env_filter(tracing_subscriber::EnvFilter::new("info,tower_http=info"))
         .with_writer(std::io::sink)
         .init();
-    let tmp = tempfile::Builder::new()
-        .prefix("doorstep-bench-sync-")
-        .tempdir()
-        .expect("temp dir");
-    let tmp = if std::env::var_os("DOORSTEP_BENCH_KEEP").is_some() {
-        let kept = tmp.keep();
-        progress(&format!("keeping {}", kept.display()));
-        Err(kept)
-    } else {
-        Ok(tmp)
-    };
-    let dir = match &tmp {
-        Ok(t) => t.path(),
-        Err(p) => p.as_path(),
-    };
+    // DOORSTEP_BENCH_KEEP=1 keeps the files for a look afterwards (the path is printed).
+    let (_tmp, dir) = bench_dir("doorstep-bench-sync-");
+    let dir = dir.as_path();
     let started = Instant::now();
     let mut rep = Report::default();
     let env = environment(dir);

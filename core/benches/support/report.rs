@@ -148,3 +148,21 @@ pub fn environment(dir: &Path) -> Vec<(&'static str, String)> {
         ),
     ]
 }
+
+/// Where a bench keeps its files: a temporary directory removed at the end, or, with
+/// `DOORSTEP_BENCH_KEEP` set, one kept for a look afterwards (its path is printed). Hold the
+/// returned guard for as long as the directory is used.
+pub fn bench_dir(prefix: &str) -> (Option<tempfile::TempDir>, std::path::PathBuf) {
+    let tmp = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("temp dir");
+    if std::env::var_os("DOORSTEP_BENCH_KEEP").is_some() {
+        let kept = tmp.keep();
+        progress(&format!("keeping {}", kept.display()));
+        (None, kept)
+    } else {
+        let path = tmp.path().to_path_buf();
+        (Some(tmp), path)
+    }
+}
