@@ -9,15 +9,16 @@
 use chrono::NaiveDate;
 use doorstep_core::*;
 use doorstep_server::backend::Backend;
-use doorstep_server::pg::{testing, ViewOptions};
 use doorstep_server::stats::{Report, StatsCache};
-use doorstep_server::{PgBackend, SqliteBackend};
+use doorstep_server::SqliteBackend;
 use reqwest::blocking::{Client as Raw, RequestBuilder, Response};
 use reqwest::redirect::Policy;
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use uuid::Uuid;
+
+mod common;
+use common::{on_both_backends, open_db, Db};
 
 const D1: &str = "2023-07-01";
 const D2: &str = "2023-07-02";
@@ -295,75 +296,6 @@ impl Req<'_> {
     }
     fn send(self) -> reqwest::Result<Response> {
         Ok(self.0.keep(self.1.send()?))
-    }
-}
-
-/// The backend a test runs on.
-#[derive(Clone)]
-enum Db {
-    Sqlite(Arc<SqliteBackend>),
-    Pg(Arc<PgBackend>),
-}
-
-impl Db {
-    /// Write with the core API as the console does (on PostgreSQL: into the instance's view,
-    /// then filed in the shared feed).
-    fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> T) -> doorstep_server::Result<T> {
-        match self {
-            Db::Sqlite(b) => b.with_store(f),
-            Db::Pg(b) => b.with_view_write(f),
-        }
-    }
-
-    fn dyn_backend(&self) -> Arc<dyn Backend> {
-        match self {
-            Db::Sqlite(b) => b.clone(),
-            Db::Pg(b) => b.clone(),
-        }
-    }
-
-    fn audit(
-        &self,
-        limit: u32,
-    ) -> doorstep_server::Result<Vec<doorstep_server::backend::AuditEntry>> {
-        self.dyn_backend().audit(limit)
-    }
-}
-
-thread_local! {
-    /// Whether this thread's test is running its PostgreSQL pass.
-    static ON_PG: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Run a test on SQLite, then on PostgreSQL when the test cluster is there (it must be under
-/// CI: [`testing::base_url`] panics if it is not).
-fn on_both_backends(test: fn()) {
-    test();
-    if testing::base_url().is_some() {
-        ON_PG.with(|c| c.set(true));
-        eprintln!("-- the same test on PostgreSQL");
-        test();
-        ON_PG.with(|c| c.set(false));
-    }
-}
-
-fn open_db(dir: &std::path::Path) -> Db {
-    if ON_PG.with(Cell::get) {
-        let base = testing::base_url().expect("PostgreSQL pass without a cluster");
-        let url = testing::fresh_database(&base).expect("create a test database");
-        Db::Pg(Arc::new(
-            PgBackend::open(
-                &url,
-                ViewOptions {
-                    path: Some(dir.join("view.db")),
-                },
-            )
-            .unwrap(),
-        ))
-    } else {
-        Db::Sqlite(Arc::new(
-            SqliteBackend::open(dir.join("server.db")).unwrap(),
-        ))
     }
 }
 

@@ -10,13 +10,13 @@ use chrono::NaiveDate;
 use doorstep_core::wire::*;
 use doorstep_core::*;
 use doorstep_server::backend::Backend;
-use doorstep_server::pg::{testing, ViewOptions};
-use doorstep_server::{PgBackend, SqliteBackend};
 use reqwest::blocking::Client;
-use std::cell::Cell;
 use std::io::Write;
 use std::sync::Arc;
 use uuid::Uuid;
+
+mod common;
+use common::{on_both_backends, open_db, Db};
 
 const YEAR_MS: u64 = 365 * 24 * 3600 * 1000;
 
@@ -116,50 +116,6 @@ fn world() -> World {
         other,
         hh,
         res,
-    }
-}
-
-/// The backend a test runs on.
-#[derive(Clone)]
-enum Db {
-    Sqlite(Arc<SqliteBackend>),
-    Pg(Arc<PgBackend>),
-}
-
-thread_local! {
-    /// Whether this thread's test is running its PostgreSQL pass.
-    static ON_PG: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Run a test on SQLite, then on PostgreSQL when the test cluster is there (it must be under
-/// CI: [`testing::base_url`] panics if it is not).
-fn on_both_backends(test: fn()) {
-    test();
-    if testing::base_url().is_some() {
-        ON_PG.with(|c| c.set(true));
-        eprintln!("-- the same test on PostgreSQL");
-        test();
-        ON_PG.with(|c| c.set(false));
-    }
-}
-
-fn open_db(dir: &std::path::Path) -> Db {
-    if ON_PG.with(Cell::get) {
-        let base = testing::base_url().expect("PostgreSQL pass without a cluster");
-        let url = testing::fresh_database(&base).expect("create a test database");
-        Db::Pg(Arc::new(
-            PgBackend::open(
-                &url,
-                ViewOptions {
-                    path: Some(dir.join("view.db")),
-                },
-            )
-            .unwrap(),
-        ))
-    } else {
-        Db::Sqlite(Arc::new(
-            SqliteBackend::open(dir.join("server.db")).unwrap(),
-        ))
     }
 }
 
