@@ -34,7 +34,13 @@ cleanup() {
   if [ -n "$CHROME_PID" ]; then kill "$CHROME_PID" 2>/dev/null || true; fi
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; fi
   wait 2>/dev/null || true
-  rm -rf "$WORK"
+  # Chromium's helper processes can still be writing its profile for a moment after the main
+  # process exits: retry, and never let cleanup turn a passing run into a failure.
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    rm -rf "$WORK" 2>/dev/null && break
+    sleep 0.5
+  done
+  return 0
 }
 trap cleanup EXIT
 
