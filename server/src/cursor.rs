@@ -7,9 +7,12 @@
 //! server re-checks on every pull.
 
 use crate::error::{Result, ServerError};
+use crate::scope::OfficerScope;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use doorstep_core::Op;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
 /// A position in the feed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +53,105 @@ impl Cursor {
         postcard::from_bytes(&bytes)
             .map_err(|_| ServerError::BadRequest("cursor is not one this server made".into()))
     }
+}
+
+/// A backend's feed as the pull algorithm reads it: one consistent snapshot (every row it
+/// shows is a prefix of the feed), leaving out the pulling device's own operations.
+pub trait FeedSnapshot {
+    /// Up to `n` rows of `area` with `after < seq <= until`, in `seq` order.
+    fn area_rows(&mut self, area: &str, after: u64, until: u64, n: usize)
+        -> Result<Vec<(u64, Op)>>;
+    /// Up to `n` rows with `seq > after` that are reference data (no area) or in `areas`, in
+    /// `seq` order.
+    fn rows_after(
+        &mut self,
+        areas: &BTreeSet<String>,
+        after: u64,
+        n: usize,
+    ) -> Result<Vec<(u64, Op)>>;
+    /// The last `seq` of the snapshot (0 for an empty feed).
+    fn end(&mut self) -> Result<u64>;
+}
+
+/// One pull page, the same on every backend: first the history of areas newly in the
+/// device's scope (one at a time, up to the cursor's position), then everything new after the
+/// cursor in the areas it has been fed and in the reference data. Returns the operations, the
+/// next cursor and whether more is waiting. `cursor` is `None` on a device's first pull.
+pub fn pull_page(
+    feed: &mut impl FeedSnapshot,
+    scope: &OfficerScope,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<Op>, Cursor, bool)> {
+    let mut cur = Cursor::decode(cursor)?;
+    // Villages and the units above them: what this device is sent.
+    let wanted = scope.feed_areas();
+    if cursor.is_none() {
+        cur.areas = wanted.iter().cloned().collect();
+    }
+    let mut fed: BTreeSet<String> = cur
+        .areas
+        .iter()
+        .filter(|a| wanted.contains(*a))
+        .cloned()
+        .collect();
+    if cur
+        .backfill
+        .as_ref()
+        .is_some_and(|b| !wanted.contains(&b.area))
+    {
+        cur.backfill = None;
+    }
+    let mut ops: Vec<Op> = Vec::new();
+    let mut has_more = false;
+    // Backfill areas newly in scope, up to the cursor's position, one at a time.
+    loop {
+        if cur.backfill.is_none() {
+            cur.backfill = scope
+                .areas
+                .iter()
+                .find(|a| !fed.contains(*a))
+                .map(|a| Backfill {
+                    area: a.clone(),
+                    after: 0,
+                });
+        }
+        let Some(b) = cur.backfill.as_mut() else {
+            break;
+        };
+        let want = limit - ops.len();
+        let rows = feed.area_rows(&b.area, b.after, cur.seq, want + 1)?;
+        if rows.len() > want {
+            b.after = rows[want - 1].0;
+            ops.extend(rows.into_iter().take(want).map(|(_, op)| op));
+            has_more = true;
+            break;
+        }
+        ops.extend(rows.into_iter().map(|(_, op)| op));
+        fed.insert(b.area.clone());
+        cur.backfill = None;
+        if ops.len() == limit {
+            has_more = true;
+            break;
+        }
+    }
+    if !has_more {
+        let want = limit - ops.len();
+        let rows = feed.rows_after(&fed, cur.seq, want + 1)?;
+        has_more = rows.len() > want;
+        for (seq, op) in rows.into_iter().take(want) {
+            cur.seq = seq;
+            ops.push(op);
+        }
+        if !has_more {
+            // Everything up to the end of this snapshot was looked at (the device's own
+            // operations and other areas' are not sent): start after it next time. The
+            // snapshot is a prefix of the feed, so no row at or below its end commits later.
+            cur.seq = cur.seq.max(feed.end()?);
+        }
+    }
+    cur.areas = fed.into_iter().collect();
+    Ok((ops, cur, has_more))
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use crate::backend::{
     IssuedCode, UserAuth,
 };
 use crate::console;
-use crate::cursor::{Backfill, Cursor};
+use crate::cursor::{self, FeedSnapshot};
 use crate::error::{Result, ServerError};
 use crate::scope;
 use doorstep_core::roster::{ImportProgress, ImportReport};
@@ -241,6 +241,117 @@ fn feed_ops(conn: &Connection, sql: &str, args: impl rusqlite::Params) -> Result
         out.push((seq as u64, op));
     }
     Ok(out)
+}
+
+/// The feed in one read transaction, for [`cursor::pull_page`]; leaves out `replica`'s rows.
+struct SqliteFeed<'a> {
+    conn: &'a Connection,
+    replica: Uuid,
+}
+
+impl FeedSnapshot for SqliteFeed<'_> {
+    fn area_rows(
+        &mut self,
+        area: &str,
+        after: u64,
+        until: u64,
+        n: usize,
+    ) -> Result<Vec<(u64, Op)>> {
+        feed_ops(
+            self.conn,
+            "SELECT f.seq, o.replica, o.counter, o.hlc, o.body
+             FROM feed f JOIN oplog o ON o.replica = f.replica AND o.counter = f.counter
+             WHERE f.area = ?1 AND f.seq > ?2 AND f.seq <= ?3 AND f.replica != ?5
+             ORDER BY f.seq LIMIT ?4",
+            params![
+                area,
+                after as i64,
+                until as i64,
+                n as i64,
+                self.replica.as_bytes().as_slice()
+            ],
+        )
+    }
+
+    fn rows_after(
+        &mut self,
+        areas: &BTreeSet<String>,
+        after: u64,
+        n: usize,
+    ) -> Result<Vec<(u64, Op)>> {
+        let areas_json =
+            serde_json::to_string(areas).map_err(|e| ServerError::Internal(e.to_string()))?;
+        // The page ends at the n-th row: found by walking each area's index range (and the
+        // reference data's), so the query below reads only the page's rows. Left to itself,
+        // SQLite gathers every row of the areas after the cursor and sorts them (a new
+        // device's first page then costs the whole feed).
+        let until = page_end(self.conn, areas, after, n, self.replica)?;
+        feed_ops(
+            self.conn,
+            "SELECT f.seq, o.replica, o.counter, o.hlc, o.body
+             FROM feed f JOIN oplog o ON o.replica = f.replica AND o.counter = f.counter
+             WHERE f.seq > ?1 AND f.seq <= ?5
+               AND (f.area IS NULL OR f.area IN (SELECT value FROM json_each(?2)))
+               AND f.replica != ?4
+             ORDER BY f.seq LIMIT ?3",
+            params![
+                after as i64,
+                areas_json,
+                n as i64,
+                self.replica.as_bytes().as_slice(),
+                until
+            ],
+        )
+    }
+
+    fn end(&mut self) -> Result<u64> {
+        // SQLite has one writer, so no lower sequence number can commit later.
+        let end: i64 = self
+            .conn
+            .query_row("SELECT coalesce(max(seq), 0) FROM feed", [], |r| r.get(0))?;
+        Ok(end as u64)
+    }
+}
+
+/// The feed `seq` of the `n`-th row after `after` that a device of `replica` is sent from
+/// `areas` and the reference data (area NULL), or `i64::MAX` when there are fewer than `n`:
+/// the `n` smallest of each area's first `n` rows, each read along the `(area, seq)` index.
+fn page_end(
+    conn: &Connection,
+    areas: &BTreeSet<String>,
+    after: u64,
+    n: usize,
+    replica: Uuid,
+) -> Result<i64> {
+    let mut seqs: Vec<i64> = Vec::new();
+    let replica = replica.as_bytes().as_slice();
+    let mut reference = conn.prepare_cached(
+        "SELECT seq FROM feed WHERE area IS NULL AND seq > ?1 AND replica != ?2
+         ORDER BY seq LIMIT ?3",
+    )?;
+    for seq in reference.query_map(params![after as i64, replica, n as i64], |r| r.get(0))? {
+        seqs.push(seq?);
+    }
+    let mut by_area = conn.prepare_cached(
+        "SELECT seq FROM feed WHERE area = ?1 AND seq > ?2 AND replica != ?3
+         ORDER BY seq LIMIT ?4",
+    )?;
+    for area in areas {
+        for seq in
+            by_area.query_map(params![area, after as i64, replica, n as i64], |r| r.get(0))?
+        {
+            seqs.push(seq?);
+        }
+        // Keep only the n smallest so far.
+        if seqs.len() > n {
+            seqs.select_nth_unstable(n - 1);
+            seqs.truncate(n);
+        }
+    }
+    if seqs.len() < n {
+        return Ok(i64::MAX);
+    }
+    Ok(seqs.into_iter().max().unwrap_or(i64::MAX))
 }
 
 impl SqliteBackend {
@@ -535,7 +646,6 @@ impl Backend for SqliteBackend {
         device_time_ms: i64,
         now_ms: i64,
     ) -> Result<PullResponse> {
-        let mut cur = Cursor::decode(cursor)?;
         let limit = limit.clamp(1, MAX_PAGE) as usize;
         let store = self.lock()?;
         let conn = store.connection();
@@ -543,105 +653,12 @@ impl Backend for SqliteBackend {
         // One read transaction: the page is a consistent snapshot of the feed.
         let tx = Transaction::new_unchecked(conn, TransactionBehavior::Deferred)?;
         let scope = scope::officer_scope(&tx, device.officer_id)?;
-        // Villages and the units above them: what this device is sent.
-        let wanted = scope.feed_areas();
-        if cursor.is_none() {
-            cur.areas = wanted.iter().cloned().collect();
-        }
-        let mut fed: BTreeSet<String> = cur
-            .areas
-            .iter()
-            .filter(|a| wanted.contains(*a))
-            .cloned()
-            .collect();
-        if cur
-            .backfill
-            .as_ref()
-            .is_some_and(|b| !wanted.contains(&b.area))
-        {
-            cur.backfill = None;
-        }
-        let mut ops: Vec<Op> = Vec::new();
-        let mut has_more = false;
-        // Backfill areas newly in scope, up to the cursor's position, one at a time.
-        loop {
-            if cur.backfill.is_none() {
-                cur.backfill = scope
-                    .areas
-                    .iter()
-                    .find(|a| !fed.contains(*a))
-                    .map(|a| Backfill {
-                        area: a.clone(),
-                        after: 0,
-                    });
-            }
-            let Some(b) = cur.backfill.as_mut() else {
-                break;
-            };
-            let want = limit - ops.len();
-            let rows = feed_ops(
-                &tx,
-                "SELECT f.seq, o.replica, o.counter, o.hlc, o.body
-                 FROM feed f JOIN oplog o ON o.replica = f.replica AND o.counter = f.counter
-                 WHERE f.area = ?1 AND f.seq > ?2 AND f.seq <= ?3 AND f.replica != ?5
-                 ORDER BY f.seq LIMIT ?4",
-                params![
-                    b.area,
-                    b.after as i64,
-                    cur.seq as i64,
-                    want as i64 + 1,
-                    device.replica.as_bytes().as_slice()
-                ],
-            )?;
-            if rows.len() > want {
-                b.after = rows[want - 1].0;
-                ops.extend(rows.into_iter().take(want).map(|(_, op)| op));
-                has_more = true;
-                break;
-            }
-            ops.extend(rows.into_iter().map(|(_, op)| op));
-            fed.insert(b.area.clone());
-            cur.backfill = None;
-            if ops.len() == limit {
-                has_more = true;
-                break;
-            }
-        }
-        if !has_more {
-            let want = limit - ops.len();
-            let areas_json =
-                serde_json::to_string(&fed).map_err(|e| ServerError::Internal(e.to_string()))?;
-            let rows = feed_ops(
-                &tx,
-                "SELECT f.seq, o.replica, o.counter, o.hlc, o.body
-                 FROM feed f JOIN oplog o ON o.replica = f.replica AND o.counter = f.counter
-                 WHERE f.seq > ?1
-                   AND (f.area IS NULL OR f.area IN (SELECT value FROM json_each(?2)))
-                   AND f.replica != ?4
-                 ORDER BY f.seq LIMIT ?3",
-                params![
-                    cur.seq as i64,
-                    areas_json,
-                    want as i64 + 1,
-                    device.replica.as_bytes().as_slice()
-                ],
-            )?;
-            has_more = rows.len() > want;
-            for (seq, op) in rows.into_iter().take(want) {
-                cur.seq = seq;
-                ops.push(op);
-            }
-            if !has_more {
-                // Everything up to the feed's end was looked at (the device's own operations
-                // and other areas' are not sent): start after it next time. SQLite has one
-                // writer, so no lower sequence number can commit later.
-                let end: i64 =
-                    tx.query_row("SELECT coalesce(max(seq), 0) FROM feed", [], |r| r.get(0))?;
-                cur.seq = cur.seq.max(end as u64);
-            }
-        }
+        let mut feed = SqliteFeed {
+            conn: &tx,
+            replica: device.replica,
+        };
+        let (ops, cur, has_more) = cursor::pull_page(&mut feed, &scope, cursor, limit)?;
         tx.commit()?;
-        cur.areas = fed.into_iter().collect();
         Ok(PullResponse {
             ops,
             cursor: cur.encode(),
