@@ -6,13 +6,16 @@
 #   scripts/pg.sh down     stop the server, keep its data (a restart test brings it back)
 #   scripts/pg.sh up       start it again on the same port and data
 #   scripts/pg.sh stop     stop it and remove its data
+#   scripts/pg.sh ca       the PEM file of the certificate authority its TLS certificate is from
 #
 # The cluster lives in a fresh directory under /tmp, owned by an unprivileged user
 # (PostgreSQL refuses to run as root): `postgres` if it exists, else `doorstep-pg`, created.
 # Its state (directory, port, binaries, user) is kept in $DOORSTEP_PG_STATE (default
 # target/pg.env), so several clusters can run side by side. Installs PostgreSQL (apt) if no
 # binaries are found. Authentication is `trust` on 127.0.0.1 only: a test cluster, no password.
-# `fsync` is off unless DOORSTEP_PG_FSYNC=on (the benchmarks turn it on).
+# `fsync` is off unless DOORSTEP_PG_FSYNC=on (the benchmarks turn it on). TLS is on, with a
+# certificate for 127.0.0.1 and localhost from a CA made for the cluster (openssl): clients
+# connect without TLS by default, or with `sslmode=verify-full&sslrootcert=$(scripts/pg.sh ca)`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STATE="${DOORSTEP_PG_STATE:-$PWD/target/pg.env}"
@@ -68,17 +71,50 @@ start() {
   as_user "$PGBIN/initdb" -D "$PGDIR/data" -U doorstep --auth=trust --encoding=UTF8 \
     --locale=C.UTF-8 --no-sync >"$PGDIR/initdb.log" 2>&1 \
     || { cat "$PGDIR/initdb.log" >&2; rm -rf "$PGDIR" "$STATE"; exit 1; }
+  make_tls || { rm -rf "$PGDIR" "$STATE"; exit 1; }
   up
   url
 }
 
+# A CA and a server certificate signed by it (P-256, two days), in $PGDIR/tls.
+make_tls() {
+  if ! command -v openssl >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "pg.sh: installing openssl" >&2
+      apt-get update -qq >&2
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >&2
+    fi
+    command -v openssl >/dev/null 2>&1 || { echo "pg.sh: openssl not found (needed for the cluster's TLS certificate)" >&2; return 1; }
+  fi
+  local t="$PGDIR/tls"
+  mkdir -p "$t"
+  {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+      -subj "/CN=Doorstep test cluster CA" -keyout "$t/ca.key" -out "$t/ca.crt" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=localhost" \
+      -keyout "$t/server.key" -out "$t/server.csr" &&
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' >"$t/server.ext" &&
+    openssl x509 -req -in "$t/server.csr" -CA "$t/ca.crt" -CAkey "$t/ca.key" -CAcreateserial \
+      -days 2 -extfile "$t/server.ext" -out "$t/server.crt"
+  } >"$PGDIR/tls.log" 2>&1 || { cat "$PGDIR/tls.log" >&2; return 1; }
+  chmod 600 "$t/server.key" "$t/ca.key"
+  chmod 644 "$t/ca.crt"
+  [ "$(id -u)" = 0 ] && chown -R "$PGUSER_OS" "$t"
+  chmod 755 "$t"
+}
+
 up() {
   load
+  local tls=""
+  if [ -f "$PGDIR/tls/server.crt" ]; then
+    tls="-c ssl=on -c ssl_cert_file=$PGDIR/tls/server.crt -c ssl_key_file=$PGDIR/tls/server.key"
+  fi
   # fsync off by default: a test cluster; the restart test stops it cleanly (-m fast), not by
   # power loss.
   local fsync="${DOORSTEP_PG_FSYNC:-off}"
   as_user "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 60 \
-    -o "-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1 -c fsync=$fsync -c max_connections=300" \
+    -o "-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1 -c fsync=$fsync -c max_connections=300 $tls" \
     start >/dev/null || { tail -n 30 "$PGDIR/server.log" >&2; exit 1; }
 }
 
@@ -102,11 +138,18 @@ url() {
   echo "postgresql://doorstep@127.0.0.1:$PGPORT/postgres"
 }
 
+ca() {
+  load
+  [ -f "$PGDIR/tls/ca.crt" ] || { echo "pg.sh: this cluster has no TLS certificate" >&2; exit 1; }
+  echo "$PGDIR/tls/ca.crt"
+}
+
 case "${1:-}" in
   start) start ;;
   url) url ;;
   up) up ;;
   down) down ;;
   stop) stop ;;
-  *) echo "usage: scripts/pg.sh start|url|up|down|stop" >&2; exit 2 ;;
+  ca) ca ;;
+  *) echo "usage: scripts/pg.sh start|url|up|down|stop|ca" >&2; exit 2 ;;
 esac

@@ -33,7 +33,9 @@ scripts/pg.sh stop # a cluster left by an interrupted run
 if scripts/pg.sh start; then
   trap 'scripts/pg.sh stop' EXIT
   DOORSTEP_TEST_DATABASE_URL=$(scripts/pg.sh url)
-  export DOORSTEP_TEST_DATABASE_URL
+  # The CA of the cluster's TLS certificate (server/tests/pg_tls.rs).
+  DOORSTEP_TEST_PG_CA=$(scripts/pg.sh ca)
+  export DOORSTEP_TEST_DATABASE_URL DOORSTEP_TEST_PG_CA
 elif [ -n "${CI:-}" ]; then
   echo "PostgreSQL could not be started under CI: its tests must run" >&2
   exit 1

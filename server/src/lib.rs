@@ -19,6 +19,7 @@ pub mod html;
 pub mod http;
 pub mod metrics;
 pub mod pg;
+pub mod pgtls;
 pub mod reports;
 pub mod scope;
 pub mod sqlite;

@@ -34,14 +34,14 @@ use crate::backend::{
     IssuedCode, UserAuth,
 };
 use crate::console;
-use crate::cursor::{Backfill, Cursor};
+use crate::cursor::{self, FeedSnapshot};
 use crate::error::{Result, ServerError};
 use crate::scope;
 use doorstep_core::roster::{ImportProgress, ImportReport};
 use doorstep_core::store::Verdict;
 use doorstep_core::wire::{PullResponse, PushResponse, Rejected};
 use doorstep_core::{AssignTarget, CampaignInput, Op, Options, QuotaInput, Role, Store, UnitInput};
-use postgres::{GenericClient, IsolationLevel, NoTls};
+use postgres::{GenericClient, IsolationLevel};
 use r2d2_postgres::PostgresConnectionManager;
 use rusqlite::OptionalExtension;
 use std::cell::{Cell, RefCell};
@@ -49,6 +49,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
+use tokio_postgres_rustls::MakeRustlsConnect;
 use uuid::Uuid;
 
 /// The most operations a pull page carries.
@@ -154,8 +155,8 @@ const MIGRATIONS: &[&str] = &[V1, V2];
 /// The PostgreSQL schema version this code writes.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
-type PooledClient = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
+type Pool = r2d2::Pool<PostgresConnectionManager<MakeRustlsConnect>>;
+type PooledClient = r2d2::PooledConnection<PostgresConnectionManager<MakeRustlsConnect>>;
 
 fn schema_version(c: &mut impl GenericClient) -> Result<i64> {
     let row = c.query_opt(
@@ -314,6 +315,65 @@ fn feed_ops(rows: Vec<postgres::Row>) -> Result<Vec<(u64, Op)>> {
         .collect()
 }
 
+/// The feed in one repeatable-read snapshot, for [`cursor::pull_page`]; leaves out
+/// `replica`'s rows. The snapshot is a prefix of the feed (feed writers hold [`FEED_LOCK`] to
+/// their commit).
+struct PgFeed<'a, 'b> {
+    tx: &'a mut postgres::Transaction<'b>,
+    replica: Uuid,
+}
+
+impl FeedSnapshot for PgFeed<'_, '_> {
+    fn area_rows(
+        &mut self,
+        area: &str,
+        after: u64,
+        until: u64,
+        n: usize,
+    ) -> Result<Vec<(u64, Op)>> {
+        feed_ops(self.tx.query(
+            "SELECT seq, op FROM feed
+             WHERE area = $1 AND seq > $2 AND seq <= $3 AND replica != $5
+             ORDER BY seq LIMIT $4",
+            &[
+                &area,
+                &(after as i64),
+                &(until as i64),
+                &(n as i64),
+                &self.replica.as_bytes().as_slice(),
+            ],
+        )?)
+    }
+
+    fn rows_after(
+        &mut self,
+        areas: &BTreeSet<String>,
+        after: u64,
+        n: usize,
+    ) -> Result<Vec<(u64, Op)>> {
+        let areas: Vec<&str> = areas.iter().map(String::as_str).collect();
+        feed_ops(self.tx.query(
+            "SELECT seq, op FROM feed
+             WHERE seq > $1 AND (area IS NULL OR area = ANY($2)) AND replica != $4
+             ORDER BY seq LIMIT $3",
+            &[
+                &(after as i64),
+                &areas,
+                &(n as i64),
+                &self.replica.as_bytes().as_slice(),
+            ],
+        )?)
+    }
+
+    fn end(&mut self) -> Result<u64> {
+        let end: i64 = self
+            .tx
+            .query_one("SELECT coalesce(max(seq), 0) FROM feed", &[])?
+            .try_get(0)?;
+        Ok(end as u64)
+    }
+}
+
 /// What a dry run of a batch against the view decided.
 struct Checked {
     /// Accepted operations new to the server, in batch order, with their feed area.
@@ -398,10 +458,13 @@ impl PgBackend {
     /// `url` is a libpq-style connection string or `postgres://` URL; it never appears in an
     /// error or a log line (it may carry a password).
     pub fn open(url: &str, view: ViewOptions) -> Result<PgBackend> {
-        let config: postgres::Config = url.parse().map_err(|_| {
-            ServerError::BadRequest("database: not a valid PostgreSQL connection string".into())
-        })?;
-        let manager = PostgresConnectionManager::new(config, NoTls);
+        let conn = crate::pgtls::parse(url)?;
+        // One connection first, for an error an operator can act on (an untrusted
+        // certificate, a server without TLS); the pool's own error only says it timed out.
+        conn.config
+            .connect(conn.tls.clone())
+            .map_err(|e| ServerError::Unavailable(crate::pgtls::describe(&e)))?;
+        let manager = PostgresConnectionManager::new(conn.config, conn.tls);
         let pool = r2d2::Pool::builder()
             .max_size(8)
             .min_idle(Some(1))
@@ -820,7 +883,6 @@ impl Backend for PgBackend {
         device_time_ms: i64,
         now_ms: i64,
     ) -> Result<PullResponse> {
-        let mut cur = Cursor::decode(cursor)?;
         let limit = limit.clamp(1, MAX_PAGE) as usize;
         let scope = self.with_view(|s| {
             scope::officer_scope(s.connection(), device.officer_id).map_err(ServerError::from)
@@ -840,94 +902,12 @@ impl Backend for PgBackend {
             .isolation_level(IsolationLevel::RepeatableRead)
             .read_only(true)
             .start()?;
-        let replica = device.replica.as_bytes().as_slice();
-        let wanted = scope.feed_areas();
-        if cursor.is_none() {
-            cur.areas = wanted.iter().cloned().collect();
-        }
-        let mut fed: BTreeSet<String> = cur
-            .areas
-            .iter()
-            .filter(|a| wanted.contains(*a))
-            .cloned()
-            .collect();
-        if cur
-            .backfill
-            .as_ref()
-            .is_some_and(|b| !wanted.contains(&b.area))
-        {
-            cur.backfill = None;
-        }
-        let mut ops: Vec<Op> = Vec::new();
-        let mut has_more = false;
-        // Backfill areas newly in scope, up to the cursor's position, one at a time.
-        loop {
-            if cur.backfill.is_none() {
-                cur.backfill = scope
-                    .areas
-                    .iter()
-                    .find(|a| !fed.contains(*a))
-                    .map(|a| Backfill {
-                        area: a.clone(),
-                        after: 0,
-                    });
-            }
-            let Some(b) = cur.backfill.as_mut() else {
-                break;
-            };
-            let want = limit - ops.len();
-            let rows = feed_ops(tx.query(
-                "SELECT seq, op FROM feed
-                 WHERE area = $1 AND seq > $2 AND seq <= $3 AND replica != $5
-                 ORDER BY seq LIMIT $4",
-                &[
-                    &b.area,
-                    &(b.after as i64),
-                    &(cur.seq as i64),
-                    &(want as i64 + 1),
-                    &replica,
-                ],
-            )?)?;
-            if rows.len() > want {
-                b.after = rows[want - 1].0;
-                ops.extend(rows.into_iter().take(want).map(|(_, op)| op));
-                has_more = true;
-                break;
-            }
-            ops.extend(rows.into_iter().map(|(_, op)| op));
-            fed.insert(b.area.clone());
-            cur.backfill = None;
-            if ops.len() == limit {
-                has_more = true;
-                break;
-            }
-        }
-        if !has_more {
-            let want = limit - ops.len();
-            let areas: Vec<String> = fed.iter().cloned().collect();
-            let rows = feed_ops(tx.query(
-                "SELECT seq, op FROM feed
-                 WHERE seq > $1 AND (area IS NULL OR area = ANY($2)) AND replica != $4
-                 ORDER BY seq LIMIT $3",
-                &[&(cur.seq as i64), &areas, &(want as i64 + 1), &replica],
-            )?)?;
-            has_more = rows.len() > want;
-            for (seq, op) in rows.into_iter().take(want) {
-                cur.seq = seq;
-                ops.push(op);
-            }
-            if !has_more {
-                // Everything up to the end of this snapshot's feed was looked at. The snapshot
-                // holds a prefix of the feed (feed writers hold FEED_LOCK to their commit), so
-                // no row at or below its end can commit later.
-                let end: i64 = tx
-                    .query_one("SELECT coalesce(max(seq), 0) FROM feed", &[])?
-                    .try_get(0)?;
-                cur.seq = cur.seq.max(end as u64);
-            }
-        }
+        let mut feed = PgFeed {
+            tx: &mut tx,
+            replica: device.replica,
+        };
+        let (ops, cur, has_more) = cursor::pull_page(&mut feed, &scope, cursor, limit)?;
         tx.commit()?;
-        cur.areas = fed.into_iter().collect();
         Ok(PullResponse {
             ops,
             cursor: cur.encode(),
@@ -1449,6 +1429,7 @@ pub mod testing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use postgres::NoTls;
 
     #[test]
     fn dbname_is_replaced() {
