@@ -915,6 +915,7 @@ fn main() {
                     &url,
                     ViewOptions {
                         path: Some(dir.path().join("view.db")),
+                        ..Default::default()
                     },
                 )
                 .unwrap(),
@@ -1039,6 +1040,7 @@ fn main() {
                     url,
                     ViewOptions {
                         path: Some(dir.path().join("rebuilt-view.db")),
+                        ..Default::default()
                     },
                 )
                 .unwrap();

@@ -45,6 +45,13 @@ struct Cli {
     /// rebuilt from PostgreSQL when missing). Default: a temporary file, rebuilt at each start.
     #[arg(long, global = true, env = "DOORSTEP_VIEW")]
     view: Option<PathBuf>,
+    /// With `--database` and no `--view`: the directory where the view is kept between runs
+    /// (one file per database, locked while in use; a second process on the machine uses a
+    /// temporary view), so console commands and restarts catch up instead of rebuilding from
+    /// the whole feed. Default: `$XDG_CACHE_HOME/doorstep` or `~/.cache/doorstep`; `off`: a
+    /// temporary view every time.
+    #[arg(long, global = true, env = "DOORSTEP_VIEW_CACHE")]
+    view_cache: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -344,7 +351,25 @@ enum DeviceCommand {
 /// Where the server keeps its state.
 enum Database {
     Sqlite(PathBuf),
-    Postgres { url: String, view: Option<PathBuf> },
+    Postgres {
+        url: String,
+        view: Option<PathBuf>,
+        cache_dir: Option<PathBuf>,
+    },
+}
+
+/// Where a PostgreSQL instance's view is cached: `--view-cache`, else the user's cache
+/// directory; `off` turns it off.
+fn view_cache_dir(arg: Option<PathBuf>) -> Option<PathBuf> {
+    match arg {
+        Some(p) if p.as_os_str() == "off" => None,
+        Some(p) => Some(p),
+        None => std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .map(|d| d.join("doorstep")),
+    }
 }
 
 impl Database {
@@ -354,9 +379,19 @@ impl Database {
                 Arc::new(SqliteBackend::open(&db).context("opening the database")?)
             }
             // The URL may carry a password: it is in no message.
-            Database::Postgres { url, view } => Arc::new(
-                PgBackend::open(&url, ViewOptions { path: view })
-                    .context("opening the PostgreSQL database")?,
+            Database::Postgres {
+                url,
+                view,
+                cache_dir,
+            } => Arc::new(
+                PgBackend::open(
+                    &url,
+                    ViewOptions {
+                        path: view,
+                        cache_dir,
+                    },
+                )
+                .context("opening the PostgreSQL database")?,
             ),
         })
     }
@@ -368,6 +403,7 @@ fn main() -> anyhow::Result<()> {
         Some(url) => Database::Postgres {
             url,
             view: cli.view,
+            cache_dir: view_cache_dir(cli.view_cache),
         },
         None => Database::Sqlite(cli.db),
     };

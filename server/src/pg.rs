@@ -215,9 +215,38 @@ pub fn migrate(client: &mut postgres::Client) -> Result<Uuid> {
 /// Where the instance keeps its materialised view.
 #[derive(Debug, Clone, Default)]
 pub struct ViewOptions {
-    /// A file kept across restarts (faster start-up); `None`: a temporary file, rebuilt from
-    /// PostgreSQL at every start.
+    /// A file kept across restarts (faster start-up); `None`: see `cache_dir`.
     pub path: Option<PathBuf>,
+    /// Without `path`: a directory where the view is kept across runs as
+    /// `view-<database id>.db`, locked (`.lock`) while a process uses it, so the next console
+    /// command or restart only catches up instead of rebuilding from the whole feed. A
+    /// process that finds it locked (another instance on this machine) uses a temporary view.
+    /// `None`: a temporary file, rebuilt from PostgreSQL at every start.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The cached view in `dir` for the database `replica`, locked for this process; `None` when
+/// another process holds it.
+fn cached_view(dir: &Path, replica: Uuid) -> std::io::Result<Option<(PathBuf, std::fs::File)>> {
+    use fs4::fs_std::FileExt;
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        // The view holds residents' personal data: only the server's user may read it.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(format!("view-{replica}.lock")))?;
+    match FileExt::try_lock_exclusive(&lock) {
+        Ok(true) => Ok(Some((dir.join(format!("view-{replica}.db")), lock))),
+        Ok(false) => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// The PostgreSQL backend.
@@ -236,6 +265,8 @@ pub struct PgBackend {
     /// commits could land out of `seq` order). `DOORSTEP_PG_TEST_COMMIT_JITTER_MS`; 0 = off.
     commit_jitter_ms: u64,
     _tmp: Option<tempfile::TempDir>,
+    /// The lock of a cached view (see [`ViewOptions::cache_dir`]), held while this lives.
+    _view_lock: Option<std::fs::File>,
 }
 
 /// The variable of [`PgBackend`]'s commit-jitter fault injection (tests only).
@@ -477,7 +508,27 @@ impl PgBackend {
                 .map_err(|_| ServerError::Unavailable("cannot connect to PostgreSQL".into()))?;
             migrate(&mut c)?
         };
-        let (view_path, tmp) = match view.path {
+        let mut view_lock = None;
+        let cached = match (&view.path, &view.cache_dir) {
+            (None, Some(dir)) => match cached_view(dir, replica) {
+                Ok(Some((path, lock))) => {
+                    view_lock = Some(lock);
+                    Some(path)
+                }
+                Ok(None) => {
+                    tracing::info!(
+                        "the cached view is in use by another process: using a temporary view"
+                    );
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "view cache unusable: using a temporary view");
+                    None
+                }
+            },
+            _ => None,
+        };
+        let (view_path, tmp) = match view.path.or(cached) {
             Some(p) => (p, None),
             None => {
                 let dir = tempfile::Builder::new()
@@ -507,6 +558,12 @@ impl PgBackend {
                 "the view file belongs to another database; remove it or name another".into(),
             ));
         }
+        // Mark a new view as this database's before anything is written to it (a console
+        // write before any feed row would otherwise leave it looking foreign).
+        let mut store = store;
+        if store.cursor(&peer)?.is_none() {
+            store.set_cursor(&peer, "0")?;
+        }
         let backend = PgBackend {
             pool: Some(pool),
             view: Mutex::new(store),
@@ -519,6 +576,7 @@ impl PgBackend {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0),
             _tmp: tmp,
+            _view_lock: view_lock,
         };
         {
             let mut store = backend.lock()?;
@@ -1430,6 +1488,44 @@ pub mod testing {
 mod tests {
     use super::*;
     use postgres::NoTls;
+
+    #[test]
+    fn a_cached_view_is_reused_and_never_shared() {
+        let Some(base) = testing::base_url() else {
+            return;
+        };
+        let url = testing::fresh_database(&base).unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let opts = || ViewOptions {
+            path: None,
+            cache_dir: Some(cache.path().to_path_buf()),
+        };
+        let a = PgBackend::open(&url, opts()).unwrap();
+        assert!(a.view_path().starts_with(cache.path()));
+        a.import_units(
+            crate::backend::CLI_ACTOR,
+            b"code,parent_code,level,kind,name\n58,,province,province,Ninh Thuan\n",
+            0,
+        )
+        .unwrap();
+        // A second process on the machine while the first runs: a temporary view of its own.
+        let b = PgBackend::open(&url, opts()).unwrap();
+        assert!(!b.view_path().starts_with(cache.path()));
+        let cached = a.view_path().to_path_buf();
+        drop(a);
+        drop(b);
+        // The next run takes the cached view back, already holding the unit.
+        let c = PgBackend::open(&url, opts()).unwrap();
+        assert_eq!(c.view_path(), cached);
+        let units: i64 = c
+            .with_view(|s| {
+                s.connection()
+                    .query_row("SELECT count(*) FROM units", [], |r| r.get(0))
+                    .unwrap()
+            })
+            .unwrap();
+        assert_eq!(units, 1);
+    }
 
     #[test]
     fn dbname_is_replaced() {

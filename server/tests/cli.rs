@@ -102,7 +102,35 @@ fn console_commands_on_postgres() {
         return;
     };
     let url = testing::fresh_database(&base).unwrap();
-    console_session(&["--database", &url]);
+    let cache = tempfile::tempdir().unwrap();
+    let cache_dir = cache.path().to_str().unwrap();
+    console_session(&["--database", &url, "--view-cache", cache_dir]);
+    // The commands shared one cached view of this database (each caught it up rather than
+    // rebuilding it), kept private to the server's user.
+    let mut names: Vec<String> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".db") || n.ends_with(".lock"))
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(
+        names[0].starts_with("view-") && names[0].ends_with(".db"),
+        "{names:?}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(cache.path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "the view cache is readable by others: {mode:o}"
+        );
+    }
 }
 
 #[test]

@@ -18,6 +18,7 @@ pub fn snapshot(url: &str, dir: &Path) -> Connection {
             url,
             ViewOptions {
                 path: Some(path.clone()),
+                ..Default::default()
             },
         )
         .expect("catch a snapshot up from PostgreSQL"),

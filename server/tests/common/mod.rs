@@ -43,6 +43,7 @@ pub fn open_db(dir: &std::path::Path) -> Db {
                 &url,
                 ViewOptions {
                     path: Some(dir.join("view.db")),
+                    ..Default::default()
                 },
             )
             .unwrap(),

@@ -23,6 +23,7 @@ fn main() {
                 &url,
                 doorstep_server::pg::ViewOptions {
                     path: value("--view").map(Into::into),
+                    ..Default::default()
                 },
             )
             .expect("open the PostgreSQL database"),
