@@ -5,7 +5,8 @@
 #   NAME: visit import search mine apply (the core benchmarks to run), sync (the sync server's
 #   benchmarks), dashboard (the command centre at province scale), scale (SQLite and
 #   PostgreSQL from one province to 10.2 million residents: the fragment docs/bench/scale.md
-#   and its plot; about an hour; `postgres` is its old name); default all.
+#   and its plot; about an hour; `postgres` is its old name), instances (several PostgreSQL
+#   instances pushing at once, docs/bench/instances.md); default all.
 #   --quick: smaller sizes, a smoke test; the page then says so and is not for the record.
 #   DOORSTEP_BENCH_PRAGMAS='cache_size=-65536' tries extra SQLite pragmas (a what-if; the page
 #   says so).
@@ -101,6 +102,20 @@ section_scale() {
   rm -f docs/bench/postgres.md
   cp "$WORK/scale/scale.md" "$WORK/scale/scale.svg" docs/bench/
 }
+# Several PostgreSQL instances pushing at once (server/benches/instances.rs): the fragment
+# docs/bench/instances.md. A few minutes. Runs when `instances` is named or no name is given.
+section_instances() {
+  local state="$WORK/pg-instances.env" url
+  url=$(DOORSTEP_PG_STATE="$state" DOORSTEP_PG_FSYNC=on scripts/pg.sh start | tail -n 1)
+  echo "running: cargo bench -p doorstep-server --bench instances -- $*" >&2
+  local rc=0
+  DOORSTEP_BENCH_DATABASE_URL="$url" cargo bench -p doorstep-server --bench instances -- "$@" \
+    >"$WORK/instances.md" || rc=$?
+  DOORSTEP_PG_STATE="$state" scripts/pg.sh stop
+  [ "$rc" = 0 ] || return "$rc"
+  mkdir -p docs/bench
+  cp "$WORK/instances.md" docs/bench/instances.md
+}
 # --- end scale ---
 # The command centre at province scale: server/benches/dashboard.rs (every page's p50/p95,
 # the daily XLSX, the snapshot build as the baseline). Takes only --quick.
@@ -143,26 +158,29 @@ main() {
   local details="$WORK/details.md"
   # Split the arguments: options go to every suite, `sync` selects the sync suite, other names
   # the core benchmarks; no name means every suite.
-  local core_args=() sync_args=() want_core=1 want_sync=1 want_dash=1 want_pg=1 a
+  local core_args=() sync_args=() want_core=1 want_sync=1 want_dash=1 want_pg=1 want_inst=1 a
   for a in "$@"; do
     case "$a" in
       -*) core_args+=("$a"); sync_args+=("$a") ;;
       sync) want_sync=2 ;;
       dashboard) want_dash=2 ;;
       postgres | scale) want_pg=2 ;;
+      instances) want_inst=2 ;;
       *) want_core=2; core_args+=("$a") ;;
     esac
   done
   # Naming suites runs only those; naming none runs all.
-  if [ "$want_core$want_sync$want_dash$want_pg" != 1111 ]; then
+  if [ "$want_core$want_sync$want_dash$want_pg$want_inst" != 11111 ]; then
     [ "$want_core" = 2 ] || want_core=0
     [ "$want_sync" = 2 ] || want_sync=0
     [ "$want_dash" = 2 ] || want_dash=0
     [ "$want_pg" = 2 ] || want_pg=0
+    [ "$want_inst" = 2 ] || want_inst=0
   fi
   # The scale suite writes a fragment (docs/bench/scale.md) that section_fragments
   # folds in, as it does the FFI size fragment.
   if [ "$want_pg" != 0 ]; then section_scale ${sync_args[@]+"${sync_args[@]}"} >&2; fi
+  if [ "$want_inst" != 0 ]; then section_instances ${sync_args[@]+"${sync_args[@]}"} >&2; fi
   {
     if [ "$want_core" != 0 ]; then section_core ${core_args[@]+"${core_args[@]}"}; fi
     if [ "$want_sync" != 0 ]; then section_sync ${sync_args[@]+"${sync_args[@]}"}; fi

@@ -162,6 +162,10 @@ pub struct Gauges {
     pub feed_rows: u64,
     /// `(device id, clock offset ms)` of active devices that have synced.
     pub clock_offsets: Vec<(Uuid, i64)>,
+    /// PostgreSQL: `(times taken, total nanoseconds waited)` for the feed lock by this process
+    /// since it started (how much instances queue behind each other's pushes); `None` on
+    /// SQLite, which has one writer by construction.
+    pub feed_lock: Option<(u64, u64)>,
 }
 
 /// What the server stores and how.

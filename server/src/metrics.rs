@@ -120,6 +120,18 @@ impl Metrics {
             "Operations in the feed.",
             gauges.feed_rows,
         );
+        if let Some((taken, waited)) = gauges.feed_lock {
+            let _ = writeln!(
+                out,
+                "# HELP doorstep_feed_lock_acquisitions_total Feed lock taken by this instance (PostgreSQL).\n\
+                 # TYPE doorstep_feed_lock_acquisitions_total counter\n\
+                 doorstep_feed_lock_acquisitions_total {taken}\n\
+                 # HELP doorstep_feed_lock_wait_seconds_total Time this instance waited for the feed lock (PostgreSQL).\n\
+                 # TYPE doorstep_feed_lock_wait_seconds_total counter\n\
+                 doorstep_feed_lock_wait_seconds_total {:.6}",
+                waited as f64 / 1e9
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP doorstep_device_clock_offset_ms Server time minus device time at the last request.\n\

@@ -47,6 +47,7 @@ use rusqlite::OptionalExtension;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -307,8 +308,23 @@ fn uuid_blob(b: &[u8]) -> Result<Uuid> {
 }
 
 /// Take the feed lock: from here to the commit, this transaction is the only feed writer.
+/// How many times this process took the feed lock, and the nanoseconds it waited for it.
+static FEED_LOCK_TAKEN: AtomicU64 = AtomicU64::new(0);
+static FEED_LOCK_WAIT_NS: AtomicU64 = AtomicU64::new(0);
+
+/// `(times taken, total nanoseconds waited)` for [`FEED_LOCK`] in this process.
+pub fn feed_lock_stats() -> (u64, u64) {
+    (
+        FEED_LOCK_TAKEN.load(Ordering::Relaxed),
+        FEED_LOCK_WAIT_NS.load(Ordering::Relaxed),
+    )
+}
+
 fn lock_feed(c: &mut impl GenericClient) -> Result<()> {
+    let started = std::time::Instant::now();
     c.execute("SELECT pg_advisory_xact_lock($1)", &[&FEED_LOCK])?;
+    FEED_LOCK_WAIT_NS.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+    FEED_LOCK_TAKEN.fetch_add(1, Ordering::Relaxed);
     Ok(())
 }
 
@@ -1140,6 +1156,7 @@ impl Backend for PgBackend {
             quarantined: count("SELECT count(*) FROM quarantine")?,
             feed_rows: count("SELECT count(*) FROM feed")?,
             clock_offsets: Vec::new(),
+            feed_lock: Some(feed_lock_stats()),
         };
         for r in c.query(
             "SELECT id, clock_offset_ms FROM devices

@@ -824,6 +824,7 @@ impl Backend for SqliteBackend {
             quarantined: count("SELECT count(*) FROM quarantine")?,
             feed_rows: count("SELECT count(*) FROM feed")?,
             clock_offsets: Vec::new(),
+            feed_lock: None,
         };
         let mut stmt = conn.prepare_cached(
             "SELECT id, clock_offset_ms FROM devices

@@ -1007,6 +1007,14 @@ fn health_metrics_and_admin_routes_answer_case() {
     assert!(m.contains("doorstep_http_requests_total{route=\"/v1/sync/push\",status=\"200\"} 1"));
     assert!(m.contains("doorstep_devices_revoked 1"));
     assert!(m.contains("doorstep_device_clock_offset_ms{device="));
+    // The feed lock's counters: PostgreSQL only (SQLite has one writer by construction).
+    let on_pg = matches!(srv.db, Db::Pg(_));
+    assert_eq!(
+        m.contains("doorstep_feed_lock_wait_seconds_total")
+            && m.contains("doorstep_feed_lock_acquisitions_total"),
+        on_pg,
+        "{m}"
+    );
 }
 
 // Every test on both backends.
