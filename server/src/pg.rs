@@ -669,6 +669,10 @@ impl PgBackend {
     pub fn with_view_write<T>(&self, f: impl FnOnce(&mut Store) -> T) -> Result<T> {
         let mut store = self.lock()?;
         let mut c = self.client()?;
+        // Catch up before taking the feed lock, so that under it only the rows committed in
+        // the meantime are applied: the lock is held for this write, not for other
+        // instances' earlier ones.
+        self.catch_up(&mut store, &mut *c)?;
         let mut tx = c.transaction()?;
         lock_feed(&mut tx)?;
         self.catch_up(&mut store, &mut tx)?;
@@ -715,6 +719,10 @@ impl PgBackend {
     ) -> Result<T> {
         let mut store = self.lock()?;
         let mut c = self.client()?;
+        // Catch up before taking the feed lock, so that under it only the rows committed in
+        // the meantime are applied: the lock is held for this write, not for other
+        // instances' earlier ones.
+        self.catch_up(&mut store, &mut *c)?;
         let mut tx = c.transaction()?;
         lock_feed(&mut tx)?;
         self.catch_up(&mut store, &mut tx)?;
@@ -739,6 +747,10 @@ impl PgBackend {
     ) -> Result<(Checked, T)> {
         let mut store = self.lock()?;
         let mut c = self.client()?;
+        // Catch up before taking the feed lock, so that under it only the rows committed in
+        // the meantime are applied: the lock is held for this write, not for other
+        // instances' earlier ones.
+        self.catch_up(&mut store, &mut *c)?;
         let mut tx = c.transaction()?;
         lock_feed(&mut tx)?;
         self.catch_up(&mut store, &mut tx)?;
