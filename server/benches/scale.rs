@@ -8,11 +8,16 @@
 //!   81-day campaign's work, about 2.8 million operations, read from its log and filed in each
 //!   backend through `import_ops`;
 //! - every further province has Ninh Thuận's unit tree under other codes (`s01-58`, …),
-//!   8 villages per commune, an officer per commune, a campaign, a roster of 319,284 residents
-//!   imported through the console's roster import, and the first days of field work: a visit
-//!   to every household and a level-2 application and activation for 5 % of the residents
-//!   (filed through `import_ops`). So the later provinces are at the start of their campaign:
-//!   the national point has 10 million residents but not 32 × 3 million operations.
+//!   8 villages per commune, an officer per commune and a campaign (console writes), a roster
+//!   of 319,284 residents in households of 4 as the operations a roster import makes (one per
+//!   household, one per resident, from the province station's replica), and the first days
+//!   of field work: a visit to every household and a level-2 application and activation for
+//!   5 % of the residents; both filed through `import_ops`. So the later provinces are at the
+//!   start of their campaign: the national point has 10 million residents but not 32 × 3
+//!   million operations.
+//!
+//! Filing runs on both backends at once (a thread each); measuring runs one backend at a
+//! time, with nothing else running in the process.
 //!
 //! At every size, on each backend (in-process through the `Backend` trait, so the storage is
 //! what is measured, not HTTP):
@@ -32,7 +37,8 @@
 
 use chrono::NaiveDate;
 use doorstep_core::{
-    Assist, AssistStep, CampaignInput, Hlc, Op, OpBody, ReplicaId, Role, Visit, VisitOutcome,
+    Assist, AssistStep, CampaignInput, Entity, Field, Hlc, Key, Op, OpBody, ReplicaId, Role, Value,
+    Visit, VisitOutcome,
 };
 use doorstep_server::backend::{Backend, DeviceAuth, Enrolment, CLI_ACTOR};
 use doorstep_server::pg::{testing, ViewOptions};
@@ -118,13 +124,18 @@ fn for_each_logged_chunk(db: &Path, mut f: impl FnMut(&[Op])) -> u64 {
     n
 }
 
-/// A synthetic province: Ninh Thuận's unit tree under the prefix `s{k:02}-`.
+/// A synthetic province: Ninh Thuận's unit tree under the prefix `s{k:02}-`, and its roster
+/// as the operations a roster import makes (a household's fields, then each resident's),
+/// made by the province station's replica.
 struct Province {
-    prefix: String,
+    k: usize,
     units_csv: String,
     communes: Vec<String>,
     campaign: CampaignInput,
-    roster_csv: String,
+    roster: Vec<Op>,
+    /// `(household, village)` and `(resident, village)`, for the first days' work.
+    households: Vec<(Uuid, String)>,
+    residents: Vec<(Uuid, String)>,
 }
 
 fn synthetic_province(k: usize, residents: usize) -> Province {
@@ -159,21 +170,6 @@ fn synthetic_province(k: usize, residents: usize) -> Province {
         .iter()
         .flat_map(|c| (1..=VILLAGES_PER_COMMUNE).map(move |v| format!("{c}-{v:02}")))
         .collect();
-    let mut roster = String::from("household_code,village_code,full_name,birth_date,account\n");
-    for i in 0..residents {
-        let hh = i / HH_SIZE;
-        let status = match i % 17 {
-            0 => "level1_activated",
-            1..=2 => "level2_activated",
-            _ => "none",
-        };
-        let _ = writeln!(
-            roster,
-            "{prefix}H{hh:07},{},Trần Thị {i},{},{status}",
-            villages[hh % villages.len()],
-            1950 + (i % 55)
-        );
-    }
     let campaign = CampaignInput {
         id: Uuid::new_v5(
             &Uuid::NAMESPACE_OID,
@@ -185,12 +181,79 @@ fn synthetic_province(k: usize, residents: usize) -> Province {
         target: (residents * 83 / 100) as i64,
         unit_code: province,
     };
+    // The roster's operations, as `Store::import_roster` makes them.
+    let station = ReplicaId(Uuid::new_v5(
+        &Uuid::NAMESPACE_OID,
+        format!("scale-station-{k}").as_bytes(),
+    ));
+    let hlc = NaiveDate::from_ymd_opt(2023, 6, 20)
+        .unwrap()
+        .and_hms_opt(1, 0, 0)
+        .unwrap()
+        .and_utc()
+        .timestamp_millis() as u64;
+    let mut roster = Vec::new();
+    let mut households = Vec::new();
+    let mut people = Vec::new();
+    let mut counter = 0u64;
+    let mut push = |roster: &mut Vec<Op>, entity: Entity, id: Uuid, fields: Vec<(Field, Value)>| {
+        counter += 1;
+        roster.push(Op {
+            replica: station,
+            counter,
+            hlc: Hlc::new(hlc, 0),
+            body: OpBody::Set {
+                entity,
+                key: Key::Uuid(id),
+                fields,
+            },
+        });
+    };
+    for hh in 0..residents.div_ceil(HH_SIZE) {
+        let code = format!("{prefix}H{hh:07}");
+        let village = villages[hh % villages.len()].clone();
+        let hid = doorstep_core::roster::household_id(campaign.id, &code);
+        push(
+            &mut roster,
+            Entity::Household,
+            hid,
+            vec![
+                (Field::Code, Value::Text(code.clone())),
+                (Field::Village, Value::Text(village.clone())),
+                (Field::Deleted, Value::Int(0)),
+            ],
+        );
+        households.push((hid, village.clone()));
+        for i in hh * HH_SIZE..((hh + 1) * HH_SIZE).min(residents) {
+            let status = match i % 17 {
+                0 => "level1_activated",
+                1..=2 => "level2_activated",
+                _ => "none",
+            };
+            let rid = Uuid::new_v5(&campaign.id, format!("resident:{code}:{i}").as_bytes());
+            push(
+                &mut roster,
+                Entity::Resident,
+                rid,
+                vec![
+                    (Field::Household, Value::Text(hid.to_string())),
+                    (Field::FullName, Value::Text(format!("Trần Thị {i}"))),
+                    (Field::BirthDate, Value::Text((1950 + i % 55).to_string())),
+                    (Field::Account, Value::Text(status.into())),
+                    (Field::Deleted, Value::Int(0)),
+                ],
+            );
+            people.push((rid, village.clone()));
+        }
+    }
     Province {
-        prefix,
+        k,
         units_csv: csv,
         communes,
         campaign,
-        roster_csv: roster,
+        roster,
+        households,
+        residents: people,
     }
 }
 
@@ -204,22 +267,13 @@ struct Side {
     households: Vec<Uuid>,
     reader_cursor: Option<String>,
     /// How to measure the database's size on disk.
-    size: Box<dyn Fn() -> u64>,
+    size: Box<dyn Fn() -> u64 + Send + Sync>,
     /// Time spent filing the data set (console imports and `import_ops`), and operations filed.
     load: Duration,
     loaded_ops: u64,
 }
 
 impl Side {
-    fn import(&mut self, ops: &[Op]) {
-        let t = Instant::now();
-        for chunk in ops.chunks(IMPORT_CHUNK) {
-            self.backend.import_ops(CLI_ACTOR, chunk, now_ms()).unwrap();
-        }
-        self.load += t.elapsed();
-        self.loaded_ops += ops.len() as u64;
-    }
-
     fn feed_rows(&self) -> u64 {
         self.backend.gauges().unwrap().feed_rows
     }
@@ -498,51 +552,19 @@ fn measure(
     row
 }
 
-/// The field work of a synthetic province's first days, made as a station would file it.
-fn first_days(
-    backend: &dyn Backend,
-    p: &Province,
-    officers: &[(String, Uuid)],
-    k: usize,
-) -> Vec<Op> {
-    let mut rng = StdRng::seed_from_u64(0x5CA1E + k as u64);
-    let replica = ReplicaId(Uuid::from_u128(rng.gen()));
-    let officer_of = |village: &str| -> Uuid {
-        let commune = &village[..village.rfind('-').unwrap()];
-        officers
-            .iter()
-            .find(|(c, _)| c == commune)
-            .map(|(_, o)| *o)
-            .unwrap()
-    };
-    let mut households: Vec<(Uuid, String)> = Vec::new();
-    let mut residents: Vec<(Uuid, String)> = Vec::new();
-    let (lo, hi) = (
-        p.prefix.clone(),
-        format!("{}.", &p.prefix[..p.prefix.len() - 1]),
-    );
-    backend
-        .read_view(&mut |c| {
-            let mut st = c.prepare(
-                "SELECT id, village_code FROM households
-                 WHERE village_code >= ?1 AND village_code < ?2 ORDER BY id",
-            )?;
-            for r in st.query_map([&lo, &hi], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))? {
-                let (id, v) = r?;
-                households.push((Uuid::parse_str(&id).unwrap(), v));
-            }
-            let mut st = c.prepare(
-                "SELECT r.id, h.village_code FROM residents r JOIN households h
-                   ON h.id = r.household_id
-                 WHERE h.village_code >= ?1 AND h.village_code < ?2 ORDER BY r.id",
-            )?;
-            for r in st.query_map([&lo, &hi], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))? {
-                let (id, v) = r?;
-                residents.push((Uuid::parse_str(&id).unwrap(), v));
-            }
-            Ok(())
-        })
-        .unwrap();
+/// The field work of a synthetic province's first days (a visit to every household, a
+/// level-2 application and activation for 5 % of residents), credited to `officers` (this
+/// backend's, one per commune), made by the province's tablets' replica.
+fn first_days(p: &Province, officers: &[(String, Uuid)]) -> Vec<Op> {
+    let mut rng = StdRng::seed_from_u64(0x5CA1E + p.k as u64);
+    let replica = ReplicaId(Uuid::new_v5(
+        &Uuid::NAMESPACE_OID,
+        format!("scale-tablets-{}", p.k).as_bytes(),
+    ));
+    let by_commune: std::collections::HashMap<&str, Uuid> =
+        officers.iter().map(|(c, o)| (c.as_str(), *o)).collect();
+    let officer_of =
+        |village: &str| -> Uuid { by_commune[&village[..village.rfind('-').unwrap()]] };
     let start = p.campaign.start_date;
     let at = |rng: &mut StdRng| -> i64 {
         (start + chrono::Duration::days(rng.gen_range(0..5)))
@@ -563,7 +585,7 @@ fn first_days(
             body,
         }
     };
-    for (h, v) in &households {
+    for (h, v) in &p.households {
         let t = at(&mut rng);
         ops.push(op(
             OpBody::Visit(Visit {
@@ -579,7 +601,7 @@ fn first_days(
             t,
         ));
     }
-    for (r, v) in residents.iter().step_by(20) {
+    for (r, v) in p.residents.iter().step_by(20) {
         let t = at(&mut rng);
         for (step, dt) in [
             (AssistStep::Level2Received, 0),
@@ -603,38 +625,35 @@ fn first_days(
     ops
 }
 
-/// Files synthetic province `k` on one backend: units, campaign, officers (through the
-/// console's writes), roster (the console's roster import). Returns the officers per commune.
-fn file_province(side: &mut Side, p: &Province) -> Vec<(String, Uuid)> {
+/// Files synthetic province `p` on one backend: units, campaign and an officer per commune
+/// through the console's writes, then the roster's and the first days' operations through
+/// `import_ops`.
+fn file_province(side: &mut Side, p: &Province) {
     let t = Instant::now();
-    let b = &side.backend;
+    let b = side.backend.clone();
     let now = now_ms();
     let before = side.feed_rows();
     b.import_units(CLI_ACTOR, p.units_csv.as_bytes(), now)
         .unwrap();
     b.put_campaign(CLI_ACTOR, p.campaign.clone(), now).unwrap();
-    let mut officers = Vec::new();
-    for c in &p.communes {
-        // One officer per commune, credited with its work (no assignments: no device of
-        // theirs is measured; a console write each is what makes filing slow).
-        let o = b
-            .add_officer(CLI_ACTOR, &format!("Cán bộ {c}"), Role::Field, c, now)
-            .unwrap();
-        officers.push((c.clone(), o));
+    let officers: Vec<(String, Uuid)> = p
+        .communes
+        .iter()
+        .map(|c| {
+            let o = b
+                .add_officer(CLI_ACTOR, &format!("Cán bộ {c}"), Role::Field, c, now)
+                .unwrap();
+            (c.clone(), o)
+        })
+        .collect();
+    for chunk in p.roster.chunks(IMPORT_CHUNK) {
+        b.import_ops(CLI_ACTOR, chunk, now_ms()).unwrap();
     }
-    let report = b
-        .import_roster(
-            CLI_ACTOR,
-            p.campaign.id,
-            p.roster_csv.as_bytes(),
-            &mut |_| {},
-            now,
-        )
-        .unwrap();
-    assert!(report.rejected.is_empty(), "{:?}", &report.rejected[..1]);
+    for chunk in first_days(p, &officers).chunks(IMPORT_CHUNK) {
+        b.import_ops(CLI_ACTOR, chunk, now_ms()).unwrap();
+    }
     side.load += t.elapsed();
     side.loaded_ops += side.feed_rows() - before;
-    officers
 }
 
 fn fmt_int(n: u64) -> String {
@@ -661,8 +680,8 @@ fn markdown(rows: &[Row], notes: &[String], quick: bool, svg_name: &str) -> Stri
         "Generated by `server/benches/scale.rs`{} (`scripts/bench.sh scale`). Province 1 is the \
          dashboard benchmark's province-scale store (Ninh Thuận's real units, 319,284 residents, \
          the whole campaign's work); every further province has Ninh Thuận's unit tree under \
-         other codes, a 319,284-resident roster filed through the console's roster import, and \
-         the first days of field work (a visit per household, level 2 for 5 % of residents), so \
+         other codes, a 319,284-resident roster filed as the operations a roster import makes, \
+         and the first days of field work (a visit per household, level 2 for 5 % of residents), so \
          the national point has 10.2 million residents but fewer operations per resident than a \
          finished campaign. In-process through the `Backend` trait; SQLite `synchronous=FULL`; \
          PostgreSQL 15 with `fsync` and `synchronous_commit` on, on the same disk, over loopback \
@@ -671,8 +690,9 @@ fn markdown(rows: &[Row], notes: &[String], quick: bool, svg_name: &str) -> Stri
     );
     let _ = writeln!(
         md,
-        "- *load*: operations per second while the data set was filed (console imports and \
-         `import_ops`, chunks of {IMPORT_CHUNK});\n\
+        "- *load*: operations per second while the data set was filed (console writes and \
+         `import_ops` in chunks of {IMPORT_CHUNK}; both backends filing at once, so each had \
+         about one of the machine's two cores);\n\
          - *ingest*: the push path (scope check, feed, acknowledgement, commit), {DEVICES} devices \
          pushing {WINDOW_BATCHES} batches of {BATCH} visits;\n\
          - *tail pull*: an up-to-date device pulls the next {BATCH} operations (15 pulls);\n\
@@ -944,22 +964,30 @@ fn main() {
         Err(_) => progress("DOORSTEP_BENCH_DATABASE_URL not set: PostgreSQL not measured"),
     }
 
-    // Province 1.
+    // Province 1, filed on both backends at once (one thread each: the filing is what takes
+    // time; the measurements below run one backend at a time).
     let (province, commune, campaign) = match &world {
         Some(w) => {
-            for side in sides.iter_mut() {
-                progress(&format!(
-                    "{}: filing province 1 from {}",
-                    side.name,
-                    w.db.display()
-                ));
-                let t = Instant::now();
-                let n = for_each_logged_chunk(&w.db, |chunk| {
-                    side.backend.import_ops(CLI_ACTOR, chunk, now_ms()).unwrap();
-                });
-                side.load += t.elapsed();
-                side.loaded_ops += n;
-            }
+            std::thread::scope(|s| {
+                for side in sides.iter_mut() {
+                    let db = w.db.clone();
+                    s.spawn(move || {
+                        progress(&format!(
+                            "{}: filing province 1 from {}",
+                            side.name,
+                            db.display()
+                        ));
+                        let t = Instant::now();
+                        let b = side.backend.clone();
+                        let n = for_each_logged_chunk(&db, |chunk| {
+                            b.import_ops(CLI_ACTOR, chunk, now_ms()).unwrap();
+                        });
+                        side.load += t.elapsed();
+                        side.loaded_ops += n;
+                        progress(&format!("{}: province 1 filed", side.name));
+                    });
+                }
+            });
             let campaign = std::fs::read_to_string(w.db.with_extension("txt"))
                 .unwrap()
                 .split_whitespace()
@@ -971,9 +999,7 @@ fn main() {
         None => {
             let p = synthetic_province(0, synthetic_residents);
             for side in sides.iter_mut() {
-                let officers = file_province(side, &p);
-                let ops = first_days(side.backend.as_ref(), &p, &officers, 0);
-                side.import(&ops);
+                file_province(side, &p);
             }
             (
                 p.campaign.unit_code.clone(),
@@ -992,36 +1018,12 @@ fn main() {
     for &step in steps {
         while filed < step {
             let p = synthetic_province(filed, synthetic_residents);
-            let mut officers = Vec::new();
-            let mut ops = Vec::new();
-            for (i, side) in sides.iter_mut().enumerate() {
-                let o = file_province(side, &p);
-                if i == 0 {
-                    officers = o;
-                    ops = first_days(side.backend.as_ref(), &p, &officers, filed);
-                } else {
-                    // The same officers' ids are not needed: each backend's work names its
-                    // own officers, found by commune.
-                    ops = {
-                        let map: std::collections::HashMap<Uuid, Uuid> = officers
-                            .iter()
-                            .zip(o.iter())
-                            .map(|((_, a), (_, b))| (*a, *b))
-                            .collect();
-                        ops.into_iter()
-                            .map(|mut op| {
-                                match &mut op.body {
-                                    OpBody::Visit(v) => v.officer_id = map[&v.officer_id],
-                                    OpBody::Assist(a) => a.officer_id = map[&a.officer_id],
-                                    _ => {}
-                                }
-                                op
-                            })
-                            .collect()
-                    };
+            std::thread::scope(|s| {
+                for side in sides.iter_mut() {
+                    let p = &p;
+                    s.spawn(move || file_province(side, p));
                 }
-                side.import(&ops);
-            }
+            });
             filed += 1;
             progress(&format!(
                 "province {filed} filed ({:.0} s since the start)",
