@@ -274,6 +274,25 @@ struct Side {
 }
 
 impl Side {
+    fn new(
+        name: &'static str,
+        backend: Arc<dyn Backend>,
+        size: Box<dyn Fn() -> u64 + Send + Sync>,
+    ) -> Side {
+        Side {
+            name,
+            backend,
+            devices: Vec::new(),
+            counters: Vec::new(),
+            officer: Uuid::nil(),
+            households: Vec::new(),
+            reader_cursor: None,
+            size,
+            load: Duration::ZERO,
+            loaded_ops: 0,
+        }
+    }
+
     fn feed_rows(&self) -> u64 {
         self.backend.gauges().unwrap().feed_rows
     }
@@ -772,7 +791,6 @@ fn plot(rows: &[Row], path: &Path) -> Result<(), Box<dyn std::error::Error>> {
     ];
     let backends: Vec<&str> = {
         let mut b: Vec<&str> = rows.iter().map(|r| r.backend).collect();
-        b.dedup();
         b.sort();
         b.dedup();
         b
@@ -903,15 +921,10 @@ fn main() {
     {
         let path = dir.path().join("server.db");
         let p2 = path.clone();
-        sides.push(Side {
-            name: "SQLite",
-            backend: Arc::new(SqliteBackend::open(&path).unwrap()),
-            devices: Vec::new(),
-            counters: Vec::new(),
-            officer: Uuid::nil(),
-            households: Vec::new(),
-            reader_cursor: None,
-            size: Box::new(move || {
+        sides.push(Side::new(
+            "SQLite",
+            Arc::new(SqliteBackend::open(&path).unwrap()),
+            Box::new(move || {
                 ["", "-wal"]
                     .iter()
                     .filter_map(|s| {
@@ -921,9 +934,7 @@ fn main() {
                     })
                     .sum()
             }),
-            load: Duration::ZERO,
-            loaded_ops: 0,
-        });
+        ));
     }
     let mut pg_url = None;
     match std::env::var("DOORSTEP_BENCH_DATABASE_URL") {
@@ -941,15 +952,10 @@ fn main() {
                 .unwrap(),
             );
             let b2 = b.clone();
-            sides.push(Side {
-                name: "PostgreSQL",
-                backend: b,
-                devices: Vec::new(),
-                counters: Vec::new(),
-                officer: Uuid::nil(),
-                households: Vec::new(),
-                reader_cursor: None,
-                size: Box::new(move || {
+            sides.push(Side::new(
+                "PostgreSQL",
+                b,
+                Box::new(move || {
                     b2.with_client(|c| {
                         c.query_one("SELECT pg_database_size(current_database())", &[])
                             .map(|r| r.get::<_, i64>(0) as u64)
@@ -957,9 +963,7 @@ fn main() {
                     })
                     .unwrap_or(0)
                 }),
-                load: Duration::ZERO,
-                loaded_ops: 0,
-            });
+            ));
         }
         Err(_) => progress("DOORSTEP_BENCH_DATABASE_URL not set: PostgreSQL not measured"),
     }

@@ -507,10 +507,15 @@ impl PgBackend {
     pub fn open(url: &str, view: ViewOptions) -> Result<PgBackend> {
         let conn = crate::pgtls::parse(url)?;
         // One connection first, for an error an operator can act on (an untrusted
-        // certificate, a server without TLS); the pool's own error only says it timed out.
-        conn.config
-            .connect(conn.tls.clone())
-            .map_err(|e| ServerError::Unavailable(crate::pgtls::describe(&e)))?;
+        // certificate, a server without TLS; the pool's own error only says it timed out),
+        // and for the migrations.
+        let replica = {
+            let mut first = conn
+                .config
+                .connect(conn.tls.clone())
+                .map_err(|e| ServerError::Unavailable(crate::pgtls::describe(&e)))?;
+            migrate(&mut first)?
+        };
         let manager = PostgresConnectionManager::new(conn.config, conn.tls);
         let pool = r2d2::Pool::builder()
             .max_size(8)
@@ -518,12 +523,6 @@ impl PgBackend {
             .connection_timeout(Duration::from_secs(2))
             .build(manager)
             .map_err(|_| ServerError::Unavailable("cannot connect to PostgreSQL".into()))?;
-        let replica = {
-            let mut c = pool
-                .get()
-                .map_err(|_| ServerError::Unavailable("cannot connect to PostgreSQL".into()))?;
-            migrate(&mut c)?
-        };
         let mut view_lock = None;
         let cached = match (&view.path, &view.cache_dir) {
             (None, Some(dir)) => match cached_view(dir, replica) {
@@ -554,7 +553,7 @@ impl PgBackend {
                 (dir.path().join("view.db"), Some(dir))
             }
         };
-        let store = Store::open(
+        let mut store = Store::open(
             &view_path,
             Options {
                 // The view is rebuilt from PostgreSQL if lost: no need to wait for the disk.
@@ -576,7 +575,6 @@ impl PgBackend {
         }
         // Mark a new view as this database's before anything is written to it (a console
         // write before any feed row would otherwise leave it looking foreign).
-        let mut store = store;
         if store.cursor(&peer)?.is_none() {
             store.set_cursor(&peer, "0")?;
         }
