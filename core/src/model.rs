@@ -467,6 +467,25 @@ impl AccountState {
             _ => Need::NoAccount,
         }
     }
+
+    /// The next assistance step an officer takes for this resident: the step that answers
+    /// [`AccountState::need`], or `None` when nothing is left to do.
+    ///
+    /// With no account yet there are two ways in: guide a level-1 registration, or take the
+    /// level-2 application straight away. `guide_level1_first` chooses between them; it is
+    /// called only in that case (so a caller's random draw happens only when there is a choice).
+    /// A pending level 1 is activated; an activated level 1 leads to the level-2 application; a
+    /// received application to its activation; an activated level 2 to portal guidance.
+    pub fn next_step(self, guide_level1_first: impl FnOnce() -> bool) -> Option<AssistStep> {
+        match self.need() {
+            Need::NoAccount if guide_level1_first() => Some(AssistStep::Level1Guided),
+            Need::NoAccount | Need::Level2ToTake => Some(AssistStep::Level2Received),
+            Need::Level1Pending => Some(AssistStep::Level1Activated),
+            Need::Level2ToActivate => Some(AssistStep::Level2Activated),
+            Need::PortalGuidance => Some(AssistStep::PortalGuided),
+            Need::Done => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -519,6 +538,71 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    /// Every state, as (level 1, level 2, portal).
+    fn all_states() -> impl Iterator<Item = AccountState> {
+        (0u8..3).flat_map(|level1| {
+            (0u8..3).flat_map(move |level2| {
+                [false, true].map(|portal| AccountState {
+                    level1,
+                    level2,
+                    portal,
+                })
+            })
+        })
+    }
+
+    #[test]
+    fn next_step_follows_the_need() {
+        for s in all_states() {
+            let (first, other) = (s.next_step(|| true), s.next_step(|| false));
+            let want = match (s.level1, s.level2, s.portal) {
+                (_, 2, false) => Some(AssistStep::PortalGuided),
+                (_, 2, true) => None,
+                (_, 1, _) => Some(AssistStep::Level2Activated),
+                (2, 0, _) => Some(AssistStep::Level2Received),
+                (1, 0, _) => Some(AssistStep::Level1Activated),
+                _ => None, // no account: a choice, checked below
+            };
+            if s.need() == Need::NoAccount {
+                assert_eq!(first, Some(AssistStep::Level1Guided), "{s:?}");
+                assert_eq!(other, Some(AssistStep::Level2Received), "{s:?}");
+            } else {
+                assert_eq!(first, want, "{s:?}");
+                assert_eq!(other, want, "{s:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn next_step_asks_for_a_choice_only_without_an_account() {
+        for s in all_states() {
+            let mut asked = false;
+            s.next_step(|| {
+                asked = true;
+                true
+            });
+            assert_eq!(asked, s.need() == Need::NoAccount, "{s:?}");
+        }
+    }
+
+    #[test]
+    fn following_next_step_ends_done() {
+        for s in all_states() {
+            for level1_first in [false, true] {
+                let mut s = s;
+                let mut steps = 0;
+                while let Some(step) = s.next_step(|| level1_first) {
+                    let after = s.join(AccountState::of_step(step));
+                    assert!(after > s, "{step:?} does not move {s:?}");
+                    s = after;
+                    steps += 1;
+                }
+                assert_eq!(s.need(), Need::Done);
+                assert!(steps <= 5);
+            }
+        }
     }
 
     #[test]
