@@ -13,6 +13,7 @@ pub mod auth;
 pub mod backend;
 pub(crate) mod console;
 pub mod cursor;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod error;
 pub mod html;

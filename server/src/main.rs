@@ -467,6 +467,7 @@ fn serve(
 }
 
 /// Build the demo data set into `db`, or reuse it (progress on stderr: counts only).
+#[cfg(feature = "demo")]
 fn prepare_demo(db: &std::path::Path, seed: u64) -> anyhow::Result<()> {
     use doorstep_server::demo;
     let config = demo::DemoConfig::ninh_thuan(seed);
@@ -483,6 +484,15 @@ fn prepare_demo(db: &std::path::Path, seed: u64) -> anyhow::Result<()> {
         ),
     }
     Ok(())
+}
+
+/// Without the `demo` feature there is no data set to build: say so instead of serving.
+#[cfg(not(feature = "demo"))]
+fn prepare_demo(_db: &std::path::Path, _seed: u64) -> anyhow::Result<()> {
+    bail!(
+        "--demo is not available: this doorstep was built without the demo data set \
+         (cargo feature `demo`, on by default)"
+    )
 }
 
 async fn shutdown_signal() {
