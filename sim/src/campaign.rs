@@ -4,8 +4,8 @@ use crate::truth::{Fact, FactKind, Ledger, Numbers, Subject, World};
 use crate::{observe, report, Result, SimError};
 use chrono::NaiveDate;
 use doorstep_core::{
-    AssistStep, FailureReason, NewAssist, NewOutreach, NewSession, NewVisit, OutreachKind,
-    SessionKind, VisitOutcome,
+    AccountState, AssistStep, FailureReason, NewAssist, NewOutreach, NewSession, NewVisit,
+    OutreachKind, SessionKind, VisitOutcome,
 };
 use doorstep_server::backend::{Backend, CLI_ACTOR};
 use doorstep_server::demo::{self, local_ms, DemoConfig, Plan};
@@ -450,10 +450,10 @@ pub fn run(cfg: &SimConfig, progress: &mut dyn FnMut(&str)) -> Result<Outcome> {
     }
     // The true progress of each resident (join of the roster and live successful steps), and
     // the last successful step of each kind (for the second team's duplicate).
-    let mut state: HashMap<Uuid, (u8, u8, bool)> = world
+    let mut state: HashMap<Uuid, AccountState> = world
         .residents
         .iter()
-        .map(|(id, r)| (*id, crate::truth::roster_claim(r.roster)))
+        .map(|(id, r)| (*id, AccountState::of_roster(r.roster)))
         .collect();
     let mut last_success: HashMap<Uuid, (AssistStep, Uuid, u32)> = HashMap::new();
     let mut ledger = Ledger::default();
@@ -660,7 +660,7 @@ fn work_day(
     day_i: u32,
     last_day: bool,
     household_residents: &HashMap<Uuid, Vec<Uuid>>,
-    state: &mut HashMap<Uuid, (u8, u8, bool)>,
+    state: &mut HashMap<Uuid, AccountState>,
     last_success: &mut HashMap<Uuid, (AssistStep, Uuid, u32)>,
     ledger: &mut Ledger,
     rng: &mut StdRng,
@@ -749,19 +749,8 @@ fn work_day(
                 continue;
             };
             for _ in 0..3 {
-                let step = match *s {
-                    (_, 2, false) => AssistStep::PortalGuided,
-                    (_, 2, true) => break,
-                    (_, 1, _) => AssistStep::Level2Activated,
-                    (2, 0, _) => AssistStep::Level2Received,
-                    (1, 0, _) => AssistStep::Level1Activated,
-                    _ => {
-                        if rng.gen_bool(0.55) {
-                            AssistStep::Level1Guided
-                        } else {
-                            AssistStep::Level2Received
-                        }
-                    }
+                let Some(step) = s.next_step(|| rng.gen_bool(0.55)) else {
+                    break;
                 };
                 let fails = matches!(
                     step,
@@ -787,16 +776,10 @@ fn work_day(
                     break;
                 }
                 last_success.insert(*rid, (step, officer, day_i));
-                match step {
-                    AssistStep::Level1Guided => s.0 = s.0.max(1),
-                    AssistStep::Level1Activated => s.0 = 2,
-                    AssistStep::Level2Received => {
-                        s.1 = s.1.max(1);
-                        received_today += 1;
-                        break;
-                    }
-                    AssistStep::Level2Activated => s.1 = 2,
-                    AssistStep::PortalGuided => s.2 = true,
+                *s = s.join(AccountState::of_step(step));
+                if step == AssistStep::Level2Received {
+                    received_today += 1;
+                    break;
                 }
             }
         }
