@@ -288,14 +288,6 @@ pub fn world_of(plan: &Plan) -> World {
     w
 }
 
-const REASONS: [FailureReason; 5] = [
-    FailureReason::PhoneNotOwnName,
-    FailureReason::OtpNotReceived,
-    FailureReason::NoChipIdCard,
-    FailureReason::BoundToOtherDevice,
-    FailureReason::Other,
-];
-
 /// Run the campaign and the checks. `progress` gets one line at a time (counts only).
 pub fn run(cfg: &SimConfig, progress: &mut dyn FnMut(&str)) -> Result<Outcome> {
     let started = Instant::now();
@@ -752,14 +744,9 @@ fn work_day(
                 let Some(step) = s.next_step(|| rng.gen_bool(0.55)) else {
                     break;
                 };
-                let fails = matches!(
-                    step,
-                    AssistStep::Level1Activated
-                        | AssistStep::Level2Activated
-                        | AssistStep::Level1Guided
-                ) && rng.gen_bool(0.15);
+                let fails = demo::may_fail(step) && rng.gen_bool(0.15);
                 t += rng.gen_range(60_000..240_000);
-                let failure = fails.then(|| REASONS[rng.gen_range(0..REASONS.len())]);
+                let failure = fails.then(|| demo::failure_reason(rng));
                 let id = record_assist(team, rid, step, failure, t)?;
                 ledger.record(assist_fact(id, officer, t, *rid, step, failure));
                 if fails {

@@ -35,13 +35,20 @@ pub struct ActivitySummary {
     pub outreach: usize,
 }
 
-const REASONS: [FailureReason; 5] = [
-    FailureReason::PhoneNotOwnName,
-    FailureReason::OtpNotReceived,
-    FailureReason::NoChipIdCard,
-    FailureReason::BoundToOtherDevice,
-    FailureReason::Other,
-];
+/// Whether a synthetic step may fail (in the demo's and the simulator's world): activations and
+/// level-1 guidance (no OTP, a phone in someone else's name, no chip card…); taking a level-2
+/// application and portal guidance always go through.
+pub fn may_fail(step: AssistStep) -> bool {
+    matches!(
+        step,
+        AssistStep::Level1Activated | AssistStep::Level2Activated | AssistStep::Level1Guided
+    )
+}
+
+/// Why a synthetic step failed: any reason, drawn uniformly.
+pub fn failure_reason(rng: &mut StdRng) -> FailureReason {
+    FailureReason::ALL[rng.gen_range(0..FailureReason::ALL.len())]
+}
 
 /// Field activity for the first `plan.config.activity_days` days, as operations of one
 /// synthetic replica per field officer (and per commune lead for sessions and outreach).
@@ -208,15 +215,10 @@ impl Work {
             let Some(step) = s.next_step(|| self.rng.gen_bool(0.55)) else {
                 break;
             };
-            let fails = matches!(
-                step,
-                AssistStep::Level1Activated
-                    | AssistStep::Level2Activated
-                    | AssistStep::Level1Guided
-            ) && self.rng.gen_bool(0.15);
+            let fails = may_fail(step) && self.rng.gen_bool(0.15);
             t += self.rng.gen_range(60_000..300_000);
             let id = uuid7(&mut self.rng, t);
-            let failure = fails.then(|| REASONS[self.rng.gen_range(0..REASONS.len())]);
+            let failure = fails.then(|| failure_reason(&mut self.rng));
             let assist = Assist {
                 id,
                 resident_id: resident,

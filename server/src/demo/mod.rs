@@ -30,7 +30,7 @@ mod calendar;
 mod names;
 mod plan;
 
-pub use activity::{activity_ops, ActivitySummary};
+pub use activity::{activity_ops, failure_reason, may_fail, ActivitySummary};
 pub use build::{
     build, demo_marker, ensure, load_reference, roster_header, BuildSummary, Ensured, LoadSummary,
 };
