@@ -1,4 +1,5 @@
-//! The demo's calendar: the campaign's dates and local (UTC+7) times of day.
+//! The demo's calendar: the campaign's dates, its days, and local (UTC+7) times of day (from the
+//! core's [`doorstep_core::time`]).
 
 use chrono::NaiveDate;
 
@@ -12,14 +13,8 @@ pub fn campaign_end() -> NaiveDate {
     NaiveDate::from_ymd_opt(2023, 9, 15).unwrap_or_default()
 }
 
-/// Unix ms of `hour:00` local time (UTC+7) on `day`.
-pub fn local_ms(day: NaiveDate, hour: u32) -> i64 {
-    let midnight_utc = day
-        .and_hms_opt(0, 0, 0)
-        .map(|d| d.and_utc().timestamp_millis())
-        .unwrap_or(0);
-    midnight_utc - doorstep_core::apply::LOCAL_OFFSET_MS + i64::from(hour) * 3_600_000
-}
+/// Unix ms of `hour:00` local time (UTC+7) on `day` (the core's, kept here under its old path).
+pub use doorstep_core::time::local_ms;
 
 /// The days from `start` to `end` (inclusive), at most `limit` of them.
 pub(super) fn days(start: NaiveDate, end: NaiveDate, limit: usize) -> Vec<NaiveDate> {
