@@ -195,7 +195,7 @@ pub type Finish<'a> = dyn FnMut(&mut dyn Tables, &[&Op]) -> Result<()> + 'a;
 
 /// A storage backend: the server's tables, the core store holding the operation log's
 /// materialised tables, and how they are written together.
-pub trait Storage: Send + Sync {
+pub trait Storage: Send + Sync + std::fmt::Debug {
     /// The server's replica id.
     fn replica(&self) -> Uuid;
     /// Run `f` with the tables, each statement committing on its own.

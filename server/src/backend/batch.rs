@@ -88,7 +88,7 @@ impl Checked {
 impl<S: Storage + ?Sized> Backend<S> {
     /// Check `ops`, apply the accepted ones and file them, then run `finish` in the same
     /// transaction. Returns the check's record and how many were applied.
-    fn apply_checked(
+    fn apply_batch(
         &self,
         ops: &[Op],
         officer: Option<Uuid>,
@@ -128,7 +128,7 @@ impl<S: Storage + ?Sized> Backend<S> {
         let device_id = device.device_id.to_string();
         let mut acked = 0;
         let (checked, applied) =
-            self.apply_checked(&ops, Some(device.officer_id), now_ms, |t, checked, _| {
+            self.apply_batch(&ops, Some(device.officer_id), now_ms, |t, checked, _| {
                 for op in &checked.quarantined {
                     t.quarantine(op, &device_id, now_ms)?;
                 }
@@ -186,7 +186,7 @@ impl<S: Storage + ?Sized> Backend<S> {
     /// Merge operations made elsewhere (a roster prepared at the commune station) without a
     /// scope check, filing them in the feed. Returns how many were new.
     pub fn import_ops(&self, actor: &str, ops: &[Op], now_ms: i64) -> Result<u64> {
-        let (_, applied) = self.apply_checked(ops, None, now_ms, |t, _, applied| {
+        let (_, applied) = self.apply_batch(ops, None, now_ms, |t, _, applied| {
             t.audit(
                 now_ms,
                 actor,

@@ -11,8 +11,8 @@
 //! transaction: a push's merge, its feed rows and the device's acknowledgement commit together
 //! or not at all.
 //!
-//! The parts: [`accounts`](self) (devices, codes, users, sessions, admin views), the batch
-//! paths (push, pull, imports) and [`console`] (the console's writes on the core store).
+//! The parts: `accounts.rs` (devices, codes, users, sessions, the admin views), `batch.rs`
+//! (the push check, pull, imports) and [`console`] (the console's writes on the core store).
 
 mod accounts;
 mod batch;
@@ -34,8 +34,8 @@ pub struct Backend<S: Storage + ?Sized = dyn Storage> {
 impl<S: Storage + ?Sized> std::fmt::Debug for Backend<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Backend")
-            .field("replica", &self.store.replica())
-            .finish_non_exhaustive()
+            .field("store", &&self.store)
+            .finish()
     }
 }
 
@@ -47,11 +47,6 @@ impl<S: Storage> Backend<S> {
 }
 
 impl<S: Storage + ?Sized> Backend<S> {
-    /// The storage underneath.
-    pub fn storage(&self) -> &S {
-        &self.store
-    }
-
     /// Run `f` with the tables, each statement committing on its own.
     fn tables<T>(&self, f: impl FnOnce(&mut dyn Tables) -> Result<T>) -> Result<T> {
         let mut f = Some(f);

@@ -43,6 +43,14 @@ pub struct SqliteStorage {
     reader: Mutex<Option<Connection>>,
 }
 
+impl std::fmt::Debug for SqliteStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStorage")
+            .field("replica", &self.replica)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Backend<SqliteStorage> {
     /// Open (creating or migrating) the database at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteBackend> {
