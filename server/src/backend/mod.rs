@@ -12,7 +12,7 @@
 //! or not at all.
 //!
 //! The parts: `accounts.rs` (devices, codes, users, sessions, the admin views), `batch.rs`
-//! (the push check, pull, imports) and [`console`] (the console's writes on the core store).
+//! (the push check, pull, imports) and `console.rs` (the console's writes on the core store).
 
 mod accounts;
 mod batch;
