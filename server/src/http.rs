@@ -7,7 +7,7 @@
 //! [`ErrorBody`](doorstep_core::wire::ErrorBody).
 
 use crate::auth;
-use crate::backend::{Backend, DeviceAuth, Enrolment, UserAuth};
+use crate::backend::{Backend, CommandUser, DeviceAuth, Enrolment};
 use crate::error::{Result, ServerError};
 use crate::metrics::Metrics;
 use axum::body::{Body, Bytes};
@@ -40,7 +40,7 @@ pub const DEFAULT_CODE_TTL_MINUTES: u32 = 24 * 60;
 #[derive(Clone)]
 pub struct AppState {
     /// The storage.
-    pub backend: Arc<dyn Backend>,
+    pub backend: Arc<Backend>,
     /// The counters.
     pub metrics: Arc<Metrics>,
     /// Request body limit after decompression.
@@ -91,7 +91,7 @@ async fn count_requests(State(state): State<AppState>, req: Request, next: Next)
 /// Run backend work on a blocking thread.
 pub(crate) async fn blocking<T: Send + 'static>(
     state: &AppState,
-    f: impl FnOnce(&dyn Backend) -> Result<T> + Send + 'static,
+    f: impl FnOnce(&Backend) -> Result<T> + Send + 'static,
 ) -> Result<T> {
     let backend = state.backend.clone();
     tokio::task::spawn_blocking(move || f(&*backend))
@@ -221,7 +221,7 @@ async fn device(state: &AppState, headers: &HeaderMap) -> Result<DeviceAuth> {
         .ok_or(ServerError::Unauthorized("unknown or revoked device token"))
 }
 
-async fn admin(state: &AppState, headers: &HeaderMap) -> Result<UserAuth> {
+async fn admin(state: &AppState, headers: &HeaderMap) -> Result<CommandUser> {
     let token = token(headers)?;
     let (user, device) = blocking(state, move |b| {
         Ok((b.authenticate_user(&token)?, b.authenticate_device(&token)?))

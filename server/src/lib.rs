@@ -4,14 +4,15 @@
 //! The server is a replica like any phone: a core [`doorstep_core::Store`] holds its operation
 //! log and materialised tables, and the server's own tables (devices, feed, audit…) live in the
 //! same SQLite file so that a push commits in one transaction. Layers, outside in: [`http`]
-//! (routes and codecs) → [`backend`] (the storage trait) → [`sqlite`] or [`pg`] (PostgreSQL
-//! for the shared state, a core store per instance as its materialised view),
-//! with [`scope`] deciding what a device may see and change and [`cursor`] encoding pull
-//! positions.
+//! (routes and codecs) → [`backend`] (the server's behaviour, every rule once: enrolment,
+//! sessions, admin, console writes, the push check in `backend/batch.rs`) → [`storage`] (what
+//! a backend must implement: one statement a method) → [`sqlite`] or [`pg`] (PostgreSQL for
+//! the shared state, a core store per instance as its materialised view; each with its
+//! migrations in `schema.rs`), with [`scope`] deciding what a device may see and change and
+//! [`cursor`] encoding pull positions.
 
 pub mod auth;
 pub mod backend;
-pub(crate) mod console;
 pub mod cursor;
 pub mod demo;
 pub mod error;
@@ -19,11 +20,11 @@ pub mod html;
 pub mod http;
 pub mod metrics;
 pub mod pg;
-pub mod pgtls;
 pub mod reports;
 pub mod scope;
 pub mod sqlite;
 pub mod stats;
+pub mod storage;
 pub mod web;
 
 pub use backend::Backend;
@@ -44,7 +45,7 @@ pub fn now_ms() -> i64 {
 }
 
 /// Shared state over a backend, with fresh counters.
-pub fn state(backend: Arc<dyn Backend>, max_body_bytes: usize) -> AppState {
+pub fn state(backend: Arc<Backend>, max_body_bytes: usize) -> AppState {
     AppState {
         backend,
         metrics: Arc::default(),

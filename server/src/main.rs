@@ -373,7 +373,7 @@ fn view_cache_dir(arg: Option<PathBuf>) -> Option<PathBuf> {
 }
 
 impl Database {
-    fn open(self) -> anyhow::Result<Arc<dyn Backend>> {
+    fn open(self) -> anyhow::Result<Arc<Backend>> {
         Ok(match self {
             Database::Sqlite(db) => {
                 Arc::new(SqliteBackend::open(&db).context("opening the database")?)
@@ -677,7 +677,7 @@ fn console(db: Database, command: Command) -> anyhow::Result<()> {
 }
 
 /// The command centre's console commands: users, quotas, unassign, reports.
-fn dashboard_command(b: &Arc<dyn Backend>, command: Command, now: i64) -> anyhow::Result<()> {
+fn dashboard_command(b: &Arc<Backend>, command: Command, now: i64) -> anyhow::Result<()> {
     use doorstep_server::web::{demo_user, ReportQuery};
     match command {
         Command::User {

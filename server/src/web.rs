@@ -176,7 +176,7 @@ pub fn check_officer(user: &CommandUser, snap: &Snapshot, officer: Uuid) -> Resu
 /// A unit report as the caller may see it.
 pub fn unit_report(
     state: &AppState,
-    backend: &Arc<dyn crate::Backend>,
+    backend: &Arc<crate::Backend>,
     user: &CommandUser,
     q: &ReportQuery,
 ) -> Result<(Arc<Snapshot>, Report)> {
@@ -205,7 +205,7 @@ pub fn unit_report(
 /// An officer report as the caller may see it.
 pub fn officer_report(
     state: &AppState,
-    backend: &Arc<dyn crate::Backend>,
+    backend: &Arc<crate::Backend>,
     user: &CommandUser,
     id: Uuid,
     q: &ReportQuery,
@@ -227,7 +227,7 @@ pub fn officer_report(
 /// Run `f` with the state on a blocking thread.
 pub async fn on_blocking<T: Send + 'static>(
     state: &AppState,
-    f: impl FnOnce(&AppState, &Arc<dyn crate::Backend>) -> Result<T> + Send + 'static,
+    f: impl FnOnce(&AppState, &Arc<crate::Backend>) -> Result<T> + Send + 'static,
 ) -> Result<T> {
     let st = state.clone();
     tokio::task::spawn_blocking(move || {
