@@ -678,7 +678,7 @@ fn console(db: Database, command: Command) -> anyhow::Result<()> {
 
 /// The command centre's console commands: users, quotas, unassign, reports.
 fn dashboard_command(b: &Arc<dyn Backend>, command: Command, now: i64) -> anyhow::Result<()> {
-    use doorstep_server::web::{demo_user, ReportQuery};
+    use doorstep_server::web::{demo_user, officer_report, unit_report, ReportQuery};
     match command {
         Command::User {
             command:
@@ -777,8 +777,7 @@ fn dashboard_command(b: &Arc<dyn Backend>, command: Command, now: i64) -> anyhow
                 } => (unit, officer, None, campaign, format, out, true),
             };
             let format = doorstep_server::reports::Format::parse(&format)?;
-            let backend = b.clone();
-            let state = doorstep_server::state(backend.clone(), DEFAULT_MAX_BODY_BYTES);
+            let state = doorstep_server::state(b.clone(), DEFAULT_MAX_BODY_BYTES);
             let mut q = ReportQuery {
                 unit,
                 date,
@@ -787,19 +786,18 @@ fn dashboard_command(b: &Arc<dyn Backend>, command: Command, now: i64) -> anyhow
             };
             let started = std::time::Instant::now();
             if last_day {
-                let snap = state.stats.get(&backend)?;
+                let snap = state.snapshot()?;
                 q.date = Some(snap.campaign(campaign, None)?.end.to_string());
             }
             // The console is trusted like an admin: every unit.
             let user = demo_user();
             let bytes = match officer {
                 Some(id) => {
-                    let (_, r) =
-                        doorstep_server::web::officer_report(&state, &backend, &user, id, &q)?;
+                    let (_, r) = officer_report(&state, &user, id, &q)?;
                     doorstep_server::reports::officer(&r, format)?
                 }
                 None => {
-                    let (_, r) = doorstep_server::web::unit_report(&state, &backend, &user, &q)?;
+                    let (_, r) = unit_report(&state, &user, &q)?;
                     doorstep_server::reports::unit(&r, format)?
                 }
             };
