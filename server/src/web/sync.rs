@@ -3,8 +3,9 @@
 //!
 //! Handlers are thin: decode the body in the request's format (JSON or postcard), check the
 //! protocol version, authenticate, then hand the work to the
-//! [`Backend`](crate::backend::Backend) on a blocking thread (SQLite calls block). Bodies are read through a byte limit *after* request decompression,
-//! so a small gzip bomb is refused like a large body. Every error answer is the JSON
+//! [`Backend`](crate::backend::Backend) on a blocking thread (SQLite calls block). Bodies are
+//! read through a byte limit *after* request decompression, so a small gzip bomb is refused
+//! like a large body. Every error answer is the JSON
 //! [`ErrorBody`](doorstep_core::wire::ErrorBody).
 
 use crate::app::AppState;
