@@ -13,14 +13,15 @@ use crate::html::admin as render;
 use crate::now_ms;
 use crate::stats::Snapshot;
 use crate::web::caller::{check_officer, check_unit, require_admin_pages};
-use crate::web::respond::{lang_of, page, page_error};
+use crate::web::respond::{lang_of, page_error, user_page};
 use crate::web::sync::DEFAULT_CODE_TTL_MINUTES;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::NaiveDate;
 use doorstep_core::{AssignTarget, QuotaInput, QuotaMetric, QuotaPeriod, QuotaSubject};
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::collections::HashSet;
 use uuid::Uuid;
@@ -32,26 +33,58 @@ pub struct AdminQuery {
     done: Option<String>,
 }
 
+/// An admin form's post: the caller, the form (`expected` names its fields when it does not
+/// parse), then the change against the snapshot on a blocking thread, which answers where
+/// to go next; errors as pages.
+async fn admin_change<F: DeserializeOwned + Send + 'static>(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: &[u8],
+    expected: &'static str,
+    change: impl FnOnce(&AppState, &CommandUser, &Snapshot, F, i64) -> Result<String> + Send + 'static,
+) -> Response {
+    let (lang, _) = lang_of(headers, None);
+    let user = match require_admin_pages(state, headers).await {
+        Ok(u) => u,
+        Err(e) => return page_error(e, lang, None, state.demo),
+    };
+    let Ok(form) = serde_urlencoded::from_bytes::<F>(body) else {
+        return page_error(
+            ServerError::BadRequest(expected.into()),
+            lang,
+            Some(&user),
+            state.demo,
+        );
+    };
+    let u = user.clone();
+    let now = now_ms();
+    match state
+        .blocking(move |s| {
+            let snap = s.snapshot()?;
+            change(s, &u, &snap, form, now)
+        })
+        .await
+    {
+        Ok(to) => Redirect::to(&to).into_response(),
+        Err(e) => page_error(e, lang, Some(&user), state.demo),
+    }
+}
+
 /// `GET /admin`: the menu and the latest audit entries.
 pub async fn index(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<AdminQuery>,
 ) -> Response {
-    let (lang, cookie) = lang_of(&headers, q.lang.as_deref());
-    let user = match require_admin_pages(&state, &headers).await {
-        Ok(u) => u,
-        Err(e) => return page_error(e, lang, None, state.demo),
-    };
-    let entries = match state.blocking(|s| s.backend.audit(30)).await {
-        Ok(e) => e,
-        Err(e) => return page_error(e, lang, Some(&user), state.demo),
-    };
-    page(
-        StatusCode::OK,
-        render::index(lang, &user, state.demo, &entries),
-        cookie,
+    user_page(
+        &state,
+        &headers,
+        q.lang.as_deref(),
+        require_admin_pages(&state, &headers).await,
+        |s, _| s.backend.audit(30),
+        |lang, user, demo, entries| render::index(lang, user, demo, &entries),
     )
+    .await
 }
 
 /// `GET /admin/quotas`.
@@ -60,20 +93,15 @@ pub async fn quotas(
     headers: HeaderMap,
     Query(q): Query<AdminQuery>,
 ) -> Response {
-    let (lang, cookie) = lang_of(&headers, q.lang.as_deref());
-    let user = match require_admin_pages(&state, &headers).await {
-        Ok(u) => u,
-        Err(e) => return page_error(e, lang, None, state.demo),
-    };
-    let snap = match state.blocking(|s| s.snapshot()).await {
-        Ok(s) => s,
-        Err(e) => return page_error(e, lang, Some(&user), state.demo),
-    };
-    page(
-        StatusCode::OK,
-        render::quotas(lang, &user, state.demo, &snap, q.done.as_deref()),
-        cookie,
+    user_page(
+        &state,
+        &headers,
+        q.lang.as_deref(),
+        require_admin_pages(&state, &headers).await,
+        |s, _| s.snapshot(),
+        |lang, user, demo, snap| render::quotas(lang, user, demo, &snap, q.done.as_deref()),
     )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -137,36 +165,18 @@ pub async fn quotas_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (lang, _) = lang_of(&headers, None);
-    let user = match require_admin_pages(&state, &headers).await {
-        Ok(u) => u,
-        Err(e) => return page_error(e, lang, None, state.demo),
-    };
-    let form: QuotaForm = match serde_urlencoded::from_bytes(&body) {
-        Ok(f) => f,
-        Err(_) => return page_error(
-            ServerError::BadRequest(
-                "form: expected campaign, subject_kind, unit or officer, period, metric, target"
-                    .into(),
-            ),
-            lang,
-            Some(&user),
-            state.demo,
-        ),
-    };
-    let u = user.clone();
-    let now = now_ms();
-    match state
-        .blocking(move |s| {
-            let snap = s.snapshot()?;
-            let q = quota_input(&u, &snap, form)?;
-            s.backend.set_quota(&u.actor(), q, now)
-        })
-        .await
-    {
-        Ok(id) => Redirect::to(&format!("/admin/quotas?done={id}")).into_response(),
-        Err(e) => page_error(e, lang, Some(&user), state.demo),
-    }
+    admin_change(
+        &state,
+        &headers,
+        &body,
+        "form: expected campaign, subject_kind, unit or officer, period, metric, target",
+        |s, user, snap, form: QuotaForm, now| {
+            let q = quota_input(user, snap, form)?;
+            let id = s.backend.set_quota(&user.actor(), q, now)?;
+            Ok(format!("/admin/quotas?done={id}"))
+        },
+    )
+    .await
 }
 
 /// `GET /admin/assign`.
@@ -175,20 +185,15 @@ pub async fn assign(
     headers: HeaderMap,
     Query(q): Query<AdminQuery>,
 ) -> Response {
-    let (lang, cookie) = lang_of(&headers, q.lang.as_deref());
-    let user = match require_admin_pages(&state, &headers).await {
-        Ok(u) => u,
-        Err(e) => return page_error(e, lang, None, state.demo),
-    };
-    let snap = match state.blocking(|s| s.snapshot()).await {
-        Ok(s) => s,
-        Err(e) => return page_error(e, lang, Some(&user), state.demo),
-    };
-    page(
-        StatusCode::OK,
-        render::assign(lang, &user, state.demo, &snap, q.done.as_deref()),
-        cookie,
+    user_page(
+        &state,
+        &headers,
+        q.lang.as_deref(),
+        require_admin_pages(&state, &headers).await,
+        |s, _| s.snapshot(),
+        |lang, user, demo, snap| render::assign(lang, user, demo, &snap, q.done.as_deref()),
     )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -206,35 +211,23 @@ pub async fn assign_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (lang, _) = lang_of(&headers, None);
-    let user = match require_admin_pages(&state, &headers).await {
-        Ok(u) => u,
-        Err(e) => return page_error(e, lang, None, state.demo),
-    };
-    let Ok(form) = serde_urlencoded::from_bytes::<AssignForm>(&body) else {
-        return page_error(
-            ServerError::BadRequest("form: expected action, officer, kind, target".into()),
-            lang,
-            Some(&user),
-            state.demo,
-        );
-    };
-    let u = user.clone();
-    let now = now_ms();
-    let r = state
-        .blocking(move |s| {
+    admin_change(
+        &state,
+        &headers,
+        &body,
+        "form: expected action, officer, kind, target",
+        |s, u, snap, form: AssignForm, now| {
             let b = &s.backend;
-            let snap = s.snapshot()?;
             let officer = Uuid::parse_str(form.officer.trim())
                 .map_err(|_| ServerError::BadRequest("officer: expected an officer id".into()))?;
-            check_officer(&u, &snap, officer)?;
+            check_officer(u, snap, officer)?;
             let target = match form.kind.as_str() {
                 "village" => {
                     let v = form.target.trim().to_owned();
                     if snap.unit(&v).is_none() {
                         return Err(ServerError::NotFound("village"));
                     }
-                    check_unit(&u, &snap, &v)?;
+                    check_unit(u, snap, &v)?;
                     AssignTarget::Village(v)
                 }
                 "household" => {
@@ -249,7 +242,7 @@ pub async fn assign_post(
                 }
             };
             let actor = u.actor();
-            match form.action.as_str() {
+            let id = match form.action.as_str() {
                 "assign" => b.set_assignment(&actor, officer, target, true, now),
                 "unassign" => b.set_assignment(&actor, officer, target, false, now),
                 "move" => {
@@ -259,20 +252,18 @@ pub async fn assign_post(
                                 "from: expected the officer it moves from".into(),
                             )
                         })?;
-                    check_officer(&u, &snap, from)?;
+                    check_officer(u, snap, from)?;
                     b.set_assignment(&actor, from, target.clone(), false, now)?;
                     b.set_assignment(&actor, officer, target, true, now)
                 }
                 _ => Err(ServerError::BadRequest(
                     "action: expected assign, unassign or move".into(),
                 )),
-            }
-        })
-        .await;
-    match r {
-        Ok(id) => Redirect::to(&format!("/admin/assign?done={id}")).into_response(),
-        Err(e) => page_error(e, lang, Some(&user), state.demo),
-    }
+            }?;
+            Ok(format!("/admin/assign?done={id}"))
+        },
+    )
+    .await
 }
 
 /// `GET /admin/devices`.
@@ -281,14 +272,12 @@ pub async fn devices(
     headers: HeaderMap,
     Query(q): Query<AdminQuery>,
 ) -> Response {
-    let (lang, cookie) = lang_of(&headers, q.lang.as_deref());
-    let user = match require_admin_pages(&state, &headers).await {
-        Ok(u) => u,
-        Err(e) => return page_error(e, lang, None, state.demo),
-    };
-    let u = user.clone();
-    let r = state
-        .blocking(move |s| {
+    user_page(
+        &state,
+        &headers,
+        q.lang.as_deref(),
+        require_admin_pages(&state, &headers).await,
+        |s, u| {
             let snap = s.snapshot()?;
             let devices = s.backend.list_devices()?;
             let ids: HashSet<Uuid> = snap
@@ -298,17 +287,12 @@ pub async fn devices(
                 .collect();
             let rows = snap.device_rows(&devices, &ids, now_ms());
             Ok((snap, rows))
-        })
-        .await;
-    let (snap, rows) = match r {
-        Ok(x) => x,
-        Err(e) => return page_error(e, lang, Some(&user), state.demo),
-    };
-    page(
-        StatusCode::OK,
-        render::devices(lang, &user, state.demo, &snap, &rows, q.done.as_deref()),
-        cookie,
+        },
+        |lang, user, demo, (snap, rows)| {
+            render::devices(lang, user, demo, &snap, &rows, q.done.as_deref())
+        },
     )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -324,32 +308,20 @@ pub async fn devices_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (lang, _) = lang_of(&headers, None);
-    let user = match require_admin_pages(&state, &headers).await {
-        Ok(u) => u,
-        Err(e) => return page_error(e, lang, None, state.demo),
-    };
-    let Ok(form) = serde_urlencoded::from_bytes::<DeviceForm>(&body) else {
-        return page_error(
-            ServerError::BadRequest("form: expected action and officer or device".into()),
-            lang,
-            Some(&user),
-            state.demo,
-        );
-    };
-    let u = user.clone();
-    let now = now_ms();
-    let r = state
-        .blocking(move |s| {
+    admin_change(
+        &state,
+        &headers,
+        &body,
+        "form: expected action and officer or device",
+        |s, u, snap, form: DeviceForm, now| {
             let b = &s.backend;
-            let snap = s.snapshot()?;
             match form.action.as_str() {
                 "enrol" => {
                     let o =
                         Uuid::parse_str(form.officer.unwrap_or_default().trim()).map_err(|_| {
                             ServerError::BadRequest("officer: expected an officer id".into())
                         })?;
-                    check_officer(&u, &snap, o)?;
+                    check_officer(u, snap, o)?;
                     let code = b.issue_enrol_code(&u.actor(), o, DEFAULT_CODE_TTL_MINUTES, now)?;
                     Ok(format!("/admin/devices?done={}", code.code))
                 }
@@ -363,7 +335,7 @@ pub async fn devices_post(
                         .into_iter()
                         .find(|x| x.id == d)
                         .ok_or(ServerError::NotFound("device"))?;
-                    check_officer(&u, &snap, dev.officer_id)?;
+                    check_officer(u, snap, dev.officer_id)?;
                     b.revoke_device(&u.actor(), d, now)?;
                     Ok("/admin/devices".to_owned())
                 }
@@ -371,12 +343,9 @@ pub async fn devices_post(
                     "action: expected enrol or revoke".into(),
                 )),
             }
-        })
-        .await;
-    match r {
-        Ok(to) => Redirect::to(&to).into_response(),
-        Err(e) => page_error(e, lang, Some(&user), state.demo),
-    }
+        },
+    )
+    .await
 }
 
 /// `GET /admin/roster`: the upload form with its progress bar.
@@ -385,18 +354,13 @@ pub async fn roster(
     headers: HeaderMap,
     Query(q): Query<AdminQuery>,
 ) -> Response {
-    let (lang, cookie) = lang_of(&headers, q.lang.as_deref());
-    let user = match require_admin_pages(&state, &headers).await {
-        Ok(u) => u,
-        Err(e) => return page_error(e, lang, None, state.demo),
-    };
-    let snap = match state.blocking(|s| s.snapshot()).await {
-        Ok(s) => s,
-        Err(e) => return page_error(e, lang, Some(&user), state.demo),
-    };
-    page(
-        StatusCode::OK,
-        render::roster(lang, &user, state.demo, &snap),
-        cookie,
+    user_page(
+        &state,
+        &headers,
+        q.lang.as_deref(),
+        require_admin_pages(&state, &headers).await,
+        |s, _| s.snapshot(),
+        |lang, user, demo, snap| render::roster(lang, user, demo, &snap),
     )
+    .await
 }

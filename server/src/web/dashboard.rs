@@ -5,9 +5,9 @@ use crate::app::AppState;
 use crate::html;
 use crate::web::caller::require;
 use crate::web::reports::{officer_report, parse_uuid, unit_report, ReportQuery};
-use crate::web::respond::{lang_of, page, page_error};
+use crate::web::respond::user_page;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 
 /// `GET /dash`: a unit's page.
@@ -16,21 +16,16 @@ pub async fn unit(
     headers: HeaderMap,
     Query(q): Query<ReportQuery>,
 ) -> Response {
-    let (lang, cookie) = lang_of(&headers, q.lang.as_deref());
-    let user = match require(&state, &headers).await {
-        Ok(u) => u,
-        Err(e) => return page_error(e, lang, None, state.demo),
-    };
-    let u = user.clone();
-    let demo = state.demo;
-    match state.blocking(move |s| unit_report(s, &u, &q)).await {
-        Ok((snap, report)) => page(
-            StatusCode::OK,
-            html::unit_page(lang, &user, demo, &snap, &report),
-            cookie,
-        ),
-        Err(e) => page_error(e, lang, Some(&user), demo),
-    }
+    let lang = q.lang.clone();
+    user_page(
+        &state,
+        &headers,
+        lang.as_deref(),
+        require(&state, &headers).await,
+        move |s, u| unit_report(s, u, &q),
+        |lang, user, demo, (snap, report)| html::unit_page(lang, user, demo, &snap, &report),
+    )
+    .await
 }
 
 /// `GET /dash/officer/{id}`: an officer's page.
@@ -40,23 +35,14 @@ pub async fn officer(
     Path(id): Path<String>,
     Query(q): Query<ReportQuery>,
 ) -> Response {
-    let (lang, cookie) = lang_of(&headers, q.lang.as_deref());
-    let user = match require(&state, &headers).await {
-        Ok(u) => u,
-        Err(e) => return page_error(e, lang, None, state.demo),
-    };
-    let id = match parse_uuid(&id, "officer") {
-        Ok(id) => id,
-        Err(e) => return page_error(e, lang, Some(&user), state.demo),
-    };
-    let u = user.clone();
-    let demo = state.demo;
-    match state.blocking(move |s| officer_report(s, &u, id, &q)).await {
-        Ok((snap, report)) => page(
-            StatusCode::OK,
-            html::officer_page(lang, &user, demo, &snap, &report),
-            cookie,
-        ),
-        Err(e) => page_error(e, lang, Some(&user), demo),
-    }
+    let lang = q.lang.clone();
+    user_page(
+        &state,
+        &headers,
+        lang.as_deref(),
+        require(&state, &headers).await,
+        move |s, u| officer_report(s, u, parse_uuid(&id, "officer")?, &q),
+        |lang, user, demo, (snap, report)| html::officer_page(lang, user, demo, &snap, &report),
+    )
+    .await
 }

@@ -2,6 +2,7 @@
 //! cookie), a page for an error, or a JSON body. JSON routes answer errors as JSON (the
 //! [`ServerError`] response); pages send an unsigned caller to `/signin`.
 
+use crate::app::AppState;
 use crate::auth;
 use crate::backend::CommandUser;
 use crate::error::{Result, ServerError};
@@ -73,6 +74,33 @@ pub fn page_error(e: ServerError, lang: Lang, user: Option<&CommandUser>, demo: 
                 None,
             )
         }
+    }
+}
+
+/// A page for a signed-in caller: `user` is the route's check of the caller; then what the
+/// page shows, read on a blocking thread; then its markup (`render`: language, caller, demo
+/// mode, data). Any error is answered as a page ([`page_error`]).
+pub async fn user_page<T: Send + 'static>(
+    state: &AppState,
+    headers: &HeaderMap,
+    lang: Option<&str>,
+    user: Result<CommandUser>,
+    load: impl FnOnce(&AppState, &CommandUser) -> Result<T> + Send + 'static,
+    render: impl FnOnce(Lang, &CommandUser, bool, T) -> String,
+) -> Response {
+    let (lang, cookie) = lang_of(headers, lang);
+    let user = match user {
+        Ok(u) => u,
+        Err(e) => return page_error(e, lang, None, state.demo),
+    };
+    let u = user.clone();
+    match state.blocking(move |s| load(s, &u)).await {
+        Ok(data) => page(
+            StatusCode::OK,
+            render(lang, &user, state.demo, data),
+            cookie,
+        ),
+        Err(e) => page_error(e, lang, Some(&user), state.demo),
     }
 }
 

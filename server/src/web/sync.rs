@@ -108,6 +108,17 @@ fn decode<T: DeserializeOwned>(format: Format, bytes: &[u8]) -> Result<T> {
     }
 }
 
+/// A request's body: its format, read through the limit, decoded.
+async fn request<T: DeserializeOwned>(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Format, T)> {
+    let format = format_of(headers)?;
+    let bytes = read_body(state, body).await?;
+    Ok((format, decode(format, &bytes)?))
+}
+
 fn json_reason(e: &serde_json::Error) -> String {
     // Keep only the part before any quoted value serde may echo.
     let text = e.to_string();
@@ -193,9 +204,7 @@ pub(super) async fn enrol(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response> {
-    let format = format_of(&headers)?;
-    let bytes = read_body(&state, body).await?;
-    let req: EnrolRequest = decode(format, &bytes)?;
+    let (format, req): (Format, EnrolRequest) = request(&state, &headers, body).await?;
     let now = now_ms();
     let done = state
         .blocking(move |s| {
@@ -230,9 +239,7 @@ pub(super) async fn push(
     body: Body,
 ) -> Result<Response> {
     let dev = device(&state, &headers).await?;
-    let format = format_of(&headers)?;
-    let bytes = read_body(&state, body).await?;
-    let req: PushRequest = decode(format, &bytes)?;
+    let (format, req): (Format, PushRequest) = request(&state, &headers, body).await?;
     if req.ops.len() > MAX_PUSH_OPS {
         return Err(ServerError::TooLarge(format!(
             "{} operations in one push; at most {MAX_PUSH_OPS}",
@@ -265,9 +272,7 @@ pub(super) async fn pull(
     body: Body,
 ) -> Result<Response> {
     let dev = device(&state, &headers).await?;
-    let format = format_of(&headers)?;
-    let bytes = read_body(&state, body).await?;
-    let req: PullRequest = decode(format, &bytes)?;
+    let (format, req): (Format, PullRequest) = request(&state, &headers, body).await?;
     let now = now_ms();
     let device_id = dev.device_id;
     let resp = state
@@ -303,9 +308,7 @@ pub(super) async fn issue_code(
     body: Body,
 ) -> Result<Response> {
     let user = admin(&state, &headers).await?;
-    let format = format_of(&headers)?;
-    let bytes = read_body(&state, body).await?;
-    let req: EnrolCodeRequest = decode(format, &bytes)?;
+    let (format, req): (Format, EnrolCodeRequest) = request(&state, &headers, body).await?;
     let now = now_ms();
     let issued = state
         .blocking(move |s| {
