@@ -16,7 +16,7 @@
 use crate::backend::{Backend, DeviceInfo};
 use crate::error::{Result, ServerError};
 use chrono::{Datelike, NaiveDate};
-use doorstep_core::apply::LOCAL_OFFSET_MS;
+use doorstep_core::time::LOCAL_OFFSET_MS;
 use doorstep_core::FailureReason;
 use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
