@@ -6,15 +6,13 @@
 //! markup, no requests, no storage. The handlers that call them are in [`crate::web`].
 //! Here: the language, escaping, the page frame, the sign-in and error pages; the
 //! dashboard pages in [`dashboard`] (their parts in `tables.rs`, the trend chart in
-//! `chart.rs`); the admin pages in [`admin`].
+//! [`chart`]); the admin pages in [`admin`]. The files below use this one's helpers, never
+//! the other way round.
 
 pub mod admin;
-mod chart;
+pub mod chart;
 pub mod dashboard;
 mod tables;
-
-pub use chart::trend_svg;
-pub use dashboard::{officer_page, unit_page};
 
 use crate::backend::CommandUser;
 use axum::http::StatusCode;

@@ -23,7 +23,9 @@ pub async fn unit(
         lang.as_deref(),
         require(&state, &headers).await,
         move |s, u| unit_report(s, u, &q),
-        |lang, user, demo, (snap, report)| html::unit_page(lang, user, demo, &snap, &report),
+        |lang, user, demo, (snap, report)| {
+            html::dashboard::unit_page(lang, user, demo, &snap, &report)
+        },
     )
     .await
 }
@@ -42,7 +44,9 @@ pub async fn officer(
         lang.as_deref(),
         require(&state, &headers).await,
         move |s, u| officer_report(s, u, parse_uuid(&id, "officer")?, &q),
-        |lang, user, demo, (snap, report)| html::officer_page(lang, user, demo, &snap, &report),
+        |lang, user, demo, (snap, report)| {
+            html::dashboard::officer_page(lang, user, demo, &snap, &report)
+        },
     )
     .await
 }

@@ -12,8 +12,9 @@
 //! | `/admin`, `/admin/quotas`, `/admin/assign`, `/admin/devices`, `/admin/roster` (pages) | [`admin`] |
 //! | `POST /admin/roster`, `/admin/roster/jobs/{id}` (roster imports and their progress) | [`jobs`] |
 //!
-//! Who the caller is and what they may see: [`caller`]; how a page or a JSON answer is sent:
-//! [`respond`]. Dependency order: [`crate::app`] ← these handlers → [`crate::html`].
+//! Who the caller is and what they may see: [`caller`](mod@caller); how a page or a JSON
+//! answer is sent: [`respond`]. Dependency order: [`crate::app`] ← these handlers →
+//! [`crate::html`]; nothing below imports them.
 
 pub mod admin;
 pub mod caller;
