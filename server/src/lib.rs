@@ -3,21 +3,21 @@
 //!
 //! The server is a replica like any phone: a core [`doorstep_core::Store`] holds its operation
 //! log and materialised tables, and the server's own tables (devices, feed, audit…) live in the
-//! same SQLite file so that a push commits in one transaction. Layers, outside in: [`http`]
-//! (routes and codecs) → [`backend`] (the server's behaviour, every rule once: enrolment,
-//! sessions, admin, console writes, the push check in `backend/batch.rs`) → [`storage`] (what
-//! a backend must implement: one statement a method) → [`sqlite`] or [`pg`] (PostgreSQL for
-//! the shared state, a core store per instance as its materialised view; each with its
-//! migrations in `schema.rs`), with [`scope`] deciding what a device may see and change and
+//! same SQLite file so that a push commits in one transaction. Layers, outside in: [`web`]
+//! (the router and the handlers: the sync endpoints in [`web::sync`], the command centre's
+//! sign-in, dashboard, reports, admin and roster jobs beside it; pages rendered by [`html`])
+//! over [`app`] (the state every handler shares) → [`backend`] (the storage trait) →
+//! [`sqlite`] or [`pg`] (PostgreSQL for the shared state, a core store per instance as its
+//! materialised view), with [`scope`] deciding what a device may see and change and
 //! [`cursor`] encoding pull positions.
 
+pub mod app;
 pub mod auth;
 pub mod backend;
 pub mod cursor;
 pub mod demo;
 pub mod error;
 pub mod html;
-pub mod http;
 pub mod metrics;
 pub mod pg;
 pub mod reports;
@@ -27,11 +27,15 @@ pub mod stats;
 pub mod storage;
 pub mod web;
 
+pub use app::AppState;
 pub use backend::Backend;
 pub use error::{Result, ServerError};
-pub use http::{router, AppState};
 pub use pg::PgBackend;
 pub use sqlite::SqliteBackend;
+pub use web::router;
+/// The sync endpoints under their former name (`doorstep_server::http::DEFAULT_MAX_BODY_BYTES`
+/// and the other limits): [`web::sync`].
+pub use web::sync as http;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -46,14 +50,7 @@ pub fn now_ms() -> i64 {
 
 /// Shared state over a backend, with fresh counters.
 pub fn state(backend: Arc<Backend>, max_body_bytes: usize) -> AppState {
-    AppState {
-        backend,
-        metrics: Arc::default(),
-        max_body_bytes,
-        stats: Arc::new(stats::StatsCache::new(stats::DEFAULT_DEBOUNCE_MS)),
-        demo: false,
-        jobs: Arc::default(),
-    }
+    AppState::new(backend, max_body_bytes)
 }
 
 /// Serve on `listener` until `shutdown` resolves; then stop accepting and finish the requests
@@ -67,7 +64,7 @@ pub async fn serve(
     // at province scale).
     let warm = state.clone();
     tokio::task::spawn_blocking(move || {
-        if let Err(e) = warm.stats.get(&warm.backend) {
+        if let Err(e) = warm.snapshot() {
             tracing::warn!(error = %e, "statistics snapshot not built at start");
         }
     });
