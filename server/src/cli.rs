@@ -2,7 +2,7 @@
 //! What each command does is in `main.rs`.
 
 use clap::{Parser, Subcommand};
-use doorstep_server::http::{DEFAULT_CODE_TTL_MINUTES, DEFAULT_MAX_BODY_BYTES};
+use doorstep_server::limits::{DEFAULT_CODE_TTL_MINUTES, DEFAULT_MAX_BODY_BYTES};
 use std::path::PathBuf;
 use uuid::Uuid;
 

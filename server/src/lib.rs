@@ -18,6 +18,7 @@ pub mod cursor;
 pub mod demo;
 pub mod error;
 pub mod html;
+pub mod limits;
 pub mod metrics;
 pub mod pg;
 pub mod reports;

@@ -16,7 +16,7 @@ use cli::{
 };
 use doorstep_core::{AssignTarget, Role};
 use doorstep_server::backend::{Backend, CLI_ACTOR};
-use doorstep_server::http::DEFAULT_MAX_BODY_BYTES;
+use doorstep_server::limits::DEFAULT_MAX_BODY_BYTES;
 use doorstep_server::pg::{PgBackend, ViewOptions};
 use doorstep_server::{now_ms, SqliteBackend};
 use std::path::PathBuf;

@@ -14,12 +14,7 @@ use crate::storage::{uuid_col, NewDevice, NewUser, Storage};
 use rusqlite::{Connection, OptionalExtension};
 use uuid::Uuid;
 
-/// Longest device label accepted, in characters.
-const MAX_DEVICE_NAME: usize = 100;
-/// Longest enrolment-code lifetime: a week.
-const MAX_TTL_MINUTES: u32 = 7 * 24 * 60;
-/// Most audit entries one request returns.
-const MAX_AUDIT: u32 = 10_000;
+use crate::limits::{MAX_AUDIT, MAX_DEVICE_NAME, MAX_TTL_MINUTES};
 
 /// Where a re-enrolling phone's acknowledgement starts: what the server holds of its replica.
 fn replica_contiguous(conn: &Connection, replica: Uuid) -> Result<i64> {

@@ -21,8 +21,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use uuid::Uuid;
 
-/// The most operations a pull page carries.
-pub const MAX_PAGE: u32 = 1000;
+use crate::limits::MAX_PAGE;
 
 /// The batch check's record: each accepted operation's feed area, and the refusals.
 #[derive(Default)]

@@ -23,7 +23,7 @@ use crate::storage::{Storage, Tables};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-pub use batch::MAX_PAGE;
+pub use crate::limits::MAX_PAGE;
 
 /// The server's behaviour over a storage backend `S` (by default any, behind `dyn`).
 pub struct Backend<S: Storage + ?Sized = dyn Storage> {

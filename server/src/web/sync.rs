@@ -26,12 +26,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Default request body limit, after decompression.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
-/// The most operations one push may carry.
-pub const MAX_PUSH_OPS: usize = 1000;
-/// Default lifetime of an enrolment code.
-pub const DEFAULT_CODE_TTL_MINUTES: u32 = 24 * 60;
+pub use crate::limits::{DEFAULT_CODE_TTL_MINUTES, DEFAULT_MAX_BODY_BYTES, MAX_PUSH_OPS};
 
 /// The body's format, from `Content-Type` (JSON if absent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
