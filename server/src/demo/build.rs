@@ -5,7 +5,7 @@
 use super::activity::{activity_ops, ActivitySummary};
 use super::plan::{plan, Plan};
 use super::{DemoConfig, DemoError, DEMO_MARKER_KEY};
-use crate::backend::{Backend, CLI_ACTOR};
+use crate::backend::CLI_ACTOR;
 use crate::sqlite::SqliteBackend;
 use chrono::NaiveDate;
 use doorstep_core::{
