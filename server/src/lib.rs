@@ -20,7 +20,6 @@ pub mod http;
 pub mod metrics;
 pub mod pg;
 pub mod pgtls;
-pub mod reports;
 pub mod scope;
 pub mod sqlite;
 pub mod stats;
@@ -31,6 +30,8 @@ pub use error::{Result, ServerError};
 pub use http::{router, AppState};
 pub use pg::PgBackend;
 pub use sqlite::SqliteBackend;
+/// Report files (XLSX, CSV, JSON): [`stats::export`].
+pub use stats::export as reports;
 
 use std::future::Future;
 use std::sync::Arc;

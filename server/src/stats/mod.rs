@@ -17,6 +17,7 @@
 //! | `report.rs` | report assembly: rows, trend, blockers, devices… of a unit or officer |
 //! | `types.rs` | the report API's types ([`Report`], [`Row`], [`OfficerReport`]…) |
 //! | `cache.rs` | [`StatsCache`], the threaded, debounced cache of the latest snapshot |
+//! | `export.rs` | report files: XLSX, CSV, JSON, from the same [`Report`] (also `crate::reports`) |
 //! | `time.rs` | local (UTC+7) days and clock times |
 //!
 //! ## Where each counting rule is computed
@@ -53,6 +54,7 @@
 
 mod cache;
 mod count;
+pub mod export;
 mod read;
 mod report;
 mod rollup;
