@@ -12,8 +12,8 @@
 //! pragmas; every statistic is a median or a percentile, never a mean.
 
 use chrono::NaiveDate;
-use doorstep_core::apply::local_day;
 use doorstep_core::roster::ImportProgress;
+use doorstep_core::time::local_day;
 use doorstep_core::*;
 use rand::distributions::{Distribution, WeightedIndex};
 use rand::rngs::StdRng;

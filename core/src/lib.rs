@@ -4,11 +4,12 @@
 //! writes ([`Store::record_visit`], [`Store::record_assist`], …) validate, then append
 //! operations and apply them in one durable transaction. Replication is two calls:
 //! [`Store::ops_since`] (what another replica lacks) and [`Store::apply_ops`] (merge what
-//! another replica sent). The merge model is DESIGN.md §4; `docs/adr/` records the choices.
+//! another replica sent). The merge rule — how each operation changes the tables in any order —
+//! is [`merge::materialize`]; the model is DESIGN.md §4; `docs/adr/` records the choices.
 
-pub mod apply;
 pub mod error;
 pub mod hlc;
+pub mod merge;
 pub mod model;
 pub mod op;
 pub mod query;
@@ -19,6 +20,7 @@ pub mod store;
 #[cfg(feature = "sync-client")]
 pub mod sync;
 pub mod text;
+pub mod time;
 pub mod validate;
 pub mod wire;
 

@@ -4,9 +4,9 @@
 //! own). "My area" is every non-deleted household in a village assigned to the officer, plus
 //! every household assigned to them directly, while the assignment is active.
 
-use crate::apply::{local_day, LOCAL_OFFSET_MS};
 use crate::model::{FailureReason, Need, QuotaMetric, VisitOutcome};
 use crate::store::Store;
+use crate::time::{day_start_ms, local_day, DAY_MS};
 use crate::{text, validate, Error, Result};
 use rusqlite::{params, Row};
 use uuid::Uuid;
@@ -142,11 +142,8 @@ fn uuid_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
 fn day_bounds(day: &str) -> Result<(i64, i64)> {
     let d = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
         .map_err(|_| Error::invalid("day", "a date as YYYY-MM-DD"))?;
-    let start = d
-        .and_hms_opt(0, 0, 0)
-        .map(|t| t.and_utc().timestamp_millis() - LOCAL_OFFSET_MS)
-        .ok_or_else(|| Error::invalid("day", "a date as YYYY-MM-DD"))?;
-    Ok((start, start + 24 * 3600 * 1000 - 1))
+    let start = day_start_ms(d);
+    Ok((start, start + DAY_MS - 1))
 }
 
 impl Store {

@@ -4,23 +4,21 @@
 //! Validation happens before anything is written, so a rejected call changes nothing. Errors
 //! name the field and the accepted form, never the value.
 
-use crate::apply::local_day;
 use crate::model::{
     Assist, AssistStep, Entity, FailureReason, Field, Key, Location, Outreach, OutreachKind,
     QuotaMetric, Role, RosterStatus, Session, SessionKind, UnitLevel, Value, Visit, VisitOutcome,
 };
 use crate::op::OpBody;
 use crate::store::Store;
+use crate::time::local_day;
 use crate::validate;
-use crate::{text, Error, Result};
+use crate::{Error, Result};
 use chrono::NaiveDate;
 use rusqlite::{params, OptionalExtension};
 use uuid::Uuid;
 
-/// Longest note accepted, in characters.
-pub const MAX_NOTE_CHARS: usize = 2000;
-/// Longest name or address accepted, in characters.
-pub const MAX_TEXT_CHARS: usize = 300;
+use crate::validate::{check_code, check_note, check_text};
+pub use crate::validate::{MAX_NOTE_CHARS, MAX_TEXT_CHARS};
 
 /// A visit to record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -262,94 +260,6 @@ pub struct QuotaInput {
 
 /// Namespace of deterministic ids derived from content (assignments, quotas).
 pub const DOORSTEP_NAMESPACE: Uuid = Uuid::from_u128(0x6d2f_1f4e_54a1_4b8e_9a57_0c1d_3e5f_7a90);
-
-/// A text field: NFC, trimmed, inner white space collapsed, no control characters, 1 to `max`
-/// characters. Text that is already clean (nearly every roster cell) takes a fast path.
-pub(crate) fn check_text(
-    field: &'static str,
-    s: &str,
-    max: usize,
-    expected: &'static str,
-) -> Result<String> {
-    use unicode_normalization::{is_nfc_quick, IsNormalized};
-    let mut prev_space = true; // rejects a leading space
-    let mut chars = 0;
-    let mut plain = true;
-    for c in s.chars() {
-        chars += 1;
-        if c.is_whitespace() {
-            if c != ' ' || prev_space {
-                plain = false;
-                break;
-            }
-            prev_space = true;
-        } else {
-            if c.is_control() {
-                plain = false;
-                break;
-            }
-            prev_space = false;
-        }
-    }
-    if !plain || prev_space || is_nfc_quick(s.chars()) != IsNormalized::Yes {
-        // Empty, untrimmed, odd white space, control characters or not NFC: the general path.
-        return check_text_general(field, s, max, expected);
-    }
-    if chars > max {
-        return Err(Error::invalid(field, expected));
-    }
-    Ok(s.to_owned())
-}
-
-fn check_text_general(
-    field: &'static str,
-    s: &str,
-    max: usize,
-    expected: &'static str,
-) -> Result<String> {
-    let s = text::clean(s);
-    if s.is_empty() || s.chars().count() > max || s.chars().any(char::is_control) {
-        return Err(Error::invalid(field, expected));
-    }
-    Ok(s)
-}
-
-fn check_note(field: &'static str, note: Option<&str>) -> Result<Option<String>> {
-    match note.map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(n) if n.chars().count() > MAX_NOTE_CHARS => {
-            Err(Error::invalid(field, "text of at most 2000 characters"))
-        }
-        Some(n) => Ok(Some(n.nfc_string())),
-    }
-}
-
-trait NfcString {
-    fn nfc_string(&self) -> String;
-}
-impl NfcString for str {
-    fn nfc_string(&self) -> String {
-        use unicode_normalization::UnicodeNormalization;
-        self.nfc().collect()
-    }
-}
-
-/// An official or household code: 1-32 ASCII letters, digits, `-`, `_` or `.`.
-pub(crate) fn check_code(field: &'static str, code: &str) -> Result<String> {
-    let code = code.trim();
-    if code.is_empty()
-        || code.len() > 32
-        || !code
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-    {
-        return Err(Error::invalid(
-            field,
-            "a code of 1-32 ASCII letters, digits, '-', '_' or '.'",
-        ));
-    }
-    Ok(code.to_owned())
-}
 
 impl Store {
     fn exists(&self, sql: &str, key: &str) -> Result<bool> {
@@ -1064,23 +974,5 @@ impl Store {
         )?;
         self.commit_local(ops)?;
         Ok(key)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    proptest::proptest! {
-        /// The fast path of `check_text` gives exactly what the general path gives.
-        #[test]
-        fn check_text_fast_path_agrees(
-            s in "[ \t\u{a0}\u{3000}\n\u{1}aAđĐeêế\u{302}\u{301}\u{323}ạặ.,-]{0,12}|\\PC{0,12}",
-            max in 1usize..10,
-        ) {
-            let fast = check_text("f", &s, max, "x").map_err(|e| e.to_string());
-            let general = check_text_general("f", &s, max, "x").map_err(|e| e.to_string());
-            proptest::prop_assert_eq!(fast, general);
-        }
     }
 }

@@ -38,9 +38,10 @@
 //! members.
 
 use crate::model::{Entity, Field, Key, RosterStatus, UnitLevel, Value};
-use crate::record::{check_code, check_text, UnitInput, MAX_TEXT_CHARS};
+use crate::record::UnitInput;
 use crate::store::Store;
 use crate::validate::{self, IdNumber};
+use crate::validate::{check_code, check_text, MAX_TEXT_CHARS};
 use crate::{text, Error, Result};
 use rusqlite::OptionalExtension;
 use std::collections::HashMap;

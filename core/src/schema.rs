@@ -12,7 +12,7 @@
 //! - local only: `meta`, `sync_cursors`;
 //! - replication: `oplog` (every operation held), `replicas` (contiguous counter per replica),
 //!   and the `stamps` column of each entity table (the winning stamp of each of the row's
-//!   last-writer-wins fields, see [`crate::apply`]);
+//!   last-writer-wins fields, see [`crate::merge`]);
 //! - materialised, for plain-SQL queries: `units`, `households`, `residents`, `campaigns`,
 //!   `officers`, `assignments`, `quotas`, `visits`, `assists`, `retractions`;
 //! - derived from those, for fast field queries: `account_state` (per resident) and the

@@ -15,8 +15,8 @@
 //! it. Apps that want to read with plain SQL while a sync writes open a second, read-only
 //! connection with [`Store::open_reader`]: WAL lets readers run beside the writer.
 
-use crate::apply::{materialize, Deferred, Stamps};
 use crate::hlc::{Clock, Hlc, HlcGenerator, SystemClock, DEFAULT_MAX_DRIFT_MS};
+use crate::merge::{materialize, Deferred, Stamps};
 use crate::model::{Entity, Field};
 use crate::op::{Op, OpBody, ReplicaId, Stamp, VersionVector};
 use crate::schema;

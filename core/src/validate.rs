@@ -1,4 +1,6 @@
-//! Validation of the personal data a field worker types or imports from a roster.
+//! Validation: every check of a value a field worker types or imports from a roster, in one
+//! place — personal data (ID numbers, phone numbers, birth dates, gender) and the free text
+//! and codes of every record ([`check_text`], [`check_note`], [`check_code`]).
 //!
 //! Every function here takes the API name of the field being checked (`field`) and the raw text,
 //! and either returns the value in its canonical form or
@@ -42,7 +44,7 @@
 //! `YYYY-MM-DD`, `DD/MM/YYYY` (day and month may have one digit, as spreadsheets write them) or
 //! a bare `YYYY` (rosters often know the year only). The year must lie between 1900 and the
 //! current year, the date must exist in the calendar and must not lie in the future. "Today" is
-//! the date in Vietnam (UTC+7), computed from [`chrono::Utc::now`], so a child born today in
+//! the date in Vietnam (UTC+7), from the system clock ([`crate::time::today`]), so a child born today in
 //! Vietnam is never rejected because it is still yesterday in UTC.
 //!
 //! # Gender ([`parse_gender`])
@@ -50,7 +52,7 @@
 //! `nam` / `male` / `m` or `nữ` / `nu` / `female` / `f`, case-insensitive; `nữ` is accepted in
 //! precomposed (NFC) and decomposed (NFD) form.
 
-use chrono::{Datelike, NaiveDate, TimeDelta, Utc};
+use chrono::{Datelike, NaiveDate};
 use unicode_normalization::UnicodeNormalization;
 
 use crate::error::{Error, Result};
@@ -350,15 +352,7 @@ impl BirthDate {
 /// The year must be from 1900 to the current year, the date must exist (2023-02-30 is
 /// rejected) and must not be in the future. "Today" is the current date in Vietnam (UTC+7).
 pub fn parse_birth_date(field: &'static str, raw: &str) -> Result<BirthDate> {
-    parse_birth_date_on(field, raw, today_in_vietnam())
-}
-
-/// Today's date in Vietnam (UTC+7, no daylight saving time).
-fn today_in_vietnam() -> NaiveDate {
-    let now = Utc::now().naive_utc();
-    now.checked_add_signed(TimeDelta::hours(7))
-        .unwrap_or(now)
-        .date()
+    parse_birth_date_on(field, raw, crate::time::today())
 }
 
 /// [`parse_birth_date`] with an explicit "today", so that the rules can be tested at a fixed
@@ -434,6 +428,103 @@ pub fn parse_gender(field: &'static str, raw: &str) -> Result<Gender> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Free text and codes
+// ---------------------------------------------------------------------------------------------
+
+/// Longest note accepted, in characters.
+pub const MAX_NOTE_CHARS: usize = 2000;
+/// Longest name or address accepted, in characters.
+pub const MAX_TEXT_CHARS: usize = 300;
+
+/// A text field: NFC, trimmed, inner white space collapsed, no control characters, 1 to `max`
+/// characters. Text that is already clean (nearly every roster cell) takes a fast path.
+pub fn check_text(
+    field: &'static str,
+    s: &str,
+    max: usize,
+    expected: &'static str,
+) -> Result<String> {
+    use unicode_normalization::{is_nfc_quick, IsNormalized};
+    let mut prev_space = true; // rejects a leading space
+    let mut chars = 0;
+    let mut plain = true;
+    for c in s.chars() {
+        chars += 1;
+        if c.is_whitespace() {
+            if c != ' ' || prev_space {
+                plain = false;
+                break;
+            }
+            prev_space = true;
+        } else {
+            if c.is_control() {
+                plain = false;
+                break;
+            }
+            prev_space = false;
+        }
+    }
+    if !plain || prev_space || is_nfc_quick(s.chars()) != IsNormalized::Yes {
+        // Empty, untrimmed, odd white space, control characters or not NFC: the general path.
+        return check_text_general(field, s, max, expected);
+    }
+    if chars > max {
+        return Err(Error::invalid(field, expected));
+    }
+    Ok(s.to_owned())
+}
+
+fn check_text_general(
+    field: &'static str,
+    s: &str,
+    max: usize,
+    expected: &'static str,
+) -> Result<String> {
+    let s = crate::text::clean(s);
+    if s.is_empty() || s.chars().count() > max || s.chars().any(char::is_control) {
+        return Err(Error::invalid(field, expected));
+    }
+    Ok(s)
+}
+
+pub fn check_note(field: &'static str, note: Option<&str>) -> Result<Option<String>> {
+    match note.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(n) if n.chars().count() > MAX_NOTE_CHARS => {
+            Err(Error::invalid(field, "text of at most 2000 characters"))
+        }
+        Some(n) => Ok(Some(n.nfc_string())),
+    }
+}
+
+trait NfcString {
+    fn nfc_string(&self) -> String;
+}
+impl NfcString for str {
+    fn nfc_string(&self) -> String {
+        use unicode_normalization::UnicodeNormalization;
+        self.nfc().collect()
+    }
+}
+
+/// An official or household code: 1-32 ASCII letters, digits, `-`, `_` or `.`.
+pub fn check_code(field: &'static str, code: &str) -> Result<String> {
+    let code = code.trim();
+    if code.is_empty()
+        || code.len() > 32
+        || !code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+    {
+        return Err(Error::invalid(
+            field,
+            "a code of 1-32 ASCII letters, digits, '-', '_' or '.'",
+        ));
+    }
+    Ok(code.to_owned())
+}
+
+// ---------------------------------------------------------------------------------------------
 // Tests
 // ---------------------------------------------------------------------------------------------
 
@@ -441,6 +532,19 @@ pub fn parse_gender(field: &'static str, raw: &str) -> Result<Gender> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        /// The fast path of `check_text` gives exactly what the general path gives.
+        #[test]
+        fn check_text_fast_path_agrees(
+            s in "[ \t\u{a0}\u{3000}\n\u{1}aAđĐeêế\u{302}\u{301}\u{323}ạặ.,-]{0,12}|\\PC{0,12}",
+            max in 1usize..10,
+        ) {
+            let fast = check_text("f", &s, max, "x").map_err(|e| e.to_string());
+            let general = check_text_general("f", &s, max, "x").map_err(|e| e.to_string());
+            prop_assert_eq!(fast, general);
+        }
+    }
 
     /// A valid Ninh Thuận CCCD: province 058, century/gender digit 1 (1900s, female), born 1990.
     const NT_FEMALE_1990: &str = "058190001234";
@@ -796,7 +900,7 @@ mod tests {
             parse_birth_date("birth_date", "1990-03-05").unwrap(),
             BirthDate::Full(ymd(1990, 3, 5))
         );
-        let this_year = Utc::now().year();
+        let this_year = chrono::Utc::now().year();
         assert!(parse_birth_date("birth_date", &format!("{this_year}")).is_ok());
         let next_year = this_year + 1;
         assert_eq!(

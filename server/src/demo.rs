@@ -152,7 +152,7 @@ pub fn local_ms(day: NaiveDate, hour: u32) -> i64 {
         .and_hms_opt(0, 0, 0)
         .map(|d| d.and_utc().timestamp_millis())
         .unwrap_or(0);
-    midnight_utc - doorstep_core::apply::LOCAL_OFFSET_MS + i64::from(hour) * 3_600_000
+    midnight_utc - doorstep_core::time::LOCAL_OFFSET_MS + i64::from(hour) * 3_600_000
 }
 
 /// A unit of the official list.

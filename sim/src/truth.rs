@@ -8,7 +8,7 @@
 //! or duplicated nothing; the dashboard's API is checked against the ledger itself.
 
 use chrono::NaiveDate;
-use doorstep_core::apply::local_day;
+use doorstep_core::time::local_day;
 use doorstep_core::{AssistStep, FailureReason, RosterStatus};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use uuid::Uuid;
@@ -634,12 +634,8 @@ impl Ledger {
 pub fn day_bounds(day: &str) -> (i64, i64) {
     match NaiveDate::parse_from_str(day, "%Y-%m-%d") {
         Ok(d) => {
-            let midnight = d
-                .and_hms_opt(0, 0, 0)
-                .map(|t| t.and_utc().timestamp_millis())
-                .unwrap_or(0)
-                - doorstep_core::apply::LOCAL_OFFSET_MS;
-            (midnight, midnight + 86_400_000)
+            let midnight = doorstep_core::time::day_start_ms(d);
+            (midnight, midnight + doorstep_core::time::DAY_MS)
         }
         Err(_) => (0, 0),
     }

@@ -1,13 +1,14 @@
-//! Local (UTC+7) days and clock times as the statistics count them. Days are numbers
-//! ([`DayNum`]) so that a per-day map is a range over integers.
+//! Local (UTC+7) days as the statistics count them: numbers ([`DayNum`]), so that a per-day
+//! map is a range over integers. Dates, clock text and the offset itself are
+//! [`doorstep_core::time`]'s.
 
 use chrono::{Datelike, NaiveDate};
-use doorstep_core::apply::LOCAL_OFFSET_MS;
+use doorstep_core::time::{DAY_MS, LOCAL_OFFSET_MS};
+
+pub use doorstep_core::time::{local_rfc3339, local_time, today};
 
 /// A local (UTC+7) day as a number of days since 1970-01-01.
 pub type DayNum = i32;
-
-const DAY_MS: i64 = 86_400_000;
 
 /// The local day of a Unix-ms instant.
 pub fn day_of_ms(at_ms: i64) -> DayNum {
@@ -24,29 +25,10 @@ pub fn day_date(n: DayNum) -> NaiveDate {
     NaiveDate::from_num_days_from_ce_opt(n + 719_163).unwrap_or_default()
 }
 
-/// Today in Vietnam.
-pub fn today() -> NaiveDate {
-    day_date(day_of_ms(crate::now_ms()))
-}
-
-/// `HH:MM:SS` (UTC+7) of a Unix-ms instant.
-pub fn local_time(at_ms: i64) -> String {
-    local_format(at_ms, "%H:%M:%S")
-}
-
-/// `HH:MM` (UTC+7) of a Unix-ms instant.
+/// `HH:MM` (UTC+7) of a Unix-ms instant (a session's start and end).
 pub fn local_hm(at_ms: i64) -> String {
-    local_format(at_ms, "%H:%M")
-}
-
-/// RFC 3339 in UTC+7 of a Unix-ms instant.
-pub fn local_rfc3339(at_ms: i64) -> String {
-    local_format(at_ms, "%Y-%m-%dT%H:%M:%S+07:00")
-}
-
-fn local_format(at_ms: i64, format: &str) -> String {
     chrono::DateTime::from_timestamp_millis(at_ms + LOCAL_OFFSET_MS)
-        .map(|t| t.format(format).to_string())
+        .map(|t| t.format("%H:%M").to_string())
         .unwrap_or_default()
 }
 

@@ -1,4 +1,5 @@
-//! Materialisation: how one operation changes the queryable tables.
+//! The merge rule: how one operation changes the queryable tables, whatever order operations
+//! arrive in (materialisation; DESIGN.md §4, `docs/adr/0001-operations-and-merge.md`).
 //!
 //! [`materialize`] is called exactly once per operation a replica holds (the log's primary key
 //! on the dot guarantees it), in any order. Each branch is written so that the tables end up a
@@ -13,21 +14,11 @@ use crate::hlc::Hlc;
 use crate::model::{AccountState, AssistStep, Entity, Field, Key, RosterStatus, Value};
 use crate::op::{Op, OpBody, ReplicaId, Stamp};
 use crate::text;
+use crate::time::local_day;
 use crate::Result;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::BTreeSet;
 use uuid::Uuid;
-
-/// Vietnam's offset from UTC (no daylight saving): the day a visit counts for is local.
-pub const LOCAL_OFFSET_MS: i64 = 7 * 3600 * 1000;
-
-/// The local (UTC+7) calendar day of a Unix-millisecond instant, as `YYYY-MM-DD`.
-pub fn local_day(at_ms: i64) -> String {
-    let secs = (at_ms + LOCAL_OFFSET_MS).div_euclid(1000);
-    chrono::DateTime::from_timestamp(secs, 0)
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .unwrap_or_else(|| "0000-00-00".to_owned())
-}
 
 /// Derived state to recompute once per transaction rather than once per operation: a roster
 /// chunk touches each household once per resident, a sync page many times.
@@ -603,17 +594,5 @@ mod tests {
             let s = merged(&writes);
             prop_assert_eq!(Stamps::decode(Some(&s.encode())).unwrap(), s);
         }
-    }
-
-    #[test]
-    fn local_day_is_vietnam_time() {
-        // 2023-06-26 17:30 UTC is 2023-06-27 00:30 in Vietnam.
-        let at = chrono::NaiveDate::from_ymd_opt(2023, 6, 26)
-            .unwrap()
-            .and_hms_opt(17, 30, 0)
-            .unwrap()
-            .and_utc()
-            .timestamp_millis();
-        assert_eq!(local_day(at), "2023-06-27");
     }
 }
