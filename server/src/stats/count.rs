@@ -477,3 +477,75 @@ pub(super) fn outreach_event(units: &Units, o: read::Outreach) -> Event {
         row: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(level1: i64, level2: i64, portal: i64, roster: Option<&str>) -> State {
+        let row = read::AccountState {
+            resident: Uuid::nil(),
+            household: "h",
+            village: Some("v"),
+            roster_account: roster,
+            level1,
+            level2,
+            portal,
+            agency: None,
+        };
+        resident_state(&row, roster_bits(roster))
+    }
+
+    #[test]
+    fn a_resident_counts_once_at_their_highest_level() {
+        let s = state(2, 2, 1, None);
+        assert_eq!(
+            (s.accounts, s.level1_activated, s.level2_activated),
+            (1, 0, 1)
+        );
+        assert_eq!((s.level2_received, s.portal), (1, 1));
+        let s = state(2, 1, 0, None);
+        assert_eq!((s.level1_activated, s.level2_activated), (1, 0));
+        assert_eq!((s.level2_received, s.portal), (1, 0));
+        let s = state(0, 0, 0, Some("level2_activated"));
+        assert_eq!(
+            (s.level1_activated + s.level2_activated, s.roster_activated),
+            (0, 1)
+        );
+        assert_eq!((s.roster_level1, s.roster_level2), (0, 1));
+    }
+
+    #[test]
+    fn the_roster_claim_includes_the_metrics_it_says() {
+        let l1 = roster_bits(Some("level1_activated"));
+        assert!(roster_included(l1, Step::Level1Activated));
+        assert!(!roster_included(l1, Step::Level2Received));
+        let pending = roster_bits(Some("level2_pending"));
+        assert!(roster_included(pending, Step::Level2Received));
+        assert!(!roster_included(pending, Step::Level2Activated));
+        assert!(!roster_activated(pending));
+        let l2 = roster_bits(Some("level2_activated"));
+        assert!(roster_included(l2, Step::Level2Received));
+        assert!(roster_included(l2, Step::Level2Activated));
+        assert!(!roster_included(l2, Step::Level1Activated));
+        assert!(!roster_included(l2, Step::PortalGuided));
+        assert!(roster_activated(l2));
+    }
+
+    #[test]
+    fn the_first_activation_is_the_earlier_by_time_then_id() {
+        let c = |at_ms, id| {
+            Some(Cred {
+                at_ms,
+                id,
+                officer: 0,
+            })
+        };
+        let creds = [c(20, 1), None, c(10, 9), None];
+        assert_eq!(first_activation(&creds).map(|c| c.at_ms), Some(10));
+        let creds = [c(10, 2), None, c(10, 1), None];
+        assert_eq!(first_activation(&creds).map(|c| c.id), Some(1));
+        let creds = [None, c(5, 1), None, c(1, 1)];
+        assert!(first_activation(&creds).is_none());
+    }
+}

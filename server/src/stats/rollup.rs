@@ -165,3 +165,53 @@ pub(super) fn is_under(units: &Units, code: &str, ancestor: &str) -> bool {
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree() -> Units {
+        let unit = |code: &str, level: &str, parent: Option<&str>| read::Unit {
+            code: code.to_owned(),
+            name: code.to_owned(),
+            level: level.to_owned(),
+            parent: parent.map(str::to_owned),
+        };
+        unit_tree(vec![
+            unit("P", "province", None),
+            unit("D", "district", Some("P")),
+            unit("C", "commune", Some("D")),
+            unit("V1", "village", Some("C")),
+            unit("V2", "village", Some("C")),
+        ])
+    }
+
+    #[test]
+    fn villages_climb_to_every_unit_above() {
+        let units = tree();
+        assert_eq!(units["C"].children, ["V1", "V2"]);
+        let one = |n| {
+            let mut a = Agg::default();
+            a.state.accounts = n;
+            a
+        };
+        let aggs = roll_up(
+            &units,
+            [("V1".to_owned(), one(2)), ("V2".to_owned(), one(3))],
+        );
+        let accounts = |c: &str| aggs[c].state.accounts;
+        assert_eq!(
+            [accounts("V1"), accounts("C"), accounts("D"), accounts("P")],
+            [2, 5, 5, 5]
+        );
+        assert!(is_under(&units, "V2", "D") && !is_under(&units, "D", "V2"));
+    }
+
+    #[test]
+    fn an_event_on_a_village_counts_for_its_commune() {
+        let units = tree();
+        assert_eq!(commune_of(&units, "V1"), "C");
+        assert_eq!(commune_of(&units, "C"), "C");
+        assert_eq!(commune_of(&units, "unknown"), "unknown");
+    }
+}
