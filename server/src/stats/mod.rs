@@ -49,6 +49,9 @@
 //!     `Snapshot::sessions` and `Snapshot::events_in` (in `report.rs`).
 //! 12. `outreach`: `count::outreach_event`, summed by `Snapshot::outreach` (in `report.rs`).
 //!
+//! A unit's row (a province's totals as a village's) is [`Snapshot::row`]: its rolled-up sums
+//! (rules 1-3) plus rules 6-8; an officer's is [`Snapshot::officer_row`].
+//!
 //! Everything here takes a plain `&rusqlite::Connection`: any backend that keeps a core store
 //! as its materialised view reaches it through [`crate::Backend::read_view`].
 
