@@ -41,7 +41,7 @@ pub(super) fn has_table(conn: &Connection, table: &str) -> Result<bool> {
 }
 
 /// Whether the table has the column.
-pub(super) fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool> {
+fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool> {
     let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
