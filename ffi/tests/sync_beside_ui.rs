@@ -10,7 +10,7 @@ use doorstep_ffi::{
     VisitOutcome,
 };
 use doorstep_server::backend::CLI_ACTOR;
-use doorstep_server::{Backend, SqliteBackend};
+use doorstep_server::SqliteBackend;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};

@@ -429,7 +429,7 @@ fn main() {
         .unwrap();
     let db = tmp.path().join("server.db");
     std::fs::copy(&w.db, &db).unwrap();
-    let backend: Arc<dyn Backend> = Arc::new(SqliteBackend::open(&db).unwrap());
+    let backend: Arc<Backend> = Arc::new(SqliteBackend::open(&db).unwrap());
     let residents: i64 = {
         let mut n = 0;
         backend

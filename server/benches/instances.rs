@@ -13,7 +13,7 @@ use doorstep_core::{
     Hlc, HouseholdInput, Op, OpBody, Options, ReplicaId, Role, Store, UnitInput, UnitLevel,
     VersionVector, Visit, VisitOutcome,
 };
-use doorstep_server::backend::{Backend, DeviceAuth, Enrolment, CLI_ACTOR};
+use doorstep_server::backend::{DeviceAuth, Enrolment, CLI_ACTOR};
 use doorstep_server::pg::{feed_lock_stats, testing, ViewOptions};
 use doorstep_server::PgBackend;
 use std::sync::Arc;

@@ -260,7 +260,7 @@ fn synthetic_province(k: usize, residents: usize) -> Province {
 /// One backend under measurement.
 struct Side {
     name: &'static str,
-    backend: Arc<dyn Backend>,
+    backend: Arc<Backend>,
     devices: Vec<DeviceAuth>,
     counters: Vec<u64>,
     officer: Uuid,
@@ -276,7 +276,7 @@ struct Side {
 impl Side {
     fn new(
         name: &'static str,
-        backend: Arc<dyn Backend>,
+        backend: Arc<Backend>,
         size: Box<dyn Fn() -> u64 + Send + Sync>,
     ) -> Side {
         Side {

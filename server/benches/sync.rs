@@ -27,7 +27,7 @@ use doorstep_core::wire::{
     PullResponse, PushRequest, PushResponse, POSTCARD_MEDIA_TYPE, PROTOCOL_VERSION,
 };
 use doorstep_core::*;
-use doorstep_server::backend::{Backend, DeviceAuth, Enrolment, CLI_ACTOR};
+use doorstep_server::backend::{DeviceAuth, Enrolment, CLI_ACTOR};
 use doorstep_server::SqliteBackend;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

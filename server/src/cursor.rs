@@ -78,7 +78,7 @@ pub trait FeedSnapshot {
 /// cursor in the areas it has been fed and in the reference data. Returns the operations, the
 /// next cursor and whether more is waiting. `cursor` is `None` on a device's first pull.
 pub fn pull_page(
-    feed: &mut impl FeedSnapshot,
+    feed: &mut dyn FeedSnapshot,
     scope: &OfficerScope,
     cursor: Option<&str>,
     limit: usize,

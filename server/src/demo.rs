@@ -15,7 +15,7 @@
 //! resident's index, phone numbers use real mobile prefixes with random digits. Treat the data
 //! as real all the same: nothing here logs a name, an ID or a phone number.
 
-use crate::backend::{Backend, CLI_ACTOR};
+use crate::backend::CLI_ACTOR;
 use crate::sqlite::SqliteBackend;
 use chrono::{Datelike, NaiveDate};
 use doorstep_core::{

@@ -3,35 +3,41 @@
 //!
 //! The server is a replica like any phone: a core [`doorstep_core::Store`] holds its operation
 //! log and materialised tables, and the server's own tables (devices, feed, audit…) live in the
-//! same SQLite file so that a push commits in one transaction. Layers, outside in: [`http`]
-//! (routes and codecs) → [`backend`] (the storage trait) → [`sqlite`] or [`pg`] (PostgreSQL
-//! for the shared state, a core store per instance as its materialised view),
-//! with [`scope`] deciding what a device may see and change and [`cursor`] encoding pull
-//! positions.
+//! same SQLite file so that a push commits in one transaction. Layers, outside in: [`web`]
+//! (the router and the handlers: the sync endpoints in [`web::sync`], the command centre's
+//! sign-in, dashboard, reports, admin and roster jobs beside it; pages rendered by [`html`])
+//! over [`app`] (the state every handler shares) → [`backend`] (the storage trait) →
+//! [`sqlite`] or [`pg`] (PostgreSQL for the shared state, a core store per instance as its
+//! materialised view), with [`scope`] deciding what a device may see and change and
+//! [`cursor`] encoding pull positions.
 
+pub mod app;
 pub mod auth;
 pub mod backend;
-pub(crate) mod console;
 pub mod cursor;
 pub mod demo;
 pub mod error;
 pub mod html;
-pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod pg;
-pub mod pgtls;
 pub mod scope;
 pub mod sqlite;
 pub mod stats;
+pub mod storage;
 pub mod web;
 
+pub use app::AppState;
 pub use backend::Backend;
 pub use error::{Result, ServerError};
-pub use http::{router, AppState};
 pub use pg::PgBackend;
 pub use sqlite::SqliteBackend;
-/// Report files (XLSX, CSV, JSON): [`stats::export`].
+/// Report files (XLSX, CSV, JSON) under their former name: [`stats::export`].
 pub use stats::export as reports;
+pub use web::router;
+/// The sync endpoints under their former name (`doorstep_server::http::DEFAULT_MAX_BODY_BYTES`
+/// and the other limits): [`web::sync`].
+pub use web::sync as http;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -45,15 +51,8 @@ pub fn now_ms() -> i64 {
 }
 
 /// Shared state over a backend, with fresh counters.
-pub fn state(backend: Arc<dyn Backend>, max_body_bytes: usize) -> AppState {
-    AppState {
-        backend,
-        metrics: Arc::default(),
-        max_body_bytes,
-        stats: Arc::new(stats::StatsCache::new(stats::DEFAULT_DEBOUNCE_MS)),
-        demo: false,
-        jobs: Arc::default(),
-    }
+pub fn state(backend: Arc<Backend>, max_body_bytes: usize) -> AppState {
+    AppState::new(backend, max_body_bytes)
 }
 
 /// Serve on `listener` until `shutdown` resolves; then stop accepting and finish the requests
@@ -67,7 +66,7 @@ pub async fn serve(
     // at province scale).
     let warm = state.clone();
     tokio::task::spawn_blocking(move || {
-        if let Err(e) = warm.stats.get(&warm.backend) {
+        if let Err(e) = warm.snapshot() {
             tracing::warn!(error = %e, "statistics snapshot not built at start");
         }
     });

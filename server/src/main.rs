@@ -1,352 +1,27 @@
 //! `doorstep`: the sync server and its console commands.
 //!
-//! `serve` runs the HTTP API; every other command opens the database directly (no server
-//! needed: SQLite's lock, or on PostgreSQL (`--database`) the feed lock, serialises it with
-//! running servers) and is audited as `cli`.
+//! The arguments are declared in `cli.rs`; this file runs the commands. `serve` runs the HTTP
+//! API; every other command opens the database directly (no server needed: SQLite's lock, or
+//! on PostgreSQL (`--database`) the feed lock, serialises it with running servers) and is
+//! audited as `cli`.
 //! Secrets (tokens, codes) are printed once on stdout and never logged.
 
+mod cli;
+
 use anyhow::{bail, Context};
-use clap::{Parser, Subcommand};
+use clap::Parser;
+use cli::{
+    AdminCommand, CampaignCommand, Cli, Command, DeviceCommand, OfficerCommand, QuotaCommand,
+    ReportCommand, RosterCommand, UnitsCommand, UserCommand,
+};
 use doorstep_core::{AssignTarget, Role};
 use doorstep_server::backend::{Backend, CLI_ACTOR};
-use doorstep_server::http::{DEFAULT_CODE_TTL_MINUTES, DEFAULT_MAX_BODY_BYTES};
+use doorstep_server::limits::DEFAULT_MAX_BODY_BYTES;
 use doorstep_server::pg::{PgBackend, ViewOptions};
 use doorstep_server::{now_ms, SqliteBackend};
 use std::path::PathBuf;
 use std::sync::Arc;
 use uuid::Uuid;
-
-#[derive(Debug, Parser)]
-#[command(
-    name = "doorstep",
-    version,
-    about = "Doorstep sync server and admin console"
-)]
-struct Cli {
-    /// The database file (created if missing).
-    #[arg(
-        long,
-        global = true,
-        env = "DOORSTEP_DB",
-        default_value = "doorstep.db"
-    )]
-    db: PathBuf,
-    /// A PostgreSQL connection string (`postgres://user@host/db`): shared state there instead
-    /// of the SQLite file, so several `serve` processes can share one database. Overrides
-    /// `--db`. Prefer the environment variable for a URL that carries a password.
-    #[arg(
-        long,
-        global = true,
-        env = "DOORSTEP_DATABASE_URL",
-        hide_env_values = true
-    )]
-    database: Option<String>,
-    /// With `--database`: the file of this process's materialised view (a core SQLite store
-    /// rebuilt from PostgreSQL when missing). Default: a temporary file, rebuilt at each start.
-    #[arg(long, global = true, env = "DOORSTEP_VIEW")]
-    view: Option<PathBuf>,
-    /// With `--database` and no `--view`: the directory where the view is kept between runs
-    /// (one file per database, locked while in use; a second process on the machine uses a
-    /// temporary view), so console commands and restarts catch up instead of rebuilding from
-    /// the whole feed. Default: `$XDG_CACHE_HOME/doorstep` or `~/.cache/doorstep`; `off`: a
-    /// temporary view every time.
-    #[arg(long, global = true, env = "DOORSTEP_VIEW_CACHE")]
-    view_cache: Option<PathBuf>,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Run the HTTP server until SIGINT or SIGTERM.
-    Serve {
-        /// Address to listen on.
-        #[arg(long, env = "DOORSTEP_LISTEN", default_value = "127.0.0.1:8080")]
-        listen: String,
-        /// Request body limit in bytes, after decompression.
-        #[arg(long, env = "DOORSTEP_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
-        max_body_bytes: usize,
-        /// Log as JSON lines.
-        #[arg(long)]
-        json_logs: bool,
-        /// Demo mode: the dashboard opens without sign-in as province command, with a banner
-        /// saying so. Never on a server with real data: --db must be a demo database or a
-        /// fresh file, into which the demo data set is built first (server/src/demo.rs).
-        #[arg(long)]
-        demo: bool,
-        // --- demo data set (server/src/demo.rs) ---
-        /// The demo's seed (used only when the demo data set is built).
-        #[arg(long, default_value_t = 2023)]
-        demo_seed: u64,
-        // --- end demo ---
-    },
-    // --- command centre (dashboard) commands ---
-    /// Command-centre users (commune_lead, district, province) who sign in to the dashboard.
-    User {
-        #[command(subcommand)]
-        command: UserCommand,
-    },
-    /// Quotas ("giao chỉ tiêu").
-    Quota {
-        #[command(subcommand)]
-        command: QuotaCommand,
-    },
-    /// Unassign a village or household from an officer.
-    Unassign {
-        /// The officer's id.
-        #[arg(long)]
-        officer: Uuid,
-        /// The village code.
-        #[arg(long, conflicts_with = "household")]
-        village: Option<String>,
-        /// The household id.
-        #[arg(long)]
-        household: Option<Uuid>,
-    },
-    /// Reports (same numbers as the dashboard's JSON API).
-    Report {
-        #[command(subcommand)]
-        command: ReportCommand,
-    },
-    // --- end of command centre commands ---
-    /// Admin users.
-    Admin {
-        #[command(subcommand)]
-        command: AdminCommand,
-    },
-    /// Administrative units.
-    Units {
-        #[command(subcommand)]
-        command: UnitsCommand,
-    },
-    /// Officers.
-    Officer {
-        #[command(subcommand)]
-        command: OfficerCommand,
-    },
-    /// Assign a village (or, with --household, a household) to an officer.
-    Assign {
-        /// The officer's id.
-        #[arg(long)]
-        officer: Uuid,
-        /// The village code.
-        #[arg(long, required_unless_present = "household")]
-        village: Option<String>,
-        /// A household id instead of a village.
-        #[arg(long, conflicts_with = "village")]
-        household: Option<Uuid>,
-    },
-    /// Issue a one-time enrolment code for an officer's device (printed once).
-    EnrolCode {
-        /// The officer's id.
-        #[arg(long)]
-        officer: Uuid,
-        /// Lifetime in minutes.
-        #[arg(long, default_value_t = DEFAULT_CODE_TTL_MINUTES)]
-        ttl_minutes: u32,
-    },
-    /// Devices.
-    Device {
-        #[command(subcommand)]
-        command: DeviceCommand,
-    },
-    /// Campaigns.
-    Campaign {
-        #[command(subcommand)]
-        command: CampaignCommand,
-    },
-    /// Rosters: the residents without an activated account that officers are handed.
-    Roster {
-        #[command(subcommand)]
-        command: RosterCommand,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum UserCommand {
-    /// Add a command user; the password is read from --password-file or from stdin (first
-    /// line), never from the command line. Prints the id.
-    Add {
-        /// Sign-in name (unique).
-        #[arg(long)]
-        name: String,
-        /// commune_lead, district or province.
-        #[arg(long)]
-        role: String,
-        /// The unit they command (its level must match the role).
-        #[arg(long)]
-        unit: String,
-        /// A file whose first line is the password.
-        #[arg(long)]
-        password_file: Option<PathBuf>,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum QuotaCommand {
-    /// Set a quota for a unit or an officer, for a day or the whole campaign.
-    Set {
-        /// The campaign's id.
-        #[arg(long)]
-        campaign: Uuid,
-        /// A unit code (commune, district…).
-        #[arg(long, required_unless_present = "officer")]
-        unit: Option<String>,
-        /// An officer's id.
-        #[arg(long, conflicts_with = "unit")]
-        officer: Option<Uuid>,
-        /// `campaign` or a day YYYY-MM-DD.
-        #[arg(long, default_value = "campaign")]
-        period: String,
-        /// visits, level1_activated, level2_received, level2_activated or portal_guided.
-        #[arg(long)]
-        metric: String,
-        /// How many.
-        #[arg(long)]
-        target: i64,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum ReportCommand {
-    /// The daily report of a unit (or officer) on a day.
-    Daily {
-        /// Unit code (default: the campaign's unit).
-        #[arg(long)]
-        unit: Option<String>,
-        /// An officer's id instead of a unit.
-        #[arg(long, conflicts_with = "unit")]
-        officer: Option<Uuid>,
-        /// The day, YYYY-MM-DD (default: today, within the campaign).
-        #[arg(long)]
-        date: Option<String>,
-        /// The campaign (default: the active one).
-        #[arg(long)]
-        campaign: Option<Uuid>,
-        /// xlsx, csv or json.
-        #[arg(long, default_value = "xlsx")]
-        format: String,
-        /// Where to write it.
-        #[arg(long)]
-        out: PathBuf,
-    },
-    /// The end-of-campaign report (the daily report on the campaign's last day).
-    Final {
-        /// Unit code (default: the campaign's unit).
-        #[arg(long)]
-        unit: Option<String>,
-        /// An officer's id instead of a unit.
-        #[arg(long, conflicts_with = "unit")]
-        officer: Option<Uuid>,
-        /// The campaign (default: the latest).
-        #[arg(long)]
-        campaign: Option<Uuid>,
-        /// xlsx, csv or json.
-        #[arg(long, default_value = "xlsx")]
-        format: String,
-        /// Where to write it.
-        #[arg(long)]
-        out: PathBuf,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum CampaignCommand {
-    /// Add a campaign; prints its id.
-    Add {
-        /// Name.
-        #[arg(long)]
-        name: String,
-        /// First day, YYYY-MM-DD.
-        #[arg(long)]
-        start: chrono::NaiveDate,
-        /// Last day, YYYY-MM-DD (inclusive).
-        #[arg(long)]
-        end: chrono::NaiveDate,
-        /// Accounts to activate.
-        #[arg(long)]
-        target: i64,
-        /// The unit it covers (a province, district or commune code).
-        #[arg(long)]
-        unit: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum RosterCommand {
-    /// Import a roster CSV (docs/roster-format.md) for a campaign; reports every rejected row.
-    Import {
-        /// The campaign's id.
-        #[arg(long)]
-        campaign: Uuid,
-        /// The CSV file.
-        file: PathBuf,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum AdminCommand {
-    /// Create the first admin user and print its token once.
-    Bootstrap {
-        /// The admin's name.
-        #[arg(long)]
-        name: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum UnitsCommand {
-    /// Import units from a CSV (code, parent_code, level, kind, name).
-    Import {
-        /// The CSV file.
-        file: PathBuf,
-    },
-    /// Add or update one unit, e.g. a village: `--code 22852-01 --parent 22852 --level village --kind thôn --name "Thôn 1"`.
-    Add {
-        /// Code (villages: the commune code, '-', a number).
-        #[arg(long)]
-        code: String,
-        /// The parent unit's code.
-        #[arg(long)]
-        parent: Option<String>,
-        /// province, district, commune or village.
-        #[arg(long)]
-        level: String,
-        /// Kind, as the official list says (thôn, khu phố, xã...).
-        #[arg(long)]
-        kind: String,
-        /// Name.
-        #[arg(long)]
-        name: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum OfficerCommand {
-    /// Add an officer; prints the id.
-    Add {
-        /// Name.
-        #[arg(long)]
-        name: String,
-        /// field, commune_lead, district or province.
-        #[arg(long)]
-        role: String,
-        /// The officer's unit code.
-        #[arg(long)]
-        unit: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum DeviceCommand {
-    /// Revoke a device: its token stops working at once.
-    Revoke {
-        /// The device's id.
-        id: Uuid,
-    },
-    /// List devices.
-    List,
-}
 
 /// Where the server keeps its state.
 enum Database {
@@ -373,7 +48,7 @@ fn view_cache_dir(arg: Option<PathBuf>) -> Option<PathBuf> {
 }
 
 impl Database {
-    fn open(self) -> anyhow::Result<Arc<dyn Backend>> {
+    fn open(self) -> anyhow::Result<Arc<Backend>> {
         Ok(match self {
             Database::Sqlite(db) => {
                 Arc::new(SqliteBackend::open(&db).context("opening the database")?)
@@ -677,8 +352,8 @@ fn console(db: Database, command: Command) -> anyhow::Result<()> {
 }
 
 /// The command centre's console commands: users, quotas, unassign, reports.
-fn dashboard_command(b: &Arc<dyn Backend>, command: Command, now: i64) -> anyhow::Result<()> {
-    use doorstep_server::web::{demo_user, ReportQuery};
+fn dashboard_command(b: &Arc<Backend>, command: Command, now: i64) -> anyhow::Result<()> {
+    use doorstep_server::web::{demo_user, officer_report, unit_report, ReportQuery};
     match command {
         Command::User {
             command:
@@ -777,8 +452,7 @@ fn dashboard_command(b: &Arc<dyn Backend>, command: Command, now: i64) -> anyhow
                 } => (unit, officer, None, campaign, format, out, true),
             };
             let format = doorstep_server::reports::Format::parse(&format)?;
-            let backend = b.clone();
-            let state = doorstep_server::state(backend.clone(), DEFAULT_MAX_BODY_BYTES);
+            let state = doorstep_server::state(b.clone(), DEFAULT_MAX_BODY_BYTES);
             let mut q = ReportQuery {
                 unit,
                 date,
@@ -787,19 +461,18 @@ fn dashboard_command(b: &Arc<dyn Backend>, command: Command, now: i64) -> anyhow
             };
             let started = std::time::Instant::now();
             if last_day {
-                let snap = state.stats.get(&backend)?;
+                let snap = state.snapshot()?;
                 q.date = Some(snap.campaign(campaign, None)?.end.to_string());
             }
             // The console is trusted like an admin: every unit.
             let user = demo_user();
             let bytes = match officer {
                 Some(id) => {
-                    let (_, r) =
-                        doorstep_server::web::officer_report(&state, &backend, &user, id, &q)?;
+                    let (_, r) = officer_report(&state, &user, id, &q)?;
                     doorstep_server::reports::officer(&r, format)?
                 }
                 None => {
-                    let (_, r) = doorstep_server::web::unit_report(&state, &backend, &user, &q)?;
+                    let (_, r) = unit_report(&state, &user, &q)?;
                     doorstep_server::reports::unit(&r, format)?
                 }
             };

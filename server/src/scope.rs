@@ -14,8 +14,7 @@ use rusqlite::{Connection, OptionalExtension};
 use std::collections::BTreeSet;
 use uuid::Uuid;
 
-/// How far ahead of the server's clock a last-writer-wins stamp may be (`clock_ahead`).
-pub const MAX_AHEAD_MS: i64 = 10 * 60 * 1000;
+pub use crate::limits::MAX_AHEAD_MS;
 
 /// What an operation concerns.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1113,7 +1113,7 @@ fn snapshot_rebuilds_in_the_background_after_a_write() {
     let dir = tempfile::tempdir().unwrap();
     let backend = Arc::new(SqliteBackend::open(dir.path().join("s.db")).unwrap());
     let w = backend.with_store(build).unwrap();
-    let dyn_backend: Arc<dyn Backend> = backend.clone();
+    let dyn_backend: Arc<Backend> = backend.clone();
     let cache = Arc::new(StatsCache::new(1));
     let first = cache.get(&dyn_backend).unwrap();
     let day = NaiveDate::from_ymd_opt(2023, 7, 3).unwrap();

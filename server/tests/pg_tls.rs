@@ -1,8 +1,7 @@
-//! TLS to PostgreSQL (server/src/pgtls.rs) against the test cluster, whose certificate is
+//! TLS to PostgreSQL (server/src/pg/tls.rs) against the test cluster, whose certificate is
 //! for 127.0.0.1 from a CA of its own (`scripts/pg.sh ca`, `DOORSTEP_TEST_PG_CA`): verified
 //! TLS with that CA, refused without it, plain TCP when TLS is not asked for.
 
-use doorstep_server::backend::Backend;
 use doorstep_server::pg::{testing, ViewOptions};
 use doorstep_server::PgBackend;
 

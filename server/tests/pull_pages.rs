@@ -20,7 +20,7 @@ fn now_ms() -> i64 {
     doorstep_server::now_ms()
 }
 
-fn device(b: &dyn Backend, officer: Uuid) -> DeviceAuth {
+fn device(b: &Backend, officer: Uuid) -> DeviceAuth {
     let code = b
         .issue_enrol_code(CLI_ACTOR, officer, 60, now_ms())
         .unwrap()
@@ -40,7 +40,7 @@ fn device(b: &dyn Backend, officer: Uuid) -> DeviceAuth {
 }
 
 /// Everything `d` gets pulling with pages of `limit`, in order, checking the pages' flags.
-fn pull_all(b: &dyn Backend, d: &DeviceAuth, limit: u32) -> Vec<(ReplicaId, u64)> {
+fn pull_all(b: &Backend, d: &DeviceAuth, limit: u32) -> Vec<(ReplicaId, u64)> {
     let mut cursor: Option<String> = None;
     let mut got = Vec::new();
     for _ in 0..10_000 {

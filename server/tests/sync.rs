@@ -121,7 +121,7 @@ fn world() -> World {
 
 struct Server {
     base: String,
-    backend: Arc<dyn Backend>,
+    backend: Arc<Backend>,
     db: Db,
     http: Client,
     _rt: tokio::runtime::Runtime,
@@ -131,7 +131,7 @@ struct Server {
 fn server_with_limit(max_body_bytes: usize) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let db = open_db(dir.path());
-    let backend: Arc<dyn Backend> = match &db {
+    let backend: Arc<Backend> = match &db {
         Db::Sqlite(b) => b.clone(),
         Db::Pg(b) => b.clone(),
     };

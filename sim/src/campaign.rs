@@ -7,7 +7,7 @@ use doorstep_core::{
     AssistStep, FailureReason, NewAssist, NewOutreach, NewSession, NewVisit, OutreachKind,
     SessionKind, VisitOutcome,
 };
-use doorstep_server::backend::{Backend, CLI_ACTOR};
+use doorstep_server::backend::CLI_ACTOR;
 use doorstep_server::demo::{self, local_ms, DemoConfig, Plan};
 use doorstep_server::SqliteBackend;
 use doorstep_tests::harness::Device;

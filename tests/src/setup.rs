@@ -9,7 +9,7 @@ use doorstep_server::backend::{Backend, CLI_ACTOR};
 /// households, residents) and issue [`crate::harness::CODES_PER_OFFICER`] enrolment codes per
 /// officer. Fills `world.officers` and `world.officer_villages`; returns the codes.
 pub fn prepare(
-    backend: &dyn Backend,
+    backend: &Backend,
     units_csv: &str,
     officers: &[OfficerSpec],
     seed: &[Op],

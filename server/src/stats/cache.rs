@@ -46,7 +46,7 @@ impl StatsCache {
         }
     }
 
-    fn build(backend: &dyn Backend) -> Result<Snapshot> {
+    fn build(backend: &Backend) -> Result<Snapshot> {
         let mut out = None;
         backend.read_view(&mut |conn| {
             out = Some(Snapshot::build(conn, crate::now_ms())?);
@@ -67,7 +67,7 @@ impl StatsCache {
 
     /// The current snapshot, building it first if there is none; kicks a background
     /// rebuild when the store changed. Blocking: call from a blocking thread.
-    pub fn get(self: &Arc<Self>, backend: &Arc<dyn Backend>) -> Result<Arc<Snapshot>> {
+    pub fn get(self: &Arc<Self>, backend: &Arc<Backend>) -> Result<Arc<Snapshot>> {
         let current = self.current.read().ok().and_then(|c| c.clone());
         let now = crate::now_ms();
         let Some(current) = current else {

@@ -65,7 +65,7 @@ impl Db {
         }
     }
 
-    pub fn dyn_backend(&self) -> Arc<dyn Backend> {
+    pub fn dyn_backend(&self) -> Arc<Backend> {
         match self {
             Db::Sqlite(b) => b.clone(),
             Db::Pg(b) => b.clone(),

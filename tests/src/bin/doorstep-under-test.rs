@@ -17,7 +17,7 @@ fn main() {
         std::process::exit(2);
     }
     let listen = value("--listen").unwrap_or_else(|| "127.0.0.1:8080".into());
-    let backend: Arc<dyn doorstep_server::Backend> = match value("--database") {
+    let backend: Arc<doorstep_server::Backend> = match value("--database") {
         Some(url) => Arc::new(
             doorstep_server::PgBackend::open(
                 &url,

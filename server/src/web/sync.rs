@@ -1,103 +1,32 @@
-//! The HTTP API (`docs/sync-protocol.md`): routes, body codecs, auth extraction.
+//! The sync endpoints (`docs/sync-protocol.md`): enrolment, push, pull, the admin bearer-token
+//! routes (`/v1/admin/…`), `/health` and `/metrics`; their body codecs and token checks.
 //!
 //! Handlers are thin: decode the body in the request's format (JSON or postcard), check the
-//! protocol version, authenticate, then hand the work to the [`Backend`] on a blocking thread
-//! (SQLite calls block). Bodies are read through a byte limit *after* request decompression,
-//! so a small gzip bomb is refused like a large body. Every error answer is the JSON
+//! protocol version, authenticate, then hand the work to the
+//! [`Backend`](crate::backend::Backend) on a blocking thread (SQLite calls block). Bodies are
+//! read through a byte limit *after* request decompression, so a small gzip bomb is refused
+//! like a large body. Every error answer is the JSON
 //! [`ErrorBody`](doorstep_core::wire::ErrorBody).
 
-use crate::auth;
-use crate::backend::{Backend, DeviceAuth, Enrolment, UserAuth};
+use crate::app::AppState;
+use crate::backend::{CommandUser, DeviceAuth, Enrolment};
 use crate::error::{Result, ServerError};
 use crate::metrics::Metrics;
+use crate::now_ms;
+use crate::web::caller::bearer_token;
 use axum::body::{Body, Bytes};
-use axum::extract::{MatchedPath, Path, Query, Request, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use doorstep_core::wire::{
     EnrolRequest, EnrolResponse, PullRequest, PushRequest, POSTCARD_MEDIA_TYPE, PROTOCOL_VERSION,
 };
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
-use tower_http::compression::CompressionLayer;
-use tower_http::decompression::RequestDecompressionLayer;
-use tower_http::trace::TraceLayer;
 use uuid::Uuid;
 
-/// Default request body limit, after decompression.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
-/// The most operations one push may carry.
-pub const MAX_PUSH_OPS: usize = 1000;
-/// Default lifetime of an enrolment code.
-pub const DEFAULT_CODE_TTL_MINUTES: u32 = 24 * 60;
-
-/// What every handler shares.
-#[derive(Clone)]
-pub struct AppState {
-    /// The storage.
-    pub backend: Arc<dyn Backend>,
-    /// The counters.
-    pub metrics: Arc<Metrics>,
-    /// Request body limit after decompression.
-    pub max_body_bytes: usize,
-    /// The command centre's statistics snapshot (`crate::stats`).
-    pub stats: Arc<crate::stats::StatsCache>,
-    /// Demo mode: the dashboard opens without sign-in as province command, with a banner.
-    pub demo: bool,
-    /// Roster imports started from the admin pages, for their progress bars.
-    pub jobs: Arc<crate::web::Jobs>,
-}
-
-/// The router with every route and layer.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/metrics", get(metrics))
-        .route("/v1/enrol", post(enrol))
-        .route("/v1/sync/push", post(push))
-        .route("/v1/sync/pull", post(pull))
-        .route("/v1/admin/enrol-codes", post(issue_code))
-        .route("/v1/admin/devices", get(list_devices))
-        .route("/v1/admin/devices/{id}/revoke", post(revoke))
-        .route("/v1/admin/audit", get(audit))
-        .merge(crate::web::routes())
-        .fallback(|| async { ServerError::NotFound("no such route") })
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            count_requests,
-        ))
-        .layer(RequestDecompressionLayer::new().gzip(true).zstd(true))
-        .layer(CompressionLayer::new().gzip(true).zstd(true))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
-}
-
-async fn count_requests(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_owned();
-    let resp = next.run(req).await;
-    state.metrics.request(&route, resp.status().as_u16());
-    resp
-}
-
-/// Run backend work on a blocking thread.
-pub(crate) async fn blocking<T: Send + 'static>(
-    state: &AppState,
-    f: impl FnOnce(&dyn Backend) -> Result<T> + Send + 'static,
-) -> Result<T> {
-    let backend = state.backend.clone();
-    tokio::task::spawn_blocking(move || f(&*backend))
-        .await
-        .map_err(|e| ServerError::Internal(format!("worker failed: {e}")))?
-}
+pub use crate::limits::{DEFAULT_CODE_TTL_MINUTES, DEFAULT_MAX_BODY_BYTES, MAX_PUSH_OPS};
 
 /// The body's format, from `Content-Type` (JSON if absent).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,6 +103,17 @@ fn decode<T: DeserializeOwned>(format: Format, bytes: &[u8]) -> Result<T> {
     }
 }
 
+/// A request's body: its format, read through the limit, decoded.
+async fn request<T: DeserializeOwned>(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Format, T)> {
+    let format = format_of(headers)?;
+    let bytes = read_body(state, body).await?;
+    Ok((format, decode(format, &bytes)?))
+}
+
 fn json_reason(e: &serde_json::Error) -> String {
     // Keep only the part before any quoted value serde may echo.
     let text = e.to_string();
@@ -205,28 +145,27 @@ fn respond<T: Serialize>(state: &AppState, format: Format, value: &T) -> Result<
 }
 
 fn token(headers: &HeaderMap) -> Result<String> {
-    auth::bearer(
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-    )
-    .map(str::to_owned)
-    .ok_or(ServerError::Unauthorized("missing bearer token"))
+    bearer_token(headers).ok_or(ServerError::Unauthorized("missing bearer token"))
 }
 
 async fn device(state: &AppState, headers: &HeaderMap) -> Result<DeviceAuth> {
     let token = token(headers)?;
-    blocking(state, move |b| b.authenticate_device(&token))
+    state
+        .blocking(move |s| s.backend.authenticate_device(&token))
         .await?
         .ok_or(ServerError::Unauthorized("unknown or revoked device token"))
 }
 
-async fn admin(state: &AppState, headers: &HeaderMap) -> Result<UserAuth> {
+async fn admin(state: &AppState, headers: &HeaderMap) -> Result<CommandUser> {
     let token = token(headers)?;
-    let (user, device) = blocking(state, move |b| {
-        Ok((b.authenticate_user(&token)?, b.authenticate_device(&token)?))
-    })
-    .await?;
+    let (user, device) = state
+        .blocking(move |s| {
+            Ok((
+                s.backend.authenticate_user(&token)?,
+                s.backend.authenticate_device(&token)?,
+            ))
+        })
+        .await?;
     match (user, device) {
         (Some(u), _) if u.role == "admin" => Ok(u),
         (Some(_), _) | (None, Some(_)) => Err(ServerError::Forbidden(
@@ -236,19 +175,16 @@ async fn admin(state: &AppState, headers: &HeaderMap) -> Result<UserAuth> {
     }
 }
 
-fn now_ms() -> i64 {
-    crate::now_ms()
-}
-
-async fn health(State(state): State<AppState>) -> Result<&'static str> {
-    blocking(&state, |b| b.health())
+pub(super) async fn health(State(state): State<AppState>) -> Result<&'static str> {
+    state
+        .blocking(|s| s.backend.health())
         .await
         .map_err(|_| ServerError::Unavailable("database not answering".into()))?;
     Ok("ok")
 }
 
-async fn metrics(State(state): State<AppState>) -> Result<Response> {
-    let gauges = blocking(&state, |b| b.gauges()).await?;
+pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response> {
+    let gauges = state.blocking(|s| s.backend.gauges()).await?;
     let text = state.metrics.render(&gauges);
     let mut resp = text.into_response();
     resp.headers_mut().insert(
@@ -258,23 +194,26 @@ async fn metrics(State(state): State<AppState>) -> Result<Response> {
     Ok(resp)
 }
 
-async fn enrol(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response> {
-    let format = format_of(&headers)?;
-    let bytes = read_body(&state, body).await?;
-    let req: EnrolRequest = decode(format, &bytes)?;
+pub(super) async fn enrol(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    let (format, req): (Format, EnrolRequest) = request(&state, &headers, body).await?;
     let now = now_ms();
-    let done = blocking(&state, move |b| {
-        b.enrol(
-            Enrolment {
-                code: req.code,
-                device_name: req.device_name,
-                replica: req.replica,
-                device_time_ms: req.device_time_ms,
-            },
-            now,
-        )
-    })
-    .await?;
+    let done = state
+        .blocking(move |s| {
+            s.backend.enrol(
+                Enrolment {
+                    code: req.code,
+                    device_name: req.device_name,
+                    replica: req.replica,
+                    device_time_ms: req.device_time_ms,
+                },
+                now,
+            )
+        })
+        .await?;
     tracing::info!(device = %done.device_id, officer = %done.officer_id, "device enrolled");
     respond(
         &state,
@@ -289,11 +228,13 @@ async fn enrol(State(state): State<AppState>, headers: HeaderMap, body: Body) ->
     )
 }
 
-async fn push(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response> {
+pub(super) async fn push(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
     let dev = device(&state, &headers).await?;
-    let format = format_of(&headers)?;
-    let bytes = read_body(&state, body).await?;
-    let req: PushRequest = decode(format, &bytes)?;
+    let (format, req): (Format, PushRequest) = request(&state, &headers, body).await?;
     if req.ops.len() > MAX_PUSH_OPS {
         return Err(ServerError::TooLarge(format!(
             "{} operations in one push; at most {MAX_PUSH_OPS}",
@@ -302,10 +243,9 @@ async fn push(State(state): State<AppState>, headers: HeaderMap, body: Body) -> 
     }
     let now = now_ms();
     let device_id = dev.device_id;
-    let resp = blocking(&state, move |b| {
-        b.push(&dev, req.ops, req.device_time_ms, now)
-    })
-    .await?;
+    let resp = state
+        .blocking(move |s| s.backend.push(&dev, req.ops, req.device_time_ms, now))
+        .await?;
     let m = &state.metrics;
     Metrics::add(&m.ops_applied, resp.applied);
     Metrics::add(&m.ops_duplicate, resp.duplicates);
@@ -321,23 +261,26 @@ async fn push(State(state): State<AppState>, headers: HeaderMap, body: Body) -> 
     respond(&state, format, &resp)
 }
 
-async fn pull(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response> {
+pub(super) async fn pull(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
     let dev = device(&state, &headers).await?;
-    let format = format_of(&headers)?;
-    let bytes = read_body(&state, body).await?;
-    let req: PullRequest = decode(format, &bytes)?;
+    let (format, req): (Format, PullRequest) = request(&state, &headers, body).await?;
     let now = now_ms();
     let device_id = dev.device_id;
-    let resp = blocking(&state, move |b| {
-        b.pull(
-            &dev,
-            req.cursor.as_deref(),
-            req.limit,
-            req.device_time_ms,
-            now,
-        )
-    })
-    .await?;
+    let resp = state
+        .blocking(move |s| {
+            s.backend.pull(
+                &dev,
+                req.cursor.as_deref(),
+                req.limit,
+                req.device_time_ms,
+                now,
+            )
+        })
+        .await?;
     Metrics::add(&state.metrics.ops_pulled, resp.ops.len() as u64);
     tracing::info!(device = %device_id, ops = resp.ops.len(), has_more = resp.has_more, "pull");
     respond(&state, format, &resp)
@@ -354,25 +297,24 @@ pub struct EnrolCodeRequest {
     pub ttl_minutes: Option<u32>,
 }
 
-async fn issue_code(
+pub(super) async fn issue_code(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response> {
     let user = admin(&state, &headers).await?;
-    let format = format_of(&headers)?;
-    let bytes = read_body(&state, body).await?;
-    let req: EnrolCodeRequest = decode(format, &bytes)?;
+    let (format, req): (Format, EnrolCodeRequest) = request(&state, &headers, body).await?;
     let now = now_ms();
-    let issued = blocking(&state, move |b| {
-        b.issue_enrol_code(
-            &user.actor(),
-            req.officer_id,
-            req.ttl_minutes.unwrap_or(DEFAULT_CODE_TTL_MINUTES),
-            now,
-        )
-    })
-    .await?;
+    let issued = state
+        .blocking(move |s| {
+            s.backend.issue_enrol_code(
+                &user.actor(),
+                req.officer_id,
+                req.ttl_minutes.unwrap_or(DEFAULT_CODE_TTL_MINUTES),
+                now,
+            )
+        })
+        .await?;
     respond(&state, format, &issued)
 }
 
@@ -385,7 +327,7 @@ pub struct RevokeResponse {
     pub revoked: bool,
 }
 
-async fn revoke(
+pub(super) async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -394,17 +336,19 @@ async fn revoke(
     let device_id = Uuid::parse_str(&id)
         .map_err(|_| ServerError::BadRequest("device id: expected a UUID".into()))?;
     let now = now_ms();
-    let revoked = blocking(&state, move |b| {
-        b.revoke_device(&user.actor(), device_id, now)
-    })
-    .await?;
+    let revoked = state
+        .blocking(move |s| s.backend.revoke_device(&user.actor(), device_id, now))
+        .await?;
     tracing::info!(device = %device_id, revoked, "device revoked");
     respond(&state, Format::Json, &RevokeResponse { device_id, revoked })
 }
 
-async fn list_devices(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
+pub(super) async fn list_devices(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response> {
     admin(&state, &headers).await?;
-    let devices = blocking(&state, |b| b.list_devices()).await?;
+    let devices = state.blocking(|s| s.backend.list_devices()).await?;
     respond(&state, Format::Json, &devices)
 }
 
@@ -415,13 +359,13 @@ pub struct AuditQuery {
     pub limit: Option<u32>,
 }
 
-async fn audit(
+pub(super) async fn audit(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<AuditQuery>,
 ) -> Result<Response> {
     admin(&state, &headers).await?;
     let limit = q.limit.unwrap_or(100);
-    let entries = blocking(&state, move |b| b.audit(limit)).await?;
+    let entries = state.blocking(move |s| s.backend.audit(limit)).await?;
     respond(&state, Format::Json, &entries)
 }

@@ -1,0 +1,296 @@
+//! Devices, enrolment codes, users and sessions: who may talk to the server, and the admin's
+//! views of them. Every limit and check lives here, once; the backends only store the rows
+//! (`crate::storage::Tables`), and what must be read from the replicated data (officers,
+//! units, a replica's progress) is read from the core store's tables, the same on both.
+
+use super::{
+    user_actor, AuditEntry, Backend, CommandUser, DeviceAuth, DeviceInfo, Enrolled, Enrolment,
+    IssuedCode, CLI_ACTOR,
+};
+use crate::auth;
+use crate::backend::console;
+use crate::error::{Result, ServerError};
+use crate::storage::{uuid_col, NewDevice, NewUser, Storage};
+use rusqlite::{Connection, OptionalExtension};
+use uuid::Uuid;
+
+use crate::limits::{MAX_AUDIT, MAX_DEVICE_NAME, MAX_TTL_MINUTES};
+
+/// Where a re-enrolling phone's acknowledgement starts: what the server holds of its replica.
+fn replica_contiguous(conn: &Connection, replica: Uuid) -> Result<i64> {
+    Ok(conn
+        .query_row(
+            "SELECT contiguous FROM replicas WHERE replica = ?1",
+            [replica.as_bytes().as_slice()],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// Whether an officer exists (and is not deleted).
+fn officer_known(conn: &Connection, officer_id: Uuid) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM officers WHERE id = ?1 AND deleted = 0)",
+        [officer_id.to_string()],
+        |r| r.get(0),
+    )?)
+}
+
+/// A unit's level: `None` if there is no such unit.
+fn unit_level(conn: &Connection, code: &str) -> Result<Option<Option<String>>> {
+    Ok(conn
+        .query_row("SELECT level FROM units WHERE code = ?1", [code], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
+impl<S: Storage + ?Sized> Backend<S> {
+    /// Exchange a one-time code for a device token.
+    pub fn enrol(&self, e: Enrolment, now_ms: i64) -> Result<Enrolled> {
+        let name = e.device_name.trim();
+        if name.is_empty()
+            || name.chars().count() > MAX_DEVICE_NAME
+            || name.chars().any(char::is_control)
+        {
+            return Err(ServerError::BadRequest(
+                "device_name: expected a label of 1-100 characters".into(),
+            ));
+        }
+        // A phone re-enrolling after a reset keeps its replica: start from what we hold.
+        let acked = self.view(|c| replica_contiguous(c, e.replica))?;
+        let server_replica = self.server_replica();
+        self.write(|t| {
+            let code_hash = auth::hash_secret(&auth::normalize_code(&e.code));
+            let Some((officer, expires_ms, used)) = t.enrol_code(&code_hash)? else {
+                return Err(ServerError::Unauthorized("unknown enrolment code"));
+            };
+            if used.is_some() {
+                return Err(ServerError::Unauthorized("enrolment code already used"));
+            }
+            if now_ms >= expires_ms {
+                return Err(ServerError::Unauthorized("enrolment code expired"));
+            }
+            let officer_id = uuid_col(&officer)?;
+            let device_id = Uuid::now_v7();
+            let id = device_id.to_string();
+            let token = auth::new_token();
+            t.insert_device(&NewDevice {
+                id: &id,
+                officer_id: &officer,
+                replica: e.replica,
+                name,
+                token_hash: &auth::hash_secret(&token),
+                now_ms,
+                acked_counter: acked,
+                clock_offset_ms: now_ms.saturating_sub(e.device_time_ms),
+            })?;
+            t.use_code(&code_hash, &id)?;
+            t.audit(
+                now_ms,
+                &format!("device:{device_id}"),
+                "enrol",
+                &id,
+                &format!("officer={officer_id}"),
+            )?;
+            Ok(Enrolled {
+                device_id,
+                token,
+                officer_id,
+                server_replica,
+            })
+        })
+    }
+
+    /// The device holding `token`, unless unknown or revoked.
+    pub fn authenticate_device(&self, token: &str) -> Result<Option<DeviceAuth>> {
+        self.tables(|t| t.device_by_token(&auth::hash_secret(token)))
+    }
+
+    /// The admin or command user holding an API bearer token (admins only have one).
+    pub fn authenticate_user(&self, token: &str) -> Result<Option<CommandUser>> {
+        self.tables(|t| t.user_by_token(&auth::hash_secret(token)))
+    }
+
+    /// The admin or command user holding an API bearer token (admins only have one).
+    pub fn command_user_by_token(&self, token: &str) -> Result<Option<CommandUser>> {
+        self.authenticate_user(token)
+    }
+
+    /// Create the first admin user; `None` if one exists. Returns its id and token.
+    pub fn bootstrap_admin(&self, name: &str, now_ms: i64) -> Result<Option<(Uuid, String)>> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(ServerError::BadRequest(
+                "name: expected 1-100 characters".into(),
+            ));
+        }
+        self.write(|t| {
+            if t.admin_exists()? {
+                return Ok(None);
+            }
+            let id = Uuid::now_v7();
+            let token = auth::new_token();
+            t.insert_user(&NewUser {
+                id: &id.to_string(),
+                name,
+                role: "admin",
+                unit_code: None,
+                token_hash: &auth::hash_secret(&token),
+                now_ms,
+                password_hash: None,
+            })?;
+            t.audit(
+                now_ms,
+                CLI_ACTOR,
+                "bootstrap",
+                &id.to_string(),
+                "role=admin",
+            )?;
+            Ok(Some((id, token)))
+        })
+    }
+
+    /// Issue an enrolment code for an officer.
+    pub fn issue_enrol_code(
+        &self,
+        actor: &str,
+        officer_id: Uuid,
+        ttl_minutes: u32,
+        now_ms: i64,
+    ) -> Result<IssuedCode> {
+        if ttl_minutes == 0 || ttl_minutes > MAX_TTL_MINUTES {
+            return Err(ServerError::BadRequest(format!(
+                "ttl_minutes: expected 1 to {MAX_TTL_MINUTES}"
+            )));
+        }
+        if !self.view(|c| officer_known(c, officer_id))? {
+            return Err(ServerError::NotFound("no officer with that id"));
+        }
+        let code = auth::new_code();
+        let expires_ms = now_ms + i64::from(ttl_minutes) * 60_000;
+        self.write(|t| {
+            let officer = officer_id.to_string();
+            t.insert_code(&auth::hash_secret(&code), &officer, expires_ms, now_ms)?;
+            t.audit(
+                now_ms,
+                actor,
+                "enrol_code",
+                &officer,
+                &format!("ttl_minutes={ttl_minutes}"),
+            )
+        })?;
+        Ok(IssuedCode { code, expires_ms })
+    }
+
+    /// Revoke a device; `false` if it was already revoked.
+    pub fn revoke_device(&self, actor: &str, device_id: Uuid, now_ms: i64) -> Result<bool> {
+        let id = device_id.to_string();
+        self.write(|t| {
+            if !t.lock_device(&id)? {
+                return Err(ServerError::NotFound("no device with that id"));
+            }
+            let revoked = t.revoke_device(&id, now_ms)?;
+            let detail = if revoked {
+                "revoked"
+            } else {
+                "already_revoked"
+            };
+            t.audit(now_ms, actor, "revoke", &id, detail)?;
+            Ok(revoked)
+        })
+    }
+
+    /// Every device.
+    pub fn list_devices(&self) -> Result<Vec<DeviceInfo>> {
+        self.tables(|t| t.devices())
+    }
+
+    /// The newest audit entries, newest first.
+    pub fn audit(&self, limit: u32) -> Result<Vec<AuditEntry>> {
+        self.tables(|t| t.audit_log(limit.clamp(1, MAX_AUDIT)))
+    }
+
+    /// Add a command user (role from [`super::COMMAND_ROLES`], scoped to `unit_code`) with an
+    /// argon2 PHC password hash. Names are unique among users who sign in. Returns the id.
+    pub fn add_command_user(
+        &self,
+        actor: &str,
+        name: &str,
+        role: &str,
+        unit_code: &str,
+        password_hash: &str,
+        now_ms: i64,
+    ) -> Result<Uuid> {
+        let (name, level) = console::check_command_user(name, role)?;
+        let unit_code = unit_code.trim();
+        // Units are replicated data: they live in the core store.
+        match self.view(|c| unit_level(c, unit_code))? {
+            None => return Err(ServerError::NotFound("unit")),
+            Some(l) if l.as_deref() != Some(level) => {
+                return Err(ServerError::BadRequest(format!(
+                    "unit: a {role} user needs a unit of level {level}"
+                )))
+            }
+            Some(_) => {}
+        }
+        self.write(|t| {
+            if t.signin_name_taken(name)? {
+                return Err(ServerError::BadRequest(
+                    "name: already used by another user; choose another".into(),
+                ));
+            }
+            let id = Uuid::now_v7();
+            // The bearer-token column is required: give it a random token nobody learns.
+            t.insert_user(&NewUser {
+                id: &id.to_string(),
+                name,
+                role,
+                unit_code: Some(unit_code),
+                token_hash: &auth::hash_secret(&auth::new_token()),
+                now_ms,
+                password_hash: Some(password_hash),
+            })?;
+            t.audit(
+                now_ms,
+                actor,
+                "user_add",
+                &id.to_string(),
+                &format!("role={role} unit={unit_code}"),
+            )?;
+            Ok(id)
+        })
+    }
+
+    /// The user who signs in as `name`, with their password hash.
+    pub fn command_user_by_name(&self, name: &str) -> Result<Option<(CommandUser, String)>> {
+        self.tables(|t| t.user_by_name(name.trim()))
+    }
+
+    /// Open a web session for a user (the token is stored hashed); audited as `sign_in`.
+    pub fn start_session(
+        &self,
+        user_id: Uuid,
+        token: &str,
+        expires_ms: i64,
+        now_ms: i64,
+    ) -> Result<()> {
+        self.write(|t| {
+            let id = user_id.to_string();
+            t.delete_expired_sessions(now_ms)?;
+            t.insert_session(&auth::hash_secret(token), &id, now_ms, expires_ms)?;
+            t.audit(now_ms, &user_actor(user_id), "sign_in", &id, "web")
+        })
+    }
+
+    /// The user of an unexpired web session.
+    pub fn session_user(&self, token: &str, now_ms: i64) -> Result<Option<CommandUser>> {
+        self.tables(|t| t.session_user(&auth::hash_secret(token), now_ms))
+    }
+
+    /// End a web session (sign out).
+    pub fn end_session(&self, token: &str) -> Result<()> {
+        self.tables(|t| t.delete_session(&auth::hash_secret(token)))
+    }
+}

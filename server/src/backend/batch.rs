@@ -1,0 +1,199 @@
+//! A device's push and pull, and the import of operations made elsewhere: the batch check.
+//!
+//! The rule is here, once: each operation new to the server gets its area from the core
+//! store's tables; a push refuses what is outside the device's officer's scope
+//! ([`scope::refusal`]); what is refused for `clock_ahead` is kept in quarantine; the applied
+//! operations are filed in the feed under their areas; the device's acknowledgement rises to
+//! its highest counter in the batch. How the batch is applied in one transaction is the
+//! storage's ([`crate::storage::Storage::apply`]); a pull page is [`cursor::pull_page`] on the
+//! storage's snapshot of the feed.
+
+use super::{Backend, DeviceAuth};
+use crate::cursor;
+use crate::error::{Result, ServerError};
+use crate::scope::{self, OfficerScope};
+use crate::storage::{Storage, Tables};
+use doorstep_core::store::Verdict;
+use doorstep_core::wire::{PullResponse, PushResponse, Rejected};
+use doorstep_core::{Op, ReplicaId};
+use rusqlite::Connection;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+use crate::limits::MAX_PAGE;
+
+/// The batch check's record: each accepted operation's feed area, and the refusals.
+#[derive(Default)]
+struct Checked {
+    /// The device's officer's scope, read on the first operation (from the core store's
+    /// tables as the storage holds them for the check); `None` for an import.
+    scope: Option<OfficerScope>,
+    areas: HashMap<(ReplicaId, u64), Option<String>>,
+    rejected: Vec<Rejected>,
+    /// Refused for `clock_ahead`: kept in quarantine.
+    quarantined: Vec<Op>,
+}
+
+impl Checked {
+    /// The verdict on one operation new to the server. `officer`: whose scope a push is
+    /// checked against; `None` accepts everything (imports).
+    fn check(
+        &mut self,
+        conn: &Connection,
+        op: &Op,
+        officer: Option<Uuid>,
+        now_ms: i64,
+    ) -> Result<Verdict> {
+        if let Some(officer) = officer.filter(|_| self.scope.is_none()) {
+            self.scope = Some(scope::officer_scope(conn, officer)?);
+        }
+        let area = scope::op_area(conn, op)?;
+        let refusal = self
+            .scope
+            .as_ref()
+            .and_then(|s| scope::refusal(s, op, &area, now_ms));
+        if let Some(reason) = refusal {
+            if reason == "clock_ahead" {
+                self.quarantined.push(op.clone());
+            }
+            self.rejected.push(Rejected {
+                replica: op.replica.0,
+                counter: op.counter,
+                reason: reason.to_owned(),
+            });
+            return Ok(Verdict::Reject);
+        }
+        self.areas.insert(
+            (op.replica, op.counter),
+            area.feed_area().map(str::to_owned),
+        );
+        Ok(Verdict::Accept)
+    }
+
+    /// File the applied operations in the feed under their areas, in batch order.
+    fn file(&self, t: &mut dyn Tables, applied: &[&Op]) -> Result<()> {
+        let rows: Vec<(&Op, Option<&str>)> = applied
+            .iter()
+            .map(|op| {
+                let area = self.areas.get(&(op.replica, op.counter));
+                (*op, area.and_then(|a| a.as_deref()))
+            })
+            .collect();
+        t.file(&rows)
+    }
+}
+
+impl<S: Storage + ?Sized> Backend<S> {
+    /// Check `ops`, apply the accepted ones and file them, then run `finish` in the same
+    /// transaction. Returns the check's record and how many were applied.
+    fn apply_batch(
+        &self,
+        ops: &[Op],
+        officer: Option<Uuid>,
+        now_ms: i64,
+        mut finish: impl FnMut(&mut dyn Tables, &Checked, usize) -> Result<()>,
+    ) -> Result<(Checked, usize)> {
+        let checked = RefCell::new(Checked::default());
+        let mut applied_n = 0;
+        self.store.apply(
+            ops,
+            &mut |conn, op| checked.borrow_mut().check(conn, op, officer, now_ms),
+            &mut |t, applied| {
+                applied_n = applied.len();
+                let checked = checked.borrow();
+                checked.file(t, applied)?;
+                finish(t, &checked, applied.len())
+            },
+        )?;
+        Ok((checked.into_inner(), applied_n))
+    }
+
+    /// Apply a device's batch (checked against its scope), file feed rows and record its
+    /// acknowledgement, in one transaction.
+    pub fn push(
+        &self,
+        device: &DeviceAuth,
+        ops: Vec<Op>,
+        device_time_ms: i64,
+        now_ms: i64,
+    ) -> Result<PushResponse> {
+        let own_max = ops
+            .iter()
+            .filter(|o| o.replica.0 == device.replica)
+            .map(|o| o.counter)
+            .max()
+            .unwrap_or(0) as i64;
+        let device_id = device.device_id.to_string();
+        let mut acked = 0;
+        let (checked, applied) =
+            self.apply_batch(&ops, Some(device.officer_id), now_ms, |t, checked, _| {
+                for op in &checked.quarantined {
+                    t.quarantine(op, &device_id, now_ms)?;
+                }
+                acked = t.ack_device(
+                    &device_id,
+                    own_max,
+                    now_ms,
+                    now_ms.saturating_sub(device_time_ms),
+                )?;
+                Ok(())
+            })?;
+        let duplicates = ops.len() - applied - checked.rejected.len();
+        Ok(PushResponse {
+            applied: applied as u64,
+            duplicates: duplicates as u64,
+            rejected: checked.rejected,
+            acked_counter: acked as u64,
+            server_time_ms: now_ms,
+        })
+    }
+
+    /// A page of the feed in the device's scope after `cursor`.
+    pub fn pull(
+        &self,
+        device: &DeviceAuth,
+        cursor: Option<&str>,
+        limit: u32,
+        device_time_ms: i64,
+        now_ms: i64,
+    ) -> Result<PullResponse> {
+        let limit = limit.clamp(1, MAX_PAGE) as usize;
+        let scope = self.view(|c| Ok(scope::officer_scope(c, device.officer_id)?))?;
+        self.tables(|t| {
+            t.touch_device(
+                &device.device_id.to_string(),
+                now_ms,
+                now_ms.saturating_sub(device_time_ms),
+            )
+        })?;
+        let mut page = None;
+        self.store.feed(device.replica, &mut |feed| {
+            page = Some(cursor::pull_page(feed, &scope, cursor, limit)?);
+            Ok(())
+        })?;
+        let (ops, cur, has_more) =
+            page.ok_or_else(|| ServerError::Internal("feed: not read".into()))?;
+        Ok(PullResponse {
+            ops,
+            cursor: cur.encode(),
+            has_more,
+            server_time_ms: now_ms,
+        })
+    }
+
+    /// Merge operations made elsewhere (a roster prepared at the commune station) without a
+    /// scope check, filing them in the feed. Returns how many were new.
+    pub fn import_ops(&self, actor: &str, ops: &[Op], now_ms: i64) -> Result<u64> {
+        let (_, applied) = self.apply_batch(ops, None, now_ms, |t, _, applied| {
+            t.audit(
+                now_ms,
+                actor,
+                "ops_import",
+                "oplog",
+                &format!("applied={applied} duplicates={}", ops.len() - applied),
+            )
+        })?;
+        Ok(applied as u64)
+    }
+}

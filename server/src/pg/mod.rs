@@ -1,0 +1,499 @@
+//! The PostgreSQL backend: shared state in PostgreSQL, a core store per instance as its
+//! materialised view (`docs/adr/0006-postgres-backend.md`).
+//!
+//! PostgreSQL holds what every instance must agree on: the operation log and the feed (one
+//! table, `feed`: an operation's dot is unique, so a second delivery is a no-op), devices,
+//! tokens, enrolment codes, acknowledgements, quarantine, audit. Each instance keeps a core
+//! [`Store`] (SQLite, a temporary file unless `--view` names one) that it catches up from the
+//! feed in `seq` order; scope checks and areas are computed against it, and the dashboard can
+//! read its materialised tables as it does on the SQLite backend.
+//!
+//! What is PostgreSQL's own, and only that, is here: the feed lock ([`feed`]), the view and
+//! its catch-up, and how a batch is applied (the rules are [`crate::backend`]'s).
+//!
+//! **Push** ([`Storage::apply`]). Under the feed lock: catch the view up (so it holds
+//! everything committed), check the batch against the view in a transaction that is rolled
+//! back (a dry run: the server's check runs on each operation as it would for real), file the
+//! applied operations and the server's rows in PostgreSQL, commit; then catch the view up
+//! again, which applies the batch for real. The view never holds an operation PostgreSQL does
+//! not, except the console's own writes in the moment between their local commit and
+//! PostgreSQL's (mended on the next write and at start-up).
+//!
+//! A lost connection (PostgreSQL restarting, a network cut) is
+//! [`ServerError::Unavailable`]: `503` with `Retry-After`, and the client retries.
+//!
+//! Files: [`schema`] (tables and migrations), `tables` (one statement a method), [`feed`]
+//! (the lock, feed rows, the pull snapshot), `view` (where the view lives), [`tls`] (the
+//! connection string and TLS).
+
+pub mod feed;
+pub mod schema;
+mod tables;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod testing;
+pub mod tls;
+mod view;
+
+use crate::backend::Backend;
+use crate::cursor::FeedSnapshot;
+use crate::error::{Result, ServerError};
+use crate::scope;
+use crate::storage::{core_error, Check, Finish, Storage, Tables};
+use doorstep_core::{Op, Options, Store};
+use feed::{feed_ops, insert_feed, lock_feed, PgFeed};
+use postgres::{GenericClient, IsolationLevel};
+use r2d2_postgres::PostgresConnectionManager;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+use tables::PgTables;
+use tokio_postgres_rustls::MakeRustlsConnect;
+use uuid::Uuid;
+
+pub use feed::{feed_lock_stats, FEED_LOCK};
+pub use schema::{migrate, PG_SCHEMA_VERSION};
+pub use view::ViewOptions;
+
+/// Operations read from the feed per round when the view catches up.
+const CATCH_UP_PAGE: i64 = 2000;
+
+type Pool = r2d2::Pool<PostgresConnectionManager<MakeRustlsConnect>>;
+type PooledClient = r2d2::PooledConnection<PostgresConnectionManager<MakeRustlsConnect>>;
+
+/// The server over PostgreSQL.
+pub type PgBackend = Backend<PgStorage>;
+
+/// PostgreSQL's tables and this instance's view.
+pub struct PgStorage {
+    /// Always `Some` until dropped (see the `Drop` impl).
+    pool: Option<Pool>,
+    view: Mutex<Store>,
+    /// A read-only connection to the view for long reads (the dashboard's statistics).
+    reader: Mutex<Option<rusqlite::Connection>>,
+    view_path: PathBuf,
+    /// The view's cursor key: `postgres:<server replica>`.
+    peer: String,
+    replica: Uuid,
+    /// Fault injection for tests: hold each push's transaction open for a random time up to
+    /// this many ms between writing its feed rows and committing (widens the window in which
+    /// commits could land out of `seq` order). [`COMMIT_JITTER_ENV`]; 0 = off.
+    #[cfg(any(test, feature = "test-utils"))]
+    commit_jitter_ms: u64,
+    _tmp: Option<tempfile::TempDir>,
+    /// The lock of a cached view (see [`ViewOptions::cache_dir`]), held while this lives.
+    _view_lock: Option<std::fs::File>,
+}
+
+/// The variable of the commit-jitter fault injection (the `test-utils` feature only).
+#[cfg(any(test, feature = "test-utils"))]
+pub const COMMIT_JITTER_ENV: &str = "DOORSTEP_PG_TEST_COMMIT_JITTER_MS";
+
+impl std::fmt::Debug for PgStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The connection string may carry a password: never printed.
+        f.debug_struct("PgStorage")
+            .field("replica", &self.replica)
+            .field("view", &self.view_path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The sentinel error that rolls a dry run back.
+const DRY_RUN: &str = "dry run: rolled back on purpose";
+
+/// Apply a batch to the view inside a transaction that is rolled back: `check` sees each
+/// operation after the batch's earlier ones, exactly as a real apply would. Returns the
+/// operations the apply took (a dot twice in one batch is taken once).
+fn dry_run(store: &mut Store, ops: &[Op], check: &mut Check<'_>) -> Result<Vec<Op>> {
+    let mut taken: Option<Vec<Op>> = None;
+    let outcome = store.apply_checked(
+        ops,
+        |conn, op| check(conn, op).map_err(core_error),
+        |_, applied| {
+            taken = Some(applied.iter().map(|op| (*op).clone()).collect());
+            Err::<(), _>(doorstep_core::Error::Decode(DRY_RUN.into()))
+        },
+    );
+    match (outcome, taken) {
+        (Err(_), Some(taken)) => Ok(taken),
+        (Err(e), None) => Err(e.into()),
+        (Ok(_), _) => Err(ServerError::Internal(
+            "dry run committed (cannot happen)".into(),
+        )),
+    }
+}
+
+impl Backend<PgStorage> {
+    /// Connect to `url`, migrate, and build the view.
+    ///
+    /// `url` is a libpq-style connection string or `postgres://` URL; it never appears in an
+    /// error or a log line (it may carry a password).
+    pub fn open(url: &str, view: ViewOptions) -> Result<PgBackend> {
+        Ok(Backend::new(PgStorage::open(url, view)?))
+    }
+
+    /// The view's file (a core store: the materialised tables, read-only for others).
+    pub fn view_path(&self) -> &Path {
+        &self.store.view_path
+    }
+}
+
+/// Tests' and benchmarks' access to the view and the shared tables.
+#[cfg(any(test, feature = "test-utils"))]
+impl Backend<PgStorage> {
+    /// Bring the view up to date and run `f` on it.
+    pub fn with_view<T>(&self, f: impl FnOnce(&mut Store) -> T) -> Result<T> {
+        self.store.with_view(f)
+    }
+
+    /// Write to the view with the core API as the console does, then file the operations it
+    /// made in the shared feed, in one PostgreSQL transaction under the feed lock. Not
+    /// audited.
+    pub fn with_view_write<T>(&self, f: impl FnOnce(&mut Store) -> T) -> Result<T> {
+        let mut f = Some(f);
+        let mut out = None;
+        self.store.console_write(
+            &mut |store| {
+                out = Some(f.take().expect("run once")(store));
+                Ok(())
+            },
+            &mut |_| Ok(()),
+        )?;
+        out.ok_or_else(|| ServerError::Internal("view write: not run".into()))
+    }
+
+    /// Run `f` with a PostgreSQL connection.
+    pub fn with_client<T>(&self, f: impl FnOnce(&mut postgres::Client) -> T) -> Result<T> {
+        let mut c = self.store.client()?;
+        Ok(f(&mut c))
+    }
+}
+
+impl PgStorage {
+    /// Connect, migrate, open the view and bring it up to date.
+    pub fn open(url: &str, view: ViewOptions) -> Result<PgStorage> {
+        let conn = tls::parse(url)?;
+        // One connection first, for an error an operator can act on (an untrusted
+        // certificate, a server without TLS; the pool's own error only says it timed out),
+        // and for the migrations.
+        let replica = {
+            let mut first = conn
+                .config
+                .connect(conn.tls.clone())
+                .map_err(|e| ServerError::Unavailable(tls::describe(&e)))?;
+            migrate(&mut first)?
+        };
+        let manager = PostgresConnectionManager::new(conn.config, conn.tls);
+        let pool = r2d2::Pool::builder()
+            .max_size(8)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(2))
+            .build(manager)
+            .map_err(|_| ServerError::Unavailable("cannot connect to PostgreSQL".into()))?;
+        let place = view::place(view, replica)?;
+        let mut store = Store::open(
+            &place.path,
+            Options {
+                // The view is rebuilt from PostgreSQL if lost: no need to wait for the disk.
+                durability: doorstep_core::Durability::Normal,
+                ..Options::default()
+            },
+        )?;
+        let peer = format!("postgres:{replica}");
+        let foreign: bool = store.connection().query_row(
+            "SELECT EXISTS (SELECT 1 FROM oplog) AND NOT EXISTS
+                 (SELECT 1 FROM sync_cursors WHERE peer = ?1)",
+            [&peer],
+            |r| r.get(0),
+        )?;
+        if foreign {
+            return Err(ServerError::Internal(
+                "the view file belongs to another database; remove it or name another".into(),
+            ));
+        }
+        // Mark a new view as this database's before anything is written to it (a console
+        // write before any feed row would otherwise leave it looking foreign).
+        if store.cursor(&peer)?.is_none() {
+            store.set_cursor(&peer, "0")?;
+        }
+        let storage = PgStorage {
+            pool: Some(pool),
+            view: Mutex::new(store),
+            reader: Mutex::new(None),
+            view_path: place.path,
+            peer,
+            replica,
+            #[cfg(any(test, feature = "test-utils"))]
+            commit_jitter_ms: std::env::var(COMMIT_JITTER_ENV)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            _tmp: place.tmp,
+            _view_lock: place.lock,
+        };
+        // Console writes whose PostgreSQL commit did not happen are mended here.
+        storage.feed_write(false, &mut |store, tx| {
+            storage.send_own_ops(store, tx).map(drop)
+        })?;
+        Ok(storage)
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Store>> {
+        self.view
+            .lock()
+            .map_err(|_| ServerError::Internal("view mutex poisoned".into()))
+    }
+
+    fn client(&self) -> Result<PooledClient> {
+        self.pool
+            .as_ref()
+            .ok_or_else(|| ServerError::Unavailable("the backend is closing".into()))?
+            .get()
+            .map_err(|_| ServerError::Unavailable("no PostgreSQL connection".into()))
+    }
+
+    /// The last feed `seq` the view holds.
+    fn view_seq(&self, store: &Store) -> Result<i64> {
+        Ok(store
+            .cursor(&self.peer)?
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Apply to the view every feed row it lacks, in `seq` order, a page per transaction.
+    /// Every snapshot sees a prefix of the feed (see the module docs), so nothing is skipped.
+    fn catch_up(&self, store: &mut Store, c: &mut impl GenericClient) -> Result<()> {
+        let mut after = self.view_seq(store)?;
+        loop {
+            let rows = feed_ops(c.query(
+                "SELECT seq, op FROM feed WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &[&after, &CATCH_UP_PAGE],
+            )?)?;
+            let Some(last) = rows.last().map(|(s, _)| *s as i64) else {
+                return Ok(());
+            };
+            let ops: Vec<Op> = rows.into_iter().map(|(_, op)| op).collect();
+            store.apply_ops_with_cursor(&ops, &self.peer, &last.to_string())?;
+            after = last;
+        }
+    }
+
+    /// Bring the view up to date and run `f` on it.
+    fn with_view<T>(&self, f: impl FnOnce(&mut Store) -> T) -> Result<T> {
+        let mut store = self.lock()?;
+        let mut c = self.client()?;
+        self.catch_up(&mut store, &mut *c)?;
+        drop(c);
+        Ok(f(&mut store))
+    }
+
+    /// Run `f` with the view caught up and a PostgreSQL transaction holding the feed lock,
+    /// then commit; with `then_catch_up`, catch the view up after the commit (which applies
+    /// what `f` filed).
+    fn feed_write(
+        &self,
+        then_catch_up: bool,
+        f: &mut dyn FnMut(&mut Store, &mut postgres::Transaction<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let mut store = self.lock()?;
+        let mut c = self.client()?;
+        // Catch up before taking the feed lock, so that under it only the rows committed in
+        // the meantime are applied: the lock is held for this write, not for other
+        // instances' earlier ones.
+        self.catch_up(&mut store, &mut *c)?;
+        let mut tx = c.transaction()?;
+        lock_feed(&mut tx)?;
+        self.catch_up(&mut store, &mut tx)?;
+        f(&mut store, &mut tx)?;
+        tx.commit()?;
+        if then_catch_up {
+            // If it fails here, the next request catches up.
+            if let Err(e) = self.catch_up(&mut store, &mut *c) {
+                tracing::warn!(error = %e, "view catch-up after a commit failed; retried later");
+            }
+        }
+        Ok(())
+    }
+
+    /// Hold a push's transaction open a while (tests' fault injection; see
+    /// [`COMMIT_JITTER_ENV`]).
+    fn commit_jitter(&self) {
+        #[cfg(any(test, feature = "test-utils"))]
+        if self.commit_jitter_ms > 0 {
+            let ms = rand::random::<u64>() % self.commit_jitter_ms;
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+    }
+
+    /// File in the feed the view's own operations (console writes) that PostgreSQL lacks.
+    /// The caller holds the feed lock.
+    fn send_own_ops(&self, store: &Store, tx: &mut postgres::Transaction<'_>) -> Result<usize> {
+        let own = store.replica_id();
+        let known: i64 = tx
+            .query_one(
+                "SELECT coalesce(max(counter), 0) FROM feed WHERE replica = $1",
+                &[&own.0.as_bytes().as_slice()],
+            )?
+            .get(0);
+        let ops = store.own_ops_after(known as u64, usize::MAX >> 1)?;
+        let mut areas = Vec::with_capacity(ops.len());
+        for op in &ops {
+            areas.push(scope::op_area(store.connection(), op)?);
+        }
+        let rows: Vec<(&Op, Option<&str>)> = ops
+            .iter()
+            .zip(&areas)
+            .map(|(op, a)| (op, a.feed_area()))
+            .collect();
+        insert_feed(tx, &rows)?;
+        Ok(rows.len())
+    }
+}
+
+impl Storage for PgStorage {
+    fn replica(&self) -> Uuid {
+        self.replica
+    }
+
+    fn tables(&self, f: &mut dyn FnMut(&mut dyn Tables) -> Result<()>) -> Result<()> {
+        let mut c = self.client()?;
+        f(&mut PgTables(&mut *c))
+    }
+
+    fn write(&self, f: &mut dyn FnMut(&mut dyn Tables) -> Result<()>) -> Result<()> {
+        let mut c = self.client()?;
+        let mut tx = c.transaction()?;
+        f(&mut PgTables(&mut tx))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn view(&self, f: &mut dyn FnMut(&rusqlite::Connection) -> Result<()>) -> Result<()> {
+        self.with_view(|store| f(store.connection()))?
+    }
+
+    fn read_view(&self, f: &mut dyn FnMut(&rusqlite::Connection) -> Result<()>) -> Result<()> {
+        // Catch the view up under its lock, then read it through a connection of its own so a
+        // long read (a statistics snapshot) never holds up pushes; WAL lets it run beside them.
+        self.with_view(|_| ())?;
+        let mut reader = self
+            .reader
+            .lock()
+            .map_err(|_| ServerError::Internal("reader mutex poisoned".into()))?;
+        if reader.is_none() {
+            *reader = Some(Store::open_reader(&self.view_path)?);
+        }
+        let conn = reader.as_ref().expect("just opened");
+        conn.execute_batch("BEGIN DEFERRED")?;
+        let out = f(conn);
+        // A read transaction: ending it cannot lose anything.
+        let end = conn.execute_batch("COMMIT");
+        out?;
+        end?;
+        Ok(())
+    }
+
+    /// Under the feed lock: a dry run on the view gives the operations taken, `finish` files
+    /// them with the server's rows, commit, and the view catches up (applying them).
+    fn apply(&self, ops: &[Op], check: &mut Check<'_>, finish: &mut Finish<'_>) -> Result<()> {
+        self.feed_write(true, &mut |store, tx| {
+            let taken = dry_run(store, ops, check)?;
+            let taken: Vec<&Op> = taken.iter().collect();
+            finish(&mut PgTables(tx), &taken)?;
+            self.commit_jitter();
+            Ok(())
+        })
+    }
+
+    /// The core write on the view and its feed rows and `finish` in one PostgreSQL
+    /// transaction under the feed lock.
+    fn console_write(
+        &self,
+        write: &mut dyn FnMut(&mut Store) -> Result<()>,
+        finish: &mut dyn FnMut(&mut dyn Tables) -> Result<()>,
+    ) -> Result<()> {
+        self.feed_write(false, &mut |store, tx| {
+            write(store)?;
+            self.send_own_ops(store, tx)?;
+            finish(&mut PgTables(tx))
+        })
+    }
+
+    fn feed(
+        &self,
+        replica: Uuid,
+        f: &mut dyn FnMut(&mut dyn FeedSnapshot) -> Result<()>,
+    ) -> Result<()> {
+        let mut c = self.client()?;
+        // One snapshot for the whole page: it sees a prefix of the feed.
+        let mut tx = c
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()?;
+        f(&mut PgFeed {
+            tx: &mut tx,
+            replica,
+        })?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn feed_lock(&self) -> Option<(u64, u64)> {
+        Some(feed_lock_stats())
+    }
+}
+
+impl Drop for PgStorage {
+    fn drop(&mut self) {
+        // The blocking `postgres` client closes its connection by driving a runtime of its
+        // own, which panics on a tokio worker thread (where a server's state is dropped at
+        // shutdown): close the connections on a plain thread.
+        if let Some(pool) = self.pool.take() {
+            let _ = std::thread::spawn(move || drop(pool)).join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cached_view_is_reused_and_never_shared() {
+        let Some(base) = testing::base_url() else {
+            return;
+        };
+        let url = testing::fresh_database(&base).unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let opts = || ViewOptions {
+            path: None,
+            cache_dir: Some(cache.path().to_path_buf()),
+        };
+        let a = PgBackend::open(&url, opts()).unwrap();
+        assert!(a.view_path().starts_with(cache.path()));
+        a.import_units(
+            crate::backend::CLI_ACTOR,
+            b"code,parent_code,level,kind,name\n58,,province,province,Ninh Thuan\n",
+            0,
+        )
+        .unwrap();
+        // A second process on the machine while the first runs: a temporary view of its own.
+        let b = PgBackend::open(&url, opts()).unwrap();
+        assert!(!b.view_path().starts_with(cache.path()));
+        let cached = a.view_path().to_path_buf();
+        drop(a);
+        drop(b);
+        // The next run takes the cached view back, already holding the unit.
+        let c = PgBackend::open(&url, opts()).unwrap();
+        assert_eq!(c.view_path(), cached);
+        let units: i64 = c
+            .with_view(|s| {
+                s.connection()
+                    .query_row("SELECT count(*) FROM units", [], |r| r.get(0))
+                    .unwrap()
+            })
+            .unwrap();
+        assert_eq!(units, 1);
+    }
+}

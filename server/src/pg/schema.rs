@@ -1,0 +1,270 @@
+//! The shared tables in PostgreSQL and their migrations.
+//!
+//! One transaction under an advisory lock migrates (instances starting together migrate once);
+//! a schema newer than this code is refused. The first migration also makes the server's
+//! replica id, shared by every instance. Kept apart from the queries so that a migration is
+//! found by its file.
+
+use crate::error::{Result, ServerError};
+use postgres::GenericClient;
+use uuid::Uuid;
+
+/// The advisory lock of schema migrations ("DOORMIGR").
+const MIGRATE_LOCK: i64 = 0x444F_4F52_4D49_4752;
+
+const V1: &str = r#"
+CREATE TABLE users (
+    id         text PRIMARY KEY,
+    name       text NOT NULL,
+    role       text NOT NULL,
+    unit_code  text,
+    token_hash text NOT NULL UNIQUE,
+    created_ms bigint NOT NULL
+);
+
+CREATE TABLE devices (
+    id              text PRIMARY KEY,
+    officer_id      text NOT NULL,
+    replica         bytea NOT NULL,
+    name            text NOT NULL,
+    token_hash      text NOT NULL UNIQUE,
+    enrolled_at     bigint NOT NULL,
+    revoked_at      bigint,
+    acked_counter   bigint NOT NULL DEFAULT 0,
+    last_seen_ms    bigint,
+    clock_offset_ms bigint
+);
+CREATE INDEX devices_officer ON devices (officer_id);
+
+CREATE TABLE enrol_codes (
+    code_hash      text PRIMARY KEY,
+    officer_id     text NOT NULL,
+    expires_ms     bigint NOT NULL,
+    used_by_device text,
+    created_ms     bigint NOT NULL
+);
+
+-- The operation log and the feed: every operation the server holds (`op` is the core's
+-- encoding of the whole operation), in the order it was committed. `seq` is allocated under
+-- the feed lock (see server/src/pg.rs), so it increases in commit order. `area` is the village
+-- or unit the operation is filed under, NULL for reference data every device receives.
+CREATE TABLE feed (
+    seq     bigserial PRIMARY KEY,
+    replica bytea  NOT NULL,
+    counter bigint NOT NULL,
+    area    text,
+    op      bytea  NOT NULL,
+    UNIQUE (replica, counter)
+);
+CREATE INDEX feed_area ON feed (area, seq);
+
+CREATE TABLE quarantine (
+    replica   bytea  NOT NULL,
+    counter   bigint NOT NULL,
+    device_id text   NOT NULL,
+    reason    text   NOT NULL,
+    body      bytea  NOT NULL,
+    at_ms     bigint NOT NULL,
+    PRIMARY KEY (replica, counter)
+);
+
+CREATE TABLE audit (
+    id     bigserial PRIMARY KEY,
+    at_ms  bigint NOT NULL,
+    actor  text   NOT NULL,
+    action text   NOT NULL,
+    target text   NOT NULL,
+    detail text   NOT NULL
+);
+"#;
+
+/// Version 2 (the command centre): command users sign in with a password (argon2 PHC string)
+/// and hold web sessions (cookie tokens, stored hashed). Mirrors the SQLite backend's V2.
+const V2: &str = r#"
+ALTER TABLE users ADD COLUMN password_hash text;
+CREATE UNIQUE INDEX users_signin_name ON users (name) WHERE password_hash IS NOT NULL;
+
+CREATE TABLE web_sessions (
+    token_hash text PRIMARY KEY,
+    user_id    text   NOT NULL,
+    created_ms bigint NOT NULL,
+    expires_ms bigint NOT NULL
+);
+CREATE INDEX web_sessions_user ON web_sessions (user_id);
+"#;
+
+/// `MIGRATIONS[i]` takes the PostgreSQL schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[V1, V2];
+
+/// The PostgreSQL schema version this code writes.
+pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+fn schema_version(c: &mut impl GenericClient) -> Result<i64> {
+    let row = c.query_opt(
+        "SELECT value FROM server_meta WHERE key = 'schema_version'",
+        &[],
+    )?;
+    match row {
+        None => Ok(0),
+        Some(r) => r
+            .get::<_, String>(0)
+            .parse()
+            .map_err(|_| ServerError::Internal("server_meta.schema_version: not a number".into())),
+    }
+}
+
+/// Bring the PostgreSQL schema to [`PG_SCHEMA_VERSION`], in one transaction under an advisory
+/// lock (instances starting together migrate once), refusing a newer schema. Returns the
+/// server's replica id (made by the first migration).
+pub fn migrate(client: &mut postgres::Client) -> Result<Uuid> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS server_meta (key text PRIMARY KEY, value text NOT NULL)",
+    )?;
+    let found = schema_version(&mut tx)?;
+    if found > PG_SCHEMA_VERSION {
+        return Err(ServerError::Internal(format!(
+            "PostgreSQL schema version {found} is newer than this server supports \
+             ({PG_SCHEMA_VERSION}); upgrade the server"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        tx.batch_execute(sql)?;
+        tx.execute(
+            "INSERT INTO server_meta (key, value) VALUES ('schema_version', $1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[&(i as i64 + 1).to_string()],
+        )?;
+    }
+    tx.execute(
+        "INSERT INTO server_meta (key, value) VALUES ('server_replica', $1)
+         ON CONFLICT (key) DO NOTHING",
+        &[&Uuid::new_v4().to_string()],
+    )?;
+    let replica: String = tx
+        .query_one(
+            "SELECT value FROM server_meta WHERE key = 'server_replica'",
+            &[],
+        )?
+        .get(0);
+    tx.commit()?;
+    Uuid::parse_str(&replica)
+        .map_err(|_| ServerError::Internal("server_meta.server_replica: not a UUID".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pg::{testing, PgBackend, ViewOptions};
+    use doorstep_core::UnitInput;
+    use postgres::NoTls;
+
+    /// A database at v1 (as the first PostgreSQL release left it) with an admin and a device
+    /// migrates to v2 keeping both; command users and web sessions then work.
+    #[test]
+    fn migration_from_v1_keeps_users_and_devices() {
+        let Some(base) = testing::base_url() else {
+            return;
+        };
+        let url = testing::fresh_database(&base).unwrap();
+        let mut c = postgres::Client::connect(&url, NoTls).unwrap();
+        c.batch_execute(
+            "CREATE TABLE server_meta (key text PRIMARY KEY, value text NOT NULL);
+             INSERT INTO server_meta VALUES ('schema_version', '1'),
+                 ('server_replica', '0190a5c4-7c11-7000-8000-000000000001');",
+        )
+        .unwrap();
+        c.batch_execute(V1).unwrap();
+        c.batch_execute(
+            "INSERT INTO users (id, name, role, unit_code, token_hash, created_ms)
+                 VALUES ('u1', 'root', 'admin', NULL, 'h-admin', 1);
+             INSERT INTO devices (id, officer_id, replica, name, token_hash, enrolled_at)
+                 VALUES ('d1', 'o1', '\\x00', 'phone', 'h-device', 2);",
+        )
+        .unwrap();
+        let replica = migrate(&mut c).unwrap();
+        assert_eq!(replica.to_string(), "0190a5c4-7c11-7000-8000-000000000001");
+        assert_eq!(schema_version(&mut c).unwrap(), 2);
+        let row = c
+            .query_one(
+                "SELECT name, role, password_hash FROM users WHERE id = 'u1'",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(row.get::<_, String>(0), "root");
+        assert_eq!(row.get::<_, String>(1), "admin");
+        assert_eq!(row.get::<_, Option<String>>(2), None);
+        let devices: i64 = c
+            .query_one(
+                "SELECT count(*) FROM devices WHERE token_hash = 'h-device'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(devices, 1);
+        drop(c);
+        // The v2 paths on the migrated database.
+        let b = PgBackend::open(&url, ViewOptions::default()).unwrap();
+        b.with_view_write(|s| {
+            s.put_unit(UnitInput {
+                code: "58".into(),
+                parent_code: None,
+                level: doorstep_core::UnitLevel::Province,
+                kind: "tỉnh".into(),
+                name: "Ninh Thuận".into(),
+            })
+        })
+        .unwrap()
+        .unwrap();
+        let id = b
+            .add_command_user("cli", "chief", "province", "58", "$argon2id$hash", 3)
+            .unwrap();
+        let (user, hash) = b.command_user_by_name("chief").unwrap().unwrap();
+        assert_eq!((user.user_id, hash.as_str()), (id, "$argon2id$hash"));
+        b.start_session(id, "cookie-token", 100, 4).unwrap();
+        assert_eq!(
+            b.session_user("cookie-token", 50).unwrap().unwrap().user_id,
+            id
+        );
+        assert!(b.session_user("cookie-token", 150).unwrap().is_none());
+        b.end_session("cookie-token").unwrap();
+        assert!(b.session_user("cookie-token", 50).unwrap().is_none());
+    }
+
+    #[test]
+    fn migration_from_nothing_then_no_op_then_refuses_newer() {
+        let Some(base) = testing::base_url() else {
+            return;
+        };
+        let url = testing::fresh_database(&base).unwrap();
+        let mut c = postgres::Client::connect(&url, NoTls).unwrap();
+        // Previous schema: none (v1 is the first).
+        let r1 = migrate(&mut c).unwrap();
+        assert_eq!(schema_version(&mut c).unwrap(), PG_SCHEMA_VERSION);
+        let tables: i64 = c
+            .query_one(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(
+            tables, 8,
+            "server_meta, the six tables of v1 and web_sessions of v2"
+        );
+        // Again: nothing changes, the same replica.
+        assert_eq!(migrate(&mut c).unwrap(), r1);
+        assert_eq!(schema_version(&mut c).unwrap(), PG_SCHEMA_VERSION);
+        // A newer schema is refused and left alone.
+        c.execute(
+            "UPDATE server_meta SET value = '99' WHERE key = 'schema_version'",
+            &[],
+        )
+        .unwrap();
+        let err = migrate(&mut c).unwrap_err().to_string();
+        assert!(err.contains("newer"), "{err}");
+        assert_eq!(schema_version(&mut c).unwrap(), 99);
+        assert!(PgBackend::open(&url, ViewOptions::default()).is_err());
+    }
+}

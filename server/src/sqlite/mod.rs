@@ -1,0 +1,217 @@
+//! The embedded-SQLite backend: the server's tables live in the core store's own file.
+//!
+//! Keeping `devices`, `feed`, `quarantine`… in the same file as the operation log is what lets
+//! a push merge the batch, file its feed rows and record the device's acknowledgement in one
+//! transaction: [`Storage::apply`] is the core's [`Store::apply_checked`], with the server's
+//! check and its table writes running inside the core's transaction. That, and filing the
+//! console's own operations after its writes, is all that is SQLite's own here; the rules are
+//! [`crate::backend`]'s. The core `Store` is `!Sync` and owns the single writer connection, so
+//! it sits behind a mutex; the HTTP layer calls in from `spawn_blocking`.
+//!
+//! Files: [`schema`] (tables and migrations), `tables` (one statement a method), `feed` (feed
+//! rows and the pull snapshot).
+
+mod feed;
+pub mod schema;
+mod tables;
+
+use crate::backend::Backend;
+use crate::cursor::FeedSnapshot;
+use crate::error::{Result, ServerError};
+use crate::scope;
+use crate::storage::{core_error, Check, Finish, Storage, Tables};
+use doorstep_core::{Op, Options, Store};
+use feed::{feed_ops, insert_feed, SqliteFeed};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use tables::SqliteTables;
+use uuid::Uuid;
+
+pub use schema::{migrate, SERVER_SCHEMA_VERSION};
+
+/// The server over SQLite.
+pub type SqliteBackend = Backend<SqliteStorage>;
+
+/// The server's tables and the core store in one SQLite file.
+pub struct SqliteStorage {
+    store: Mutex<Store>,
+    replica: Uuid,
+    /// The database file (none in memory): statistics read it through their own connection,
+    /// so a long read never holds the writer's lock.
+    path: Option<PathBuf>,
+    reader: Mutex<Option<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStorage")
+            .field("replica", &self.replica)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Backend<SqliteStorage> {
+    /// Open (creating or migrating) the database at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteBackend> {
+        Ok(Backend::new(SqliteStorage::open(path)?))
+    }
+
+    /// A database in memory (tests).
+    pub fn open_in_memory() -> Result<SqliteBackend> {
+        Ok(Backend::new(SqliteStorage::open_in_memory()?))
+    }
+
+    /// Run `f` on the store (the demo generator, tests and tools that read the server's
+    /// tables).
+    pub fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> T) -> Result<T> {
+        Ok(f(&mut *self.store.lock()?))
+    }
+}
+
+impl SqliteStorage {
+    /// Open (creating or migrating) the database at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStorage> {
+        let p = path.as_ref().to_path_buf();
+        Self::from_store(Store::open(path, Options::default())?, Some(p))
+    }
+
+    /// A database in memory (tests).
+    pub fn open_in_memory() -> Result<SqliteStorage> {
+        Self::from_store(Store::open_in_memory(Options::default())?, None)
+    }
+
+    fn from_store(store: Store, path: Option<PathBuf>) -> Result<SqliteStorage> {
+        migrate(store.connection())?;
+        let replica = store.replica_id().0;
+        let backend = SqliteStorage {
+            store: Mutex::new(store),
+            replica,
+            path,
+            reader: Mutex::new(None),
+        };
+        // A crash between a console command's write and its feed rows is mended here.
+        backend.feed_own_ops(&*backend.lock()?)?;
+        Ok(backend)
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Store>> {
+        self.store
+            .lock()
+            .map_err(|_| ServerError::Internal("store mutex poisoned".into()))
+    }
+
+    /// File in the feed every operation this server's own replica made that is not there yet
+    /// (console commands write through the core's API, which knows nothing of the feed).
+    fn feed_own_ops(&self, store: &Store) -> Result<usize> {
+        let conn = store.connection();
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        let ops: Vec<(u64, Op)> = feed_ops(
+            &tx,
+            "SELECT 0, o.replica, o.counter, o.hlc, o.body FROM oplog o
+             WHERE o.replica = ?1 AND NOT EXISTS
+                 (SELECT 1 FROM feed f WHERE f.replica = o.replica AND f.counter = o.counter)
+             ORDER BY o.counter",
+            [self.replica.as_bytes().as_slice()],
+        )?;
+        for (_, op) in &ops {
+            let area = scope::op_area(&tx, op)?;
+            insert_feed(&tx, op, area.feed_area())?;
+        }
+        tx.commit()?;
+        Ok(ops.len())
+    }
+
+    /// Run `f` read-only in one read transaction on `conn`.
+    fn in_read_tx(conn: &Connection, f: &mut dyn FnMut(&Connection) -> Result<()>) -> Result<()> {
+        conn.execute_batch("BEGIN DEFERRED")?;
+        let out = f(conn);
+        // A read transaction: ending it cannot lose anything.
+        let end = conn.execute_batch("COMMIT");
+        out?;
+        end?;
+        Ok(())
+    }
+}
+
+impl Storage for SqliteStorage {
+    fn replica(&self) -> Uuid {
+        self.replica
+    }
+
+    fn tables(&self, f: &mut dyn FnMut(&mut dyn Tables) -> Result<()>) -> Result<()> {
+        let store = self.lock()?;
+        f(&mut SqliteTables(store.connection()))
+    }
+
+    fn write(&self, f: &mut dyn FnMut(&mut dyn Tables) -> Result<()>) -> Result<()> {
+        let store = self.lock()?;
+        let tx = Transaction::new_unchecked(store.connection(), TransactionBehavior::Immediate)?;
+        f(&mut SqliteTables(&tx))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn view(&self, f: &mut dyn FnMut(&Connection) -> Result<()>) -> Result<()> {
+        f(self.lock()?.connection())
+    }
+
+    fn read_view(&self, f: &mut dyn FnMut(&Connection) -> Result<()>) -> Result<()> {
+        match &self.path {
+            Some(path) => {
+                let mut reader = self
+                    .reader
+                    .lock()
+                    .map_err(|_| ServerError::Internal("reader mutex poisoned".into()))?;
+                if reader.is_none() {
+                    *reader = Some(Store::open_reader(path)?);
+                }
+                Self::in_read_tx(reader.as_ref().expect("just opened"), f)
+            }
+            None => Self::in_read_tx(self.lock()?.connection(), f),
+        }
+    }
+
+    /// The core applies the batch, and the server's rows (feed, quarantine, acknowledgement)
+    /// are written inside the core's own transaction: one commit for all.
+    fn apply(&self, ops: &[Op], check: &mut Check<'_>, finish: &mut Finish<'_>) -> Result<()> {
+        let mut store = self.lock()?;
+        store.apply_checked(
+            ops,
+            |conn, op| check(conn, op).map_err(core_error),
+            |conn, applied| finish(&mut SqliteTables(conn), applied).map_err(core_error),
+        )?;
+        Ok(())
+    }
+
+    /// The core write commits on its own; its operations are then filed in the feed, and
+    /// `finish` (the audit entry) follows. A crash in between is mended at the next start.
+    fn console_write(
+        &self,
+        write: &mut dyn FnMut(&mut Store) -> Result<()>,
+        finish: &mut dyn FnMut(&mut dyn Tables) -> Result<()>,
+    ) -> Result<()> {
+        let mut store = self.lock()?;
+        write(&mut store)?;
+        self.feed_own_ops(&store)?;
+        finish(&mut SqliteTables(store.connection()))
+    }
+
+    fn feed(
+        &self,
+        replica: Uuid,
+        f: &mut dyn FnMut(&mut dyn FeedSnapshot) -> Result<()>,
+    ) -> Result<()> {
+        let store = self.lock()?;
+        // One read transaction: the page is a consistent snapshot of the feed.
+        let tx = Transaction::new_unchecked(store.connection(), TransactionBehavior::Deferred)?;
+        f(&mut SqliteFeed { conn: &tx, replica })?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// One writer by construction: no lock between instances.
+    fn feed_lock(&self) -> Option<(u64, u64)> {
+        None
+    }
+}

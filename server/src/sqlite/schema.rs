@@ -1,0 +1,154 @@
+//! The server's tables in the SQLite file and their migrations.
+//!
+//! The server's schema has its own version (`server_meta.server_schema_version`), separate
+//! from the core's `PRAGMA user_version`; each migration step runs in one IMMEDIATE
+//! transaction, and a database newer than this code is refused. Kept apart from the queries so
+//! that a migration is found by its file.
+
+use crate::error::{Result, ServerError};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
+
+const V1: &str = r#"
+CREATE TABLE users (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    role       TEXT NOT NULL,
+    unit_code  TEXT,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_ms INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE devices (
+    id              TEXT PRIMARY KEY,
+    officer_id      TEXT NOT NULL,
+    replica         BLOB NOT NULL,
+    name            TEXT NOT NULL,
+    token_hash      TEXT NOT NULL UNIQUE,
+    enrolled_at     INTEGER NOT NULL,
+    revoked_at      INTEGER,
+    acked_counter   INTEGER NOT NULL DEFAULT 0,
+    last_seen_ms    INTEGER,
+    clock_offset_ms INTEGER
+) STRICT;
+CREATE INDEX devices_officer ON devices(officer_id);
+
+CREATE TABLE enrol_codes (
+    code_hash      TEXT PRIMARY KEY,
+    officer_id     TEXT NOT NULL,
+    expires_ms     INTEGER NOT NULL,
+    used_by_device TEXT,
+    created_ms     INTEGER NOT NULL
+) STRICT;
+
+-- Every operation the server holds, in the order it learnt them; `area` is the village the
+-- operation concerns, NULL for reference data every device receives.
+CREATE TABLE feed (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    replica BLOB    NOT NULL,
+    counter INTEGER NOT NULL,
+    area    TEXT,
+    UNIQUE (replica, counter)
+) STRICT;
+CREATE INDEX feed_area ON feed(area, seq);
+
+-- Operations refused for `clock_ahead`, kept whole for an admin to look at.
+CREATE TABLE quarantine (
+    replica   BLOB    NOT NULL,
+    counter   INTEGER NOT NULL,
+    device_id TEXT    NOT NULL,
+    reason    TEXT    NOT NULL,
+    body      BLOB    NOT NULL,
+    at_ms     INTEGER NOT NULL,
+    PRIMARY KEY (replica, counter)
+) STRICT;
+
+CREATE TABLE audit (
+    id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms  INTEGER NOT NULL,
+    actor  TEXT    NOT NULL,
+    action TEXT    NOT NULL,
+    target TEXT    NOT NULL,
+    detail TEXT    NOT NULL
+) STRICT;
+"#;
+
+/// Version 2: command users sign in with a password (argon2 PHC string) and hold web sessions
+/// (cookie tokens, stored hashed).
+const V2: &str = r#"
+ALTER TABLE users ADD COLUMN password_hash TEXT;
+CREATE UNIQUE INDEX users_signin_name ON users(name) WHERE password_hash IS NOT NULL;
+
+CREATE TABLE web_sessions (
+    token_hash TEXT PRIMARY KEY,
+    user_id    TEXT    NOT NULL,
+    created_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL
+) STRICT;
+CREATE INDEX web_sessions_user ON web_sessions(user_id);
+"#;
+
+/// `MIGRATIONS[i]` takes the server schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[V1, V2];
+
+/// The server schema version this code writes.
+pub const SERVER_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+fn server_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT value FROM server_meta WHERE key = 'server_schema_version'",
+        [],
+        |r| r.get(0),
+    )
+    .optional()
+    .map(|v| v.unwrap_or(0))
+}
+
+/// Bring the server's tables to [`SERVER_SCHEMA_VERSION`].
+pub fn migrate(conn: &Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS server_meta (key TEXT PRIMARY KEY, value ANY) STRICT",
+    )?;
+    let found = server_version(conn)?;
+    if found > SERVER_SCHEMA_VERSION {
+        return Err(ServerError::Internal(format!(
+            "server schema version {found} is newer than this server supports \
+             ({SERVER_SCHEMA_VERSION}); upgrade the server"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        if server_version(&tx)? > i as i64 {
+            continue; // another process migrated meanwhile
+        }
+        tx.execute_batch(sql)?;
+        tx.execute(
+            "INSERT INTO server_meta (key, value) VALUES ('server_schema_version', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [i as i64 + 1],
+        )?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migration_is_idempotent_and_versioned() {
+        let b = crate::SqliteBackend::open_in_memory().unwrap();
+        b.with_store(|s| {
+            let conn = s.connection();
+            migrate(conn).unwrap();
+            assert_eq!(server_version(conn).unwrap(), SERVER_SCHEMA_VERSION);
+            conn.execute(
+                "UPDATE server_meta SET value = 99 WHERE key = 'server_schema_version'",
+                [],
+            )
+            .unwrap();
+            assert!(migrate(conn).is_err());
+        })
+        .unwrap();
+    }
+}

@@ -1,0 +1,340 @@
+//! The server's tables in SQLite: one statement a method ([`Tables`]), nothing decided here.
+//!
+//! A handle is a connection: the store's own (each statement commits on its own), a
+//! transaction on it, or the core's transaction while it applies a batch.
+
+use super::feed::insert_feed;
+use crate::backend::{AuditEntry, CommandUser, DeviceAuth, DeviceInfo};
+use crate::error::Result;
+use crate::storage::{uuid_blob, uuid_col, CodeRow, Counted, NewDevice, NewUser, Tables};
+use doorstep_core::Op;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use uuid::Uuid;
+
+/// The tables through one connection.
+pub(super) struct SqliteTables<'a>(pub(super) &'a Connection);
+
+/// A user from columns `id, name, role, unit_code`.
+fn command_user(r: &Row<'_>) -> Result<CommandUser> {
+    Ok(CommandUser {
+        user_id: uuid_col(&r.get::<_, String>(0)?)?,
+        name: r.get(1)?,
+        role: r.get(2)?,
+        unit_code: r.get(3)?,
+    })
+}
+
+impl Tables for SqliteTables<'_> {
+    fn health(&mut self) -> Result<()> {
+        self.0
+            .query_row("SELECT count(*) FROM server_meta", [], |r| {
+                r.get::<_, i64>(0)
+            })?;
+        Ok(())
+    }
+
+    fn insert_device(&mut self, d: &NewDevice<'_>) -> Result<()> {
+        self.0.execute(
+            "INSERT INTO devices (id, officer_id, replica, name, token_hash, enrolled_at,
+                                  acked_counter, last_seen_ms, clock_offset_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6, ?8)",
+            params![
+                d.id,
+                d.officer_id,
+                d.replica.as_bytes().as_slice(),
+                d.name,
+                d.token_hash,
+                d.now_ms,
+                d.acked_counter,
+                d.clock_offset_ms,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn device_by_token(&mut self, token_hash: &str) -> Result<Option<DeviceAuth>> {
+        let row: Option<(String, String, Vec<u8>)> = self
+            .0
+            .prepare_cached(
+                "SELECT id, officer_id, replica FROM devices
+                 WHERE token_hash = ?1 AND revoked_at IS NULL",
+            )?
+            .query_row([token_hash], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        row.map(|(id, officer, replica)| {
+            Ok(DeviceAuth {
+                device_id: uuid_col(&id)?,
+                officer_id: uuid_col(&officer)?,
+                replica: uuid_blob(&replica)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn lock_device(&mut self, id: &str) -> Result<bool> {
+        Ok(self.0.query_row(
+            "SELECT EXISTS (SELECT 1 FROM devices WHERE id = ?1)",
+            [id],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn revoke_device(&mut self, id: &str, now_ms: i64) -> Result<bool> {
+        let n = self.0.execute(
+            "UPDATE devices SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+            params![id, now_ms],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn devices(&mut self) -> Result<Vec<DeviceInfo>> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT id, officer_id, replica, name, enrolled_at, revoked_at, acked_counter,
+                    last_seen_ms, clock_offset_ms
+             FROM devices ORDER BY enrolled_at, id",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(DeviceInfo {
+                id: uuid_col(&r.get::<_, String>(0)?)?,
+                officer_id: uuid_col(&r.get::<_, String>(1)?)?,
+                replica: uuid_blob(&r.get::<_, Vec<u8>>(2)?)?,
+                name: r.get(3)?,
+                enrolled_at_ms: r.get(4)?,
+                revoked_at_ms: r.get(5)?,
+                acked_counter: r.get::<_, i64>(6)? as u64,
+                last_seen_ms: r.get(7)?,
+                clock_offset_ms: r.get(8)?,
+            });
+        }
+        Ok(out)
+    }
+
+    fn touch_device(&mut self, id: &str, now_ms: i64, clock_offset_ms: i64) -> Result<()> {
+        self.0
+            .prepare_cached(
+                "UPDATE devices SET last_seen_ms = ?2, clock_offset_ms = ?3 WHERE id = ?1",
+            )?
+            .execute(params![id, now_ms, clock_offset_ms])?;
+        Ok(())
+    }
+
+    fn ack_device(
+        &mut self,
+        id: &str,
+        counter: i64,
+        now_ms: i64,
+        clock_offset_ms: i64,
+    ) -> Result<i64> {
+        self.0
+            .prepare_cached(
+                "UPDATE devices SET acked_counter = max(acked_counter, ?2),
+                        last_seen_ms = ?3, clock_offset_ms = ?4
+                 WHERE id = ?1",
+            )?
+            .execute(params![id, counter, now_ms, clock_offset_ms])?;
+        Ok(self
+            .0
+            .prepare_cached("SELECT acked_counter FROM devices WHERE id = ?1")?
+            .query_row([id], |r| r.get::<_, i64>(0))?)
+    }
+
+    fn clock_offsets(&mut self) -> Result<Vec<(Uuid, i64)>> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT id, clock_offset_ms FROM devices
+             WHERE revoked_at IS NULL AND clock_offset_ms IS NOT NULL ORDER BY id",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push((uuid_col(&r.get::<_, String>(0)?)?, r.get(1)?));
+        }
+        Ok(out)
+    }
+
+    fn count(&mut self, what: Counted) -> Result<u64> {
+        Ok(self.0.query_row(what.sql(), [], |r| r.get::<_, i64>(0))? as u64)
+    }
+
+    fn enrol_code(&mut self, code_hash: &str) -> Result<Option<CodeRow>> {
+        Ok(self
+            .0
+            .query_row(
+                "SELECT officer_id, expires_ms, used_by_device FROM enrol_codes WHERE code_hash = ?1",
+                [code_hash],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?)
+    }
+
+    fn insert_code(
+        &mut self,
+        code_hash: &str,
+        officer_id: &str,
+        expires_ms: i64,
+        now_ms: i64,
+    ) -> Result<()> {
+        self.0.execute(
+            "INSERT INTO enrol_codes (code_hash, officer_id, expires_ms, used_by_device, created_ms)
+             VALUES (?1, ?2, ?3, NULL, ?4)",
+            params![code_hash, officer_id, expires_ms, now_ms],
+        )?;
+        Ok(())
+    }
+
+    fn use_code(&mut self, code_hash: &str, device_id: &str) -> Result<()> {
+        self.0.execute(
+            "UPDATE enrol_codes SET used_by_device = ?2 WHERE code_hash = ?1",
+            params![code_hash, device_id],
+        )?;
+        Ok(())
+    }
+
+    fn admin_exists(&mut self) -> Result<bool> {
+        let users: i64 = self
+            .0
+            .query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;
+        Ok(users > 0)
+    }
+
+    fn insert_user(&mut self, u: &NewUser<'_>) -> Result<()> {
+        self.0.execute(
+            "INSERT INTO users (id, name, role, unit_code, token_hash, created_ms, password_hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                u.id,
+                u.name,
+                u.role,
+                u.unit_code,
+                u.token_hash,
+                u.now_ms,
+                u.password_hash
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn signin_name_taken(&mut self, name: &str) -> Result<bool> {
+        Ok(self.0.query_row(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE name = ?1 AND password_hash IS NOT NULL)",
+            [name],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn user_by_token(&mut self, token_hash: &str) -> Result<Option<CommandUser>> {
+        let mut stmt = self
+            .0
+            .prepare_cached("SELECT id, name, role, unit_code FROM users WHERE token_hash = ?1")?;
+        let mut rows = stmt.query([token_hash])?;
+        rows.next()?.map(command_user).transpose()
+    }
+
+    fn user_by_name(&mut self, name: &str) -> Result<Option<(CommandUser, String)>> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT id, name, role, unit_code, password_hash FROM users
+              WHERE name = ?1 AND password_hash IS NOT NULL",
+        )?;
+        let mut rows = stmt.query([name])?;
+        rows.next()?
+            .map(|r| Ok((command_user(r)?, r.get(4)?)))
+            .transpose()
+    }
+
+    fn delete_expired_sessions(&mut self, now_ms: i64) -> Result<()> {
+        self.0
+            .execute("DELETE FROM web_sessions WHERE expires_ms < ?1", [now_ms])?;
+        Ok(())
+    }
+
+    fn insert_session(
+        &mut self,
+        token_hash: &str,
+        user_id: &str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> Result<()> {
+        self.0.execute(
+            "INSERT INTO web_sessions (token_hash, user_id, created_ms, expires_ms)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![token_hash, user_id, now_ms, expires_ms],
+        )?;
+        Ok(())
+    }
+
+    fn session_user(&mut self, token_hash: &str, now_ms: i64) -> Result<Option<CommandUser>> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT u.id, u.name, u.role, u.unit_code FROM web_sessions s
+               JOIN users u ON u.id = s.user_id
+              WHERE s.token_hash = ?1 AND s.expires_ms > ?2",
+        )?;
+        let mut rows = stmt.query(params![token_hash, now_ms])?;
+        rows.next()?.map(command_user).transpose()
+    }
+
+    fn delete_session(&mut self, token_hash: &str) -> Result<()> {
+        self.0.execute(
+            "DELETE FROM web_sessions WHERE token_hash = ?1",
+            [token_hash],
+        )?;
+        Ok(())
+    }
+
+    fn audit(
+        &mut self,
+        now_ms: i64,
+        actor: &str,
+        action: &str,
+        target: &str,
+        detail: &str,
+    ) -> Result<()> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO audit (at_ms, actor, action, target, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![now_ms, actor, action, target, detail])?;
+        Ok(())
+    }
+
+    fn audit_log(&mut self, limit: u32) -> Result<Vec<AuditEntry>> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT id, at_ms, actor, action, target, detail FROM audit ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([limit], |r| {
+            Ok(AuditEntry {
+                id: r.get(0)?,
+                at_ms: r.get(1)?,
+                actor: r.get(2)?,
+                action: r.get(3)?,
+                target: r.get(4)?,
+                detail: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn file(&mut self, rows: &[(&Op, Option<&str>)]) -> Result<()> {
+        for (op, area) in rows {
+            insert_feed(self.0, op, *area)?;
+        }
+        Ok(())
+    }
+
+    fn quarantine(&mut self, op: &Op, device_id: &str, now_ms: i64) -> Result<()> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO quarantine (replica, counter, device_id, reason, body, at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![
+                op.replica.0.as_bytes().as_slice(),
+                op.counter as i64,
+                device_id,
+                "clock_ahead",
+                op.encode(),
+                now_ms
+            ])?;
+        Ok(())
+    }
+}

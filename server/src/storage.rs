@@ -1,0 +1,251 @@
+//! What a storage backend must implement: the server's tables, one short statement a method,
+//! and the few transaction shapes the server's behaviour needs.
+//!
+//! Built this way so that every rule (limits, code checks, scopes, refusals, quarantine,
+//! acknowledgements, audit entries) is written once, in [`crate::backend::Backend`], and a
+//! backend ([`crate::sqlite`], [`crate::pg`]) only says how a row is read or written in its
+//! dialect and how statements are grouped into transactions. A backend never decides whether
+//! an operation, a code, a token or a user is acceptable: it stores and reads
+//! (`docs/adr/0007-one-behaviour-thin-backends.md`).
+//!
+//! Two levels, both object-safe so that the server holds `Arc<Backend<dyn Storage>>`:
+//!
+//! - [`Tables`]: one method per statement on the server's own tables (devices, codes, users,
+//!   sessions, audit, feed, quarantine). A handle is either autocommit ([`Storage::tables`])
+//!   or one transaction ([`Storage::write`]).
+//! - [`Storage`]: the handles, the core store's materialised tables ([`Storage::view`]), and
+//!   the two writes whose mechanics truly differ between backends — a checked batch
+//!   ([`Storage::apply`]: SQLite's single file applies it in one transaction with its feed
+//!   rows; PostgreSQL dry-runs it on the instance's view under the feed lock, files it, then
+//!   catches the view up) and a console write ([`Storage::console_write`]).
+
+use crate::backend::{AuditEntry, CommandUser, DeviceAuth, DeviceInfo};
+use crate::cursor::FeedSnapshot;
+use crate::error::{Result, ServerError};
+use doorstep_core::store::Verdict;
+use doorstep_core::{Op, Store};
+use rusqlite::Connection;
+use uuid::Uuid;
+
+/// A device row to insert at enrolment.
+#[derive(Debug, Clone)]
+pub struct NewDevice<'a> {
+    /// The device's id.
+    pub id: &'a str,
+    /// Its officer's id.
+    pub officer_id: &'a str,
+    /// Its replica.
+    pub replica: Uuid,
+    /// Its label.
+    pub name: &'a str,
+    /// Its token, hashed.
+    pub token_hash: &'a str,
+    /// Enrolled at (also its first request), Unix ms.
+    pub now_ms: i64,
+    /// Where its acknowledgement starts.
+    pub acked_counter: i64,
+    /// `server_time - device_time` at enrolment.
+    pub clock_offset_ms: i64,
+}
+
+/// A command user row to insert.
+#[derive(Debug, Clone)]
+pub struct NewUser<'a> {
+    /// The user's id.
+    pub id: &'a str,
+    /// Sign-in name.
+    pub name: &'a str,
+    /// Role.
+    pub role: &'a str,
+    /// Unit code (`None` for an admin).
+    pub unit_code: Option<&'a str>,
+    /// The bearer token, hashed.
+    pub token_hash: &'a str,
+    /// Created at, Unix ms.
+    pub now_ms: i64,
+    /// argon2 PHC string (`None` for an admin, who signs in with a token).
+    pub password_hash: Option<&'a str>,
+}
+
+/// An enrolment code as stored: `(officer id, expires ms, device that used it)`.
+pub type CodeRow = (String, i64, Option<String>);
+
+/// What `/metrics` counts (the SQL is the same in both dialects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    /// Devices enrolled and not revoked.
+    DevicesActive,
+    /// Devices revoked.
+    DevicesRevoked,
+    /// Operations in quarantine.
+    Quarantined,
+    /// Feed rows.
+    FeedRows,
+}
+
+impl Counted {
+    /// The counting statement.
+    pub fn sql(self) -> &'static str {
+        match self {
+            Counted::DevicesActive => "SELECT count(*) FROM devices WHERE revoked_at IS NULL",
+            Counted::DevicesRevoked => "SELECT count(*) FROM devices WHERE revoked_at IS NOT NULL",
+            Counted::Quarantined => "SELECT count(*) FROM quarantine",
+            Counted::FeedRows => "SELECT count(*) FROM feed",
+        }
+    }
+}
+
+/// The server's own tables, one statement a method. Ids are text columns, replicas bytes.
+pub trait Tables {
+    /// Whether the database answers.
+    fn health(&mut self) -> Result<()>;
+
+    /// Insert a newly enrolled device.
+    fn insert_device(&mut self, d: &NewDevice<'_>) -> Result<()>;
+    /// The unrevoked device holding the token hash.
+    fn device_by_token(&mut self, token_hash: &str) -> Result<Option<DeviceAuth>>;
+    /// Whether the device exists (PostgreSQL locks its row until the transaction ends).
+    fn lock_device(&mut self, id: &str) -> Result<bool>;
+    /// Mark the device revoked; `false` if it already was.
+    fn revoke_device(&mut self, id: &str, now_ms: i64) -> Result<bool>;
+    /// Every device, in enrolment order.
+    fn devices(&mut self) -> Result<Vec<DeviceInfo>>;
+    /// Record a device's last request and clock offset.
+    fn touch_device(&mut self, id: &str, now_ms: i64, clock_offset_ms: i64) -> Result<()>;
+    /// Raise a device's acknowledgement to `counter` (never lowers it), record its request;
+    /// returns the acknowledgement.
+    fn ack_device(
+        &mut self,
+        id: &str,
+        counter: i64,
+        now_ms: i64,
+        clock_offset_ms: i64,
+    ) -> Result<i64>;
+    /// `(id, clock offset)` of the active devices that have one, by id.
+    fn clock_offsets(&mut self) -> Result<Vec<(Uuid, i64)>>;
+    /// A count for `/metrics`.
+    fn count(&mut self, what: Counted) -> Result<u64>;
+
+    /// The enrolment code with this hash (PostgreSQL locks it until the transaction ends).
+    fn enrol_code(&mut self, code_hash: &str) -> Result<Option<CodeRow>>;
+    /// Store a new enrolment code.
+    fn insert_code(
+        &mut self,
+        code_hash: &str,
+        officer_id: &str,
+        expires_ms: i64,
+        now_ms: i64,
+    ) -> Result<()>;
+    /// Mark a code used by a device.
+    fn use_code(&mut self, code_hash: &str, device_id: &str) -> Result<()>;
+
+    /// Whether the first admin was made already. The two backends count differently, as they
+    /// always have: SQLite any user, PostgreSQL any admin, under a lock of its own so that
+    /// instances starting together make one.
+    fn admin_exists(&mut self) -> Result<bool>;
+    /// Insert a user (an admin, or a command user with a password).
+    fn insert_user(&mut self, u: &NewUser<'_>) -> Result<()>;
+    /// Whether a user who signs in already has this name.
+    fn signin_name_taken(&mut self, name: &str) -> Result<bool>;
+    /// The user holding this bearer-token hash.
+    fn user_by_token(&mut self, token_hash: &str) -> Result<Option<CommandUser>>;
+    /// The user who signs in as `name`, with their password hash.
+    fn user_by_name(&mut self, name: &str) -> Result<Option<(CommandUser, String)>>;
+
+    /// Delete the sessions expired before `now_ms`.
+    fn delete_expired_sessions(&mut self, now_ms: i64) -> Result<()>;
+    /// Store a web session.
+    fn insert_session(
+        &mut self,
+        token_hash: &str,
+        user_id: &str,
+        now_ms: i64,
+        expires_ms: i64,
+    ) -> Result<()>;
+    /// The user of an unexpired session.
+    fn session_user(&mut self, token_hash: &str, now_ms: i64) -> Result<Option<CommandUser>>;
+    /// Delete a session.
+    fn delete_session(&mut self, token_hash: &str) -> Result<()>;
+
+    /// Append an audit entry.
+    fn audit(
+        &mut self,
+        now_ms: i64,
+        actor: &str,
+        action: &str,
+        target: &str,
+        detail: &str,
+    ) -> Result<()>;
+    /// The newest `limit` audit entries, newest first.
+    fn audit_log(&mut self, limit: u32) -> Result<Vec<AuditEntry>>;
+
+    /// File operations in the feed with their areas, in this order (a row already there is
+    /// left alone).
+    fn file(&mut self, rows: &[(&Op, Option<&str>)]) -> Result<()>;
+    /// Keep an operation refused for `clock_ahead` for an admin to look at.
+    fn quarantine(&mut self, op: &Op, device_id: &str, now_ms: i64) -> Result<()>;
+}
+
+/// A check of each operation of a batch, given the core store's tables as the batch so far
+/// left them.
+pub type Check<'a> = dyn FnMut(&Connection, &Op) -> Result<Verdict> + 'a;
+/// What a batch does in the server's tables once applied, with the operations applied (new to
+/// the server and accepted), in the same transaction as the feed's.
+pub type Finish<'a> = dyn FnMut(&mut dyn Tables, &[&Op]) -> Result<()> + 'a;
+
+/// A storage backend: the server's tables, the core store holding the operation log's
+/// materialised tables, and how they are written together.
+pub trait Storage: Send + Sync + std::fmt::Debug {
+    /// The server's replica id.
+    fn replica(&self) -> Uuid;
+    /// Run `f` with the tables, each statement committing on its own.
+    fn tables(&self, f: &mut dyn FnMut(&mut dyn Tables) -> Result<()>) -> Result<()>;
+    /// Run `f` with the tables inside one transaction: committed if `f` succeeds, rolled back
+    /// otherwise.
+    fn write(&self, f: &mut dyn FnMut(&mut dyn Tables) -> Result<()>) -> Result<()>;
+    /// Run `f` on the core store's materialised tables, up to date (a short read).
+    fn view(&self, f: &mut dyn FnMut(&Connection) -> Result<()>) -> Result<()>;
+    /// Run `f` read-only in one read transaction on a connection of its own, so that a long
+    /// read (a statistics snapshot) holds up no writer.
+    fn read_view(&self, f: &mut dyn FnMut(&Connection) -> Result<()>) -> Result<()>;
+    /// Apply a batch: each operation new to the server is shown to `check` (in batch order,
+    /// seeing the earlier ones applied), the accepted ones are merged, and `finish` runs on
+    /// the tables in the transaction that commits them. Nothing is kept if either fails.
+    fn apply(&self, ops: &[Op], check: &mut Check<'_>, finish: &mut Finish<'_>) -> Result<()>;
+    /// Run a console write with the core API on the server's own store, file the operations
+    /// it made in the feed, and run `finish` (the audit entry) with the feed's transaction.
+    fn console_write(
+        &self,
+        write: &mut dyn FnMut(&mut Store) -> Result<()>,
+        finish: &mut dyn FnMut(&mut dyn Tables) -> Result<()>,
+    ) -> Result<()>;
+    /// Run `f` on one consistent snapshot of the feed leaving out `replica`'s rows.
+    fn feed(
+        &self,
+        replica: Uuid,
+        f: &mut dyn FnMut(&mut dyn FeedSnapshot) -> Result<()>,
+    ) -> Result<()>;
+    /// `(times taken, nanoseconds waited)` for a lock between instances, if there is one.
+    fn feed_lock(&self) -> Option<(u64, u64)>;
+}
+
+/// An id column.
+pub(crate) fn uuid_col(s: &str) -> Result<Uuid> {
+    Uuid::parse_str(s).map_err(|_| ServerError::Internal("malformed id in the database".into()))
+}
+
+/// A replica column.
+pub(crate) fn uuid_blob(b: &[u8]) -> Result<Uuid> {
+    Uuid::from_slice(b)
+        .map_err(|_| ServerError::Internal("malformed replica in the database".into()))
+}
+
+/// An error inside the core's closures (a batch check, the writes in its transaction) must be
+/// a core error.
+pub(crate) fn core_error(e: ServerError) -> doorstep_core::Error {
+    match e {
+        ServerError::Core(e) => e,
+        ServerError::Sqlite(e) => doorstep_core::Error::Sqlite(e),
+        other => doorstep_core::Error::Decode(other.to_string()),
+    }
+}

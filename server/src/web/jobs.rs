@@ -1,0 +1,113 @@
+//! Roster imports started from the admin page: `POST /admin/roster?campaign=ID` starts one on
+//! a blocking thread and answers its id at once; `GET /admin/roster/jobs/{id}` reports its
+//! progress, then its report. The jobs live in [`AppState::jobs`].
+
+use crate::app::{AppState, Job, JobReport};
+use crate::error::{Result, ServerError};
+use crate::now_ms;
+use crate::web::caller::require_admin_pages;
+use crate::web::respond::json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use http_body_util::{BodyExt, Limited};
+use serde::Deserialize;
+use uuid::Uuid;
+
+/// Query of the roster upload.
+#[derive(Deserialize)]
+pub struct RosterQuery {
+    campaign: String,
+}
+
+/// Read a request body up to the server's limit.
+async fn body_bytes(state: &AppState, body: Body) -> Result<Bytes> {
+    let limit = state.max_body_bytes;
+    Limited::new(body, limit)
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|_| {
+            ServerError::TooLarge(format!(
+                "request body over the limit of {limit} bytes (after decompression)"
+            ))
+        })
+}
+
+/// `POST /admin/roster?campaign=ID` with the CSV as the body: starts the import, answers
+/// `{"job": id}` at once.
+pub async fn roster_upload(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<RosterQuery>,
+    body: Body,
+) -> Result<Response> {
+    let user = require_admin_pages(&state, &headers).await?;
+    if !matches!(user.role.as_str(), "admin" | "province") {
+        return Err(ServerError::Forbidden(
+            "roster import needs an admin or province command",
+        ));
+    }
+    let campaign = Uuid::parse_str(q.campaign.trim())
+        .map_err(|_| ServerError::BadRequest("campaign: expected a campaign id".into()))?;
+    let bytes = body_bytes(&state, body).await?;
+    let id = Uuid::now_v7();
+    if let Ok(mut jobs) = state.jobs.jobs.lock() {
+        jobs.insert(
+            id,
+            Job {
+                total_bytes: bytes.len() as u64,
+                owner: user.user_id,
+                ..Job::default()
+            },
+        );
+    }
+    let st = state.clone();
+    // Not awaited: the job runs on after the answer.
+    tokio::task::spawn_blocking(move || {
+        let jobs = st.jobs.clone();
+        let r = st.backend.import_roster(
+            &user.actor(),
+            campaign,
+            &bytes,
+            &mut |p| {
+                jobs.update(id, |j| {
+                    j.bytes_read = p.bytes_read;
+                    j.rows_read = p.rows_read as u64;
+                })
+            },
+            now_ms(),
+        );
+        st.jobs.update(id, |j| {
+            j.done = true;
+            j.bytes_read = j.total_bytes;
+            match r {
+                Ok(rep) => {
+                    j.rows_read = rep.rows as u64;
+                    j.report = Some(JobReport::from(&rep));
+                }
+                Err(e) => j.error = Some(e.body().message),
+            }
+        });
+    });
+    let mut resp = json(&serde_json::json!({ "job": id }))?;
+    *resp.status_mut() = StatusCode::ACCEPTED;
+    Ok(resp)
+}
+
+/// `GET /admin/roster/jobs/{id}`: the import's progress, then its report.
+pub async fn roster_job(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let user = require_admin_pages(&state, &headers).await?;
+    let id = Uuid::parse_str(&id)
+        .map_err(|_| ServerError::BadRequest("job: expected a job id".into()))?;
+    let job = state.jobs.get(id).ok_or(ServerError::NotFound("job"))?;
+    if job.owner != user.user_id && user.role != "admin" {
+        return Err(ServerError::Forbidden("that import is another user's"));
+    }
+    json(&job)
+}

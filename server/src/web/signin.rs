@@ -1,0 +1,117 @@
+//! Sign-in and sign-out of the command centre (a password, then a session cookie), and `/`.
+
+use crate::app::AppState;
+use crate::auth;
+use crate::error::{Result, ServerError};
+use crate::html;
+use crate::now_ms;
+use crate::web::caller::{caller, session_token, SESSION_COOKIE};
+use crate::web::respond::{lang_of, page};
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+/// How long a web session lasts: 12 hours.
+pub const SESSION_MS: i64 = 12 * 3600 * 1000;
+
+/// `GET /`: the dashboard if signed in, else the sign-in page.
+pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    match caller(&state, &headers).await {
+        Ok(Some(_)) => Redirect::to("/dash").into_response(),
+        Ok(None) => Redirect::to("/signin").into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Query of the sign-in page.
+#[derive(Debug, Deserialize)]
+pub struct LangQuery {
+    lang: Option<String>,
+    failed: Option<String>,
+}
+
+/// `GET /signin`.
+pub async fn signin_page(headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
+    let (lang, cookie) = lang_of(&headers, q.lang.as_deref());
+    page(
+        StatusCode::OK,
+        html::signin_page(lang, q.failed.is_some()),
+        cookie,
+    )
+}
+
+#[derive(Deserialize)]
+struct SigninForm {
+    name: String,
+    password: String,
+}
+
+/// `POST /signin`: check the password, start a session, set its cookie.
+pub async fn signin(State(state): State<AppState>, body: Bytes) -> Result<Response> {
+    let form: SigninForm = serde_urlencoded::from_bytes(&body)
+        .map_err(|_| ServerError::BadRequest("form: expected name and password".into()))?;
+    let now = now_ms();
+    let name = form.name.clone();
+    let found = state
+        .blocking(move |s| s.backend.command_user_by_name(&name))
+        .await?;
+    let password = form.password;
+    // Verify (slow, on purpose) off the async threads; an unknown name costs the same.
+    let ok = state
+        .blocking(move |_| {
+            Ok(match found {
+                Some((user, hash)) if auth::verify_password(&password, &hash) => Some(user),
+                Some(_) => None,
+                None => {
+                    let _ = auth::verify_password(&password, dummy_hash());
+                    None
+                }
+            })
+        })
+        .await?;
+    let Some(user) = ok else {
+        tracing::info!("sign-in refused");
+        return Ok(Redirect::to("/signin?failed=1").into_response());
+    };
+    let token = auth::new_token();
+    let t = token.clone();
+    let id = user.user_id;
+    state
+        .blocking(move |s| s.backend.start_session(id, &t, now + SESSION_MS, now))
+        .await?;
+    tracing::info!(user = %id, "signed in");
+    let mut resp = Redirect::to("/dash").into_response();
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&format!(
+            "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+            SESSION_MS / 1000
+        ))
+        .map_err(|_| ServerError::Internal("cookie".into()))?,
+    );
+    Ok(resp)
+}
+
+/// A valid PHC string to verify against when the name is unknown, so that an unknown name
+/// takes as long as a wrong password.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| auth::hash_password("not a password").unwrap_or_default())
+}
+
+/// `POST /signout`: end the session, clear its cookie.
+pub async fn signout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
+    if let Some(token) = session_token(&headers) {
+        state
+            .blocking(move |s| s.backend.end_session(&token))
+            .await?;
+    }
+    let mut resp = Redirect::to("/signin").into_response();
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        HeaderValue::from_static("doorstep_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    Ok(resp)
+}
