@@ -352,11 +352,13 @@ fn percent_of_target(activated: u64, target: Option<i64>) -> Option<f64> {
 /// Rule 8: activations credited by rule 3 from the campaign's first day to `date` (capped
 /// at the campaign's end).
 fn campaign_activated(agg: &Agg, campaign: &CampaignInfo, date: chrono::NaiveDate) -> u64 {
-    let to = day_num(date.min(campaign.end));
-    agg.days
-        .range(day_num(campaign.start)..=to)
-        .map(|(_, c)| c.activated)
-        .sum()
+    let (from, to) = (day_num(campaign.start), day_num(date.min(campaign.end)));
+    if to < from {
+        // A report dated before the campaign began: nothing is credited to it yet (and an
+        // inverted range would panic).
+        return 0;
+    }
+    agg.days.range(from..=to).map(|(_, c)| c.activated).sum()
 }
 
 /// Rule 4's base: activated, level-1 and level-2 activated by the roster.
@@ -451,4 +453,34 @@ pub fn lagging(
             ((n as i64) < *t).then(|| (m.clone(), n, *t))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+
+    fn date(d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2023, 7, d).unwrap_or_default()
+    }
+
+    #[test]
+    fn campaign_activated_counts_campaign_days_up_to_the_date() {
+        let campaign = CampaignInfo {
+            id: Uuid::nil(),
+            name: "c".into(),
+            start: date(10),
+            end: date(20),
+            target: 100,
+            unit_code: "58".into(),
+        };
+        let mut agg = Agg::default();
+        for (d, n) in [(9, 1), (10, 2), (15, 4), (21, 8)] {
+            agg.days.entry(day_num(date(d))).or_default().activated = n;
+        }
+        assert_eq!(campaign_activated(&agg, &campaign, date(15)), 6);
+        assert_eq!(campaign_activated(&agg, &campaign, date(31)), 6);
+        // A date before the campaign began: nothing yet, and no panic.
+        assert_eq!(campaign_activated(&agg, &campaign, date(1)), 0);
+    }
 }
