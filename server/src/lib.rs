@@ -20,6 +20,7 @@ pub mod error;
 pub mod html;
 pub mod limits;
 pub mod metrics;
+pub mod model;
 pub mod pg;
 pub mod scope;
 pub mod sqlite;
