@@ -1,15 +1,23 @@
 //! Doorstep sync server: enrols devices, exchanges operations with them within their
-//! officer's scope, and keeps an audit log (`docs/sync-protocol.md`, DESIGN.md §5–6).
+//! officer's scope, keeps an audit log (`docs/sync-protocol.md`, DESIGN.md §5–6), and serves
+//! the command centre (`docs/dashboard-api.md`).
 //!
 //! The server is a replica like any phone: a core [`doorstep_core::Store`] holds its operation
-//! log and materialised tables, and the server's own tables (devices, feed, audit…) live in the
-//! same SQLite file so that a push commits in one transaction. Layers, outside in: [`web`]
-//! (the router and the handlers: the sync endpoints in [`web::sync`], the command centre's
-//! sign-in, dashboard, reports, admin and roster jobs beside it; pages rendered by [`html`])
-//! over [`app`] (the state every handler shares) → [`backend`] (the storage trait) →
-//! [`sqlite`] or [`pg`] (PostgreSQL for the shared state, a core store per instance as its
-//! materialised view), with [`scope`] deciding what a device may see and change and
-//! [`cursor`] encoding pull positions.
+//! log and materialised tables (on PostgreSQL, each instance's view of the shared feed). The
+//! layers, outside in — each imports only those below it (`tests/layers.rs` checks):
+//!
+//! | layer | modules |
+//! | --- | --- |
+//! | HTTP | [`web`]: the route table (`web/mod.rs`) and the handlers — the sync endpoints ([`web::sync`]), sign-in, dashboard, reports, admin, roster jobs; pages rendered by [`html`] (markup only) |
+//! | shared state | [`app`]: [`AppState`], the one blocking-call helper, the job registry |
+//! | behaviour | [`backend`]: every rule once — enrolment and accounts (`backend/accounts.rs`), the push check and pull (`backend/batch.rs`), console writes (`backend/console.rs`); [`scope`] (what a device may see and change), [`cursor`] (pull positions), [`limits`] |
+//! | statistics | [`stats`]: the counting rules, each named in the map at the top of `stats/mod.rs`; report files in [`stats::export`] |
+//! | storage | [`storage`]: what a backend implements (ADR 0007); [`sqlite`] and [`pg`], each with its migrations in `schema.rs`; the records they exchange in [`model`] |
+//!
+//! Where to look: the push check — `backend/batch.rs`; the scope rule — `scope.rs`; a
+//! counting rule — `stats/mod.rs`'s map; a page — `web/mod.rs`'s route table, then `html/`;
+//! a migration — `sqlite/schema.rs`, `pg/schema.rs` (the core's: `core/src/schema.rs`); a
+//! limit — `limits.rs`. The demo data set generator is [`demo`] (cargo feature `demo`).
 
 pub mod app;
 pub mod auth;
@@ -21,8 +29,8 @@ pub mod error;
 pub mod html;
 pub mod limits;
 pub mod metrics;
+pub mod model;
 pub mod pg;
-pub mod reports;
 pub mod scope;
 pub mod sqlite;
 pub mod stats;
@@ -34,6 +42,8 @@ pub use backend::Backend;
 pub use error::{Result, ServerError};
 pub use pg::PgBackend;
 pub use sqlite::SqliteBackend;
+/// Report files (XLSX, CSV, JSON) under their former name: [`stats::export`].
+pub use stats::export as reports;
 pub use web::router;
 /// The sync endpoints under their former name (`doorstep_server::http::DEFAULT_MAX_BODY_BYTES`
 /// and the other limits): [`web::sync`].

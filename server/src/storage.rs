@@ -19,9 +19,9 @@
 //!   rows; PostgreSQL dry-runs it on the instance's view under the feed lock, files it, then
 //!   catches the view up) and a console write ([`Storage::console_write`]).
 
-use crate::backend::{AuditEntry, CommandUser, DeviceAuth, DeviceInfo};
 use crate::cursor::FeedSnapshot;
 use crate::error::{Result, ServerError};
+use crate::model::{AuditEntry, CommandUser, DeviceAuth, DeviceInfo};
 use doorstep_core::store::Verdict;
 use doorstep_core::{Op, Store};
 use rusqlite::Connection;

@@ -6,9 +6,11 @@
 //! [`COLUMNS`], with `section` = `total` (the unit itself), `child` (each unit below) or
 //! `officer`. The XLSX adds the sheets `Info` (unit, day, campaign, as of), `Trend`,
 //! `Blockers` and `Devices`.
+//!
+//! Also reachable as `crate::reports`, its path before it joined the statistics folder.
 
+use super::{DayCounts, DeviceRow, OfficerReport, OfficerRow, Report, Row, TrendPoint};
 use crate::error::{Result, ServerError};
-use crate::stats::{DayCounts, OfficerReport, OfficerRow, Report, Row};
 use rust_xlsxwriter::{Format as XFormat, Workbook, Worksheet, XlsxError};
 use std::collections::BTreeMap;
 
@@ -202,9 +204,9 @@ fn write_rows(ws: &mut Worksheet, rows: &[Vec<Cell>], bold: &XFormat) -> Result<
 
 struct Extras<'a> {
     info: Vec<(&'static str, String)>,
-    trend: &'a [crate::stats::TrendPoint],
+    trend: &'a [TrendPoint],
     blockers: &'a BTreeMap<String, u64>,
-    devices: &'a [crate::stats::DeviceRow],
+    devices: &'a [DeviceRow],
 }
 
 fn workbook(rows: &[Vec<Cell>], x: Extras<'_>) -> Result<Vec<u8>> {

@@ -1,0 +1,76 @@
+//! The command centre's statistics: the counting rules of `docs/dashboard-api.md` over the
+//! core store's materialised tables.
+//!
+//! A request never scans the store. [`Snapshot::build`] reads the tables once and keeps
+//! per-village, per-household and per-officer sums with per-day counts, rolled up the unit
+//! tree. A report is then a few map look-ups and a sum over at most a campaign's days
+//! ([`Snapshot::report`]). [`StatsCache`] keeps the latest snapshot and rebuilds it in the
+//! background when the store's [`fingerprint`] (the highest counter of every replica)
+//! changed, at most every `debounce` (ADR 0005).
+//!
+//! | file | what it holds |
+//! | --- | --- |
+//! | `read.rs` | reading the store: one function per table or query, plain rows |
+//! | `count.rs` | the counting rules applied to those rows: what each resident, step, visit, session adds to its village and officer |
+//! | `rollup.rs` | the sums (`Agg`) and the unit tree they climb |
+//! | `snapshot.rs` | [`Snapshot`]: the build, and look-ups of units, officers, campaigns |
+//! | `report.rs` | report assembly: rows, trend, blockers, devices… of a unit or officer |
+//! | `types.rs` | the report API's types ([`Report`], [`Row`], [`OfficerReport`]…) |
+//! | `cache.rs` | [`StatsCache`], the threaded, debounced cache of the latest snapshot |
+//! | `export.rs` | report files: XLSX, CSV, JSON, from the same [`Report`] (also `crate::reports`) |
+//! | `time.rs` | local (UTC+7) days and clock times |
+//!
+//! ## Where each counting rule is computed
+//!
+//! The rules are numbered as in `docs/dashboard-api.md` ("Counting rules").
+//!
+//! 1. `accounts` (residents not deleted in a household not deleted, under the unit):
+//!    `read::account_states` reads who is in scope, `rollup::roll_up` adds each village to
+//!    every unit above it. An officer's `accounts` (their assigned villages and households):
+//!    `count::Officers::assigned_accounts`.
+//! 2. State (`level2_activated`, `level1_activated`, `activated`, `level2_received`,
+//!    `portal`): `count::resident_state`.
+//! 3. `today.M`: the earliest non-retracted successful step per resident and metric,
+//!    `count::earliest_steps`; unless the roster already included it,
+//!    `count::roster_included`; credited on its day to the village and the step's officer,
+//!    `count::credit_steps`. `today.activated`: `count::first_activation`. `today.visits`:
+//!    `count::count_visits`. The report's day: `report::on_day`; an officer's counts up to
+//!    the day: `report::credited_up_to`.
+//! 4. `trend`: `report::trend`, from the roster's base, `report::roster_base`.
+//! 5. `blockers`: `count::count_blockers`; every reason listed: `report::blockers`.
+//! 6. `target`: `Snapshot::target` (in `report.rs`); `percent_of_target`:
+//!    `report::percent_of_target`.
+//! 7. `quota_today`: `Snapshot::quota_today` (in `report.rs`).
+//! 8. `campaign_activated`: `report::campaign_activated`; pages' order and laggards:
+//!    [`ranking`], [`lagging`].
+//! 9. `devices`: [`Snapshot::device_rows`]; `stale`: `Snapshot::is_stale` (in `report.rs`).
+//! 10. `agencies`: `count::add_agency`, `report::agency_rows`.
+//! 11. `sessions`: `count::session_event` (its commune: `rollup::commune_of`), summed by
+//!     `Snapshot::sessions` and `Snapshot::events_in` (in `report.rs`).
+//! 12. `outreach`: `count::outreach_event`, summed by `Snapshot::outreach` (in `report.rs`).
+//!
+//! A unit's row (a province's totals as a village's) is [`Snapshot::row`]: its rolled-up sums
+//! (rules 1-3) plus rules 6-8; an officer's is [`Snapshot::officer_row`].
+//!
+//! Everything here takes a plain `&rusqlite::Connection`: any backend that keeps a core store
+//! as its materialised view reaches it through [`crate::Backend::read_view`].
+
+mod cache;
+mod count;
+pub mod export;
+mod read;
+mod report;
+mod rollup;
+mod snapshot;
+mod time;
+mod types;
+
+pub use cache::{StatsCache, DEFAULT_DEBOUNCE_MS};
+pub use read::fingerprint;
+pub use report::{lagging, ranking};
+pub use snapshot::{Snapshot, DEFAULT_STALE_MS};
+pub use time::{day_date, day_num, day_of_ms, local_rfc3339, local_time, today, DayNum};
+pub use types::{
+    AgencyRow, CampaignInfo, DayCounts, DeviceRow, KindCount, OfficerRef, OfficerReport,
+    OfficerRow, Outreach, Report, Row, SessionRow, Sessions, TrendPoint, UnitRef,
+};
