@@ -2,7 +2,8 @@
 //! storage → sqlite | pg, with the plain records (`model`), limits, scope and statistics
 //! beside them. A module that imports one above it (a cycle) is how a restructuring quietly
 //! comes undone, so this test reads every `crate::…` path in the library's sources (comments
-//! and test modules left out) and fails on any cycle between top-level modules.
+//! and test modules left out) and fails on any cycle between top-level modules. It also keeps
+//! every source file short enough to read as one concern (ADR 0007).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -113,6 +114,28 @@ fn no_import_cycle_among_the_servers_modules() {
         }
     }
     assert!(cycles.is_empty(), "import cycles: {cycles:#?}");
+}
+
+/// The longest a library or binary source file may grow, test modules aside, before it should
+/// become a folder (issue #11: one concern per file).
+const MAX_LINES: usize = 800;
+
+#[test]
+fn no_source_file_is_over_800_lines() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&root, &mut files);
+    assert!(files.len() > 20, "the sources were read: {files:?}");
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|f| {
+            let text = std::fs::read_to_string(f).expect("a source file is UTF-8");
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            let n = code.lines().count();
+            (n > MAX_LINES).then(|| format!("{} ({n} lines)", f.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "over {MAX_LINES} lines: {long:#?}");
 }
 
 #[test]
