@@ -4,12 +4,11 @@
 //! `DOORSTEP_BLESS=1 cargo test -p doorstep-core --lib wire_examples -- --nocapture` to rewrite
 //! `ops.json` and print the examples and tables the document must contain.
 
-use crate::hlc::{Hlc, ManualClock};
+use crate::hlc::Hlc;
 use crate::model::*;
 use crate::op::{Op, OpBody, ReplicaId};
-use crate::record::{HouseholdInput, ResidentInput, UnitInput};
+use crate::record::{HouseholdInput, ResidentInput};
 use crate::store::{Options, Store};
-use std::sync::Arc;
 use uuid::Uuid;
 
 const OPS_JSON: &str = "../docs/examples/ops.json";
@@ -28,27 +27,11 @@ fn examples() -> Vec<Op> {
     let household = id("0189f0c2-7d41-7a3e-8b2c-5d6e7f8a9b01");
     let resident = id("0189f0c2-7d41-7a3e-8b2c-5d6e7f8a9b02");
     let officer = id("0189f0c2-7d41-7a3e-8b2c-5d6e7f8a9b03");
-    let mut store = Store::open_in_memory(Options {
-        clock: Arc::new(ManualClock::new(AT_MS as u64)),
-        ..Options::default()
-    })
-    .unwrap();
-    for (code, parent, level) in [
-        ("58", None, UnitLevel::Province),
-        ("586", Some("58"), UnitLevel::District),
-        ("22813", Some("586"), UnitLevel::Commune),
-        ("22813-01", Some("22813"), UnitLevel::Village),
-    ] {
-        store
-            .put_unit(UnitInput {
-                code: code.into(),
-                parent_code: parent.map(Into::into),
-                level,
-                kind: "thôn".into(),
-                name: format!("Đơn vị {code}"),
-            })
-            .unwrap();
-    }
+    let mut store = Store::open_in_memory(Options::default()).unwrap();
+    let units = "code,parent_code,level,kind,name\n58,,province,tỉnh,Ninh Thuận\n\
+                 586,58,district,huyện,Ninh Hải\n22813,586,commune,xã,Xã A\n\
+                 22813-01,22813,village,thôn,Thôn 1\n";
+    store.import_units_csv(units.as_bytes()).unwrap();
     store
         .put_household(HouseholdInput {
             id: household,
