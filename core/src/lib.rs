@@ -23,6 +23,8 @@ pub mod text;
 pub mod time;
 pub mod validate;
 pub mod wire;
+#[cfg(test)]
+mod wire_examples;
 
 pub use error::{Error, Result};
 pub use hlc::{Clock, Hlc, ManualClock, SystemClock};

@@ -1017,6 +1017,161 @@ fn health_metrics_and_admin_routes_answer_case() {
     );
 }
 
+/// Personal values a hostile or buggy client may put where the wire expects something else.
+const PHONE: &str = "0912345678";
+const NAME: &str = "Nguyễn Văn An";
+const ID_NUMBER: &str = "079201001234";
+
+/// A 400 that names `field` and echoes none of the personal values.
+fn assert_names_field_not_value(a: &Answer, field: &str) {
+    let e = a.error();
+    assert_eq!(
+        (a.status, e.error.as_str()),
+        (400, "bad_request"),
+        "{}",
+        e.message
+    );
+    assert!(
+        e.message.contains(field),
+        "{field} not named: {}",
+        e.message
+    );
+    let text = String::from_utf8_lossy(&a.body);
+    for value in [PHONE, NAME, ID_NUMBER, "Nguy", "0912", "0792"] {
+        assert!(!text.contains(value), "{value} echoed: {text}");
+    }
+}
+
+/// A visit operation's layout for postcard, with any type in the outcome's place.
+#[derive(serde::Serialize)]
+struct LooseOp<T> {
+    replica: Uuid,
+    counter: u64,
+    hlc: u64,
+    body: LooseBody<T>,
+}
+
+#[derive(serde::Serialize)]
+enum LooseBody<T> {
+    /// Never sent: it gives `Visit` its wire position, 1.
+    #[allow(dead_code)]
+    Set(()),
+    Visit {
+        id: Uuid,
+        household_id: Uuid,
+        officer_id: Uuid,
+        at_ms: i64,
+        outcome: T,
+    },
+}
+
+#[derive(serde::Serialize)]
+struct LoosePush<T> {
+    protocol: u32,
+    device_time_ms: i64,
+    ops: Vec<T>,
+}
+
+fn error_answers_name_the_field_never_the_value_case() {
+    let (srv, w, mut dev, token) = setup(|w| w.me);
+    visit(&mut dev, w.me, w.hh[0]);
+    let op = serde_json::to_value(&own_ops(&dev)[0]).unwrap();
+    let before = srv.dump();
+    let push = |ct: &str, body: Vec<u8>| srv.raw("/v1/sync/push", Some(&token), ct, None, body);
+    let json_push = |op: serde_json::Value| {
+        let body = serde_json::json!({"protocol": 1, "device_time_ms": now_ms(), "ops": [op]});
+        push("application/json", serde_json::to_vec(&body).unwrap())
+    };
+    // JSON: where an enum variant, a number, a UUID, a date (Unix ms) is expected.
+    for (field, value) in [
+        ("outcome", PHONE),
+        ("outcome", NAME),
+        ("at_ms", NAME),
+        ("household_id", ID_NUMBER),
+        ("officer_id", NAME),
+        ("revisit_at_ms", PHONE),
+    ] {
+        let mut bad = op.clone();
+        bad["body"]["Visit"][field] = value.into();
+        let a = json_push(bad);
+        assert_names_field_not_value(&a, &format!("ops[0].body.Visit.{field}"));
+    }
+    // A Set whose field name, or value kind, is personal data.
+    let set = |fields: serde_json::Value| {
+        let mut bad = op.clone();
+        bad["body"] = serde_json::json!({"Set": {"entity": "Resident",
+            "key": {"Uuid": w.res[0]}, "fields": fields}});
+        json_push(bad)
+    };
+    let a = set(serde_json::json!([[PHONE, {"Text": NAME}]]));
+    assert_names_field_not_value(&a, "ops[0].body.Set.fields[0]");
+    let a = set(serde_json::json!([["FullName", {NAME: ID_NUMBER}]]));
+    assert_names_field_not_value(&a, "ops[0].body.Set.fields[0]");
+    let a = set(serde_json::json!([["BirthDate", {"Int": NAME}]]));
+    assert_names_field_not_value(&a, "ops[0].body.Set.fields[0][1].Int");
+    // The operation's own fields, an unknown field named after a person, other bodies.
+    let mut bad = op.clone();
+    bad["replica"] = ID_NUMBER.into();
+    assert_names_field_not_value(&json_push(bad), "ops[0].replica");
+    let mut bad = op.clone();
+    bad["counter"] = PHONE.into();
+    assert_names_field_not_value(&json_push(bad), "ops[0].counter");
+    let body = serde_json::json!({"protocol": 1, "device_time_ms": 0, "ops": [], NAME: PHONE});
+    let a = push("application/json", serde_json::to_vec(&body).unwrap());
+    assert_names_field_not_value(&a, "unknown field");
+    let body =
+        serde_json::json!({"protocol": 1, "device_time_ms": 0, "cursor": null, "limit": PHONE});
+    let a = srv.raw(
+        "/v1/sync/pull",
+        Some(&token),
+        "application/json",
+        None,
+        serde_json::to_vec(&body).unwrap(),
+    );
+    assert_names_field_not_value(&a, "limit");
+    let body = serde_json::json!({"protocol": 1, "code": "x", "device_name": "A03",
+        "replica": NAME, "device_time_ms": 0});
+    let a = srv.raw(
+        "/v1/enrol",
+        None,
+        "application/json",
+        None,
+        serde_json::to_vec(&body).unwrap(),
+    );
+    assert_names_field_not_value(&a, "replica");
+    // Postcard: the same values in an enum's and an operation's place. Postcard carries no
+    // names: the path is of positions (ops is the request's field 2, body the op's field 3).
+    let loose = |outcome: &str| LooseOp {
+        replica: dev.replica_id().0,
+        counter: 1,
+        hlc: 1,
+        body: LooseBody::Visit {
+            id: Uuid::now_v7(),
+            household_id: w.hh[0],
+            officer_id: w.me,
+            at_ms: 0,
+            outcome: outcome.to_owned(),
+        },
+    };
+    for value in [PHONE, NAME, ID_NUMBER] {
+        let body = LoosePush {
+            protocol: 1,
+            device_time_ms: 0,
+            ops: vec![loose(value)],
+        };
+        let a = push(POSTCARD_MEDIA_TYPE, Fmt::Postcard.encode(&body));
+        assert_names_field_not_value(&a, "invalid postcard at [2][0][3]");
+        let body = LoosePush {
+            protocol: 1,
+            device_time_ms: 0,
+            ops: vec![value],
+        };
+        let a = push(POSTCARD_MEDIA_TYPE, Fmt::Postcard.encode(&body));
+        assert_names_field_not_value(&a, "invalid postcard at [2][0]");
+    }
+    assert_eq!(srv.dump(), before);
+}
+
 // Every test on both backends.
 
 #[test]
@@ -1077,4 +1232,9 @@ fn health_metrics_and_admin_routes_answer() {
 #[test]
 fn sessions_and_outreach_are_filed_by_commune_and_scoped() {
     on_both_backends(sessions_and_outreach_are_filed_by_commune_and_scoped_case);
+}
+
+#[test]
+fn error_answers_name_the_field_never_the_value() {
+    on_both_backends(error_answers_name_the_field_never_the_value_case);
 }

@@ -17,6 +17,7 @@
 //! [`crate::html`]; nothing below imports them.
 
 pub mod admin;
+pub mod body;
 pub mod caller;
 pub mod dashboard;
 pub mod jobs;

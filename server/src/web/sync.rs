@@ -19,7 +19,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use doorstep_core::wire::{
-    EnrolRequest, EnrolResponse, PullRequest, PushRequest, POSTCARD_MEDIA_TYPE, PROTOCOL_VERSION,
+    EnrolRequest, EnrolResponse, PullRequest, PushRequest, POSTCARD_MEDIA_TYPE,
 };
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
@@ -70,36 +70,11 @@ async fn read_body(state: &AppState, body: Body) -> Result<Bytes> {
     }
 }
 
-/// Decode a protocol message, checking its `protocol` first so that a peer speaking another
-/// version gets `unsupported_protocol` rather than a parse error.
+/// Decode a protocol message; errors name the field, never the value ([`super::body`]).
 fn decode<T: DeserializeOwned>(format: Format, bytes: &[u8]) -> Result<T> {
-    let bad = |what: &str| ServerError::BadRequest(format!("malformed {what} body"));
     match format {
-        Format::Json => {
-            let value: serde_json::Value =
-                serde_json::from_slice(bytes).map_err(|_| bad("JSON"))?;
-            if let Some(p) = value.get("protocol").and_then(serde_json::Value::as_u64) {
-                if p != u64::from(PROTOCOL_VERSION) {
-                    return Err(ServerError::UnsupportedProtocol(p));
-                }
-            }
-            serde_json::from_value(value).map_err(|e| {
-                // serde's message names the field and the expected type, never the value.
-                ServerError::BadRequest(format!("malformed JSON body: {}", json_reason(&e)))
-            })
-        }
-        Format::Postcard => {
-            // `protocol` is the first field of every request: a varint.
-            if let Ok((p, _)) = postcard::take_from_bytes::<u32>(bytes) {
-                if p != PROTOCOL_VERSION {
-                    return Err(ServerError::UnsupportedProtocol(u64::from(p)));
-                }
-            }
-            match postcard::take_from_bytes::<T>(bytes) {
-                Ok((v, [])) => Ok(v),
-                _ => Err(bad("postcard")),
-            }
-        }
+        Format::Json => super::body::json(bytes),
+        Format::Postcard => super::body::postcard(bytes),
     }
 }
 
@@ -112,17 +87,6 @@ async fn request<T: DeserializeOwned>(
     let format = format_of(headers)?;
     let bytes = read_body(state, body).await?;
     Ok((format, decode(format, &bytes)?))
-}
-
-fn json_reason(e: &serde_json::Error) -> String {
-    // Keep only the part before any quoted value serde may echo.
-    let text = e.to_string();
-    match text.find(": ") {
-        Some(_) if text.contains("invalid type") || text.contains("invalid value") => {
-            "a field has the wrong type".into()
-        }
-        _ => text.chars().take(120).collect(),
-    }
 }
 
 /// Answer in the request's format.
