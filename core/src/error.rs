@@ -73,6 +73,11 @@ pub enum Error {
         message: String,
     },
 
+    /// The server refused an enrolment code (`docs/sync-protocol.md`, Enrolment): unknown,
+    /// used or expired. Ask the station for a new code.
+    #[error("enrolment refused: {0}")]
+    EnrolRefused(crate::wire::EnrolRefusal),
+
     /// The sync peer could not be reached or kept failing after every retry.
     #[error("sync failed after {attempts} attempts: {last}")]
     Network {

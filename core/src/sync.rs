@@ -12,8 +12,8 @@
 use crate::op::Op;
 use crate::store::Store;
 use crate::wire::{
-    EnrolRequest, EnrolResponse, ErrorBody, PullRequest, PullResponse, PushRequest, PushResponse,
-    Rejected, POSTCARD_MEDIA_TYPE, PROTOCOL_VERSION,
+    EnrolRefusal, EnrolRequest, EnrolResponse, ErrorBody, PullRequest, PullResponse, PushRequest,
+    PushResponse, Rejected, POSTCARD_MEDIA_TYPE, PROTOCOL_VERSION,
 };
 use crate::{Error, Result};
 use serde::{de::DeserializeOwned, Serialize};
@@ -229,10 +229,17 @@ impl<'a> Client<'a> {
                 }
             }
             let err: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
+            let code_num = status.as_u16();
+            let refusal = err
+                .as_ref()
+                .and_then(|e| e.reason.as_deref())
+                .and_then(EnrolRefusal::from_wire);
+            if let (401, Some(reason)) = (code_num, refusal) {
+                return Err(Error::EnrolRefused(reason));
+            }
             let (code, message) = err
                 .map(|e| (e.error, e.message))
                 .unwrap_or_else(|| ("unknown".into(), String::new()));
-            let code_num = status.as_u16();
             if matches!(code_num, 429 | 500 | 502 | 503 | 504) {
                 last = format!("server answered {code_num} ({code})");
                 if let Some(secs) = retry_after {

@@ -123,4 +123,53 @@ pub struct ErrorBody {
     /// For `unsupported_protocol`: the versions the server speaks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub supported: Vec<u32>,
+    /// For a refused enrolment code (`401` to `POST /v1/enrol`): why, as an
+    /// [`EnrolRefusal`] spelling (`unknown`, `used`, `expired`). Text, so that a reason
+    /// added later still reads as an error body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Why `POST /v1/enrol` refused a code ([`ErrorBody::reason`]). Each asks for a new code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnrolRefusal {
+    /// No such code was issued (or it was mistyped).
+    Unknown,
+    /// Another phone enrolled with it, or this phone did and has used its token since.
+    Used,
+    /// Its lifetime is over.
+    Expired,
+}
+
+impl EnrolRefusal {
+    /// The wire spelling (`ErrorBody::reason`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnrolRefusal::Unknown => "unknown",
+            EnrolRefusal::Used => "used",
+            EnrolRefusal::Expired => "expired",
+        }
+    }
+
+    /// The refusal spelled `s` on the wire, if it is one this code knows.
+    pub fn from_wire(s: &str) -> Option<EnrolRefusal> {
+        [
+            EnrolRefusal::Unknown,
+            EnrolRefusal::Used,
+            EnrolRefusal::Expired,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for EnrolRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EnrolRefusal::Unknown => "unknown enrolment code",
+            EnrolRefusal::Used => "enrolment code already used",
+            EnrolRefusal::Expired => "enrolment code expired",
+        })
+    }
 }

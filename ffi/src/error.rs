@@ -84,6 +84,9 @@ impl From<CoreError> for DoorstepError {
                     detail: e.to_string(),
                 }
             }
+            CoreError::EnrolRefused(reason) => DoorstepError::ReEnrol {
+                detail: reason.to_string(),
+            },
             CoreError::Http { status: 401, .. } => DoorstepError::ReEnrol {
                 detail: "401 unauthorized".into(),
             },
@@ -123,6 +126,7 @@ pub(crate) fn parse_date(field: &str, s: &str) -> Result<chrono::NaiveDate, Door
 #[cfg(test)]
 mod tests {
     use super::*;
+    use doorstep_core::wire::EnrolRefusal;
 
     #[test]
     fn http_statuses_map_to_actions() {
@@ -135,6 +139,16 @@ mod tests {
             DoorstepError::from(http(401, "unauthorized")),
             DoorstepError::ReEnrol { .. }
         ));
+        // A refused code says which refusal, in the error's text.
+        for (reason, words) in [
+            (EnrolRefusal::Unknown, "unknown enrolment code"),
+            (EnrolRefusal::Used, "enrolment code already used"),
+            (EnrolRefusal::Expired, "enrolment code expired"),
+        ] {
+            let e = DoorstepError::from(CoreError::EnrolRefused(reason));
+            assert!(matches!(&e, DoorstepError::ReEnrol { detail } if detail == words));
+            assert!(e.to_string().contains(words), "{e}");
+        }
         assert!(matches!(
             DoorstepError::from(http(400, "unsupported_protocol")),
             DoorstepError::UpdateApp { .. }

@@ -26,6 +26,10 @@ pub enum ServerError {
     /// No token, unknown token, revoked device, unknown or used enrolment code.
     #[error("unauthorized: {0}")]
     Unauthorized(&'static str),
+    /// `POST /v1/enrol` refused the code: unknown, used or expired (`401 unauthorized`, the
+    /// body's `reason` says which).
+    #[error("unauthorized: {0}")]
+    EnrolRefused(doorstep_core::wire::EnrolRefusal),
     /// The caller may not do this.
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
@@ -106,7 +110,9 @@ impl ServerError {
             ServerError::Core(doorstep_core::Error::Decode(_)) => {
                 (StatusCode::BAD_REQUEST, "bad_request")
             }
-            ServerError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ServerError::Unauthorized(_) | ServerError::EnrolRefused(_) => {
+                (StatusCode::UNAUTHORIZED, "unauthorized")
+            }
             ServerError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ServerError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ServerError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
@@ -140,6 +146,10 @@ impl ServerError {
             supported: match self {
                 ServerError::UnsupportedProtocol(_) => vec![PROTOCOL_VERSION],
                 _ => Vec::new(),
+            },
+            reason: match self {
+                ServerError::EnrolRefused(r) => Some(r.as_str().to_owned()),
+                _ => None,
             },
         }
     }

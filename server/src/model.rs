@@ -123,7 +123,7 @@ pub struct AuditEntry {
     /// Who: `cli`, `user:<id>`, `device:<id>`.
     pub actor: String,
     /// What: `bootstrap`, `officer_add`, `assign`, `units_import`, `enrol_code`, `enrol`,
-    /// `revoke`, `ops_import`.
+    /// `enrol_retry` (a lost answer's retry: a new token), `revoke`, `ops_import`.
     pub action: String,
     /// On what (an id).
     pub target: String,

@@ -70,6 +70,11 @@ pub struct NewUser<'a> {
 /// An enrolment code as stored: `(officer id, expires ms, device that used it)`.
 pub type CodeRow = (String, i64, Option<String>);
 
+/// A device row's columns as both dialects read them into a [`DeviceInfo`], in its fields'
+/// order.
+pub const DEVICE_COLUMNS: &str = "id, officer_id, replica, name, enrolled_at, revoked_at, \
+     acked_counter, last_seen_ms, clock_offset_ms";
+
 /// What `/metrics` counts (the SQL is the same in both dialects).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Counted {
@@ -106,6 +111,11 @@ pub trait Tables {
     fn device_by_token(&mut self, token_hash: &str) -> Result<Option<DeviceAuth>>;
     /// Whether the device exists (PostgreSQL locks its row until the transaction ends).
     fn lock_device(&mut self, id: &str) -> Result<bool>;
+    /// The device with this id, revoked or not.
+    fn device(&mut self, id: &str) -> Result<Option<DeviceInfo>>;
+    /// Give a device a new token (the old one stops working) and record its clock offset;
+    /// its last request is left as it was.
+    fn replace_token(&mut self, id: &str, token_hash: &str, clock_offset_ms: i64) -> Result<()>;
     /// Mark the device revoked; `false` if it already was.
     fn revoke_device(&mut self, id: &str, now_ms: i64) -> Result<bool>;
     /// Every device, in enrolment order.

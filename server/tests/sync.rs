@@ -9,7 +9,7 @@
 use chrono::NaiveDate;
 use doorstep_core::wire::*;
 use doorstep_core::*;
-use doorstep_server::backend::Backend;
+use doorstep_server::backend::{Backend, Enrolment};
 use reqwest::blocking::Client;
 use std::io::Write;
 use std::sync::Arc;
@@ -412,6 +412,7 @@ fn enrol_code_is_one_time_and_expires_case() {
     let again = srv.enrol_raw(&code, Uuid::new_v4());
     assert_eq!(again.status, 401);
     assert_eq!(again.error().error, "unauthorized");
+    assert_eq!(again.error().reason.as_deref(), Some("used"));
     // Issued two days ago for one minute.
     let old = srv
         .backend
@@ -420,7 +421,17 @@ fn enrol_code_is_one_time_and_expires_case() {
     let expired = srv.enrol_raw(&old.code, Uuid::new_v4());
     assert_eq!(expired.status, 401);
     assert!(expired.error().message.contains("expired"));
-    assert_eq!(srv.enrol_raw("0000000000", Uuid::new_v4()).status, 401);
+    assert_eq!(expired.error().reason.as_deref(), Some("expired"));
+    let unknown = srv.enrol_raw("0000000000", Uuid::new_v4());
+    assert_eq!(unknown.status, 401);
+    assert_eq!(unknown.error().reason.as_deref(), Some("unknown"));
+    // Other 401s carry no reason.
+    assert_eq!(
+        srv.get("/v1/admin/devices", Some("not-a-token"))
+            .error()
+            .reason,
+        None
+    );
     assert_eq!(srv.count("SELECT count(*) FROM devices"), 1);
     // The code is stored hashed only.
     assert_eq!(
@@ -428,6 +439,130 @@ fn enrol_code_is_one_time_and_expires_case() {
             "SELECT count(*) FROM enrol_codes WHERE code_hash = '{code}'"
         )),
         0
+    );
+}
+
+/// The answer to an enrolment is lost (2G drop, server killed after its commit): the same
+/// phone retrying the same code gets its device back with a new token; the first token stops
+/// working; anyone else, or the phone once it has used its token, is refused `used`.
+fn a_lost_enrolment_answer_is_retried_case() {
+    let srv = server();
+    let w = world();
+    srv.backend.import_ops("test", &w.ops, now_ms()).unwrap();
+    let code = srv.code(w.me);
+    let replica = Uuid::new_v4();
+    let lost = srv.enrol_raw(&code, replica);
+    assert_eq!(lost.status, 200);
+    let lost: EnrolResponse = Fmt::Json.decode(&lost.body);
+    // The phone never saw `lost`; it retries, the code typed again in lower case.
+    let retry = srv.enrol_raw(&code.to_lowercase(), replica);
+    assert_eq!(
+        retry.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&retry.body)
+    );
+    let retry: EnrolResponse = Fmt::Json.decode(&retry.body);
+    assert_eq!(retry.device_id, lost.device_id);
+    assert_eq!(retry.officer_id, w.me);
+    assert_ne!(retry.token, lost.token);
+    assert_eq!(srv.count("SELECT count(*) FROM devices"), 1);
+    let audit = srv.db.audit(10).unwrap();
+    assert_eq!(audit[0].action, "enrol_retry");
+    assert_eq!(audit[0].target, lost.device_id.to_string());
+    assert_eq!(audit[0].actor, format!("device:{}", lost.device_id));
+    // The old token is refused, the new one works.
+    let pull = Fmt::Json.encode(&PullRequest {
+        protocol: PROTOCOL_VERSION,
+        device_time_ms: now_ms(),
+        cursor: None,
+        limit: 10,
+    });
+    let old = srv.raw(
+        "/v1/sync/pull",
+        Some(&lost.token),
+        "application/json",
+        None,
+        pull,
+    );
+    assert_eq!(old.status, 401);
+    assert_eq!(old.error().reason, None);
+    srv.pull_as(&retry.token, Fmt::Json, None, 10);
+    // Another phone presenting the used code: refused, nothing made.
+    let other = srv.enrol_raw(&code, Uuid::new_v4());
+    assert_eq!(other.status, 401);
+    assert_eq!(other.error().error, "unauthorized");
+    assert_eq!(other.error().reason.as_deref(), Some("used"));
+    assert!(other.error().message.contains("already used"));
+    // The phone got its token and used it: the code is spent for it too (nobody who learns
+    // the code and the replica id later takes the device over).
+    let late = srv.enrol_raw(&code, replica);
+    assert_eq!(late.status, 401);
+    assert_eq!(late.error().reason.as_deref(), Some("used"));
+    srv.pull_as(&retry.token, Fmt::Json, None, 10);
+    assert_eq!(srv.count("SELECT count(*) FROM devices"), 1);
+
+    // A retry after the code's lifetime: expired. A revoked device's: used.
+    let t0 = now_ms() - 10 * 60_000;
+    let short = srv.backend.issue_enrol_code("test", w.me, 5, t0).unwrap();
+    let enrolment = |replica| Enrolment {
+        code: short.code.clone(),
+        device_name: "Galaxy A03".into(),
+        replica,
+        device_time_ms: t0,
+    };
+    let replica = Uuid::new_v4();
+    let first = srv.backend.enrol(enrolment(replica), t0 + 60_000).unwrap();
+    let again = srv
+        .backend
+        .enrol(enrolment(replica), t0 + 2 * 60_000)
+        .unwrap();
+    assert_eq!(again.device_id, first.device_id);
+    let too_late = srv.enrol_raw(&short.code, replica);
+    assert_eq!(too_late.status, 401);
+    assert_eq!(too_late.error().reason.as_deref(), Some("expired"));
+    let code = srv.code(w.me);
+    let replica = Uuid::new_v4();
+    let a = srv.enrol_raw(&code, replica);
+    let a: EnrolResponse = Fmt::Json.decode(&a.body);
+    assert!(srv
+        .backend
+        .revoke_device("test", a.device_id, now_ms())
+        .unwrap());
+    let revoked = srv.enrol_raw(&code, replica);
+    assert_eq!(revoked.error().reason.as_deref(), Some("used"));
+    assert_eq!(srv.count("SELECT count(*) FROM devices"), 3);
+}
+
+/// The core's client says which refusal a code got (`Error::EnrolRefused`), and its own
+/// retry after a lost answer enrols.
+fn the_client_names_the_refusal_case() {
+    let srv = server();
+    let w = world();
+    srv.backend.import_ops("test", &w.ops, now_ms()).unwrap();
+    let code = srv.code(w.me);
+    let mut phone = Store::open_in_memory(Options::default()).unwrap();
+    let first = sync::enrol(&mut phone, &srv.base, &code, "Galaxy A03").unwrap();
+    // Its answer lost: the same phone's client enrols again and gets the device back.
+    let again = sync::enrol(&mut phone, &srv.base, &code, "Galaxy A03").unwrap();
+    assert_eq!(again.device_id, first.device_id);
+    let mut other = Store::open_in_memory(Options::default()).unwrap();
+    let refusal =
+        |code: &str, store: &mut Store| match sync::enrol(store, &srv.base, code, "Galaxy A03") {
+            Err(Error::EnrolRefused(r)) => r,
+            got => panic!("a refusal: {got:?}"),
+        };
+    assert_eq!(refusal(&code, &mut other), EnrolRefusal::Used);
+    assert_eq!(refusal("0000000000", &mut other), EnrolRefusal::Unknown);
+    let old = srv
+        .backend
+        .issue_enrol_code("test", w.me, 1, now_ms() - 2 * 24 * 3600 * 1000)
+        .unwrap();
+    assert_eq!(refusal(&old.code, &mut other), EnrolRefusal::Expired);
+    let words = sync::enrol(&mut other, &srv.base, &code, "x").unwrap_err();
+    assert_eq!(
+        words.to_string(),
+        "enrolment refused: enrolment code already used"
     );
 }
 
@@ -1177,6 +1312,16 @@ fn error_answers_name_the_field_never_the_value_case() {
 #[test]
 fn enrol_code_is_one_time_and_expires() {
     on_both_backends(enrol_code_is_one_time_and_expires_case);
+}
+
+#[test]
+fn a_lost_enrolment_answer_is_retried() {
+    on_both_backends(a_lost_enrolment_answer_is_retried_case);
+}
+
+#[test]
+fn the_client_names_the_refusal() {
+    on_both_backends(the_client_names_the_refusal_case);
 }
 
 #[test]

@@ -11,6 +11,7 @@ use crate::auth;
 use crate::backend::console;
 use crate::error::{Result, ServerError};
 use crate::storage::{uuid_col, NewDevice, NewUser, Storage};
+use doorstep_core::wire::EnrolRefusal;
 use rusqlite::{Connection, OptionalExtension};
 use uuid::Uuid;
 
@@ -46,6 +47,27 @@ fn unit_level(conn: &Connection, code: &str) -> Result<Option<Option<String>>> {
         .optional()?)
 }
 
+/// The device a used code's retry gets back, or why not. Only the replica that used the code,
+/// within the code's lifetime, to a device not revoked whose token was never used (its last
+/// request is still its enrolment): a phone that got its answer and synced cannot be taken
+/// over by someone who later learns the code and its replica id.
+fn retry_device(
+    device: Option<DeviceInfo>,
+    replica: Uuid,
+    expires_ms: i64,
+    now_ms: i64,
+) -> std::result::Result<DeviceInfo, EnrolRefusal> {
+    let d = device.ok_or(EnrolRefusal::Used)?;
+    let never_used = d.last_seen_ms == Some(d.enrolled_at_ms);
+    if d.replica != replica || d.revoked_at_ms.is_some() || !never_used {
+        Err(EnrolRefusal::Used)
+    } else if now_ms >= expires_ms {
+        Err(EnrolRefusal::Expired)
+    } else {
+        Ok(d)
+    }
+}
+
 impl<S: Storage + ?Sized> Backend<S> {
     /// Exchange a one-time code for a device token.
     pub fn enrol(&self, e: Enrolment, now_ms: i64) -> Result<Enrolled> {
@@ -64,18 +86,36 @@ impl<S: Storage + ?Sized> Backend<S> {
         self.write(|t| {
             let code_hash = auth::hash_secret(&auth::normalize_code(&e.code));
             let Some((officer, expires_ms, used)) = t.enrol_code(&code_hash)? else {
-                return Err(ServerError::Unauthorized("unknown enrolment code"));
+                return Err(ServerError::EnrolRefused(EnrolRefusal::Unknown));
             };
-            if used.is_some() {
-                return Err(ServerError::Unauthorized("enrolment code already used"));
+            let officer_id = uuid_col(&officer)?;
+            let token = auth::new_token();
+            let clock_offset_ms = now_ms.saturating_sub(e.device_time_ms);
+            if let Some(used_by) = used {
+                // Used: the same phone whose answer was lost gets its device back, once per
+                // retry, until the code expires or the device's token is first used.
+                let device = retry_device(t.device(&used_by)?, e.replica, expires_ms, now_ms)
+                    .map_err(ServerError::EnrolRefused)?;
+                t.replace_token(&used_by, &auth::hash_secret(&token), clock_offset_ms)?;
+                t.audit(
+                    now_ms,
+                    &format!("device:{used_by}"),
+                    "enrol_retry",
+                    &used_by,
+                    &format!("officer={officer_id}"),
+                )?;
+                return Ok(Enrolled {
+                    device_id: device.id,
+                    token,
+                    officer_id,
+                    server_replica,
+                });
             }
             if now_ms >= expires_ms {
-                return Err(ServerError::Unauthorized("enrolment code expired"));
+                return Err(ServerError::EnrolRefused(EnrolRefusal::Expired));
             }
-            let officer_id = uuid_col(&officer)?;
             let device_id = Uuid::now_v7();
             let id = device_id.to_string();
-            let token = auth::new_token();
             t.insert_device(&NewDevice {
                 id: &id,
                 officer_id: &officer,
@@ -84,7 +124,7 @@ impl<S: Storage + ?Sized> Backend<S> {
                 token_hash: &auth::hash_secret(&token),
                 now_ms,
                 acked_counter: acked,
-                clock_offset_ms: now_ms.saturating_sub(e.device_time_ms),
+                clock_offset_ms,
             })?;
             t.use_code(&code_hash, &id)?;
             t.audit(

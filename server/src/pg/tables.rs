@@ -6,7 +6,9 @@
 use super::feed::insert_feed;
 use crate::backend::{AuditEntry, CommandUser, DeviceAuth, DeviceInfo};
 use crate::error::Result;
-use crate::storage::{uuid_blob, uuid_col, CodeRow, Counted, NewDevice, NewUser, Tables};
+use crate::storage::{
+    uuid_blob, uuid_col, CodeRow, Counted, NewDevice, NewUser, Tables, DEVICE_COLUMNS,
+};
 use doorstep_core::Op;
 use postgres::{GenericClient, Row};
 use uuid::Uuid;
@@ -24,6 +26,21 @@ fn command_user(r: &Row) -> Result<CommandUser> {
         name: r.try_get(1)?,
         role: r.try_get(2)?,
         unit_code: r.try_get(3)?,
+    })
+}
+
+/// A device from [`DEVICE_COLUMNS`].
+fn device_info(r: &Row) -> Result<DeviceInfo> {
+    Ok(DeviceInfo {
+        id: uuid_col(r.try_get(0)?)?,
+        officer_id: uuid_col(r.try_get(1)?)?,
+        replica: uuid_blob(r.try_get(2)?)?,
+        name: r.try_get(3)?,
+        enrolled_at_ms: r.try_get(4)?,
+        revoked_at_ms: r.try_get(5)?,
+        acked_counter: r.try_get::<_, i64>(6)? as u64,
+        last_seen_ms: r.try_get(7)?,
+        clock_offset_ms: r.try_get(8)?,
     })
 }
 
@@ -83,28 +100,31 @@ impl<C: GenericClient> Tables for PgTables<'_, C> {
         Ok(n == 1)
     }
 
+    fn device(&mut self, id: &str) -> Result<Option<DeviceInfo>> {
+        self.0
+            .query_opt(
+                &format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE id = $1"),
+                &[&id],
+            )?
+            .as_ref()
+            .map(device_info)
+            .transpose()
+    }
+
+    fn replace_token(&mut self, id: &str, token_hash: &str, clock_offset_ms: i64) -> Result<()> {
+        self.0.execute(
+            "UPDATE devices SET token_hash = $2, clock_offset_ms = $3 WHERE id = $1",
+            &[&id, &token_hash, &clock_offset_ms],
+        )?;
+        Ok(())
+    }
+
     fn devices(&mut self) -> Result<Vec<DeviceInfo>> {
         let rows = self.0.query(
-            "SELECT id, officer_id, replica, name, enrolled_at, revoked_at, acked_counter,
-                    last_seen_ms, clock_offset_ms
-             FROM devices ORDER BY enrolled_at, id",
+            &format!("SELECT {DEVICE_COLUMNS} FROM devices ORDER BY enrolled_at, id"),
             &[],
         )?;
-        rows.iter()
-            .map(|r| {
-                Ok(DeviceInfo {
-                    id: uuid_col(r.try_get(0)?)?,
-                    officer_id: uuid_col(r.try_get(1)?)?,
-                    replica: uuid_blob(r.try_get(2)?)?,
-                    name: r.try_get(3)?,
-                    enrolled_at_ms: r.try_get(4)?,
-                    revoked_at_ms: r.try_get(5)?,
-                    acked_counter: r.try_get::<_, i64>(6)? as u64,
-                    last_seen_ms: r.try_get(7)?,
-                    clock_offset_ms: r.try_get(8)?,
-                })
-            })
-            .collect()
+        rows.iter().map(device_info).collect()
     }
 
     fn touch_device(&mut self, id: &str, now_ms: i64, clock_offset_ms: i64) -> Result<()> {

@@ -6,7 +6,9 @@
 use super::feed::insert_feed;
 use crate::backend::{AuditEntry, CommandUser, DeviceAuth, DeviceInfo};
 use crate::error::Result;
-use crate::storage::{uuid_blob, uuid_col, CodeRow, Counted, NewDevice, NewUser, Tables};
+use crate::storage::{
+    uuid_blob, uuid_col, CodeRow, Counted, NewDevice, NewUser, Tables, DEVICE_COLUMNS,
+};
 use doorstep_core::Op;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
@@ -21,6 +23,21 @@ fn command_user(r: &Row<'_>) -> Result<CommandUser> {
         name: r.get(1)?,
         role: r.get(2)?,
         unit_code: r.get(3)?,
+    })
+}
+
+/// A device from [`DEVICE_COLUMNS`].
+fn device_info(r: &Row<'_>) -> Result<DeviceInfo> {
+    Ok(DeviceInfo {
+        id: uuid_col(&r.get::<_, String>(0)?)?,
+        officer_id: uuid_col(&r.get::<_, String>(1)?)?,
+        replica: uuid_blob(&r.get::<_, Vec<u8>>(2)?)?,
+        name: r.get(3)?,
+        enrolled_at_ms: r.get(4)?,
+        revoked_at_ms: r.get(5)?,
+        acked_counter: r.get::<_, i64>(6)? as u64,
+        last_seen_ms: r.get(7)?,
+        clock_offset_ms: r.get(8)?,
     })
 }
 
@@ -87,26 +104,30 @@ impl Tables for SqliteTables<'_> {
         Ok(n == 1)
     }
 
-    fn devices(&mut self) -> Result<Vec<DeviceInfo>> {
-        let mut stmt = self.0.prepare_cached(
-            "SELECT id, officer_id, replica, name, enrolled_at, revoked_at, acked_counter,
-                    last_seen_ms, clock_offset_ms
-             FROM devices ORDER BY enrolled_at, id",
+    fn device(&mut self, id: &str) -> Result<Option<DeviceInfo>> {
+        let mut stmt = self.0.prepare_cached(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?1"
+        ))?;
+        let mut rows = stmt.query([id])?;
+        rows.next()?.map(device_info).transpose()
+    }
+
+    fn replace_token(&mut self, id: &str, token_hash: &str, clock_offset_ms: i64) -> Result<()> {
+        self.0.execute(
+            "UPDATE devices SET token_hash = ?2, clock_offset_ms = ?3 WHERE id = ?1",
+            params![id, token_hash, clock_offset_ms],
         )?;
+        Ok(())
+    }
+
+    fn devices(&mut self) -> Result<Vec<DeviceInfo>> {
+        let mut stmt = self.0.prepare_cached(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM devices ORDER BY enrolled_at, id"
+        ))?;
         let mut rows = stmt.query([])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            out.push(DeviceInfo {
-                id: uuid_col(&r.get::<_, String>(0)?)?,
-                officer_id: uuid_col(&r.get::<_, String>(1)?)?,
-                replica: uuid_blob(&r.get::<_, Vec<u8>>(2)?)?,
-                name: r.get(3)?,
-                enrolled_at_ms: r.get(4)?,
-                revoked_at_ms: r.get(5)?,
-                acked_counter: r.get::<_, i64>(6)? as u64,
-                last_seen_ms: r.get(7)?,
-                clock_offset_ms: r.get(8)?,
-            });
+            out.push(device_info(r)?);
         }
         Ok(out)
     }
