@@ -232,3 +232,48 @@ fn server_killed_mid_push() {
     a.sync(&url).unwrap();
     scope::assert_converged(&server, &[&a, &b]);
 }
+
+#[test]
+fn a_lost_enrolment_answer_is_retried_by_the_client() {
+    // The server enrolled the phone and committed; the answer never arrived. The client's
+    // retry with the same code gets the device back (one device, a working token); another
+    // phone with that code is told it is used.
+    let mut server = Server::start(&officers(), 1, 1);
+    let proxy = Proxy::start(server.addr);
+    proxy.only_paths(Some("/v1/enrol"));
+    proxy.queue([Fault::DropResponseAfter(0)]);
+    let code = server.take_code(0);
+    let mut d = Device::new("a", doorstep_tests::harness::wall_ms() as u64);
+    let e = doorstep_core::sync::enrol(&mut d.store, &proxy.url(), &code, "a")
+        .expect("the retry enrols");
+    assert_eq!(proxy.faulted(), 1, "the first answer was lost");
+    d.officer = e.officer_id;
+    d.token = e.token;
+    d.device_id = e.device_id;
+    d.villages = server.world.officer_villages[0].clone();
+    d.sync(&server.url()).expect("the retry's token works");
+    let conn = server.reader();
+    let devices: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM devices WHERE replica = ?1",
+            [d.replica().as_bytes().as_slice()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(devices, 1);
+    let retries: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM audit WHERE action = 'enrol_retry' AND target = ?1",
+            [d.device_id.to_string()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(retries, 1);
+    let mut other = Device::new("b", doorstep_tests::harness::wall_ms() as u64);
+    match doorstep_core::sync::enrol(&mut other.store, &server.url(), &code, "b") {
+        Err(doorstep_core::Error::EnrolRefused(r)) => {
+            assert_eq!(r, doorstep_core::wire::EnrolRefusal::Used)
+        }
+        got => panic!("another phone with a used code: {got:?}"),
+    }
+}
