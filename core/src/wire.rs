@@ -65,7 +65,8 @@ pub struct Rejected {
     pub replica: Uuid,
     /// The operation's counter.
     pub counter: u64,
-    /// A code: `out_of_scope`, `forbidden`, `clock_ahead`, `invalid`.
+    /// A code: `foreign_replica` (not the pushing device's replica), `out_of_scope`,
+    /// `forbidden`, `clock_ahead`, `invalid`.
     pub reason: String,
 }
 

@@ -116,6 +116,8 @@ pub trait Tables {
     /// Give a device a new token (the old one stops working) and record its clock offset;
     /// its last request is left as it was.
     fn replace_token(&mut self, id: &str, token_hash: &str, clock_offset_ms: i64) -> Result<()>;
+    /// The id of a device not revoked that holds this replica, if one does.
+    fn active_device_of_replica(&mut self, replica: Uuid) -> Result<Option<String>>;
     /// Mark the device revoked; `false` if it already was.
     fn revoke_device(&mut self, id: &str, now_ms: i64) -> Result<bool>;
     /// Every device, in enrolment order.

@@ -566,6 +566,95 @@ fn the_client_names_the_refusal_case() {
     );
 }
 
+/// A replica belongs to one device: a push carrying another replica's operation has it
+/// refused `foreign_replica` (nothing stored, the rest applied, the real owner's push later
+/// applied); enrolment refuses a replica another device holds and the server's own.
+fn a_replica_belongs_to_one_device_case() {
+    let (srv, w, mut a, token_a) = setup(|w| w.me);
+    let mut b = Store::open_in_memory(Options::default()).unwrap();
+    b.apply_ops(&w.ops).unwrap();
+    let token_b = srv.enrol(w.me, b.replica_id());
+    let vb = visit(&mut b, w.me, w.hh[0]);
+    let b_ops = own_ops(&b);
+    // A makes a visit, then sends it under B's replica and the server's, at B's counter,
+    // along with a visit of its own.
+    let forged_visit = visit(&mut a, w.me, w.hh[0]);
+    let own = visit(&mut a, w.me, w.hh[0]);
+    let a_ops = own_ops(&a);
+    let mut as_b = a_ops[0].clone();
+    as_b.replica = b.replica_id();
+    as_b.counter = b_ops[0].counter;
+    let mut as_server = a_ops[0].clone();
+    as_server.replica = ReplicaId(srv.backend.server_replica());
+    as_server.counter = 1_000_000;
+    let feed_before = srv.count("SELECT count(*) FROM feed");
+    let resp = srv.push_as(
+        &token_a,
+        Fmt::Json,
+        vec![as_b.clone(), as_server.clone(), a_ops[1].clone()],
+    );
+    assert_eq!((resp.applied, resp.duplicates), (1, 0), "{resp:?}");
+    let refused: Vec<_> = resp
+        .rejected
+        .iter()
+        .map(|r| (r.replica, r.counter, r.reason.as_str()))
+        .collect();
+    assert_eq!(
+        refused,
+        [
+            (as_b.replica.0, as_b.counter, "foreign_replica"),
+            (as_server.replica.0, as_server.counter, "foreign_replica"),
+        ]
+    );
+    assert_eq!(resp.acked_counter, a_ops[1].counter);
+    assert_eq!(srv.count("SELECT count(*) FROM feed"), feed_before + 1);
+    let held = |id: Uuid| srv.count(&format!("SELECT count(*) FROM visits WHERE id = '{id}'"));
+    assert_eq!(held(forged_visit), 0, "never stored");
+    assert_eq!(held(own), 1, "the rest of the batch goes on");
+    // B's real operations are applied, not taken for duplicates; A never receives them
+    // under its own name.
+    let rb = srv.push_as(&token_b, Fmt::Postcard, b_ops.clone());
+    assert_eq!(
+        (rb.applied, rb.duplicates),
+        (b_ops.len() as u64, 0),
+        "{rb:?}"
+    );
+    assert!(rb.rejected.is_empty(), "{rb:?}");
+    assert_eq!(held(vb), 1);
+    let (pulled, _, _) = srv.pull_all(&token_a, None, 1000);
+    assert!(has_visit(&pulled, vb));
+    assert!(!has_visit(&pulled, forged_visit));
+
+    // Enrolling with B's replica, or the server's: refused, the code left unused.
+    let code = srv.code(w.me);
+    for replica in [b.replica_id().0, srv.backend.server_replica()] {
+        let refused = srv.enrol_raw(&code, replica);
+        assert_eq!(
+            refused.status,
+            403,
+            "{}",
+            String::from_utf8_lossy(&refused.body)
+        );
+        assert_eq!(refused.error().error, "forbidden");
+        assert!(refused.error().message.contains("replica"));
+    }
+    assert_eq!(srv.count("SELECT count(*) FROM devices"), 2);
+    // Once B is revoked, its replica may enrol again (a phone reset keeps its store).
+    let b_device = srv
+        .backend
+        .list_devices()
+        .unwrap()
+        .into_iter()
+        .find(|d| d.replica == b.replica_id().0)
+        .unwrap()
+        .id;
+    assert!(srv
+        .backend
+        .revoke_device("test", b_device, now_ms())
+        .unwrap());
+    assert_eq!(srv.enrol_raw(&code, b.replica_id().0).status, 200);
+}
+
 fn a_retried_push_is_all_duplicates_case() {
     let (srv, w, mut dev, token) = setup(|w| w.me);
     let v1 = visit(&mut dev, w.me, w.hh[0]);
@@ -1322,6 +1411,11 @@ fn a_lost_enrolment_answer_is_retried() {
 #[test]
 fn the_client_names_the_refusal() {
     on_both_backends(the_client_names_the_refusal_case);
+}
+
+#[test]
+fn a_replica_belongs_to_one_device() {
+    on_both_backends(a_replica_belongs_to_one_device_case);
 }
 
 #[test]

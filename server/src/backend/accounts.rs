@@ -114,6 +114,16 @@ impl<S: Storage + ?Sized> Backend<S> {
             if now_ms >= expires_ms {
                 return Err(ServerError::EnrolRefused(EnrolRefusal::Expired));
             }
+            // A replica belongs to one device: the server's own, or one another device holds,
+            // is refused and the code left unused (an admin revokes the other device first).
+            if e.replica == server_replica {
+                return Err(ServerError::Forbidden("replica: the server's own"));
+            }
+            if t.active_device_of_replica(e.replica)?.is_some() {
+                return Err(ServerError::Forbidden(
+                    "replica: enrolled on another device; revoke that device first",
+                ));
+            }
             let device_id = Uuid::now_v7();
             let id = device_id.to_string();
             t.insert_device(&NewDevice {

@@ -1,6 +1,7 @@
 //! A device's push and pull, and the import of operations made elsewhere: the batch check.
 //!
-//! The rule is here, once: each operation new to the server gets its area from the core
+//! The rule is here, once: a push refuses any operation not of the device's own replica
+//! (`foreign_replica`); each operation new to the server gets its area from the core
 //! store's tables; a push refuses what is outside the device's officer's scope
 //! ([`scope::refusal`]); what is refused for `clock_ahead` is kept in quarantine; the applied
 //! operations are filed in the feed under their areas; the device's acknowledgement rises to
@@ -22,6 +23,9 @@ use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::limits::MAX_PAGE;
+
+/// The refusal of an operation of another replica than the pushing device's.
+pub const FOREIGN_REPLICA: &str = "foreign_replica";
 
 /// The batch check's record: each accepted operation's feed area, and the refusals.
 #[derive(Default)]
@@ -118,12 +122,13 @@ impl<S: Storage + ?Sized> Backend<S> {
         device_time_ms: i64,
         now_ms: i64,
     ) -> Result<PushResponse> {
-        let own_max = ops
-            .iter()
-            .filter(|o| o.replica.0 == device.replica)
-            .map(|o| o.counter)
-            .max()
-            .unwrap_or(0) as i64;
+        // A device pushes its own replica's operations only: any other is refused before the
+        // check, never stored or forwarded (another device's, the server's, a replica nobody
+        // holds); the rest of the batch goes on.
+        let total = ops.len();
+        let (ops, foreign): (Vec<Op>, Vec<Op>) =
+            ops.into_iter().partition(|o| o.replica.0 == device.replica);
+        let own_max = ops.iter().map(|o| o.counter).max().unwrap_or(0) as i64;
         let device_id = device.device_id.to_string();
         let mut acked = 0;
         let (checked, applied) =
@@ -139,11 +144,20 @@ impl<S: Storage + ?Sized> Backend<S> {
                 )?;
                 Ok(())
             })?;
-        let duplicates = ops.len() - applied - checked.rejected.len();
+        let mut rejected: Vec<Rejected> = foreign
+            .iter()
+            .map(|o| Rejected {
+                replica: o.replica.0,
+                counter: o.counter,
+                reason: FOREIGN_REPLICA.to_owned(),
+            })
+            .collect();
+        rejected.extend(checked.rejected);
+        let duplicates = total - applied - rejected.len();
         Ok(PushResponse {
             applied: applied as u64,
             duplicates: duplicates as u64,
-            rejected: checked.rejected,
+            rejected,
             acked_counter: acked as u64,
             server_time_ms: now_ms,
         })

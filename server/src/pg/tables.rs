@@ -111,6 +111,17 @@ impl<C: GenericClient> Tables for PgTables<'_, C> {
             .transpose()
     }
 
+    fn active_device_of_replica(&mut self, replica: Uuid) -> Result<Option<String>> {
+        Ok(self
+            .0
+            .query_opt(
+                "SELECT id FROM devices WHERE replica = $1 AND revoked_at IS NULL LIMIT 1",
+                &[&replica.as_bytes().as_slice()],
+            )?
+            .map(|r| r.try_get(0))
+            .transpose()?)
+    }
+
     fn replace_token(&mut self, id: &str, token_hash: &str, clock_offset_ms: i64) -> Result<()> {
         self.0.execute(
             "UPDATE devices SET token_hash = $2, clock_offset_ms = $3 WHERE id = $1",

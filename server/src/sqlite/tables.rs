@@ -112,6 +112,17 @@ impl Tables for SqliteTables<'_> {
         rows.next()?.map(device_info).transpose()
     }
 
+    fn active_device_of_replica(&mut self, replica: Uuid) -> Result<Option<String>> {
+        Ok(self
+            .0
+            .query_row(
+                "SELECT id FROM devices WHERE replica = ?1 AND revoked_at IS NULL LIMIT 1",
+                [replica.as_bytes().as_slice()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     fn replace_token(&mut self, id: &str, token_hash: &str, clock_offset_ms: i64) -> Result<()> {
         self.0.execute(
             "UPDATE devices SET token_hash = ?2, clock_offset_ms = ?3 WHERE id = ?1",
