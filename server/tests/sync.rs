@@ -363,14 +363,20 @@ impl Server {
     }
 }
 
+/// A device store of `officer` that has the world, enrolled on `srv`; with its token.
+fn device_of(srv: &Server, w: &World, officer: Uuid) -> (Store, String) {
+    let mut dev = Store::open_in_memory(Options::default()).unwrap();
+    dev.apply_ops(&w.ops).unwrap();
+    let token = srv.enrol(officer, dev.replica_id());
+    (dev, token)
+}
+
 /// A server holding the world, and a device store of `officer` that has the world too.
 fn setup(officer: fn(&World) -> Uuid) -> (Server, World, Store, String) {
     let srv = server();
     let w = world();
     srv.backend.import_ops("test", &w.ops, now_ms()).unwrap();
-    let mut dev = Store::open_in_memory(Options::default()).unwrap();
-    dev.apply_ops(&w.ops).unwrap();
-    let token = srv.enrol(officer(&w), dev.replica_id());
+    let (dev, token) = device_of(&srv, &w, officer(&w));
     (srv, w, dev, token)
 }
 
@@ -571,9 +577,7 @@ fn the_client_names_the_refusal_case() {
 /// applied); enrolment refuses a replica another device holds and the server's own.
 fn a_replica_belongs_to_one_device_case() {
     let (srv, w, mut a, token_a) = setup(|w| w.me);
-    let mut b = Store::open_in_memory(Options::default()).unwrap();
-    b.apply_ops(&w.ops).unwrap();
-    let token_b = srv.enrol(w.me, b.replica_id());
+    let (mut b, token_b) = device_of(&srv, &w, w.me);
     let vb = visit(&mut b, w.me, w.hh[0]);
     let b_ops = own_ops(&b);
     // A makes a visit, then sends it under B's replica and the server's, at B's counter,
@@ -709,9 +713,7 @@ fn pull_pages_with_has_more_and_resumes_from_a_cursor_case() {
     let idle = srv.pull_as(&token, Fmt::Json, Some(cursor.clone()), 3);
     assert!(!has_visit(&idle.ops, own) && !idle.has_more);
     // New work from the officer's second phone arrives; the old cursor resumes exactly after it.
-    let mut second = Store::open_in_memory(Options::default()).unwrap();
-    second.apply_ops(&w.ops).unwrap();
-    let token2 = srv.enrol(w.me, second.replica_id());
+    let (mut second, token2) = device_of(&srv, &w, w.me);
     let v = visit(&mut second, w.me, w.hh[0]);
     srv.push_as(&token2, Fmt::Postcard, own_ops(&second));
     let (more, _, _) = srv.pull_all(&token, Some(cursor.clone()), 3);
@@ -764,16 +766,12 @@ fn out_of_scope_pushes_are_refused_and_other_communes_never_pulled_case() {
     let resp = srv.push_as(&token, Fmt::Json, vec![last]);
     assert_eq!(resp.rejected[0].reason, "forbidden");
     // The other commune's officer pushes; our officer never receives it.
-    let mut dev_b = Store::open_in_memory(Options::default()).unwrap();
-    dev_b.apply_ops(&w.ops).unwrap();
-    let token_b = srv.enrol(w.other, dev_b.replica_id());
+    let (mut dev_b, token_b) = device_of(&srv, &w, w.other);
     let vb = visit(&mut dev_b, w.other, w.hh[2]);
     let rb = srv.push_as(&token_b, Fmt::Postcard, own_ops(&dev_b));
     assert_eq!(rb.applied, 1);
     // The officer's other phone gets what the first pushed in scope, nothing of commune B.
-    let mut second = Store::open_in_memory(Options::default()).unwrap();
-    second.apply_ops(&w.ops).unwrap();
-    let token2 = srv.enrol(w.me, second.replica_id());
+    let (_, token2) = device_of(&srv, &w, w.me);
     let (mine, _, _) = srv.pull_all(&token2, None, 1000);
     assert!(has_visit(&mine, inside));
     assert!(!has_visit(&mine, vb));
@@ -846,9 +844,7 @@ fn sessions_and_outreach_are_filed_by_commune_and_scoped_case() {
             _ => false,
         })
     };
-    let mut second = Store::open_in_memory(Options::default()).unwrap();
-    second.apply_ops(&w.ops).unwrap();
-    let token2 = srv.enrol(w.me, second.replica_id());
+    let (mut second, token2) = device_of(&srv, &w, w.me);
     let (mine, _, _) = srv.pull_all(&token2, None, 1000);
     assert!(has(&mine, own) && has(&mine, meeting));
     second.apply_ops(&mine).unwrap();
@@ -859,18 +855,14 @@ fn sessions_and_outreach_are_filed_by_commune_and_scoped_case() {
             .unwrap(),
         1
     );
-    let mut other = Store::open_in_memory(Options::default()).unwrap();
-    other.apply_ops(&w.ops).unwrap();
-    let token_b = srv.enrol(w.other, other.replica_id());
+    let (_, token_b) = device_of(&srv, &w, w.other);
     let (theirs, _, _) = srv.pull_all(&token_b, None, 1000);
     assert!(!has(&theirs, own) && !has(&theirs, meeting));
 }
 
 fn a_new_assignment_backfills_the_village_history_case() {
     let (srv, w, mut dev, token) = setup(|w| w.me);
-    let mut dev_b = Store::open_in_memory(Options::default()).unwrap();
-    dev_b.apply_ops(&w.ops).unwrap();
-    let token_b = srv.enrol(w.other, dev_b.replica_id());
+    let (mut dev_b, token_b) = device_of(&srv, &w, w.other);
     let vb = visit(&mut dev_b, w.other, w.hh[2]);
     srv.push_as(&token_b, Fmt::Postcard, own_ops(&dev_b));
     let (first, cursor, _) = srv.pull_all(&token, None, 1000);
