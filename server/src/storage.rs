@@ -241,6 +241,47 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn feed_lock(&self) -> Option<(u64, u64)>;
 }
 
+/// A one-shot closure run through one of [`Storage`]'s `&mut dyn FnMut` callbacks (they are
+/// `FnMut` to stay object-safe), keeping its result. A storage that called back twice gets an
+/// internal error, never a panic.
+pub(crate) struct Once<F, T> {
+    f: Option<F>,
+    out: Option<T>,
+}
+
+impl<F, T> Once<F, T> {
+    pub(crate) fn new(f: F) -> Once<F, T> {
+        Once {
+            f: Some(f),
+            out: None,
+        }
+    }
+
+    /// Run the closure on `arg`, once.
+    pub(crate) fn call<A>(&mut self, arg: A) -> Result<()>
+    where
+        F: FnOnce(A) -> Result<T>,
+    {
+        let f = self
+            .f
+            .take()
+            .ok_or_else(|| ServerError::Internal("storage callback run twice".into()))?;
+        self.out = Some(f(arg)?);
+        Ok(())
+    }
+
+    /// What the closure returned; an internal error naming `what` if it never ran.
+    pub(crate) fn result(self, what: &str) -> Result<T> {
+        self.out
+            .ok_or_else(|| ServerError::Internal(format!("{what}: not run")))
+    }
+
+    /// What the closure returned, if it ran.
+    pub(crate) fn output(&self) -> Option<&T> {
+        self.out.as_ref()
+    }
+}
+
 /// An id column.
 pub(crate) fn uuid_col(s: &str) -> Result<Uuid> {
     Uuid::parse_str(s).map_err(|_| ServerError::Internal("malformed id in the database".into()))
@@ -259,5 +300,22 @@ pub(crate) fn core_error(e: ServerError) -> doorstep_core::Error {
         ServerError::Core(e) => e,
         ServerError::Sqlite(e) => doorstep_core::Error::Sqlite(e),
         other => doorstep_core::Error::Decode(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_callback_run_twice_is_an_error_not_a_panic() {
+        let mut once = Once::new(|x: i32| Ok(x + 1));
+        assert!(once.output().is_none());
+        once.call(1).unwrap();
+        assert!(matches!(once.call(2), Err(ServerError::Internal(_))));
+        assert_eq!(once.output(), Some(&2));
+        assert_eq!(once.result("x").unwrap(), 2);
+        let never: Once<fn(i32) -> Result<i32>, i32> = Once::new(Ok);
+        assert!(matches!(never.result("x"), Err(ServerError::Internal(m)) if m == "x: not run"));
     }
 }

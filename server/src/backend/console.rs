@@ -6,7 +6,7 @@
 
 use super::Backend;
 use crate::error::{Result, ServerError};
-use crate::storage::Storage;
+use crate::storage::{Once, Storage};
 use doorstep_core::roster::{ImportProgress, ImportReport};
 use doorstep_core::{
     AssignTarget, CampaignInput, OfficerInput, QuotaInput, QuotaSubject, Role, Store, UnitInput,
@@ -23,21 +23,15 @@ impl<S: Storage + ?Sized> Backend<S> {
         now_ms: i64,
         write: impl FnOnce(&mut Store) -> Written<T>,
     ) -> Result<T> {
-        let mut write = Some(write);
-        let made: RefCell<Option<(T, String, String)>> = RefCell::new(None);
+        let made = RefCell::new(Once::new(write));
         self.store.console_write(
-            &mut |store| {
-                *made.borrow_mut() = Some(write.take().expect("run once")(store)?);
-                Ok(())
-            },
-            &mut |t| match &*made.borrow() {
+            &mut |store| made.borrow_mut().call(store),
+            &mut |t| match made.borrow().output() {
                 Some((_, target, detail)) => t.audit(now_ms, actor, action, target, detail),
                 None => Ok(()),
             },
         )?;
-        let (out, _, _) = made
-            .into_inner()
-            .ok_or_else(|| ServerError::Internal("console write: not run".into()))?;
+        let (out, _, _) = made.into_inner().result("console write")?;
         Ok(out)
     }
 

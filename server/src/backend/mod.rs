@@ -18,8 +18,8 @@ mod accounts;
 mod batch;
 pub(crate) mod console;
 
-use crate::error::{Result, ServerError};
-use crate::storage::{Storage, Tables};
+use crate::error::Result;
+use crate::storage::{Once, Storage, Tables};
 use uuid::Uuid;
 
 pub use crate::limits::MAX_PAGE;
@@ -52,35 +52,23 @@ impl<S: Storage> Backend<S> {
 impl<S: Storage + ?Sized> Backend<S> {
     /// Run `f` with the tables, each statement committing on its own.
     fn tables<T>(&self, f: impl FnOnce(&mut dyn Tables) -> Result<T>) -> Result<T> {
-        let mut f = Some(f);
-        let mut out = None;
-        self.store.tables(&mut |t| {
-            out = Some(f.take().expect("run once")(t)?);
-            Ok(())
-        })?;
-        out.ok_or_else(|| ServerError::Internal("tables: not run".into()))
+        let mut once = Once::new(f);
+        self.store.tables(&mut |t| once.call(t))?;
+        once.result("tables")
     }
 
     /// Run `f` with the tables in one transaction.
     fn write<T>(&self, f: impl FnOnce(&mut dyn Tables) -> Result<T>) -> Result<T> {
-        let mut f = Some(f);
-        let mut out = None;
-        self.store.write(&mut |t| {
-            out = Some(f.take().expect("run once")(t)?);
-            Ok(())
-        })?;
-        out.ok_or_else(|| ServerError::Internal("write: not run".into()))
+        let mut once = Once::new(f);
+        self.store.write(&mut |t| once.call(t))?;
+        once.result("write")
     }
 
     /// Run `f` on the core store's materialised tables, up to date.
     fn view<T>(&self, f: impl FnOnce(&rusqlite::Connection) -> Result<T>) -> Result<T> {
-        let mut f = Some(f);
-        let mut out = None;
-        self.store.view(&mut |c| {
-            out = Some(f.take().expect("run once")(c)?);
-            Ok(())
-        })?;
-        out.ok_or_else(|| ServerError::Internal("view: not run".into()))
+        let mut once = Once::new(f);
+        self.store.view(&mut |c| once.call(c))?;
+        once.result("view")
     }
 
     /// Whether the database answers.

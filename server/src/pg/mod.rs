@@ -150,16 +150,10 @@ impl Backend<PgStorage> {
     /// made in the shared feed, in one PostgreSQL transaction under the feed lock. Not
     /// audited.
     pub fn with_view_write<T>(&self, f: impl FnOnce(&mut Store) -> T) -> Result<T> {
-        let mut f = Some(f);
-        let mut out = None;
-        self.store.console_write(
-            &mut |store| {
-                out = Some(f.take().expect("run once")(store));
-                Ok(())
-            },
-            &mut |_| Ok(()),
-        )?;
-        out.ok_or_else(|| ServerError::Internal("view write: not run".into()))
+        let mut once = crate::storage::Once::new(|store: &mut Store| Ok(f(store)));
+        self.store
+            .console_write(&mut |store| once.call(store), &mut |_| Ok(()))?;
+        once.result("view write")
     }
 
     /// Run `f` with a PostgreSQL connection.
@@ -380,10 +374,10 @@ impl Storage for PgStorage {
             .reader
             .lock()
             .map_err(|_| ServerError::Internal("reader mutex poisoned".into()))?;
-        if reader.is_none() {
-            *reader = Some(Store::open_reader(&self.view_path)?);
-        }
-        let conn = reader.as_ref().expect("just opened");
+        let conn = match &mut *reader {
+            Some(conn) => conn,
+            none => none.insert(Store::open_reader(&self.view_path)?),
+        };
         conn.execute_batch("BEGIN DEFERRED")?;
         let out = f(conn);
         // A read transaction: ending it cannot lose anything.

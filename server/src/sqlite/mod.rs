@@ -163,10 +163,11 @@ impl Storage for SqliteStorage {
                     .reader
                     .lock()
                     .map_err(|_| ServerError::Internal("reader mutex poisoned".into()))?;
-                if reader.is_none() {
-                    *reader = Some(Store::open_reader(path)?);
-                }
-                Self::in_read_tx(reader.as_ref().expect("just opened"), f)
+                let conn = match &mut *reader {
+                    Some(conn) => conn,
+                    none => none.insert(Store::open_reader(path)?),
+                };
+                Self::in_read_tx(conn, f)
             }
             None => Self::in_read_tx(self.lock()?.connection(), f),
         }
