@@ -16,5 +16,7 @@ pub const DEFAULT_CODE_TTL_MINUTES: u32 = 24 * 60;
 pub const MAX_TTL_MINUTES: u32 = 7 * 24 * 60;
 /// Longest device label accepted, in characters.
 pub const MAX_DEVICE_NAME: usize = 100;
+/// Longest user name (admin or command user) accepted, in characters.
+pub const MAX_USER_NAME: usize = 100;
 /// Most audit entries one request returns.
 pub const MAX_AUDIT: u32 = 10_000;

@@ -15,7 +15,7 @@ use doorstep_core::wire::EnrolRefusal;
 use rusqlite::{Connection, OptionalExtension};
 use uuid::Uuid;
 
-use crate::limits::{MAX_AUDIT, MAX_DEVICE_NAME, MAX_TTL_MINUTES};
+use crate::limits::{MAX_AUDIT, MAX_DEVICE_NAME, MAX_TTL_MINUTES, MAX_USER_NAME};
 
 /// Where a re-enrolling phone's acknowledgement starts: what the server holds of its replica.
 fn replica_contiguous(conn: &Connection, replica: Uuid) -> Result<i64> {
@@ -71,15 +71,7 @@ fn retry_device(
 impl<S: Storage + ?Sized> Backend<S> {
     /// Exchange a one-time code for a device token.
     pub fn enrol(&self, e: Enrolment, now_ms: i64) -> Result<Enrolled> {
-        let name = e.device_name.trim();
-        if name.is_empty()
-            || name.chars().count() > MAX_DEVICE_NAME
-            || name.chars().any(char::is_control)
-        {
-            return Err(ServerError::BadRequest(
-                "device_name: expected a label of 1-100 characters".into(),
-            ));
-        }
+        let name = super::check_name("device_name", &e.device_name, MAX_DEVICE_NAME)?;
         // A phone re-enrolling after a reset keeps its replica: start from what we hold.
         let acked = self.view(|c| replica_contiguous(c, e.replica))?;
         let server_replica = self.server_replica();
@@ -170,12 +162,7 @@ impl<S: Storage + ?Sized> Backend<S> {
 
     /// Create the first admin user; `None` if one exists. Returns its id and token.
     pub fn bootstrap_admin(&self, name: &str, now_ms: i64) -> Result<Option<(Uuid, String)>> {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(ServerError::BadRequest(
-                "name: expected 1-100 characters".into(),
-            ));
-        }
+        let name = super::check_name("name", name, MAX_USER_NAME)?;
         self.write(|t| {
             if t.admin_exists()? {
                 return Ok(None);

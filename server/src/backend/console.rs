@@ -215,12 +215,7 @@ pub(crate) fn import_roster(
 /// Check a new command user's name and role; returns the trimmed name and the unit level the
 /// role is scoped to.
 pub(crate) fn check_command_user<'a>(name: &'a str, role: &str) -> Result<(&'a str, &'static str)> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ServerError::BadRequest(
-            "name: expected 1-100 characters, no control characters".into(),
-        ));
-    }
+    let name = super::check_name("name", name, crate::limits::MAX_USER_NAME)?;
     let Some((_, level)) = super::COMMAND_ROLES.iter().find(|(r, _)| *r == role) else {
         return Err(ServerError::BadRequest(
             "role: expected one of commune_lead, district, province".into(),

@@ -105,3 +105,42 @@ impl<S: Storage + ?Sized> Backend<S> {
         })
     }
 }
+
+/// A name or label a person typed (a device's label, a user's name): trimmed, 1 to `max`
+/// characters, no control characters. The error names the field and the limit, never the
+/// value.
+pub(crate) fn check_name<'a>(field: &str, raw: &'a str, max: usize) -> Result<&'a str> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > max || name.chars().any(char::is_control) {
+        return Err(crate::error::ServerError::BadRequest(format!(
+            "{field}: expected 1-{max} characters, no control characters"
+        )));
+    }
+    Ok(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ServerError;
+
+    #[test]
+    fn names_are_trimmed_bounded_and_never_echoed() {
+        assert_eq!(
+            check_name("name", "  Trạm Phước Dân ", 100).unwrap(),
+            "Trạm Phước Dân"
+        );
+        for bad in ["", "   ", "a\u{7}b", &"x".repeat(101)] {
+            match check_name("device_name", bad, 100) {
+                Err(ServerError::BadRequest(m)) => {
+                    assert_eq!(
+                        m,
+                        "device_name: expected 1-100 characters, no control characters"
+                    );
+                }
+                other => panic!("{bad:?} gave {other:?}"),
+            }
+        }
+        assert!(check_name("name", &"ư".repeat(100), 100).is_ok());
+    }
+}
