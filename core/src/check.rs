@@ -370,7 +370,9 @@ fn check_field(entity: Entity, field: Field, value: &Value) -> Result<()> {
     match field {
         F::Parent | F::Village | F::Unit | F::Code => code(name, s),
         F::Head | F::Household | F::Officer | F::Campaign => uuid(name, s),
-        F::TargetId | F::SubjectId => uuid(name, s).or_else(|_| code(name, s)),
+        F::TargetId | F::SubjectId => uuid(name, s)
+            .or_else(|_| code(name, s))
+            .map_err(|_| Error::invalid(name, "a UUID (lowercase, hyphenated) or a unit code")),
         F::Level => named(name, UnitLevel::parse(s)).map(drop),
         F::Role => named(name, Role::parse(s)).map(drop),
         F::Account => named(name, RosterStatus::parse(s)).map(drop),
