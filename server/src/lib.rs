@@ -26,6 +26,8 @@ pub mod cursor;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod error;
+#[cfg(feature = "test-utils")]
+pub mod fuzz;
 pub mod html;
 pub mod limits;
 pub mod metrics;
