@@ -23,7 +23,7 @@ pub fn local_date(at_ms: i64) -> NaiveDate {
 
 /// The local (UTC+7) calendar day of a Unix-millisecond instant, as `YYYY-MM-DD`.
 pub fn local_day(at_ms: i64) -> String {
-    let secs = (at_ms + LOCAL_OFFSET_MS).div_euclid(1000);
+    let secs = at_ms.saturating_add(LOCAL_OFFSET_MS).div_euclid(1000);
     DateTime::from_timestamp(secs, 0)
         .map(|d| d.format("%Y-%m-%d").to_string())
         .unwrap_or_else(|| "0000-00-00".to_owned())
@@ -49,14 +49,14 @@ pub fn local_ms(day: NaiveDate, hour: u32) -> i64 {
 
 /// `HH:MM:SS` (UTC+7) of a Unix-ms instant (empty if out of range).
 pub fn local_time(at_ms: i64) -> String {
-    DateTime::from_timestamp_millis(at_ms + LOCAL_OFFSET_MS)
+    DateTime::from_timestamp_millis(at_ms.saturating_add(LOCAL_OFFSET_MS))
         .map(|t| t.format("%H:%M:%S").to_string())
         .unwrap_or_default()
 }
 
 /// RFC 3339 with the +07:00 offset of a Unix-ms instant (empty if out of range).
 pub fn local_rfc3339(at_ms: i64) -> String {
-    DateTime::from_timestamp_millis(at_ms + LOCAL_OFFSET_MS)
+    DateTime::from_timestamp_millis(at_ms.saturating_add(LOCAL_OFFSET_MS))
         .map(|t| t.format("%Y-%m-%dT%H:%M:%S+07:00").to_string())
         .unwrap_or_default()
 }
@@ -81,6 +81,20 @@ mod tests {
             .unwrap()
             .and_utc()
             .timestamp_millis()
+    }
+
+    /// Instants a peer may send, however absurd, never overflow (found by fuzzing).
+    #[test]
+    fn extreme_instants_do_not_overflow() {
+        for at in [i64::MAX, i64::MAX - 1, i64::MIN, i64::MIN + 1] {
+            let _ = (
+                local_day(at),
+                local_date(at),
+                local_time(at),
+                local_rfc3339(at),
+            );
+        }
+        assert_ne!(local_day(i64::MAX), local_day(0));
     }
 
     #[test]

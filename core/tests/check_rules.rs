@@ -643,6 +643,13 @@ fn sessions_are_checked() {
         ),
         (
             Session {
+                ends_at_ms: i64::MAX,
+                ..session()
+            },
+            "session.ends_at_ms",
+        ),
+        (
+            Session {
                 applications: 5001,
                 ..session()
             },

@@ -12,7 +12,7 @@ pub type DayNum = i32;
 
 /// The local day of a Unix-ms instant.
 pub fn day_of_ms(at_ms: i64) -> DayNum {
-    (at_ms + LOCAL_OFFSET_MS).div_euclid(DAY_MS) as DayNum
+    at_ms.saturating_add(LOCAL_OFFSET_MS).div_euclid(DAY_MS) as DayNum
 }
 
 /// The day number of a date.
@@ -27,7 +27,7 @@ pub fn day_date(n: DayNum) -> NaiveDate {
 
 /// `HH:MM` (UTC+7) of a Unix-ms instant (a session's start and end).
 pub fn local_hm(at_ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(at_ms + LOCAL_OFFSET_MS)
+    chrono::DateTime::from_timestamp_millis(at_ms.saturating_add(LOCAL_OFFSET_MS))
         .map(|t| t.format("%H:%M").to_string())
         .unwrap_or_default()
 }
