@@ -67,6 +67,31 @@ pub fn state(backend: Arc<Backend>, max_body_bytes: usize) -> AppState {
     AppState::new(backend, max_body_bytes)
 }
 
+/// Serve over TLS on `listener` with the certificate `cert` (reloaded when its files change)
+/// until `shutdown` resolves; then stop accepting and give open connections a grace period.
+/// Session cookies are `Secure` and answers carry HSTS.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    mut state: AppState,
+    cert: Arc<web::tls::ReloadingCert>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    state.tls = true;
+    warm_statistics(&state);
+    web::tls::serve_tls(listener, router(state), cert, shutdown).await
+}
+
+/// Build the statistics snapshot now rather than on the first dashboard request (seconds at
+/// province scale).
+fn warm_statistics(state: &AppState) {
+    let warm = state.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = warm.snapshot() {
+            tracing::warn!(error = %e, "statistics snapshot not built at start");
+        }
+    });
+}
+
 /// Serve on `listener` until `shutdown` resolves; then stop accepting and finish the requests
 /// in flight.
 pub async fn serve(
@@ -74,14 +99,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // Build the statistics snapshot now rather than on the first dashboard request (seconds
-    // at province scale).
-    let warm = state.clone();
-    tokio::task::spawn_blocking(move || {
-        if let Err(e) = warm.snapshot() {
-            tracing::warn!(error = %e, "statistics snapshot not built at start");
-        }
-    });
+    warm_statistics(&state);
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

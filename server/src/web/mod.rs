@@ -25,6 +25,7 @@ pub mod reports;
 pub mod respond;
 pub mod signin;
 pub mod sync;
+pub mod tls;
 
 pub use caller::{caller, check_officer, check_unit, demo_user, require};
 pub use reports::{officer_report, unit_report, ReportQuery};
@@ -83,7 +84,23 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestDecompressionLayer::new().gzip(true).zstd(true))
         .layer(CompressionLayer::new().gzip(true).zstd(true))
         .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            strict_transport,
+        ))
         .with_state(state)
+}
+
+/// Over TLS, tell browsers to use nothing else for this host for a year (HSTS).
+async fn strict_transport(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    if state.tls {
+        resp.headers_mut().insert(
+            axum::http::header::STRICT_TRANSPORT_SECURITY,
+            axum::http::HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    resp
 }
 
 /// Count every answer by route template and status (`/metrics`).

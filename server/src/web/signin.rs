@@ -86,8 +86,9 @@ pub async fn signin(State(state): State<AppState>, body: Bytes) -> Result<Respon
     resp.headers_mut().append(
         header::SET_COOKIE,
         HeaderValue::from_str(&format!(
-            "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-            SESSION_MS / 1000
+            "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+            SESSION_MS / 1000,
+            secure(&state)
         ))
         .map_err(|_| ServerError::Internal("cookie".into()))?,
     );
@@ -111,7 +112,20 @@ pub async fn signout(State(state): State<AppState>, headers: HeaderMap) -> Resul
     let mut resp = Redirect::to("/signin").into_response();
     resp.headers_mut().append(
         header::SET_COOKIE,
-        HeaderValue::from_static("doorstep_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+        HeaderValue::from_str(&format!(
+            "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
+            secure(&state)
+        ))
+        .map_err(|_| ServerError::Internal("cookie".into()))?,
     );
     Ok(resp)
+}
+
+/// The cookie attribute that keeps a session cookie off plain HTTP, when served over TLS.
+fn secure(state: &AppState) -> &'static str {
+    if state.tls {
+        "; Secure"
+    } else {
+        ""
+    }
 }
