@@ -2,7 +2,8 @@
 //! test CA is served (HSTS, `Secure` session cookie), one trusting only the public roots or
 //! another CA is refused at the handshake, plain HTTP to the TLS port gets no answer, a
 //! certificate replaced on disk is served without a restart, and a broken replacement leaves the
-//! previous one in place.
+//! previous one in place. The core's sync client pinned to the CA enrols and syncs; pinned to
+//! another, or trusting the public roots, it gets a typed refusal at once (no retries).
 
 use doorstep_core::{UnitInput, UnitLevel};
 use doorstep_server::web::tls::{ReloadingCert, TlsFiles, RELOAD_EVERY};
@@ -66,6 +67,8 @@ fn client(ca_pem: Option<&str>) -> ureq::Agent {
 
 struct Served {
     base: String,
+    officer: uuid::Uuid,
+    backend: Arc<SqliteBackend>,
     addr: std::net::SocketAddr,
     cert: Arc<ReloadingCert>,
     _rt: tokio::runtime::Runtime,
@@ -85,11 +88,26 @@ fn serve(dir: &Path, files: &TlsFiles) -> Served {
         })
         .unwrap()
         .unwrap();
+    let officer = uuid::Uuid::now_v7();
+    backend
+        .with_store(|s| {
+            s.put_officer(doorstep_core::OfficerInput {
+                id: officer,
+                name: "Cán bộ".into(),
+                role: doorstep_core::Role::Province,
+                unit_code: "58".into(),
+            })
+        })
+        .unwrap()
+        .unwrap();
     let hash = doorstep_server::auth::hash_password("password-1234").unwrap();
     backend
         .add_command_user("test", "chief", "province", "58", &hash, 0)
         .unwrap();
-    let state = doorstep_server::state(backend, doorstep_server::http::DEFAULT_MAX_BODY_BYTES);
+    let state = doorstep_server::state(
+        backend.clone(),
+        doorstep_server::http::DEFAULT_MAX_BODY_BYTES,
+    );
     let cert = ReloadingCert::open(files.clone()).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -108,6 +126,8 @@ fn serve(dir: &Path, files: &TlsFiles) -> Served {
     ));
     Served {
         base: format!("https://localhost:{}", addr.port()),
+        officer,
+        backend,
         addr,
         cert,
         _rt: rt,
@@ -211,4 +231,67 @@ fn a_pair_that_does_not_load_names_the_file_not_the_content() {
     .unwrap_err()
     .to_string()
     .contains("missing.pem"));
+}
+
+#[test]
+fn the_sync_client_pinned_to_the_ca_enrols_and_syncs_and_refuses_others() {
+    use doorstep_core::sync::{enrol_with, sync, SyncConfig};
+    use doorstep_core::{Error, Options, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let files = TlsFiles {
+        cert: dir.path().join("cert.pem"),
+        key: dir.path().join("key.pem"),
+    };
+    let ours = pki("pinned");
+    write(&files, &ours);
+    let srv = serve(dir.path(), &files);
+    let code = |srv: &Served| {
+        srv.backend
+            .issue_enrol_code("test", srv.officer, 60, doorstep_server::now_ms())
+            .unwrap()
+            .code
+    };
+    let mut phone = Store::open_in_memory(Options::default()).unwrap();
+    let config = |pin: Option<&str>| SyncConfig {
+        trusted_ca_pem: pin.map(str::to_owned),
+        ..SyncConfig::new(&srv.base, "")
+    };
+    // Pinned to another CA, or trusting the public roots: refused at once, typed, no retry.
+    for pin in [Some(pki("other").ca_pem), None] {
+        let started = Instant::now();
+        let e = enrol_with(&mut phone, &config(pin.as_deref()), &code(&srv), "phone").unwrap_err();
+        assert!(matches!(e, Error::Untrusted { .. }), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(5), "retried");
+    }
+    // A pin that is not PEM is an input error naming the field.
+    let e = enrol_with(
+        &mut phone,
+        &config(Some("not a certificate")),
+        &code(&srv),
+        "phone",
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Invalid {
+                field: "trusted_ca_pem",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // Pinned to its CA: enrolled, and syncs.
+    let enrolled = enrol_with(
+        &mut phone,
+        &config(Some(&ours.ca_pem)),
+        &code(&srv),
+        "phone",
+    )
+    .unwrap();
+    assert_eq!(enrolled.officer_id, srv.officer);
+    let mut pinned = config(Some(&ours.ca_pem));
+    pinned.token = enrolled.token;
+    let report = sync(&mut phone, &pinned, &mut |_| {}).unwrap();
+    assert!(report.requests >= 2 && report.retries == 0, "{report:?}");
 }
