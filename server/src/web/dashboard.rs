@@ -11,6 +11,15 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 /// `GET /dash`: a unit's page.
+#[utoipa::path(get, path = "/dash", tag = "command centre",
+    params(ReportQuery),
+    security(("session" = []), ("admin_token" = [])),
+    responses(
+        (status = 200, description = "An HTML page", content(("text/html; charset=utf-8"))),
+        (status = 303, description = "Not signed in (and not demo mode): to `/signin`"),
+        (status = "4XX", description = "Outside the caller's units, a bad parameter: a small HTML error page", content(("text/html; charset=utf-8"))),
+    )
+)]
 pub async fn unit(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -31,6 +40,15 @@ pub async fn unit(
 }
 
 /// `GET /dash/officer/{id}`: an officer's page.
+#[utoipa::path(get, path = "/dash/officer/{id}", tag = "command centre",
+    params(("id" = String, Path, description = "The officer's id (UUID)"), ReportQuery),
+    security(("session" = []), ("admin_token" = [])),
+    responses(
+        (status = 200, description = "An HTML page", content(("text/html; charset=utf-8"))),
+        (status = 303, description = "Not signed in (and not demo mode): to `/signin`"),
+        (status = "4XX", description = "Outside the caller's units, a bad parameter: a small HTML error page", content(("text/html; charset=utf-8"))),
+    )
+)]
 pub async fn officer(
     State(state): State<AppState>,
     headers: HeaderMap,

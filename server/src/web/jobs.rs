@@ -16,8 +16,10 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 /// Query of the roster upload.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RosterQuery {
+    /// The campaign's id.
     campaign: String,
 }
 
@@ -37,6 +39,18 @@ async fn body_bytes(state: &AppState, body: Body) -> Result<Bytes> {
 
 /// `POST /admin/roster?campaign=ID` with the CSV as the body: starts the import, answers
 /// `{"job": id}` at once.
+#[utoipa::path(post, path = "/admin/roster", tag = "command centre",
+    params(RosterQuery),
+    request_body(description = "The roster CSV (docs/roster-format.md)", content(("text/csv"))),
+    security(("session" = []), ("admin_token" = [])),
+    responses(
+        (status = 202, description = "The import started: `{\"job\": <id>}`", content(("application/json"))),
+        (status = 400, response = crate::web::openapi::BadRequest),
+        (status = 401, response = crate::web::openapi::Unauthorized),
+        (status = 403, response = crate::web::openapi::Forbidden),
+        (status = 413, response = crate::web::openapi::TooLarge),
+    )
+)]
 pub async fn roster_upload(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -97,6 +111,17 @@ pub async fn roster_upload(
 }
 
 /// `GET /admin/roster/jobs/{id}`: the import's progress, then its report.
+#[utoipa::path(get, path = "/admin/roster/jobs/{id}", tag = "command centre",
+    params(("id" = String, Path, description = "The job's id (UUID)")),
+    security(("session" = []), ("admin_token" = [])),
+    responses(
+        (status = 200, description = "The import's progress (`total_bytes`, `bytes_read`, `rows_read`, `done`), then its `report` or `error`", content(("application/json"))),
+        (status = 400, response = crate::web::openapi::BadRequest),
+        (status = 401, response = crate::web::openapi::Unauthorized),
+        (status = 403, response = crate::web::openapi::Forbidden),
+        (status = 404, response = crate::web::openapi::NotFound),
+    )
+)]
 pub async fn roster_job(
     State(state): State<AppState>,
     headers: HeaderMap,

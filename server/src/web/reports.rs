@@ -19,7 +19,8 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 /// Query of the report routes and pages.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// Unit code (default: the caller's unit, or the campaign's).
     pub unit: Option<String>,
@@ -107,6 +108,19 @@ pub fn officer_report(
 }
 
 /// `GET /api/v1/report`: a unit's report as JSON.
+#[utoipa::path(get, path = "/api/v1/report", tag = "command centre",
+    params(ReportQuery),
+    security(("session" = []), ("admin_token" = [])),
+    responses(
+        (status = 200, description = "The unit's report (its shape and counting rules: docs/dashboard-api.md)", content(("application/json"))),
+        (status = 400, response = crate::web::openapi::BadRequest),
+        (status = 401, response = crate::web::openapi::Unauthorized),
+        (status = 403, response = crate::web::openapi::Forbidden),
+        (status = 404, response = crate::web::openapi::NotFound),
+        (status = 500, response = crate::web::openapi::Internal),
+        (status = 503, response = crate::web::openapi::Unavailable),
+    )
+)]
 pub async fn api_unit(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -118,6 +132,19 @@ pub async fn api_unit(
 }
 
 /// `GET /api/v1/report/officer/{id}`: an officer's report as JSON.
+#[utoipa::path(get, path = "/api/v1/report/officer/{id}", tag = "command centre",
+    params(("id" = String, Path, description = "The officer's id (UUID)"), ReportQuery),
+    security(("session" = []), ("admin_token" = [])),
+    responses(
+        (status = 200, description = "The officer's report (docs/dashboard-api.md)", content(("application/json"))),
+        (status = 400, response = crate::web::openapi::BadRequest),
+        (status = 401, response = crate::web::openapi::Unauthorized),
+        (status = 403, response = crate::web::openapi::Forbidden),
+        (status = 404, response = crate::web::openapi::NotFound),
+        (status = 500, response = crate::web::openapi::Internal),
+        (status = 503, response = crate::web::openapi::Unavailable),
+    )
+)]
 pub async fn api_officer(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -134,6 +161,20 @@ pub async fn api_officer(
 
 /// `/reports/{daily|final}.{xlsx|csv|json}`: a unit's report (or an officer's with
 /// `officer=`) on the day (`daily`) or on the campaign's last day (`final`).
+#[utoipa::path(get, path = "/reports/{file}", tag = "command centre",
+    params(("file" = String, Path, description = "`daily` or `final`, `.`, then `xlsx`, `csv` or `json` (e.g. `daily.xlsx`)"), ReportQuery),
+    security(("session" = []), ("admin_token" = [])),
+    responses(
+        (status = 200, description = "The report file, with `Content-Disposition: attachment` (docs/dashboard-api.md, Report files)",
+            content(("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), ("text/csv; charset=utf-8"), ("application/json"))),
+        (status = 400, response = crate::web::openapi::BadRequest),
+        (status = 401, response = crate::web::openapi::Unauthorized),
+        (status = 403, response = crate::web::openapi::Forbidden),
+        (status = 404, response = crate::web::openapi::NotFound),
+        (status = 500, response = crate::web::openapi::Internal),
+        (status = 503, response = crate::web::openapi::Unavailable),
+    )
+)]
 pub async fn file(
     State(state): State<AppState>,
     headers: HeaderMap,
