@@ -7,6 +7,7 @@
 //! another replica sent). The merge rule — how each operation changes the tables in any order —
 //! is [`merge::materialize`]; the model is DESIGN.md §4; `docs/adr/` records the choices.
 
+pub mod check;
 pub mod error;
 pub mod hlc;
 pub mod merge;
@@ -26,6 +27,7 @@ pub mod wire;
 #[cfg(test)]
 mod wire_examples;
 
+pub use check::in_campaign_days;
 pub use error::{Error, Result};
 pub use hlc::{Clock, Hlc, ManualClock, SystemClock};
 pub use model::*;

@@ -311,23 +311,10 @@ impl Store {
         self.require("SELECT 1 FROM units WHERE code = ?1", code, field, "unit")
     }
 
-    /// Refuse an instant outside every campaign's days (when any campaign is defined).
+    /// Refuse an instant outside every campaign's days (when any campaign is defined): the
+    /// rule of [`crate::check::in_campaign_days`].
     fn require_in_campaign(&self, field: &'static str, at_ms: i64) -> Result<()> {
-        let ok: bool = self
-            .conn
-            .prepare_cached(
-                "SELECT NOT EXISTS (SELECT 1 FROM campaigns WHERE start_date IS NOT NULL)
-                 OR EXISTS (SELECT 1 FROM campaigns WHERE ?1 BETWEEN start_date AND end_date)",
-            )?
-            .query_row([local_day(at_ms)], |r| r.get(0))?;
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::invalid(
-                field,
-                "a time within the campaign's dates (check the phone's date and time)",
-            ))
-        }
+        crate::check::require_in_campaign(&self.conn, field, at_ms)
     }
 
     /// A `Set` operation for the fields whose value differs from what the store holds (none

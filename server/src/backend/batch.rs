@@ -3,13 +3,14 @@
 //! The rule is here, once: a push refuses any operation not of the device's own replica
 //! (`foreign_replica`); each operation new to the server gets its area from the core
 //! store's tables; a push refuses what is outside the device's officer's scope
-//! ([`scope::refusal`]); what is refused for `clock_ahead` is kept in quarantine; the applied
+//! ([`scope::refusal`]) and what the officer's role may not write ([`authority::refusal`]); what is refused for `clock_ahead` is kept in quarantine; the applied
 //! operations are filed in the feed under their areas; the device's acknowledgement rises to
 //! its highest counter in the batch. How the batch is applied in one transaction is the
 //! storage's ([`crate::storage::Storage::apply`]); a pull page is [`cursor::pull_page`] on the
 //! storage's snapshot of the feed.
 
 use super::{Backend, DeviceAuth};
+use crate::authority;
 use crate::cursor;
 use crate::error::{Result, ServerError};
 use crate::scope::{self, OfficerScope};
@@ -53,10 +54,13 @@ impl Checked {
             self.scope = Some(scope::officer_scope(conn, officer)?);
         }
         let area = scope::op_area(conn, op)?;
-        let refusal = self
-            .scope
-            .as_ref()
-            .and_then(|s| scope::refusal(s, op, &area, now_ms));
+        let refusal = match &self.scope {
+            Some(s) => match scope::refusal(s, op, &area, now_ms) {
+                Some(r) => Some(r),
+                None => authority::refusal(conn, s, op)?,
+            },
+            None => None,
+        };
         if let Some(reason) = refusal {
             if reason == "clock_ahead" {
                 self.quarantined.push(op.clone());
