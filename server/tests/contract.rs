@@ -6,57 +6,15 @@
 use chrono::NaiveDate;
 use doorstep_core::wire::*;
 use doorstep_core::*;
-use doorstep_server::backend::Backend;
-use reqwest::blocking::Client;
 use serde_json::{json, Value};
-use std::sync::Arc;
 use uuid::Uuid;
 
-fn now_ms() -> i64 {
-    doorstep_server::now_ms()
-}
+mod common;
+use common::http::{now_ms, server, Server};
+use common::on_both_backends;
 
 fn repo_file(rel: &str) -> String {
     std::fs::read_to_string(format!("{}/../{rel}", env!("CARGO_MANIFEST_DIR"))).unwrap()
-}
-
-struct Server {
-    base: String,
-    backend: Arc<Backend>,
-    http: Client,
-    _rt: tokio::runtime::Runtime,
-    _dir: tempfile::TempDir,
-}
-
-fn server() -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let backend: Arc<Backend> =
-        Arc::new(doorstep_server::SqliteBackend::open(dir.path().join("server.db")).unwrap());
-    let state = doorstep_server::state(
-        backend.clone(),
-        doorstep_server::http::DEFAULT_MAX_BODY_BYTES,
-    );
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    rt.spawn(doorstep_server::serve(
-        listener,
-        state,
-        std::future::pending(),
-    ));
-    Server {
-        base: format!("http://{addr}"),
-        backend,
-        http: Client::new(),
-        _rt: rt,
-        _dir: dir,
-    }
 }
 
 /// Validates bodies against `#/$defs/<type>` of the committed wire schema.
@@ -86,7 +44,22 @@ impl Schema {
     }
 }
 
-impl Server {
+/// JSON requests whose bodies the schema checks.
+trait JsonClient {
+    fn post(&self, path: &str, token: Option<&str>, body: &Value) -> (u16, Value);
+    fn exchange(
+        &self,
+        schema: &Schema,
+        path: &str,
+        token: Option<&str>,
+        request: (&str, Value),
+        answer_type: &str,
+    ) -> Value;
+    fn enrol_checked(&self, schema: &Schema, officer: Uuid, replica: ReplicaId) -> EnrolResponse;
+    fn pull_checked(&self, schema: &Schema, token: &str) -> Vec<Op>;
+}
+
+impl JsonClient for Server {
     /// POST a JSON body; the status and the answer's JSON.
     fn post(&self, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
         let mut req = self
@@ -119,12 +92,8 @@ impl Server {
         answer
     }
 
-    fn enrol(&self, schema: &Schema, officer: Uuid, replica: ReplicaId) -> EnrolResponse {
-        let code = self
-            .backend
-            .issue_enrol_code("test", officer, 60, now_ms())
-            .unwrap()
-            .code;
+    fn enrol_checked(&self, schema: &Schema, officer: Uuid, replica: ReplicaId) -> EnrolResponse {
+        let code = self.code(officer);
         let body = serde_json::to_value(EnrolRequest {
             protocol: PROTOCOL_VERSION,
             code,
@@ -144,7 +113,7 @@ impl Server {
     }
 
     /// Pull every page as JSON, each body checked; the operations.
-    fn pull_all(&self, schema: &Schema, token: &str) -> Vec<Op> {
+    fn pull_checked(&self, schema: &Schema, token: &str) -> Vec<Op> {
         let mut cursor: Option<String> = None;
         let mut ops = Vec::new();
         loop {
@@ -244,6 +213,10 @@ fn world() -> (Vec<Op>, Uuid, Uuid, Uuid) {
 
 #[test]
 fn served_documents_equal_the_committed_ones() {
+    on_both_backends(served_documents);
+}
+
+fn served_documents() {
     let srv = server();
     for (path, file) in [
         ("/v1/openapi.json", "docs/api/openapi.json"),
@@ -268,15 +241,19 @@ fn served_documents_equal_the_committed_ones() {
 /// pull them on the other: every body valid against the schema; an error answer too.
 #[test]
 fn real_bodies_are_valid_against_the_schema() {
+    on_both_backends(real_bodies);
+}
+
+fn real_bodies() {
     let schema = Schema::committed();
     let srv = server();
     let (ops, a, b, household) = world();
     srv.backend.import_ops("test", &ops, now_ms()).unwrap();
     let mut phone = Store::open_in_memory(Options::default()).unwrap();
-    let token_a = srv.enrol(&schema, a, phone.replica_id()).token;
-    let token_b = srv.enrol(&schema, b, ReplicaId::random()).token;
+    let token_a = srv.enrol_checked(&schema, a, phone.replica_id()).token;
+    let token_b = srv.enrol_checked(&schema, b, ReplicaId::random()).token;
 
-    let world_ops = srv.pull_all(&schema, &token_a);
+    let world_ops = srv.pull_checked(&schema, &token_a);
     assert!(
         world_ops.len() >= ops.len() - 1,
         "{} ops pulled",
@@ -336,7 +313,7 @@ fn real_bodies_are_valid_against_the_schema() {
     );
     assert_eq!(answer["applied"], 2, "{answer}");
 
-    let theirs = srv.pull_all(&schema, &token_b);
+    let theirs = srv.pull_checked(&schema, &token_b);
     assert!(
         theirs
             .iter()
@@ -358,12 +335,16 @@ fn real_bodies_are_valid_against_the_schema() {
 /// it `400` too (serde, whose form the schema describes).
 #[test]
 fn wrong_bodies_fail_validation_and_are_refused() {
+    on_both_backends(wrong_bodies);
+}
+
+fn wrong_bodies() {
     let schema = Schema::committed();
     let srv = server();
     let (ops, a, _, _) = world();
     srv.backend.import_ops("test", &ops, now_ms()).unwrap();
     let replica = ReplicaId::random();
-    let token = srv.enrol(&schema, a, replica).token;
+    let token = srv.enrol_checked(&schema, a, replica).token;
     let example: Value = serde_json::from_str::<Vec<Value>>(&repo_file("docs/examples/ops.json"))
         .unwrap()[1]
         .clone();
