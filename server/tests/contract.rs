@@ -141,25 +141,15 @@ impl JsonClient for Server {
     }
 }
 
-/// Units, a campaign, two field officers of one village, a household with a resident: as a
-/// commune station's store makes them. Returns the operations, the officers and the household.
-fn world() -> (Vec<Op>, Uuid, Uuid, Uuid) {
+/// Units, a campaign, two field officers of one village, a household with a resident, as a
+/// commune station's store makes them, imported into the server. Returns how many operations,
+/// the officers and the household.
+fn world(srv: &Server) -> (usize, Uuid, Uuid, Uuid) {
     let mut s = Store::open_in_memory(Options::default()).unwrap();
-    for (code, parent, level) in [
-        ("58", None, UnitLevel::Province),
-        ("586", Some("58"), UnitLevel::District),
-        ("22813", Some("586"), UnitLevel::Commune),
-        ("22813-01", Some("22813"), UnitLevel::Village),
-    ] {
-        s.put_unit(UnitInput {
-            code: code.into(),
-            parent_code: parent.map(Into::into),
-            level,
-            kind: "thôn".into(),
-            name: format!("Đơn vị {code}"),
-        })
-        .unwrap();
-    }
+    let units = "code,parent_code,level,kind,name\n58,,province,tỉnh,Ninh Thuận\n\
+                 586,58,district,huyện,Ninh Hải\n22813,586,commune,xã,Xã A\n\
+                 22813-01,22813,village,thôn,Thôn 1\n";
+    s.import_units_csv(units.as_bytes()).unwrap();
     s.put_campaign(CampaignInput {
         id: Uuid::now_v7(),
         name: "Cao điểm".into(),
@@ -203,12 +193,9 @@ fn world() -> (Vec<Op>, Uuid, Uuid, Uuid) {
         agency: None,
     })
     .unwrap();
-    (
-        s.all_ops_since(&VersionVector::default()).unwrap(),
-        a,
-        b,
-        household,
-    )
+    let ops = s.all_ops_since(&VersionVector::default()).unwrap();
+    srv.backend.import_ops("test", &ops, now_ms()).unwrap();
+    (ops.len(), a, b, household)
 }
 
 #[test]
@@ -247,15 +234,14 @@ fn real_bodies_are_valid_against_the_schema() {
 fn real_bodies() {
     let schema = Schema::committed();
     let srv = server();
-    let (ops, a, b, household) = world();
-    srv.backend.import_ops("test", &ops, now_ms()).unwrap();
+    let (imported, a, b, household) = world(&srv);
     let mut phone = Store::open_in_memory(Options::default()).unwrap();
     let token_a = srv.enrol_checked(&schema, a, phone.replica_id()).token;
     let token_b = srv.enrol_checked(&schema, b, ReplicaId::random()).token;
 
     let world_ops = srv.pull_checked(&schema, &token_a);
     assert!(
-        world_ops.len() >= ops.len() - 1,
+        world_ops.len() >= imported - 1,
         "{} ops pulled",
         world_ops.len()
     );
@@ -341,8 +327,7 @@ fn wrong_bodies_fail_validation_and_are_refused() {
 fn wrong_bodies() {
     let schema = Schema::committed();
     let srv = server();
-    let (ops, a, _, _) = world();
-    srv.backend.import_ops("test", &ops, now_ms()).unwrap();
+    let (_, a, _, _) = world(&srv);
     let replica = ReplicaId::random();
     let token = srv.enrol_checked(&schema, a, replica).token;
     let example: Value = serde_json::from_str::<Vec<Value>>(&repo_file("docs/examples/ops.json"))

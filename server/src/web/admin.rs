@@ -79,8 +79,7 @@ async fn admin_change<F: DeserializeOwned + Send + 'static>(
     security(("session" = []), ("admin_token" = [])),
     responses(
         (status = 200, description = "The admin menu and the latest audit entries", content(("text/html; charset=utf-8"))),
-        (status = 303, description = "Not signed in (and not demo mode): to `/signin`"),
-        (status = "4XX", description = "Not a command user, outside the caller's units: a small HTML error page", content(("text/html; charset=utf-8"))),
+        crate::web::openapi::PageErrors,
     )
 )]
 pub async fn index(
@@ -105,8 +104,7 @@ pub async fn index(
     security(("session" = []), ("admin_token" = [])),
     responses(
         (status = 200, description = "The quotas page", content(("text/html; charset=utf-8"))),
-        (status = 303, description = "Not signed in (and not demo mode): to `/signin`"),
-        (status = "4XX", description = "Not a command user, outside the caller's units: a small HTML error page", content(("text/html; charset=utf-8"))),
+        crate::web::openapi::PageErrors,
     )
 )]
 pub async fn quotas(
@@ -186,7 +184,7 @@ fn quota_input(user: &CommandUser, snap: &Snapshot, f: QuotaForm) -> Result<Quot
     security(("session" = []), ("admin_token" = [])),
     responses(
         (status = 303, description = "Done (audited as `user:<id>`): to `/admin/quotas?done=<id>`; not signed in: to `/signin`"),
-        (status = "4XX", description = "A bad form, outside the caller's units: a small HTML error page", content(("text/html; charset=utf-8"))),
+        (status = "4XX", response = crate::web::openapi::ErrorPage),
     )
 )]
 pub async fn quotas_post(
@@ -214,8 +212,7 @@ pub async fn quotas_post(
     security(("session" = []), ("admin_token" = [])),
     responses(
         (status = 200, description = "The assignments page", content(("text/html; charset=utf-8"))),
-        (status = 303, description = "Not signed in (and not demo mode): to `/signin`"),
-        (status = "4XX", description = "Not a command user, outside the caller's units: a small HTML error page", content(("text/html; charset=utf-8"))),
+        crate::web::openapi::PageErrors,
     )
 )]
 pub async fn assign(
@@ -249,7 +246,7 @@ struct AssignForm {
     security(("session" = []), ("admin_token" = [])),
     responses(
         (status = 303, description = "Done (audited as `user:<id>`): to `/admin/assign?done=<id>`; not signed in: to `/signin`"),
-        (status = "4XX", description = "A bad form, outside the caller's units: a small HTML error page", content(("text/html; charset=utf-8"))),
+        (status = "4XX", response = crate::web::openapi::ErrorPage),
     )
 )]
 pub async fn assign_post(
@@ -318,8 +315,7 @@ pub async fn assign_post(
     security(("session" = []), ("admin_token" = [])),
     responses(
         (status = 200, description = "The devices page", content(("text/html; charset=utf-8"))),
-        (status = 303, description = "Not signed in (and not demo mode): to `/signin`"),
-        (status = "4XX", description = "Not a command user, outside the caller's units: a small HTML error page", content(("text/html; charset=utf-8"))),
+        crate::web::openapi::PageErrors,
     )
 )]
 pub async fn devices(
@@ -363,7 +359,7 @@ struct DeviceForm {
     security(("session" = []), ("admin_token" = [])),
     responses(
         (status = 303, description = "Done (audited as `user:<id>`): to `/admin/devices?done=<code>` or `/admin/devices`; not signed in: to `/signin`"),
-        (status = "4XX", description = "A bad form, outside the caller's units: a small HTML error page", content(("text/html; charset=utf-8"))),
+        (status = "4XX", response = crate::web::openapi::ErrorPage),
     )
 )]
 pub async fn devices_post(
@@ -417,8 +413,7 @@ pub async fn devices_post(
     security(("session" = []), ("admin_token" = [])),
     responses(
         (status = 200, description = "The roster upload form with its progress bar", content(("text/html; charset=utf-8"))),
-        (status = 303, description = "Not signed in (and not demo mode): to `/signin`"),
-        (status = "4XX", description = "Not a command user, outside the caller's units: a small HTML error page", content(("text/html; charset=utf-8"))),
+        crate::web::openapi::PageErrors,
     )
 )]
 pub async fn roster(

@@ -16,8 +16,7 @@ use axum::response::Response;
     security(("session" = []), ("admin_token" = [])),
     responses(
         (status = 200, description = "An HTML page", content(("text/html; charset=utf-8"))),
-        (status = 303, description = "Not signed in (and not demo mode): to `/signin`"),
-        (status = "4XX", description = "Outside the caller's units, a bad parameter: a small HTML error page", content(("text/html; charset=utf-8"))),
+        crate::web::openapi::PageErrors,
     )
 )]
 pub async fn unit(
@@ -45,8 +44,7 @@ pub async fn unit(
     security(("session" = []), ("admin_token" = [])),
     responses(
         (status = 200, description = "An HTML page", content(("text/html; charset=utf-8"))),
-        (status = 303, description = "Not signed in (and not demo mode): to `/signin`"),
-        (status = "4XX", description = "Outside the caller's units, a bad parameter: a small HTML error page", content(("text/html; charset=utf-8"))),
+        crate::web::openapi::PageErrors,
     )
 )]
 pub async fn officer(

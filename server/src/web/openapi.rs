@@ -156,6 +156,62 @@ error_responses! {
     Internal: "`internal`: a server bug; retry with backoff.",
 }
 
+/// A page's caller is not signed in (and the server is not in demo mode).
+pub struct SignInFirst;
+impl<'r> utoipa::ToResponse<'r> for SignInFirst {
+    fn response() -> (&'r str, RefOr<utoipa::openapi::Response>) {
+        let r =
+            ResponseBuilder::new().description("Not signed in (and not demo mode): to `/signin`");
+        ("SignInFirst", r.build().into())
+    }
+}
+
+/// A page's error: a small HTML page saying what (outside the caller's units, a bad form).
+pub struct ErrorPage;
+impl<'r> utoipa::ToResponse<'r> for ErrorPage {
+    fn response() -> (&'r str, RefOr<utoipa::openapi::Response>) {
+        let r = ResponseBuilder::new()
+            .description("Not a command user, outside the caller's units, a bad parameter or form: a small HTML error page")
+            .content("text/html; charset=utf-8", Content::new(None::<RefOr<utoipa::openapi::Schema>>));
+        ("ErrorPage", r.build().into())
+    }
+}
+
+/// Sets of error answers routes share, by status (refs to the responses above).
+macro_rules! error_sets {
+    ($($(#[$doc:meta])* $name:ident { $($status:literal => $response:ident),* $(,)? })*) => {$(
+        $(#[$doc])*
+        pub struct $name;
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> std::collections::BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+                [$(($status, Ref::from_response_name(stringify!($response)))),*]
+                    .into_iter()
+                    .map(|(s, r)| (s.to_owned(), RefOr::Ref(r)))
+                    .collect()
+            }
+        }
+    )*};
+}
+
+error_sets! {
+    /// The errors of a sync route that reads a body.
+    SyncErrors {
+        "400" => BadRequest, "401" => Unauthorized, "403" => Forbidden, "413" => TooLarge,
+        "415" => UnsupportedEncoding, "429" => Unavailable, "500" => Internal, "503" => Unavailable,
+    }
+    /// The errors of an admin route (an admin user's bearer token).
+    AdminErrors {
+        "401" => Unauthorized, "403" => Forbidden, "500" => Internal, "503" => Unavailable,
+    }
+    /// The answers of a command centre page besides the page itself.
+    PageErrors { "303" => SignInFirst, "4XX" => ErrorPage }
+    /// The errors of a command centre route answering JSON.
+    CommandErrors {
+        "400" => BadRequest, "401" => Unauthorized, "403" => Forbidden, "404" => NotFound,
+        "500" => Internal, "503" => Unavailable,
+    }
+}
+
 /// A `Content-Encoding` other than `gzip`/`zstd`, answered by the decompression layer.
 pub struct UnsupportedEncoding;
 impl<'r> utoipa::ToResponse<'r> for UnsupportedEncoding {
@@ -247,7 +303,7 @@ impl utoipa::Modify for Security {
     ),
     components(responses(
         BadRequest, Unauthorized, Forbidden, NotFound, TooLarge, Unavailable, Internal,
-        UnsupportedEncoding
+        UnsupportedEncoding, SignInFirst, ErrorPage
     )),
     modifiers(&Security),
     tags(

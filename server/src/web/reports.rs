@@ -113,12 +113,7 @@ pub fn officer_report(
     security(("session" = []), ("admin_token" = [])),
     responses(
         (status = 200, description = "The unit's report (its shape and counting rules: docs/dashboard-api.md)", content(("application/json"))),
-        (status = 400, response = crate::web::openapi::BadRequest),
-        (status = 401, response = crate::web::openapi::Unauthorized),
-        (status = 403, response = crate::web::openapi::Forbidden),
-        (status = 404, response = crate::web::openapi::NotFound),
-        (status = 500, response = crate::web::openapi::Internal),
-        (status = 503, response = crate::web::openapi::Unavailable),
+        crate::web::openapi::CommandErrors,
     )
 )]
 pub async fn api_unit(
@@ -137,12 +132,7 @@ pub async fn api_unit(
     security(("session" = []), ("admin_token" = [])),
     responses(
         (status = 200, description = "The officer's report (docs/dashboard-api.md)", content(("application/json"))),
-        (status = 400, response = crate::web::openapi::BadRequest),
-        (status = 401, response = crate::web::openapi::Unauthorized),
-        (status = 403, response = crate::web::openapi::Forbidden),
-        (status = 404, response = crate::web::openapi::NotFound),
-        (status = 500, response = crate::web::openapi::Internal),
-        (status = 503, response = crate::web::openapi::Unavailable),
+        crate::web::openapi::CommandErrors,
     )
 )]
 pub async fn api_officer(
@@ -167,12 +157,7 @@ pub async fn api_officer(
     responses(
         (status = 200, description = "The report file, with `Content-Disposition: attachment` (docs/dashboard-api.md, Report files)",
             content(("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), ("text/csv; charset=utf-8"), ("application/json"))),
-        (status = 400, response = crate::web::openapi::BadRequest),
-        (status = 401, response = crate::web::openapi::Unauthorized),
-        (status = 403, response = crate::web::openapi::Forbidden),
-        (status = 404, response = crate::web::openapi::NotFound),
-        (status = 500, response = crate::web::openapi::Internal),
-        (status = 503, response = crate::web::openapi::Unavailable),
+        crate::web::openapi::CommandErrors,
     )
 )]
 pub async fn file(

@@ -185,14 +185,7 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response> {
     request_body(description = "`EnrolRequest`", content((ref("#/components/schemas/EnrolRequest") = "application/json"), (ref("#/components/schemas/EnrolRequest") = "application/x-doorstep-postcard"))),
     responses(
         (status = 200, description = "`EnrolResponse`, in the request's format", content((ref("#/components/schemas/EnrolResponse") = "application/json"), (ref("#/components/schemas/EnrolResponse") = "application/x-doorstep-postcard"))),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 403, response = super::openapi::Forbidden),
-        (status = 413, response = super::openapi::TooLarge),
-        (status = 415, response = super::openapi::UnsupportedEncoding),
-        (status = 429, response = super::openapi::Unavailable),
-        (status = 500, response = super::openapi::Internal),
-        (status = 503, response = super::openapi::Unavailable),
+        super::openapi::SyncErrors,
     )
 )]
 pub(super) async fn enrol(
@@ -240,14 +233,7 @@ pub(super) async fn enrol(
     security(("device_token" = [])),
     responses(
         (status = 200, description = "`PushResponse`, in the request's format", content((ref("#/components/schemas/PushResponse") = "application/json"), (ref("#/components/schemas/PushResponse") = "application/x-doorstep-postcard"))),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 403, response = super::openapi::Forbidden),
-        (status = 413, response = super::openapi::TooLarge),
-        (status = 415, response = super::openapi::UnsupportedEncoding),
-        (status = 429, response = super::openapi::Unavailable),
-        (status = 500, response = super::openapi::Internal),
-        (status = 503, response = super::openapi::Unavailable),
+        super::openapi::SyncErrors,
     )
 )]
 pub(super) async fn push(
@@ -293,14 +279,7 @@ pub(super) async fn push(
     security(("device_token" = [])),
     responses(
         (status = 200, description = "`PullResponse`, in the request's format", content((ref("#/components/schemas/PullResponse") = "application/json"), (ref("#/components/schemas/PullResponse") = "application/x-doorstep-postcard"))),
-        (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 403, response = super::openapi::Forbidden),
-        (status = 413, response = super::openapi::TooLarge),
-        (status = 415, response = super::openapi::UnsupportedEncoding),
-        (status = 429, response = super::openapi::Unavailable),
-        (status = 500, response = super::openapi::Internal),
-        (status = 503, response = super::openapi::Unavailable),
+        super::openapi::SyncErrors,
     )
 )]
 pub(super) async fn pull(
@@ -348,10 +327,7 @@ pub struct EnrolCodeRequest {
         (status = 400, response = super::openapi::BadRequest),
         (status = 404, response = super::openapi::NotFound),
         (status = 413, response = super::openapi::TooLarge),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 403, response = super::openapi::Forbidden),
-        (status = 500, response = super::openapi::Internal),
-        (status = 503, response = super::openapi::Unavailable),
+        super::openapi::AdminErrors,
     )
 )]
 pub(super) async fn issue_code(
@@ -392,10 +368,7 @@ pub struct RevokeResponse {
         (status = 200, description = "`RevokeResponse`", body = ref("#/components/schemas/RevokeResponse")),
         (status = 400, response = super::openapi::BadRequest),
         (status = 404, response = super::openapi::NotFound),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 403, response = super::openapi::Forbidden),
-        (status = 500, response = super::openapi::Internal),
-        (status = 503, response = super::openapi::Unavailable),
+        super::openapi::AdminErrors,
     )
 )]
 pub(super) async fn revoke(
@@ -419,10 +392,7 @@ pub(super) async fn revoke(
     security(("admin_token" = [])),
     responses(
         (status = 200, description = "`[DeviceInfo]`", body = ref("#/components/schemas/DeviceList")),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 403, response = super::openapi::Forbidden),
-        (status = 500, response = super::openapi::Internal),
-        (status = 503, response = super::openapi::Unavailable),
+        super::openapi::AdminErrors,
     )
 )]
 pub(super) async fn list_devices(
@@ -449,10 +419,7 @@ pub struct AuditQuery {
     responses(
         (status = 200, description = "`[AuditEntry]`", body = ref("#/components/schemas/AuditLog")),
         (status = 400, response = super::openapi::BadRequest),
-        (status = 401, response = super::openapi::Unauthorized),
-        (status = 403, response = super::openapi::Forbidden),
-        (status = 500, response = super::openapi::Internal),
-        (status = 503, response = super::openapi::Unavailable),
+        super::openapi::AdminErrors,
     )
 )]
 pub(super) async fn audit(
