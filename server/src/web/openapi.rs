@@ -120,7 +120,7 @@ pub(super) async fn serve_openapi() -> Response {
 #[utoipa::path(
     get, path = "/v1/schema.json", tag = "contract",
     responses((status = 200, description = "The JSON Schema (draft 2020-12) of the wire types, as committed in docs/api/wire.schema.json",
-        content(("application/schema+json"), ("application/json"))))
+        content(("application/json"))))
 )]
 pub(super) async fn serve_schema() -> Response {
     static DOC: OnceLock<String> = OnceLock::new();
