@@ -5,10 +5,11 @@
 use crate::app::{AppState, Job, JobReport};
 use crate::error::{Result, ServerError};
 use crate::now_ms;
+use crate::web::body::JsonQuery;
 use crate::web::caller::require_admin_pages;
 use crate::web::respond::json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use http_body_util::{BodyExt, Limited};
@@ -54,7 +55,7 @@ async fn body_bytes(state: &AppState, body: Body) -> Result<Bytes> {
 pub async fn roster_upload(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<RosterQuery>,
+    JsonQuery(q): JsonQuery<RosterQuery>,
     body: Body,
 ) -> Result<Response> {
     let user = require_admin_pages(&state, &headers).await?;

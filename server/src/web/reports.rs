@@ -8,9 +8,10 @@ use crate::backend::CommandUser;
 use crate::error::{Result, ServerError};
 use crate::now_ms;
 use crate::stats::{OfficerReport, Report, Snapshot};
+use crate::web::body::JsonQuery;
 use crate::web::caller::{check_officer, check_unit, require};
 use crate::web::respond::json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
@@ -119,7 +120,7 @@ pub fn officer_report(
 pub async fn api_unit(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<ReportQuery>,
+    JsonQuery(q): JsonQuery<ReportQuery>,
 ) -> Result<Response> {
     let user = require(&state, &headers).await?;
     let (_, report) = state.blocking(move |s| unit_report(s, &user, &q)).await?;
@@ -139,7 +140,7 @@ pub async fn api_officer(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Query(q): Query<ReportQuery>,
+    JsonQuery(q): JsonQuery<ReportQuery>,
 ) -> Result<Response> {
     let user = require(&state, &headers).await?;
     let id = parse_uuid(&id, "officer")?;
@@ -164,7 +165,7 @@ pub async fn file(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(file): Path<String>,
-    Query(mut q): Query<ReportQuery>,
+    JsonQuery(mut q): JsonQuery<ReportQuery>,
 ) -> Result<Response> {
     let user = require(&state, &headers).await?;
     let (kind, ext) = file

@@ -13,9 +13,10 @@ use crate::backend::{CommandUser, DeviceAuth, Enrolment};
 use crate::error::{Result, ServerError};
 use crate::metrics::Metrics;
 use crate::now_ms;
+use crate::web::body::JsonQuery;
 use crate::web::caller::bearer_token;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use doorstep_core::wire::{
@@ -425,7 +426,7 @@ pub struct AuditQuery {
 pub(super) async fn audit(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<AuditQuery>,
+    JsonQuery(q): JsonQuery<AuditQuery>,
 ) -> Result<Response> {
     admin(&state, &headers).await?;
     let limit = q.limit.unwrap_or(100);
