@@ -69,8 +69,8 @@ pub struct Rejected {
     pub replica: Uuid,
     /// The operation's counter.
     pub counter: u64,
-    /// A code: `foreign_replica` (not the pushing device's replica), `out_of_scope`,
-    /// `forbidden`, `clock_ahead`, `invalid`.
+    /// A code: `foreign_replica` (not the pushing device's replica), `invalid:<field>` (a value
+    /// the core's rules refuse, naming the field), `out_of_scope`, `forbidden`, `clock_ahead`.
     pub reason: String,
 }
 

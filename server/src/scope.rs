@@ -365,12 +365,20 @@ pub fn refusal(scope: &OfficerScope, op: &Op, area: &Area, now_ms: i64) -> Optio
             }
         }
     }
-    if matches!(op.body, OpBody::Set { .. })
-        && op.hlc.physical_ms() as i64 > now_ms.saturating_add(MAX_AHEAD_MS)
-    {
-        return Some("clock_ahead");
+    if stamped_ahead(op, now_ms) {
+        return Some(CLOCK_AHEAD);
     }
     None
+}
+
+/// The refusal of a last-writer-wins change stamped too far ahead.
+pub const CLOCK_AHEAD: &str = "clock_ahead";
+
+/// Whether `op` is a last-writer-wins change stamped more than [`MAX_AHEAD_MS`] ahead of
+/// `now_ms` (facts are never: their stamps move no clock, ADR 0002).
+pub fn stamped_ahead(op: &Op, now_ms: i64) -> bool {
+    matches!(op.body, OpBody::Set { .. })
+        && op.hlc.physical_ms() as i64 > now_ms.saturating_add(MAX_AHEAD_MS)
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
-//! Authority over real HTTP, on both backends: each attack a hostile or modified device could
-//! make (issue #12), made with the core's own write API on the attacker's store and pushed —
-//! refused with a reason, nothing of it stored, and no other commune's residents in the
-//! attacker's next pull; beside each, what the same role may do, accepted.
+//! Authority and values over real HTTP, on both backends: each attack a hostile or modified
+//! device could make (issue #12) — made with the core's own write API on the attacker's store
+//! where it allows it, by hand where it does not — refused with a reason, nothing of it stored,
+//! and no other commune's residents in the attacker's next pull; beside each, what the same
+//! role may do, accepted.
 
 use chrono::NaiveDate;
 use doorstep_core::wire::{PushResponse, Rejected};
@@ -59,7 +60,7 @@ fn world() -> World {
     s.put_campaign(CampaignInput {
         id: campaign,
         name: "Cao điểm".into(),
-        start_date: NaiveDate::from_ymd_opt(2020, 1, 1).unwrap(),
+        start_date: NaiveDate::from_ymd_opt(2023, 6, 27).unwrap(),
         end_date: NaiveDate::from_ymd_opt(2099, 12, 31).unwrap(),
         target: 1000,
         unit_code: "58".into(),
@@ -602,6 +603,95 @@ fn a_revoked_device_replaying_old_batches_is_refused_case() {
         assert_eq!(a.status, 401);
     }
     assert_eq!(srv.count("SELECT count(*) FROM visits"), visits);
+}
+
+fn values_are_checked_by_the_core_rules_case() {
+    let (srv, w) = setup();
+    let dev = Device::of(&srv, &w, w.field);
+    let replica = dev.store.replica_id();
+    let hlc = Hlc::new(now_ms() as u64, 0);
+    let set = |counter: u64, field: Field, value: Value| Op {
+        replica,
+        counter,
+        hlc,
+        body: OpBody::Set {
+            entity: Entity::Resident,
+            key: Key::Uuid(w.res[0]),
+            fields: vec![(field, value)],
+        },
+    };
+    let visit_at = |counter: u64, at_ms: i64| Op {
+        replica,
+        counter,
+        hlc,
+        body: OpBody::Visit(Visit {
+            id: Uuid::now_v7(),
+            household_id: w.hh[0],
+            officer_id: w.field,
+            at_ms,
+            outcome: VisitOutcome::Met,
+            revisit_at_ms: None,
+            note: None,
+            location: None,
+        }),
+    };
+    let long_name = "Nguyễn Văn An ".repeat(1_500);
+    let ms = |y, m, d| {
+        NaiveDate::from_ymd_opt(y, m, d)
+            .unwrap()
+            .and_hms_opt(3, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_millis()
+    };
+    let ops = vec![
+        set(1, Field::FullName, Value::Text(long_name.clone())),
+        set(2, Field::BirthDate, "not-a-date".into()),
+        set(3, Field::Phone, "abc".into()),
+        set(4, Field::Phone, "0912 345 678".into()),
+        visit_at(5, ms(2017, 7, 10)),
+        visit_at(6, ms(2023, 1, 10)),
+        set(7, Field::Phone, "0912345678".into()),
+    ];
+    let r = srv.push_as(&dev.token, Fmt::Json, ops);
+    let reasons: Vec<(u64, &str)> = r
+        .rejected
+        .iter()
+        .map(|x| (x.counter, x.reason.as_str()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            (1, "invalid:full_name"),
+            (2, "invalid:birth_date"),
+            (3, "invalid:phone"),
+            (4, "invalid:phone"),
+            (5, "invalid:visit.at_ms"),
+            (6, "invalid:visit.at_ms"),
+        ]
+    );
+    // The rest of the batch goes on; the device's acknowledgement covers the refused.
+    assert_eq!((r.applied, r.acked_counter), (1, 7));
+    assert_eq!(
+        srv.count(&format!(
+            "SELECT count(*) FROM residents WHERE id = '{}' AND full_name = 'Trần Thị Bí Mật'
+             AND birth_date = '1990-05-17' AND phone = '0912345678'",
+            w.res[0]
+        )),
+        1
+    );
+    assert_eq!(srv.count("SELECT count(*) FROM visits"), 0);
+    // Nothing refused reaches another device of the commune.
+    let lead = Device::of(&srv, &w, w.lead);
+    let pulled = lead.pull_everything(&srv);
+    assert!(!pulled
+        .iter()
+        .any(|o| o.replica == replica && o.counter != 7));
+}
+
+#[test]
+fn values_are_checked_by_the_core_rules() {
+    on_both_backends(values_are_checked_by_the_core_rules_case);
 }
 
 #[test]
