@@ -9,6 +9,7 @@
 //! | `/`, `/signin`, `/signout` | [`signin`] |
 //! | `/dash`, `/dash/officer/{id}` (the dashboard pages) | [`dashboard`] |
 //! | `/api/v1/report…` (JSON), `/reports/{file}` (XLSX/CSV/JSON files) | [`reports`] |
+//! | `/v1/openapi.json`, `/v1/schema.json` (the contract: OpenAPI document, wire types' JSON Schema, also in `docs/api/`) | [`openapi`] |
 //! | `/admin`, `/admin/quotas`, `/admin/assign`, `/admin/devices`, `/admin/roster` (pages) | [`admin`] |
 //! | `POST /admin/roster`, `/admin/roster/jobs/{id}` (roster imports and their progress) | [`jobs`] |
 //!
@@ -21,6 +22,7 @@ pub mod body;
 pub mod caller;
 pub mod dashboard;
 pub mod jobs;
+pub mod openapi;
 pub mod reports;
 pub mod respond;
 pub mod signin;
@@ -55,6 +57,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/devices", get(sync::list_devices))
         .route("/v1/admin/devices/{id}/revoke", post(sync::revoke))
         .route("/v1/admin/audit", get(sync::audit))
+        // The contract: docs/api/, generated (openapi.rs).
+        .route("/v1/openapi.json", get(openapi::serve_openapi))
+        .route("/v1/schema.json", get(openapi::serve_schema))
         // The command centre.
         .route("/", get(signin::home))
         .route("/signin", get(signin::signin_page).post(signin::signin))
