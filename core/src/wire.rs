@@ -125,7 +125,7 @@ pub struct PullResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// A stable code: `unsupported_protocol`, `bad_request`, `unauthorized`, `forbidden`,
-    /// `too_large`, `unavailable`, `internal`.
+    /// `not_found`, `too_large`, `unavailable`, `internal`.
     pub error: String,
     /// Words for a person (never personal data).
     pub message: String,
