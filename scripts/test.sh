@@ -68,13 +68,17 @@ python3 -c 'import pytest' 2>/dev/null || python3 -m pip install -q pytest
 scripts/bindings.sh --debug
 python3 -m pytest -q ffi/tests/python 2>&1 | tee target/test-python.txt
 
-# One closing line for the whole run, counted from cargo's per-binary results, the Kotlin and
-# Android summary lines and pytest's.
+step "the wire contract: the Python example client against a real server"
+scripts/test-python-client.sh 2>&1 | tee target/test-contract.txt
+
+# One closing line for the whole run, counted from cargo's per-binary results, the Kotlin,
+# Android, browser and contract summary lines and pytest's.
 {
   awk '/^test result:/ { p += $4; f += $6; i += $8 } END { print p, f, i }' target/test-output.txt
   awk '/^kotlin: / { print $2, $4, $6 }' target/test-kotlin.txt
   awk '/^android: / { print $2, $4, $6 }' target/test-android.txt
   awk '/^browser: / { print $2, $4, $6 }' target/test-browser.txt
+  awk '/^contract: / { print $2, $4, $6 }' target/test-contract.txt
   awk '/ in [0-9.]+s/ { p = 0; f = 0; s = 0
          for (k = 1; k <= NF; k++) { if ($k ~ /^passed/) p = $(k-1); if ($k ~ /^failed/) f = $(k-1); if ($k ~ /^skipped/) s = $(k-1) }
          print p + 0, f + 0, s + 0 }' target/test-python.txt

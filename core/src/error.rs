@@ -90,6 +90,15 @@ pub enum Error {
     /// An I/O error outside SQLite.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
+
+    /// The server's TLS certificate is not one this device trusts: not signed by the pinned
+    /// authority (`SyncConfig::trusted_ca_pem`) or the public roots, expired, or for another
+    /// name. Retrying does not help: check the server address and the pin (the enrolment QR).
+    #[error("the server's certificate is not trusted: {detail}")]
+    Untrusted {
+        /// What the TLS layer said (names, dates; no data).
+        detail: String,
+    },
 }
 
 impl Error {

@@ -20,6 +20,14 @@ const LOGICAL_BITS: u32 = 16;
 const LOGICAL_MASK: u64 = (1 << LOGICAL_BITS) - 1;
 
 /// A hybrid-logical-clock stamp.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "schema",
+    schemars(
+        description = "A hybrid-logical-clock stamp: Unix ms × 65,536 + a logical counter \
+        (docs/adr/0002-clocks.md). It exceeds 2^53: read it as a 64-bit or big integer."
+    )
+)]
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
 )]

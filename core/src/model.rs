@@ -16,6 +16,7 @@ use uuid::Uuid;
 macro_rules! coded_enum {
     ($(#[$meta:meta])* $name:ident, $field:literal, $expected:literal { $($(#[$vmeta:meta])* $variant:ident = $code:literal),+ $(,)? }) => {
         $(#[$meta])*
+        #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         pub enum $name { $($(#[$vmeta])* $variant),+ }
         impl $name {
@@ -210,6 +211,7 @@ impl Entity {
 }
 
 /// A field value. Text is NFC; integers are 64-bit.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Value {
     /// No value (cleared).
@@ -272,6 +274,7 @@ impl rusqlite::types::FromSql for Value {
 }
 
 /// The key of an entity: a UUID, or an official code for administrative units.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Key {
     /// Households, residents, campaigns, officers, assignments, quotas.
@@ -290,6 +293,7 @@ impl std::fmt::Display for Key {
 }
 
 /// A position, in millionths of a degree (about 11 cm): integers keep dumps byte-identical.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Location {
     /// Latitude × 10⁶.
@@ -299,6 +303,7 @@ pub struct Location {
 }
 
 /// A visit to a household (a fact).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Visit {
     /// UUIDv7.
@@ -320,6 +325,7 @@ pub struct Visit {
 }
 
 /// An assistance step for a resident (a fact).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Assist {
     /// UUIDv7.
@@ -363,6 +369,7 @@ coded_enum! {
 }
 
 /// A receiving-point session: where and when a team received level-2 applications (a fact).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Session {
     /// UUIDv7.
@@ -386,6 +393,7 @@ pub struct Session {
 }
 
 /// An outreach event: a meeting, a broadcast or a training session (a fact).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Outreach {
     /// UUIDv7.

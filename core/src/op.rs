@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// A replica's id: random, made once when the store is created, kept for life.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ReplicaId(pub Uuid);
 
@@ -42,11 +43,13 @@ pub struct Stamp {
 }
 
 /// One replicated change.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Op {
     /// Who made it.
     pub replica: ReplicaId,
     /// The replica's counter, from 1, without gaps.
+    #[cfg_attr(feature = "schema", schemars(range(min = 1)))]
     pub counter: u64,
     /// When, on the hybrid logical clock.
     pub hlc: Hlc,
@@ -130,6 +133,7 @@ impl Op {
 }
 
 /// What an operation does.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum OpBody {
     /// Set last-writer-wins fields of an entity (creating the entity if needed). Each field is

@@ -230,8 +230,9 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Search residents by name (diacritic-insensitive, đ→d; exact-diacritic matches first),
-    /// or by ID number or phone number when the query is one.
+    /// Search residents by name (diacritic-insensitive, đ→d; whole words, then word starts,
+    /// then inside words, each with exact-diacritic matches first), or by ID number or phone
+    /// number when the query is one (typed in full: that resident alone).
     pub fn search_residents(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>> {
         let q = query.trim();
         let digits: String = q
@@ -277,30 +278,41 @@ impl Store {
                 "a name (or part of one), an ID number or a phone number",
             ));
         }
-        let pattern = format!(
-            "%{}%",
-            folded
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
-        // Matching and ranking read only the covering index `residents_name`; the rows of
-        // the few hits shown are fetched afterwards.
+        let escaped = folded
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        // Ranking, as a person at a door expects: the query as whole words first ("hoa" finds
+        // Hòa before Hoàng), then as the start of words, then inside a word; within each, the
+        // query's own diacritics (either tone placement, `text::exact_key`) before folded
+        // matches, a name equal to the query before longer ones, then by name. Matching and
+        // ranking read only the covering index `residents_name`; the rows of the few hits
+        // shown are fetched afterwards.
         let mut stmt = self.conn.prepare_cached(&format!(
             "WITH hits AS (
                SELECT id, instr(name_exact, ?2) > 0 AS exact, name_folded = ?3 AS whole,
-                      instr(name_folded, ?3) AS pos, name_folded
+                      CASE WHEN ' ' || name_folded || ' ' LIKE ?5 ESCAPE '\\' THEN 0
+                           WHEN ' ' || name_folded LIKE ?6 ESCAPE '\\' THEN 1
+                           ELSE 2 END AS class,
+                      name_folded
                  FROM residents INDEXED BY residents_name
                 WHERE name_folded LIKE ?1 ESCAPE '\\' AND deleted = 0
-                ORDER BY exact DESC, whole DESC, pos, name_folded, id
+                ORDER BY class, exact DESC, whole DESC, name_folded, id
                 LIMIT ?4)
              SELECT {COLS}, hits.exact
                FROM hits JOIN residents r ON r.id = hits.id
                LEFT JOIN account_state s ON s.resident_id = r.id
-              ORDER BY hits.exact DESC, hits.whole DESC, hits.pos, hits.name_folded, hits.id"
+              ORDER BY hits.class, hits.exact DESC, hits.whole DESC, hits.name_folded, hits.id"
         ))?;
         let rows = stmt.query_map(
-            params![pattern, text::exact_key(q), folded, limit as i64],
+            params![
+                format!("%{escaped}%"),
+                text::exact_key(q),
+                folded,
+                limit as i64,
+                format!("% {escaped} %"),
+                format!("% {escaped}%"),
+            ],
             |r| map(r, false),
         )?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -1,8 +1,9 @@
 //! Schema and migrations.
 //!
 //! The schema version lives in `PRAGMA user_version`. `MIGRATIONS[i]` takes a store from
-//! version `i` to `i + 1`, each in its own IMMEDIATE transaction, so a crash mid-migration
-//! leaves the previous version intact. A store newer than [`VERSION`] is refused.
+//! version `i` to `i + 1` (its SQL, then a data step in Rust where SQL cannot compute the new
+//! values), each in its own IMMEDIATE transaction, so a crash mid-migration leaves the previous
+//! version intact. A store newer than [`VERSION`] is refused.
 //!
 //! When the schema changes: append a migration, bump nothing else by hand ([`VERSION`] is the
 //! length of the list), and freeze the new schema in `core/tests/schemas/vN.sql` so the
@@ -232,8 +233,50 @@ CREATE TABLE outreach (
 CREATE INDEX outreach_unit_day ON outreach(unit_code, day);
 "#;
 
+/// Version 3: residents' `name_exact` search key puts each word's tone mark in one place
+/// ([`crate::text::exact_key`]), so that `Hòa` and `Hoà` are the same name to search. No table
+/// changes; every stored key is recomputed from `full_name` ([`rekey_names`]).
+pub(crate) const V3: &str = "";
+
+/// One migration: its statements, then a data step written in Rust (what SQL cannot compute).
+struct Migration {
+    sql: &'static str,
+    data: Option<fn(&Connection) -> Result<()>>,
+}
+
 /// `MIGRATIONS[i]` migrates version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        sql: V1,
+        data: None,
+    },
+    Migration {
+        sql: V2,
+        data: None,
+    },
+    Migration {
+        sql: V3,
+        data: Some(rekey_names),
+    },
+];
+
+/// Recompute every resident's search keys from their name (the V3 data step).
+fn rekey_names(conn: &Connection) -> Result<()> {
+    let names: Vec<(String, String)> = conn
+        .prepare("SELECT id, full_name FROM residents WHERE full_name IS NOT NULL")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut update =
+        conn.prepare("UPDATE residents SET name_folded = ?2, name_exact = ?3 WHERE id = ?1")?;
+    for (id, name) in names {
+        update.execute([
+            id.as_str(),
+            &crate::text::fold(&name),
+            &crate::text::exact_key(&name),
+        ])?;
+    }
+    Ok(())
+}
 
 /// The store's schema version, or an error if this code cannot open it (newer than
 /// [`VERSION`], or not a version at all). Reads only.
@@ -254,14 +297,17 @@ pub fn check_version(conn: &Connection) -> Result<i64> {
 /// Bring the store at `conn` to [`VERSION`], or refuse a newer one.
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let found = check_version(conn)?;
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+    for (i, m) in MIGRATIONS.iter().enumerate().skip(found as usize) {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // Re-check inside the write lock: another connection may have migrated meanwhile.
         let now: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if now > i as i64 {
             continue;
         }
-        tx.execute_batch(sql)?;
+        tx.execute_batch(m.sql)?;
+        if let Some(data) = m.data {
+            data(&tx)?;
+        }
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
         tx.commit()?;
     }

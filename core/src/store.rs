@@ -77,8 +77,9 @@ pub struct ApplyReport {
     pub applied: usize,
     /// Operations this replica already held (ignored).
     pub duplicates: usize,
-    /// Operations stamped further in the future than the drift bound allows. They are applied
-    /// (refusing them would break convergence), but this replica's clock does not follow them.
+    /// Last-writer-wins changes stamped further in the future than the drift bound allows.
+    /// They are applied (refusing them would break convergence), but this replica's clock
+    /// does not follow them beyond the bound. (Facts' stamps are never followed.)
     pub far_future: usize,
     /// Operations the caller's check refused ([`Store::apply_checked`]); not stored.
     pub rejected: usize,
@@ -520,7 +521,11 @@ impl Store {
                 continue;
             }
             materialize(&tx, op, &mut deferred)?;
-            if hlc.observe(op.hlc, now) {
+            // Only last-writer-wins changes are ordered by their stamps, so only theirs are
+            // followed (causality). A fact's stamp orders nothing and moves no clock: a phone
+            // whose clock ran a day ahead cannot drag the replicas that receive its visits
+            // ahead, where their next honest edit would be refused (ADR 0002).
+            if matches!(op.body, OpBody::Set { .. }) && hlc.observe(op.hlc, now) {
                 report.far_future += 1;
             }
             if op.replica == self.replica {

@@ -39,6 +39,10 @@ pub struct SyncConfig {
     pub max_backoff: Duration,
     /// Timeout of one request.
     pub timeout: Duration,
+    /// Trust only this certificate authority (PEM) for `https://` servers, instead of the
+    /// public roots: the pin an admin hands out with the enrolment code (a server with a
+    /// self-signed certificate pins that certificate). `None`: the public web roots.
+    pub trusted_ca_pem: Option<String>,
 }
 
 impl SyncConfig {
@@ -53,6 +57,7 @@ impl SyncConfig {
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
             timeout: Duration::from_secs(30),
+            trusted_ca_pem: None,
         }
     }
 }
@@ -124,9 +129,18 @@ impl<'a> Client<'a> {
     fn new(config: &'a SyncConfig) -> Result<Self> {
         // Error statuses come back as answers (their JSON body says what went wrong); the
         // timeout covers the whole exchange, connection to last byte.
+        let roots = match &config.trusted_ca_pem {
+            Some(pem) => {
+                let ca = ureq::tls::Certificate::from_pem(pem.as_bytes())
+                    .map_err(|_| Error::invalid("trusted_ca_pem", "a certificate in PEM form"))?;
+                ureq::tls::RootCerts::from([ca])
+            }
+            None => ureq::tls::RootCerts::WebPki,
+        };
         let http: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(config.timeout))
             .http_status_as_error(false)
+            .tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build())
             .build()
             .into();
         Ok(Client {
@@ -172,6 +186,9 @@ impl<'a> Client<'a> {
                 Ok(r) => r,
                 Err(e) => {
                     last = describe(&e);
+                    if untrusted(&e) {
+                        return Err(Error::Untrusted { detail: last });
+                    }
                     continue;
                 }
             };
@@ -263,6 +280,33 @@ impl<'a> Client<'a> {
 /// The largest answer read (compressed): far above a pull page, a bound against a broken peer.
 const MAX_ANSWER_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Whether a request failed because the server's certificate was refused (retrying cannot
+/// fix that): a rustls certificate error, however ureq wraps it.
+fn untrusted(e: &ureq::Error) -> bool {
+    let is_cert = |r: &rustls::Error| matches!(r, rustls::Error::InvalidCertificate(_));
+    let in_io = |io: &std::io::Error| {
+        io.get_ref()
+            .and_then(|x| x.downcast_ref::<rustls::Error>())
+            .is_some_and(is_cert)
+    };
+    match e {
+        ureq::Error::Rustls(r) => return is_cert(r),
+        ureq::Error::Io(io) if in_io(io) => return true,
+        _ => {}
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(inner) = source {
+        if let Some(r) = inner.downcast_ref::<rustls::Error>() {
+            return is_cert(r);
+        }
+        if inner.downcast_ref::<std::io::Error>().is_some_and(in_io) {
+            return true;
+        }
+        source = inner.source();
+    }
+    false
+}
+
 fn describe(e: &ureq::Error) -> String {
     // ureq's messages name the host or the I/O failure, never a body: no personal data.
     let mut s = e.to_string();
@@ -283,8 +327,19 @@ pub fn enrol(
     code: &str,
     device_name: &str,
 ) -> Result<Enrolment> {
-    let config = SyncConfig::new(base_url, "");
-    let mut client = Client::new(&config)?;
+    enrol_with(store, &SyncConfig::new(base_url, ""), code, device_name)
+}
+
+/// [`enrol`] with a configuration: the server's URL and, for a server whose certificate the
+/// public roots do not vouch for, the pinned authority (`trusted_ca_pem`). The token in
+/// `config` is not used.
+pub fn enrol_with(
+    store: &mut Store,
+    config: &SyncConfig,
+    code: &str,
+    device_name: &str,
+) -> Result<Enrolment> {
+    let mut client = Client::new(config)?;
     let replica = store.replica_id().0;
     let resp: EnrolResponse = client.post(
         store,

@@ -16,6 +16,7 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub const POSTCARD_MEDIA_TYPE: &str = "application/x-doorstep-postcard";
 
 /// Exchange an enrolment code for a device token.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnrolRequest {
@@ -32,6 +33,7 @@ pub struct EnrolRequest {
 }
 
 /// What an enrolled device gets.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnrolResponse {
     /// The device's id on the server.
@@ -47,6 +49,7 @@ pub struct EnrolResponse {
 }
 
 /// Send operations the server lacks.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PushRequest {
@@ -59,18 +62,20 @@ pub struct PushRequest {
 }
 
 /// Why the server refused one operation of a batch (the rest of the batch is applied).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejected {
     /// The operation's replica.
     pub replica: Uuid,
     /// The operation's counter.
     pub counter: u64,
-    /// A code: `foreign_replica` (not the pushing device's replica), `out_of_scope`,
-    /// `forbidden`, `clock_ahead`, `invalid`.
+    /// A code: `foreign_replica` (not the pushing device's replica), `invalid:<field>` (a value
+    /// the core's rules refuse, naming the field), `out_of_scope`, `forbidden`, `clock_ahead`.
     pub reason: String,
 }
 
 /// The server's answer to a push.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushResponse {
     /// Operations new to the server, now applied.
@@ -87,6 +92,7 @@ pub struct PushResponse {
 }
 
 /// Ask for operations in the device's scope after its cursor.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PullRequest {
@@ -101,6 +107,7 @@ pub struct PullRequest {
 }
 
 /// A page of operations.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PullResponse {
     /// Operations, in the server's order.
@@ -114,10 +121,11 @@ pub struct PullResponse {
 }
 
 /// The body of every 4xx/5xx answer.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// A stable code: `unsupported_protocol`, `bad_request`, `unauthorized`, `forbidden`,
-    /// `too_large`, `unavailable`, `internal`.
+    /// `not_found`, `too_large`, `unavailable`, `internal`.
     pub error: String,
     /// Words for a person (never personal data).
     pub message: String,
@@ -132,6 +140,7 @@ pub struct ErrorBody {
 }
 
 /// Why `POST /v1/enrol` refused a code ([`ErrorBody::reason`]). Each asks for a new code.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EnrolRefusal {

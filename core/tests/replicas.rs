@@ -579,3 +579,64 @@ proptest! {
         prop_assert_eq!(dump(&once), dump(&twice));
     }
 }
+
+/// A fact stamped a day ahead (a phone whose clock ran ahead) is applied but moves no clock:
+/// the receiver's next edit is stamped by its own clock, so a server that refuses edits
+/// stamped ahead of it does not refuse it (issue #12: `clock_ahead` must not spread). A
+/// last-writer-wins change from the future is still followed, up to the drift bound.
+#[test]
+fn a_fact_from_the_future_moves_no_clock() {
+    let mut w = world(2, &[0, DAY_MS]);
+    w.stores[1]
+        .record_visit(NewVisit {
+            household_id: w.households[0],
+            officer_id: w.officers[0],
+            at_ms: Some(T0),
+            outcome: VisitOutcome::Met,
+            revisit_at_ms: None,
+            note: None,
+            location: None,
+        })
+        .unwrap();
+    let ahead: Vec<Op> = w.stores[1]
+        .all_ops_since(&VersionVector::default())
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.replica == w.stores[1].replica_id())
+        .collect();
+    assert!(ahead
+        .iter()
+        .all(|o| o.hlc.physical_ms() as i64 >= T0 + DAY_MS));
+    let report = w.stores[0].apply_ops(&ahead).unwrap();
+    assert_eq!((report.applied, report.far_future), (ahead.len(), 0));
+    let edit = |s: &mut Store, phone: &str| {
+        s.edit_resident(
+            w.residents[0],
+            ResidentEdit {
+                phone: Some(Some(phone.into())),
+                note: None,
+            },
+        )
+        .unwrap();
+        s.all_ops_since(&VersionVector::default())
+            .unwrap()
+            .into_iter()
+            .rfind(|o| o.replica == s.replica_id())
+            .unwrap()
+    };
+    let mine = edit(&mut w.stores[0], "0912000001");
+    assert!(
+        (mine.hlc.physical_ms() as i64) < T0 + 60_000,
+        "the edit follows the fact's stamp"
+    );
+    // The phone a day ahead now edits: that change's stamp is followed, up to the bound.
+    let theirs = edit(&mut w.stores[1], "0912000002");
+    let report = w.stores[0].apply_ops(&[theirs]).unwrap();
+    assert_eq!(report.far_future, 1);
+    let next = edit(&mut w.stores[0], "0912000003");
+    let followed = next.hlc.physical_ms() as i64 - T0;
+    assert!(
+        followed > 0 && followed <= 3_600_000 + 1,
+        "followed {followed} ms ahead"
+    );
+}

@@ -53,6 +53,14 @@ pub enum DoorstepError {
         /// The last failure.
         detail: String,
     },
+    /// The server's TLS certificate is not the one this device trusts (a wrong address, a
+    /// wrong or outdated pin, an intercepted connection): retrying does not help; check the
+    /// server address and the pin given with the enrolment code.
+    #[error("the server's certificate is not trusted: {detail}")]
+    UntrustedServer {
+        /// What the TLS layer said (names, dates; no data).
+        detail: String,
+    },
     /// Anything else (a bug on one side, a refused request): report it.
     #[error("{detail}")]
     Other {
@@ -98,6 +106,7 @@ impl From<CoreError> for DoorstepError {
             e @ CoreError::Network { .. } => DoorstepError::Network {
                 detail: e.to_string(),
             },
+            CoreError::Untrusted { detail } => DoorstepError::UntrustedServer { detail },
             e => DoorstepError::Other {
                 detail: e.to_string(),
             },

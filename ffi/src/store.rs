@@ -236,14 +236,21 @@ impl FieldStore {
     }
 
     /// Exchange a one-time enrolment code for this device's token (online, once).
+    /// `trusted_ca_pem`: for an `https://` server whose certificate the public roots do not
+    /// vouch for, the authority (PEM) to trust instead — the pin given with the enrolment code;
+    /// keep it and pass it to every [`FieldStore::sync`].
+    #[uniffi::method(default(trusted_ca_pem = None))]
     pub fn enrol(
         &self,
         server_url: String,
         code: String,
         device_name: String,
+        trusted_ca_pem: Option<String>,
     ) -> Result<Enrolment> {
+        let mut config = SyncConfig::new(server_url, "");
+        config.trusted_ca_pem = trusted_ca_pem;
         let out = self
-            .with_sync_store(|s| doorstep_core::sync::enrol(s, &server_url, &code, &device_name));
+            .with_sync_store(|s| doorstep_core::sync::enrol_with(s, &config, &code, &device_name));
         match &out {
             Ok(_) => emit(LogLevel::Info, "doorstep::sync", || "enrolled".into()),
             Err(e) => emit(LogLevel::Warn, "doorstep::sync", || {
@@ -256,14 +263,18 @@ impl FieldStore {
     /// Push this device's work and pull its area's changes. Blocking: call it from a background
     /// thread (WorkManager, BGTask); the other methods keep working meanwhile. Safe to call
     /// again after any error.
+    /// `trusted_ca_pem`: the pin given at enrolment, if any (see [`FieldStore::enrol`]).
+    #[uniffi::method(default(trusted_ca_pem = None))]
     pub fn sync(
         &self,
         server_url: String,
         token: String,
         listener: Option<Arc<dyn SyncListener>>,
+        trusted_ca_pem: Option<String>,
     ) -> Result<SyncReport> {
         emit(LogLevel::Info, "doorstep::sync", || "sync started".into());
-        let config = SyncConfig::new(server_url, token);
+        let mut config = SyncConfig::new(server_url, token);
+        config.trusted_ca_pem = trusted_ca_pem;
         let out = self.with_sync_store(|s| {
             doorstep_core::sync::sync(s, &config, &mut |p| {
                 if let Some(l) = &listener {
@@ -302,6 +313,7 @@ fn kind(e: &DoorstepError) -> &'static str {
         DoorstepError::ReEnrol { .. } => "re-enrol",
         DoorstepError::UpdateApp { .. } => "update app",
         DoorstepError::Network { .. } => "network",
+        DoorstepError::UntrustedServer { .. } => "untrusted server certificate",
         DoorstepError::Other { .. } => "other",
     }
 }

@@ -29,6 +29,8 @@ pub struct AppState {
     pub stats: Arc<StatsCache>,
     /// Demo mode: the dashboard opens without sign-in as province command, with a banner.
     pub demo: bool,
+    /// Served over TLS (`serve --tls-cert`): cookies are `Secure` and answers carry HSTS.
+    pub tls: bool,
     /// Roster imports started from the admin pages, for their progress bars.
     pub jobs: Arc<Jobs>,
 }
@@ -42,6 +44,7 @@ impl AppState {
             max_body_bytes,
             stats: Arc::new(StatsCache::new(DEFAULT_DEBOUNCE_MS)),
             demo: false,
+            tls: false,
             jobs: Arc::default(),
         }
     }

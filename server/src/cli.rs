@@ -59,6 +59,18 @@ pub enum Command {
         /// Log as JSON lines.
         #[arg(long)]
         json_logs: bool,
+        /// Serve HTTPS with this PEM certificate chain (leaf first); reloaded without a
+        /// restart when the file changes. Needs --tls-key.
+        #[arg(long, env = "DOORSTEP_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, env = "DOORSTEP_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Serve plain HTTP on an address that is not loopback. Residents' data must not cross
+        /// a network in clear: use it only behind a TLS-terminating proxy on a trusted link.
+        /// Without TLS and without this flag, only loopback addresses are served.
+        #[arg(long, conflicts_with = "tls_cert")]
+        insecure_plain_http: bool,
         /// Demo mode: the dashboard opens without sign-in as province command, with a banner
         /// saying so. Never on a server with real data: --db must be a demo database or a
         /// fresh file, into which the demo data set is built first (server/src/demo/).

@@ -10,17 +10,19 @@
 //! | --- | --- |
 //! | HTTP | [`web`]: the route table (`web/mod.rs`) and the handlers — the sync endpoints ([`web::sync`]), sign-in, dashboard, reports, admin, roster jobs; pages rendered by [`html`] (markup only) |
 //! | shared state | [`app`]: [`AppState`], the one blocking-call helper, the job registry |
-//! | behaviour | [`backend`]: every rule once — enrolment and accounts (`backend/accounts.rs`), the push check and pull (`backend/batch.rs`), console writes (`backend/console.rs`); [`scope`] (what a device may see and change), [`cursor`] (pull positions), [`limits`] |
+//! | behaviour | [`backend`]: every rule once — enrolment and accounts (`backend/accounts.rs`), the push check and pull (`backend/batch.rs`), console writes (`backend/console.rs`); [`scope`] (which villages a device may see and change), [`authority`] (which role may write what), [`cursor`] (pull positions), [`limits`] |
 //! | statistics | [`stats`]: the counting rules, each named in the map at the top of `stats/mod.rs`; report files in [`stats::export`] |
 //! | storage | [`storage`]: what a backend implements (ADR 0007); [`sqlite`] and [`pg`], each with its migrations in `schema.rs`; the records they exchange in [`model`] |
 //!
-//! Where to look: the push check — `backend/batch.rs`; the scope rule — `scope.rs`; a
+//! Where to look: the push check — `backend/batch.rs`; the scope rule — `scope.rs`; who may
+//! write what — `authority.rs`; a
 //! counting rule — `stats/mod.rs`'s map; a page — `web/mod.rs`'s route table, then `html/`;
 //! a migration — `sqlite/schema.rs`, `pg/schema.rs` (the core's: `core/src/schema.rs`); a
 //! limit — `limits.rs`. The demo data set generator is [`demo`] (cargo feature `demo`).
 
 pub mod app;
 pub mod auth;
+pub mod authority;
 pub mod backend;
 pub mod cursor;
 #[cfg(feature = "demo")]
@@ -67,6 +69,31 @@ pub fn state(backend: Arc<Backend>, max_body_bytes: usize) -> AppState {
     AppState::new(backend, max_body_bytes)
 }
 
+/// Serve over TLS on `listener` with the certificate `cert` (reloaded when its files change)
+/// until `shutdown` resolves; then stop accepting and give open connections a grace period.
+/// Session cookies are `Secure` and answers carry HSTS.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    mut state: AppState,
+    cert: Arc<web::tls::ReloadingCert>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    state.tls = true;
+    warm_statistics(&state);
+    web::tls::serve_tls(listener, router(state), cert, shutdown).await
+}
+
+/// Build the statistics snapshot now rather than on the first dashboard request (seconds at
+/// province scale).
+fn warm_statistics(state: &AppState) {
+    let warm = state.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = warm.snapshot() {
+            tracing::warn!(error = %e, "statistics snapshot not built at start");
+        }
+    });
+}
+
 /// Serve on `listener` until `shutdown` resolves; then stop accepting and finish the requests
 /// in flight.
 pub async fn serve(
@@ -74,14 +101,7 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    // Build the statistics snapshot now rather than on the first dashboard request (seconds
-    // at province scale).
-    let warm = state.clone();
-    tokio::task::spawn_blocking(move || {
-        if let Err(e) = warm.snapshot() {
-            tracing::warn!(error = %e, "statistics snapshot not built at start");
-        }
-    });
+    warm_statistics(&state);
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

@@ -18,6 +18,7 @@ use doorstep_core::{AssignTarget, Role};
 use doorstep_server::backend::{Backend, CLI_ACTOR};
 use doorstep_server::limits::DEFAULT_MAX_BODY_BYTES;
 use doorstep_server::pg::{PgBackend, ViewOptions};
+use doorstep_server::web::tls::{ReloadingCert, TlsFiles};
 use doorstep_server::{now_ms, SqliteBackend};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -87,6 +88,9 @@ fn main() -> anyhow::Result<()> {
             listen,
             max_body_bytes,
             json_logs,
+            tls_cert,
+            tls_key,
+            insecure_plain_http,
             demo,
             demo_seed,
         } => {
@@ -98,22 +102,39 @@ fn main() -> anyhow::Result<()> {
                 };
                 prepare_demo(path, demo_seed)?;
             }
-            serve(db, &listen, max_body_bytes, json_logs, demo)
+            let tls = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+                _ => None,
+            };
+            serve(
+                db,
+                &listen,
+                Serving {
+                    max_body_bytes,
+                    json_logs,
+                    demo,
+                    tls,
+                    insecure_plain_http,
+                },
+            )
         }
         command => console(db, command),
     }
 }
 
-fn serve(
-    db: Database,
-    listen: &str,
+/// How `serve` serves.
+struct Serving {
     max_body_bytes: usize,
     json_logs: bool,
     demo: bool,
-) -> anyhow::Result<()> {
+    tls: Option<TlsFiles>,
+    insecure_plain_http: bool,
+}
+
+fn serve(db: Database, listen: &str, how: Serving) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
-    if json_logs {
+    if how.json_logs {
         tracing_subscriber::fmt()
             .with_env_filter(filter)
             .json()
@@ -121,10 +142,16 @@ fn serve(
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
+    // Load the certificate before anything else: a server does not start with one it cannot
+    // use.
+    let cert = match &how.tls {
+        Some(files) => Some(ReloadingCert::open(files.clone())?),
+        None => None,
+    };
     let backend = db.open()?;
-    let mut state = doorstep_server::state(backend, max_body_bytes);
-    state.demo = demo; // --demo: dashboard without sign-in, with a banner
-    if demo {
+    let mut state = doorstep_server::state(backend, how.max_body_bytes);
+    state.demo = how.demo; // --demo: dashboard without sign-in, with a banner
+    if how.demo {
         tracing::warn!("demo mode: the dashboard is open to anyone as province command");
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -134,8 +161,24 @@ fn serve(
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;
-        tracing::info!(addr = %listener.local_addr()?, "listening");
-        doorstep_server::serve(listener, state, shutdown_signal()).await?;
+        let addr = listener.local_addr()?;
+        match cert {
+            Some(cert) => {
+                tracing::info!(%addr, "listening (HTTPS)");
+                doorstep_server::serve_tls(listener, state, cert, shutdown_signal()).await?;
+            }
+            None => {
+                if !addr.ip().is_loopback() && !how.insecure_plain_http {
+                    bail!(
+                        "{addr} is not a loopback address: serve HTTPS there (--tls-cert and \
+                         --tls-key), or plain HTTP behind a TLS-terminating proxy \
+                         (--insecure-plain-http)"
+                    );
+                }
+                tracing::info!(%addr, "listening (plain HTTP)");
+                doorstep_server::serve(listener, state, shutdown_signal()).await?;
+            }
+        }
         tracing::info!("stopped");
         Ok(())
     })

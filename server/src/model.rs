@@ -82,7 +82,7 @@ pub struct Enrolled {
 }
 
 /// An issued enrolment code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct IssuedCode {
     /// The code (shown once, stored hashed).
     pub code: String,
@@ -91,7 +91,7 @@ pub struct IssuedCode {
 }
 
 /// A device as admins see it (no secrets).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DeviceInfo {
     /// Its id.
     pub id: Uuid,
@@ -114,7 +114,7 @@ pub struct DeviceInfo {
 }
 
 /// An audit entry (no personal data: ids and counts).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct AuditEntry {
     /// Its id (increasing).
     pub id: i64,

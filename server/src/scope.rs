@@ -54,8 +54,12 @@ impl Area {
 /// What an officer may see and do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OfficerScope {
+    /// The officer.
+    pub officer: Uuid,
     /// The officer's role (`field` if the server does not know the officer).
     pub role: Role,
+    /// The officer's own unit (their commune, district or province), if the server knows it.
+    pub unit: Option<String>,
     /// The villages the officer is given.
     pub areas: BTreeSet<String>,
     /// The units whose reference data the officer's devices receive: the officer's own unit and
@@ -81,7 +85,9 @@ pub fn officer_scope(conn: &Connection, officer_id: Uuid) -> rusqlite::Result<Of
         .optional()?;
     let Some((role, unit, deleted)) = row else {
         return Ok(OfficerScope {
+            officer: officer_id,
             role: Role::Field,
+            unit: None,
             areas: BTreeSet::new(),
             units: BTreeSet::new(),
         });
@@ -93,7 +99,13 @@ pub fn officer_scope(conn: &Connection, officer_id: Uuid) -> rusqlite::Result<Of
     let mut areas = BTreeSet::new();
     let mut units = BTreeSet::new();
     if deleted != 0 {
-        return Ok(OfficerScope { role, areas, units });
+        return Ok(OfficerScope {
+            officer: officer_id,
+            role,
+            unit: None,
+            areas,
+            units,
+        });
     }
     {
         let mut stmt = conn.prepare_cached(
@@ -156,7 +168,13 @@ pub fn officer_scope(conn: &Connection, officer_id: Uuid) -> rusqlite::Result<Of
             units.insert(u?);
         }
     }
-    Ok(OfficerScope { role, areas, units })
+    Ok(OfficerScope {
+        officer: officer_id,
+        role,
+        unit: own_unit,
+        areas,
+        units,
+    })
 }
 
 fn text_field(fields: &[(Field, Value)], field: Field) -> Option<&str> {
@@ -166,7 +184,10 @@ fn text_field(fields: &[(Field, Value)], field: Field) -> Option<&str> {
     })
 }
 
-fn household_village(conn: &Connection, household: &str) -> rusqlite::Result<Option<String>> {
+pub(crate) fn household_village(
+    conn: &Connection,
+    household: &str,
+) -> rusqlite::Result<Option<String>> {
     Ok(conn
         .prepare_cached("SELECT village_code FROM households WHERE id = ?1")?
         .query_row([household], |r| r.get::<_, Option<String>>(0))
@@ -195,7 +216,7 @@ fn unit_area(code: Option<String>) -> Area {
 }
 
 /// A text column of a materialised row (`table` and `column` are constants of this module).
-fn stored_text(
+pub(crate) fn stored_text(
     conn: &Connection,
     table: &str,
     column: &str,
@@ -344,12 +365,20 @@ pub fn refusal(scope: &OfficerScope, op: &Op, area: &Area, now_ms: i64) -> Optio
             }
         }
     }
-    if matches!(op.body, OpBody::Set { .. })
-        && op.hlc.physical_ms() as i64 > now_ms.saturating_add(MAX_AHEAD_MS)
-    {
-        return Some("clock_ahead");
+    if stamped_ahead(op, now_ms) {
+        return Some(CLOCK_AHEAD);
     }
     None
+}
+
+/// The refusal of a last-writer-wins change stamped too far ahead.
+pub const CLOCK_AHEAD: &str = "clock_ahead";
+
+/// Whether `op` is a last-writer-wins change stamped more than [`MAX_AHEAD_MS`] ahead of
+/// `now_ms` (facts are never: their stamps move no clock, ADR 0002).
+pub fn stamped_ahead(op: &Op, now_ms: i64) -> bool {
+    matches!(op.body, OpBody::Set { .. })
+        && op.hlc.physical_ms() as i64 > now_ms.saturating_add(MAX_AHEAD_MS)
 }
 
 #[cfg(test)]
@@ -369,7 +398,9 @@ mod tests {
     #[test]
     fn refusals_follow_role_area_and_clock() {
         let field = OfficerScope {
+            officer: Uuid::nil(),
             role: Role::Field,
+            unit: None,
             areas: ["A".to_owned()].into(),
             units: BTreeSet::new(),
         };

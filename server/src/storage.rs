@@ -105,8 +105,9 @@ pub trait Tables {
     /// Whether the database answers.
     fn health(&mut self) -> Result<()>;
 
-    /// Insert a newly enrolled device.
-    fn insert_device(&mut self, d: &NewDevice<'_>) -> Result<()>;
+    /// Insert a newly enrolled device; `false` (nothing inserted) if another device not
+    /// revoked holds its replica (the unique index `devices_active_replica`).
+    fn insert_device(&mut self, d: &NewDevice<'_>) -> Result<bool>;
     /// The unrevoked device holding the token hash.
     fn device_by_token(&mut self, token_hash: &str) -> Result<Option<DeviceAuth>>;
     /// Whether the device exists (PostgreSQL locks its row until the transaction ends).

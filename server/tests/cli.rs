@@ -1,6 +1,7 @@
 //! The `doorstep` console commands on both backends: the same commands against an SQLite file
 //! (`--db`) and a PostgreSQL database (`--database`, from `DOORSTEP_TEST_DATABASE_URL`'s
-//! cluster); and a connection string's password never shows in what the binary prints.
+//! cluster); a connection string's password never shows in what the binary prints; and `serve`
+//! refuses plain HTTP off loopback.
 
 use doorstep_server::pg::testing;
 use std::process::{Command, Output};
@@ -153,4 +154,28 @@ fn a_connection_password_is_never_printed() {
     );
     assert!(!out.status.success());
     assert!(!String::from_utf8_lossy(&out.stderr).contains("s3cr3t-pw"));
+}
+
+/// Without TLS, `serve` refuses an address that is not loopback (residents' data must not cross
+/// a network in clear), naming both ways out; half a TLS pair is a usage error.
+#[test]
+fn plain_http_is_served_on_loopback_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("x.db");
+    let db = db.to_str().unwrap();
+    let out = doorstep(&["--db", db], &["serve", "--listen", "0.0.0.0:0"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not a loopback address")
+            && err.contains("--tls-cert")
+            && err.contains("--insecure-plain-http"),
+        "{err}"
+    );
+    let out = doorstep(
+        &["--db", db],
+        &["serve", "--listen", "127.0.0.1:0", "--tls-cert", "c.pem"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-key"));
 }

@@ -77,14 +77,19 @@ pub fn assist(device: &mut Device, resident: Uuid, rng: &mut impl Rng) -> Option
     Some(id)
 }
 
-/// Retract a random fact the device holds (its own or another's).
+/// Retract a random fact credited to the device's officer (recorded on this phone or on
+/// another of the officer's): a field officer may retract only their own (the server refuses
+/// the others as `forbidden`).
 pub fn retract_something(device: &mut Device, rng: &mut impl Rng) {
     let ids: Vec<String> = device
         .store
         .connection()
-        .prepare("SELECT id FROM visits UNION ALL SELECT id FROM assists ORDER BY 1")
+        .prepare(
+            "SELECT id FROM visits WHERE officer_id = ?1
+             UNION ALL SELECT id FROM assists WHERE officer_id = ?1 ORDER BY 1",
+        )
         .unwrap()
-        .query_map([], |row| row.get(0))
+        .query_map([device.officer.to_string()], |row| row.get(0))
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();

@@ -143,7 +143,8 @@ fn year_off_clocks_enrol_work_and_respect_causality() {
 
 /// A phone whose clock jumps a year ahead after enrolment stamps its edits a year ahead:
 /// the server refuses those last-writer-wins edits (`clock_ahead`) and keeps them in
-/// quarantine, and still takes the phone's visits.
+/// quarantine, and still takes the phone's visits — whose stamps move no other replica's
+/// clock, so another phone's honest edit after receiving them is accepted.
 #[test]
 fn a_clock_that_jumps_after_enrolment_is_quarantined() {
     let officers = [OfficerSpec {
@@ -191,4 +192,29 @@ fn a_clock_that_jumps_after_enrolment_is_quarantined() {
     assert_eq!(quarantined, 1);
     other.sync(&url).unwrap();
     assert_eq!(phone_of(&other, resident), None, "nor forwarded");
+    // The other phone received the visit stamped a day ahead; its own next edit is still
+    // stamped by its clock, so the server takes it (one bad clock does not spread).
+    assert!(scope::holds_fact(other.store.connection(), &visit));
+    other
+        .store
+        .edit_resident(
+            resident,
+            ResidentEdit {
+                phone: Some(Some("0912345678".into())),
+                note: None,
+            },
+        )
+        .unwrap();
+    let r = other.sync(&url).unwrap();
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    assert_eq!(phone_of(&other, resident).as_deref(), Some("0912345678"));
+    let phone: Option<String> = server
+        .reader()
+        .query_row(
+            "SELECT phone FROM residents WHERE id = ?1",
+            [resident.to_string()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(phone.as_deref(), Some("0912345678"));
 }

@@ -111,14 +111,15 @@ impl<S: Storage + ?Sized> Backend<S> {
             if e.replica == server_replica {
                 return Err(ServerError::Forbidden("replica: the server's own"));
             }
+            const BOUND: &str = "replica: enrolled on another device; revoke that device first";
             if t.active_device_of_replica(e.replica)?.is_some() {
-                return Err(ServerError::Forbidden(
-                    "replica: enrolled on another device; revoke that device first",
-                ));
+                return Err(ServerError::Forbidden(BOUND));
             }
             let device_id = Uuid::now_v7();
             let id = device_id.to_string();
-            t.insert_device(&NewDevice {
+            // The unique index settles a race of two enrolments of one replica (PostgreSQL
+            // instances, each past the check above): the second inserts nothing.
+            let inserted = t.insert_device(&NewDevice {
                 id: &id,
                 officer_id: &officer,
                 replica: e.replica,
@@ -128,6 +129,9 @@ impl<S: Storage + ?Sized> Backend<S> {
                 acked_counter: acked,
                 clock_offset_ms,
             })?;
+            if !inserted {
+                return Err(ServerError::Forbidden(BOUND));
+            }
             t.use_code(&code_hash, &id)?;
             t.audit(
                 now_ms,

@@ -3,13 +3,14 @@
 //! The rule is here, once: a push refuses any operation not of the device's own replica
 //! (`foreign_replica`); each operation new to the server gets its area from the core
 //! store's tables; a push refuses what is outside the device's officer's scope
-//! ([`scope::refusal`]); what is refused for `clock_ahead` is kept in quarantine; the applied
+//! ([`scope::refusal`]) and what the officer's role may not write ([`authority::refusal`]); what is refused for `clock_ahead` is kept in quarantine; the applied
 //! operations are filed in the feed under their areas; the device's acknowledgement rises to
 //! its highest counter in the batch. How the batch is applied in one transaction is the
 //! storage's ([`crate::storage::Storage::apply`]); a pull page is [`cursor::pull_page`] on the
 //! storage's snapshot of the feed.
 
 use super::{Backend, DeviceAuth};
+use crate::authority;
 use crate::cursor;
 use crate::error::{Result, ServerError};
 use crate::scope::{self, OfficerScope};
@@ -26,6 +27,25 @@ use crate::limits::MAX_PAGE;
 
 /// The refusal of an operation of another replica than the pushing device's.
 pub const FOREIGN_REPLICA: &str = "foreign_replica";
+/// The refusal of an operation carrying a value the core's rules refuse: `invalid:<field>`.
+pub const INVALID: &str = "invalid";
+
+/// Why an operation is refused whoever sends it, device or import: a value the core's write
+/// API could not have made, or a fact dated outside every campaign's days — `invalid:<field>`,
+/// naming the field (never the value), checked by the core's own rules
+/// ([`Op::check_values`], [`Op::check_campaign_days`]).
+fn value_refusal(conn: &Connection, op: &Op) -> Result<Option<String>> {
+    match op
+        .check_values()
+        .and_then(|()| op.check_campaign_days(conn))
+    {
+        Ok(()) => Ok(None),
+        Err(e) => match e.invalid_field() {
+            Some(field) => Ok(Some(format!("{INVALID}:{field}"))),
+            None => Err(e.into()),
+        },
+    }
+}
 
 /// The batch check's record: each accepted operation's feed area, and the refusals.
 #[derive(Default)]
@@ -40,8 +60,9 @@ struct Checked {
 }
 
 impl Checked {
-    /// The verdict on one operation new to the server. `officer`: whose scope a push is
-    /// checked against; `None` accepts everything (imports).
+    /// The verdict on one operation new to the server. `officer`: whose scope and authority a
+    /// push is checked against; `None` (imports) checks only what holds whoever sends it: the
+    /// values and the clock.
     fn check(
         &mut self,
         conn: &Connection,
@@ -53,18 +74,24 @@ impl Checked {
             self.scope = Some(scope::officer_scope(conn, officer)?);
         }
         let area = scope::op_area(conn, op)?;
-        let refusal = self
-            .scope
-            .as_ref()
-            .and_then(|s| scope::refusal(s, op, &area, now_ms));
+        let refusal = match value_refusal(conn, op)? {
+            Some(r) => Some(r),
+            None => match &self.scope {
+                Some(s) => match scope::refusal(s, op, &area, now_ms) {
+                    Some(r) => Some(r.to_owned()),
+                    None => authority::refusal(conn, s, op)?.map(str::to_owned),
+                },
+                None => scope::stamped_ahead(op, now_ms).then(|| scope::CLOCK_AHEAD.to_owned()),
+            },
+        };
         if let Some(reason) = refusal {
-            if reason == "clock_ahead" {
+            if reason == scope::CLOCK_AHEAD {
                 self.quarantined.push(op.clone());
             }
             self.rejected.push(Rejected {
                 replica: op.replica.0,
                 counter: op.counter,
-                reason: reason.to_owned(),
+                reason,
             });
             return Ok(Verdict::Reject);
         }
@@ -197,15 +224,21 @@ impl<S: Storage + ?Sized> Backend<S> {
     }
 
     /// Merge operations made elsewhere (a roster prepared at the commune station) without a
-    /// scope check, filing them in the feed. Returns how many were new.
+    /// scope or authority check (the console's), filing them in the feed; values and clocks are
+    /// checked as for a push, and the refused are counted in the audit entry. Returns how many
+    /// were applied.
     pub fn import_ops(&self, actor: &str, ops: &[Op], now_ms: i64) -> Result<u64> {
-        let (_, applied) = self.apply_batch(ops, None, now_ms, |t, _, applied| {
+        let (_, applied) = self.apply_batch(ops, None, now_ms, |t, checked, applied| {
+            let rejected = checked.rejected.len();
             t.audit(
                 now_ms,
                 actor,
                 "ops_import",
                 "oplog",
-                &format!("applied={applied} duplicates={}", ops.len() - applied),
+                &format!(
+                    "applied={applied} duplicates={} rejected={rejected}",
+                    ops.len() - applied - rejected
+                ),
             )
         })?;
         Ok(applied as u64)

@@ -333,7 +333,15 @@ fn file_activity(
     let now = crate::now_ms();
     let total = ops.len();
     for (i, batch) in ops.chunks(50_000).enumerate() {
-        backend.import_ops(CLI_ACTOR, batch, now)?;
+        let applied = backend.import_ops(CLI_ACTOR, batch, now)?;
+        // A fresh database holds none of them: each one not applied was refused by the
+        // server's checks, a bug in the generator.
+        if applied as usize != batch.len() {
+            return Err(DemoError::Config(format!(
+                "the server refused {} generated operations (see the audit log)",
+                batch.len() - applied as usize
+            )));
+        }
         progress(&format!(
             "field activity: {}/{total} operations",
             (i * 50_000 + batch.len()).min(total)

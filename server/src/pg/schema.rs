@@ -93,8 +93,24 @@ CREATE TABLE web_sessions (
 CREATE INDEX web_sessions_user ON web_sessions (user_id);
 "#;
 
+/// Version 3: a replica belongs to one device not revoked (issue #12), kept by a unique index;
+/// older devices sharing a replica are revoked as of the newest one's enrolment. Mirrors the
+/// SQLite backend's V3.
+const V3: &str = r#"
+UPDATE devices SET revoked_at = newer.at
+FROM (
+    SELECT o.id, min(n.enrolled_at) AS at FROM devices o JOIN devices n
+      ON n.replica = o.replica AND n.revoked_at IS NULL
+     AND (n.enrolled_at > o.enrolled_at OR (n.enrolled_at = o.enrolled_at AND n.id > o.id))
+    WHERE o.revoked_at IS NULL
+    GROUP BY o.id
+) AS newer
+WHERE devices.id = newer.id;
+CREATE UNIQUE INDEX devices_active_replica ON devices (replica) WHERE revoked_at IS NULL;
+"#;
+
 /// `MIGRATIONS[i]` takes the PostgreSQL schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The PostgreSQL schema version this code writes.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -160,8 +176,59 @@ mod tests {
     use doorstep_core::UnitInput;
     use postgres::NoTls;
 
+    /// A database at v2 whose devices share replicas (enrolled before the rule) migrates to
+    /// v3 keeping the newest device of each replica, the older revoked as of its enrolment;
+    /// a second device of a replica then cannot be inserted.
+    #[test]
+    fn migration_from_v2_keeps_one_device_per_replica() {
+        let Some(base) = testing::base_url() else {
+            return;
+        };
+        let url = testing::fresh_database(&base).unwrap();
+        let mut c = postgres::Client::connect(&url, NoTls).unwrap();
+        c.batch_execute(
+            "CREATE TABLE server_meta (key text PRIMARY KEY, value text NOT NULL);
+             INSERT INTO server_meta VALUES ('schema_version', '2'),
+                 ('server_replica', '0190a5c4-7c11-7000-8000-000000000001');",
+        )
+        .unwrap();
+        c.batch_execute(V1).unwrap();
+        c.batch_execute(V2).unwrap();
+        c.batch_execute(
+            "INSERT INTO devices (id, officer_id, replica, name, token_hash, enrolled_at, revoked_at)
+             VALUES ('d1', 'o1', '\\x01', 'old', 'h1', 1, NULL),
+                    ('d2', 'o1', '\\x01', 'new', 'h2', 5, NULL),
+                    ('d3', 'o1', '\\x01', 'gone', 'h3', 0, 3),
+                    ('d4', 'o2', '\\x02', 'other', 'h4', 1, NULL);",
+        )
+        .unwrap();
+        migrate(&mut c).unwrap();
+        assert_eq!(schema_version(&mut c).unwrap(), 3);
+        let rows: Vec<(String, Option<i64>)> = c
+            .query("SELECT id, revoked_at FROM devices ORDER BY id", &[])
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let expected = [("d1", Some(5)), ("d2", None), ("d3", Some(3)), ("d4", None)];
+        assert_eq!(
+            rows,
+            expected.map(|(i, r)| (i.to_owned(), r)).to_vec(),
+            "the newest device of a replica stays"
+        );
+        let n = c
+            .execute(
+                "INSERT INTO devices (id, officer_id, replica, name, token_hash, enrolled_at)
+                 VALUES ('d5', 'o2', '\\x02', 'x', 'h5', 9)
+                 ON CONFLICT (replica) WHERE revoked_at IS NULL DO NOTHING",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+
     /// A database at v1 (as the first PostgreSQL release left it) with an admin and a device
-    /// migrates to v2 keeping both; command users and web sessions then work.
+    /// migrates to the current version keeping both; command users and web sessions then work.
     #[test]
     fn migration_from_v1_keeps_users_and_devices() {
         let Some(base) = testing::base_url() else {
@@ -185,7 +252,7 @@ mod tests {
         .unwrap();
         let replica = migrate(&mut c).unwrap();
         assert_eq!(replica.to_string(), "0190a5c4-7c11-7000-8000-000000000001");
-        assert_eq!(schema_version(&mut c).unwrap(), 2);
+        assert_eq!(schema_version(&mut c).unwrap(), PG_SCHEMA_VERSION);
         let row = c
             .query_one(
                 "SELECT name, role, password_hash FROM users WHERE id = 'u1'",

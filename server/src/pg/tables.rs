@@ -50,11 +50,12 @@ impl<C: GenericClient> Tables for PgTables<'_, C> {
         Ok(())
     }
 
-    fn insert_device(&mut self, d: &NewDevice<'_>) -> Result<()> {
-        self.0.execute(
+    fn insert_device(&mut self, d: &NewDevice<'_>) -> Result<bool> {
+        let n = self.0.execute(
             "INSERT INTO devices (id, officer_id, replica, name, token_hash, enrolled_at,
                                   acked_counter, last_seen_ms, clock_offset_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $6, $8)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $6, $8)
+             ON CONFLICT (replica) WHERE revoked_at IS NULL DO NOTHING",
             &[
                 &d.id,
                 &d.officer_id,
@@ -66,7 +67,7 @@ impl<C: GenericClient> Tables for PgTables<'_, C> {
                 &d.clock_offset_ms,
             ],
         )?;
-        Ok(())
+        Ok(n == 1)
     }
 
     fn device_by_token(&mut self, token_hash: &str) -> Result<Option<DeviceAuth>> {

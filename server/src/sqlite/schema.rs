@@ -87,8 +87,25 @@ CREATE TABLE web_sessions (
 CREATE INDEX web_sessions_user ON web_sessions(user_id);
 "#;
 
+/// Version 3: a replica belongs to one device not revoked (issue #12), kept by a unique index.
+/// Devices enrolled before the rule that share a replica keep only the newest; the older
+/// ones are revoked as of the newer one's enrolment.
+const V3: &str = r#"
+UPDATE devices SET revoked_at = (
+    SELECT min(d.enrolled_at) FROM devices d
+    WHERE d.replica = devices.replica AND d.revoked_at IS NULL
+      AND (d.enrolled_at > devices.enrolled_at
+           OR (d.enrolled_at = devices.enrolled_at AND d.id > devices.id)))
+WHERE revoked_at IS NULL AND EXISTS (
+    SELECT 1 FROM devices d
+    WHERE d.replica = devices.replica AND d.revoked_at IS NULL
+      AND (d.enrolled_at > devices.enrolled_at
+           OR (d.enrolled_at = devices.enrolled_at AND d.id > devices.id)));
+CREATE UNIQUE INDEX devices_active_replica ON devices(replica) WHERE revoked_at IS NULL;
+"#;
+
 /// `MIGRATIONS[i]` takes the server schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The server schema version this code writes.
 pub const SERVER_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -134,6 +151,49 @@ pub fn migrate(conn: &Connection) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file at v2 whose devices share replicas (enrolled before the rule) migrates to v3
+    /// keeping the newest device of each replica, the older revoked as of its enrolment; a
+    /// second device of a replica then cannot be inserted.
+    #[test]
+    fn migration_from_v2_keeps_one_device_per_replica() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE server_meta (key TEXT PRIMARY KEY, value ANY) STRICT;
+             INSERT INTO server_meta VALUES ('server_schema_version', 2);",
+        )
+        .unwrap();
+        conn.execute_batch(V1).unwrap();
+        conn.execute_batch(V2).unwrap();
+        conn.execute_batch(
+            "INSERT INTO devices (id, officer_id, replica, name, token_hash, enrolled_at, revoked_at)
+             VALUES ('d1', 'o1', x'01', 'old', 'h1', 1, NULL),
+                    ('d2', 'o1', x'01', 'new', 'h2', 5, NULL),
+                    ('d3', 'o1', x'01', 'gone', 'h3', 0, 3),
+                    ('d4', 'o2', x'02', 'other', 'h4', 1, NULL);",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        assert_eq!(server_version(&conn).unwrap(), 3);
+        let rows: Vec<(String, Option<i64>)> = conn
+            .prepare("SELECT id, revoked_at FROM devices ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        let expected = [("d1", Some(5)), ("d2", None), ("d3", Some(3)), ("d4", None)];
+        assert_eq!(rows, expected.map(|(i, r)| (i.to_owned(), r)).to_vec());
+        let n = conn
+            .execute(
+                "INSERT INTO devices (id, officer_id, replica, name, token_hash, enrolled_at)
+                 VALUES ('d5', 'o2', x'02', 'x', 'h5', 9)
+                 ON CONFLICT (replica) WHERE revoked_at IS NULL DO NOTHING",
+                [],
+            )
+            .unwrap();
+        assert_eq!(n, 0);
+    }
 
     #[test]
     fn migration_is_idempotent_and_versioned() {

@@ -27,9 +27,12 @@ use std::collections::HashSet;
 use uuid::Uuid;
 
 /// Common query of admin pages.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AdminQuery {
+    /// `vi` or `en` (remembered in a cookie).
     lang: Option<String>,
+    /// What the last change made (an id or a code), shown on the page.
     done: Option<String>,
 }
 
@@ -71,6 +74,14 @@ async fn admin_change<F: DeserializeOwned + Send + 'static>(
 }
 
 /// `GET /admin`: the menu and the latest audit entries.
+#[utoipa::path(get, path = "/admin", tag = "command centre",
+    params(AdminQuery),
+    security(("session" = []), ("admin_token" = [])),
+    responses(
+        (status = 200, description = "The admin menu and the latest audit entries", content(("text/html; charset=utf-8"))),
+        crate::web::openapi::PageErrors,
+    )
+)]
 pub async fn index(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -88,6 +99,14 @@ pub async fn index(
 }
 
 /// `GET /admin/quotas`.
+#[utoipa::path(get, path = "/admin/quotas", tag = "command centre",
+    params(AdminQuery),
+    security(("session" = []), ("admin_token" = [])),
+    responses(
+        (status = 200, description = "The quotas page", content(("text/html; charset=utf-8"))),
+        crate::web::openapi::PageErrors,
+    )
+)]
 pub async fn quotas(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -160,6 +179,14 @@ fn quota_input(user: &CommandUser, snap: &Snapshot, f: QuotaForm) -> Result<Quot
 }
 
 /// `POST /admin/quotas`.
+#[utoipa::path(post, path = "/admin/quotas", tag = "command centre",
+    request_body(description = "`campaign`, `subject_kind` (`unit` or `officer`), `unit` or `officer`, `period` (`campaign` or YYYY-MM-DD), `metric`, `target`", content(("application/x-www-form-urlencoded"))),
+    security(("session" = []), ("admin_token" = [])),
+    responses(
+        (status = 303, description = "Done (audited as `user:<id>`): to `/admin/quotas?done=<id>`; not signed in: to `/signin`"),
+        (status = "4XX", response = crate::web::openapi::ErrorPage),
+    )
+)]
 pub async fn quotas_post(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -180,6 +207,14 @@ pub async fn quotas_post(
 }
 
 /// `GET /admin/assign`.
+#[utoipa::path(get, path = "/admin/assign", tag = "command centre",
+    params(AdminQuery),
+    security(("session" = []), ("admin_token" = [])),
+    responses(
+        (status = 200, description = "The assignments page", content(("text/html; charset=utf-8"))),
+        crate::web::openapi::PageErrors,
+    )
+)]
 pub async fn assign(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -206,6 +241,14 @@ struct AssignForm {
 }
 
 /// `POST /admin/assign`.
+#[utoipa::path(post, path = "/admin/assign", tag = "command centre",
+    request_body(description = "`action` (`assign`, `unassign`, `move`), `officer`, `from` (for `move`), `kind` (`village` or `household`), `target`", content(("application/x-www-form-urlencoded"))),
+    security(("session" = []), ("admin_token" = [])),
+    responses(
+        (status = 303, description = "Done (audited as `user:<id>`): to `/admin/assign?done=<id>`; not signed in: to `/signin`"),
+        (status = "4XX", response = crate::web::openapi::ErrorPage),
+    )
+)]
 pub async fn assign_post(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -267,6 +310,14 @@ pub async fn assign_post(
 }
 
 /// `GET /admin/devices`.
+#[utoipa::path(get, path = "/admin/devices", tag = "command centre",
+    params(AdminQuery),
+    security(("session" = []), ("admin_token" = [])),
+    responses(
+        (status = 200, description = "The devices page", content(("text/html; charset=utf-8"))),
+        crate::web::openapi::PageErrors,
+    )
+)]
 pub async fn devices(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -303,6 +354,14 @@ struct DeviceForm {
 }
 
 /// `POST /admin/devices`: `action=enrol&officer=` or `action=revoke&device=`.
+#[utoipa::path(post, path = "/admin/devices", tag = "command centre",
+    request_body(description = "`action=enrol&officer=<id>` (issue a code) or `action=revoke&device=<id>`", content(("application/x-www-form-urlencoded"))),
+    security(("session" = []), ("admin_token" = [])),
+    responses(
+        (status = 303, description = "Done (audited as `user:<id>`): to `/admin/devices?done=<code>` or `/admin/devices`; not signed in: to `/signin`"),
+        (status = "4XX", response = crate::web::openapi::ErrorPage),
+    )
+)]
 pub async fn devices_post(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -349,6 +408,14 @@ pub async fn devices_post(
 }
 
 /// `GET /admin/roster`: the upload form with its progress bar.
+#[utoipa::path(get, path = "/admin/roster", tag = "command centre",
+    params(AdminQuery),
+    security(("session" = []), ("admin_token" = [])),
+    responses(
+        (status = 200, description = "The roster upload form with its progress bar", content(("text/html; charset=utf-8"))),
+        crate::web::openapi::PageErrors,
+    )
+)]
 pub async fn roster(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -58,6 +58,40 @@ pub fn postcard<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ServerError> {
     }
 }
 
+/// Decode a query string; an error names the parameter and, where it can, the accepted form,
+/// never the value, in an [`ErrorBody`](doorstep_core::wire::ErrorBody) like a body's (axum's
+/// own `Query` answers a plain-text 400).
+pub fn query<T: DeserializeOwned>(query: &str) -> Result<T, ServerError> {
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let message = e.inner().to_string();
+        let mut reason = reason(&message);
+        // A number's parse error (`invalid digit found in string`) names no form.
+        if reason.expected.is_none()
+            && ["invalid digit", "number too", "cannot parse integer"]
+                .iter()
+                .any(|p| message.starts_with(p))
+        {
+            reason.expected = Some("a whole number within the parameter's range".into());
+        }
+        ServerError::BadRequest(format!("query: {}", describe(e.path(), reason)))
+    })
+}
+
+/// The query string of a route answering JSON, decoded by [`query`].
+pub struct JsonQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for JsonQuery<T> {
+    type Rejection = ServerError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, ServerError> {
+        query(parts.uri.query().unwrap_or_default()).map(JsonQuery)
+    }
+}
+
 fn bad(message: String) -> ServerError {
     ServerError::BadRequest(format!("body: {message}"))
 }
@@ -219,5 +253,30 @@ mod tests {
             "{m}"
         );
         assert!(m.contains("expected one of `Set`"), "{m}");
+    }
+
+    #[test]
+    fn query_errors_name_the_parameter_not_the_value() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Q {
+            limit: Option<u32>,
+            campaign: String,
+        }
+        let err = |q: &str| match query::<Q>(q) {
+            Err(ServerError::BadRequest(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            err("campaign=x&limit=0912345678901"),
+            "query: invalid value at limit: expected a whole number within the parameter's range"
+        );
+        assert_eq!(
+            err("campaign=x&limit=abc"),
+            "query: invalid value at limit: expected a whole number within the parameter's range"
+        );
+        assert_eq!(err("limit=1"), "query: missing field: `campaign`");
+        assert_eq!(err("campaign=x&campaign=y"), "query: duplicate field");
+        assert!(query::<Q>("campaign=x&limit=5").is_ok());
     }
 }

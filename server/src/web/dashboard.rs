@@ -11,6 +11,14 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 /// `GET /dash`: a unit's page.
+#[utoipa::path(get, path = "/dash", tag = "command centre",
+    params(ReportQuery),
+    security(("session" = []), ("admin_token" = [])),
+    responses(
+        (status = 200, description = "An HTML page", content(("text/html; charset=utf-8"))),
+        crate::web::openapi::PageErrors,
+    )
+)]
 pub async fn unit(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -31,6 +39,14 @@ pub async fn unit(
 }
 
 /// `GET /dash/officer/{id}`: an officer's page.
+#[utoipa::path(get, path = "/dash/officer/{id}", tag = "command centre",
+    params(("id" = String, Path, description = "The officer's id (UUID)"), ReportQuery),
+    security(("session" = []), ("admin_token" = [])),
+    responses(
+        (status = 200, description = "An HTML page", content(("text/html; charset=utf-8"))),
+        crate::web::openapi::PageErrors,
+    )
+)]
 pub async fn officer(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -5,10 +5,11 @@
 use crate::app::{AppState, Job, JobReport};
 use crate::error::{Result, ServerError};
 use crate::now_ms;
+use crate::web::body::JsonQuery;
 use crate::web::caller::require_admin_pages;
 use crate::web::respond::json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use http_body_util::{BodyExt, Limited};
@@ -16,8 +17,10 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 /// Query of the roster upload.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RosterQuery {
+    /// The campaign's id.
     campaign: String,
 }
 
@@ -37,10 +40,22 @@ async fn body_bytes(state: &AppState, body: Body) -> Result<Bytes> {
 
 /// `POST /admin/roster?campaign=ID` with the CSV as the body: starts the import, answers
 /// `{"job": id}` at once.
+#[utoipa::path(post, path = "/admin/roster", tag = "command centre",
+    params(RosterQuery),
+    request_body(description = "The roster CSV (docs/roster-format.md)", content(("text/csv"))),
+    security(("session" = []), ("admin_token" = [])),
+    responses(
+        (status = 202, description = "The import started: `{\"job\": <id>}`", content(("application/json"))),
+        (status = 400, response = crate::web::openapi::BadRequest),
+        (status = 401, response = crate::web::openapi::Unauthorized),
+        (status = 403, response = crate::web::openapi::Forbidden),
+        (status = 413, response = crate::web::openapi::TooLarge),
+    )
+)]
 pub async fn roster_upload(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<RosterQuery>,
+    JsonQuery(q): JsonQuery<RosterQuery>,
     body: Body,
 ) -> Result<Response> {
     let user = require_admin_pages(&state, &headers).await?;
@@ -97,6 +112,17 @@ pub async fn roster_upload(
 }
 
 /// `GET /admin/roster/jobs/{id}`: the import's progress, then its report.
+#[utoipa::path(get, path = "/admin/roster/jobs/{id}", tag = "command centre",
+    params(("id" = String, Path, description = "The job's id (UUID)")),
+    security(("session" = []), ("admin_token" = [])),
+    responses(
+        (status = 200, description = "The import's progress (`total_bytes`, `bytes_read`, `rows_read`, `done`), then its `report` or `error`", content(("application/json"))),
+        (status = 400, response = crate::web::openapi::BadRequest),
+        (status = 401, response = crate::web::openapi::Unauthorized),
+        (status = 403, response = crate::web::openapi::Forbidden),
+        (status = 404, response = crate::web::openapi::NotFound),
+    )
+)]
 pub async fn roster_job(
     State(state): State<AppState>,
     headers: HeaderMap,

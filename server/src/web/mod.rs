@@ -9,6 +9,7 @@
 //! | `/`, `/signin`, `/signout` | [`signin`] |
 //! | `/dash`, `/dash/officer/{id}` (the dashboard pages) | [`dashboard`] |
 //! | `/api/v1/report…` (JSON), `/reports/{file}` (XLSX/CSV/JSON files) | [`reports`] |
+//! | `/v1/openapi.json`, `/v1/schema.json` (the contract: OpenAPI document, wire types' JSON Schema, also in `docs/api/`) | [`openapi`] |
 //! | `/admin`, `/admin/quotas`, `/admin/assign`, `/admin/devices`, `/admin/roster` (pages) | [`admin`] |
 //! | `POST /admin/roster`, `/admin/roster/jobs/{id}` (roster imports and their progress) | [`jobs`] |
 //!
@@ -21,10 +22,12 @@ pub mod body;
 pub mod caller;
 pub mod dashboard;
 pub mod jobs;
+pub mod openapi;
 pub mod reports;
 pub mod respond;
 pub mod signin;
 pub mod sync;
+pub mod tls;
 
 pub use caller::{caller, check_officer, check_unit, demo_user, require};
 pub use reports::{officer_report, unit_report, ReportQuery};
@@ -54,6 +57,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/devices", get(sync::list_devices))
         .route("/v1/admin/devices/{id}/revoke", post(sync::revoke))
         .route("/v1/admin/audit", get(sync::audit))
+        // The contract: docs/api/, generated (openapi.rs).
+        .route("/v1/openapi.json", get(openapi::serve_openapi))
+        .route("/v1/schema.json", get(openapi::serve_schema))
         // The command centre.
         .route("/", get(signin::home))
         .route("/signin", get(signin::signin_page).post(signin::signin))
@@ -83,7 +89,23 @@ pub fn router(state: AppState) -> Router {
         .layer(RequestDecompressionLayer::new().gzip(true).zstd(true))
         .layer(CompressionLayer::new().gzip(true).zstd(true))
         .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            strict_transport,
+        ))
         .with_state(state)
+}
+
+/// Over TLS, tell browsers to use nothing else for this host for a year (HSTS).
+async fn strict_transport(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    if state.tls {
+        resp.headers_mut().insert(
+            axum::http::header::STRICT_TRANSPORT_SECURITY,
+            axum::http::HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    resp
 }
 
 /// Count every answer by route template and status (`/metrics`).

@@ -8,9 +8,10 @@ use crate::backend::CommandUser;
 use crate::error::{Result, ServerError};
 use crate::now_ms;
 use crate::stats::{OfficerReport, Report, Snapshot};
+use crate::web::body::JsonQuery;
 use crate::web::caller::{check_officer, check_unit, require};
 use crate::web::respond::json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
@@ -19,7 +20,8 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 /// Query of the report routes and pages.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// Unit code (default: the caller's unit, or the campaign's).
     pub unit: Option<String>,
@@ -107,10 +109,18 @@ pub fn officer_report(
 }
 
 /// `GET /api/v1/report`: a unit's report as JSON.
+#[utoipa::path(get, path = "/api/v1/report", tag = "command centre",
+    params(ReportQuery),
+    security(("session" = []), ("admin_token" = [])),
+    responses(
+        (status = 200, description = "The unit's report (its shape and counting rules: docs/dashboard-api.md)", content(("application/json"))),
+        crate::web::openapi::CommandErrors,
+    )
+)]
 pub async fn api_unit(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<ReportQuery>,
+    JsonQuery(q): JsonQuery<ReportQuery>,
 ) -> Result<Response> {
     let user = require(&state, &headers).await?;
     let (_, report) = state.blocking(move |s| unit_report(s, &user, &q)).await?;
@@ -118,11 +128,19 @@ pub async fn api_unit(
 }
 
 /// `GET /api/v1/report/officer/{id}`: an officer's report as JSON.
+#[utoipa::path(get, path = "/api/v1/report/officer/{id}", tag = "command centre",
+    params(("id" = String, Path, description = "The officer's id (UUID)"), ReportQuery),
+    security(("session" = []), ("admin_token" = [])),
+    responses(
+        (status = 200, description = "The officer's report (docs/dashboard-api.md)", content(("application/json"))),
+        crate::web::openapi::CommandErrors,
+    )
+)]
 pub async fn api_officer(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    Query(q): Query<ReportQuery>,
+    JsonQuery(q): JsonQuery<ReportQuery>,
 ) -> Result<Response> {
     let user = require(&state, &headers).await?;
     let id = parse_uuid(&id, "officer")?;
@@ -134,11 +152,20 @@ pub async fn api_officer(
 
 /// `/reports/{daily|final}.{xlsx|csv|json}`: a unit's report (or an officer's with
 /// `officer=`) on the day (`daily`) or on the campaign's last day (`final`).
+#[utoipa::path(get, path = "/reports/{file}", tag = "command centre",
+    params(("file" = String, Path, description = "`daily` or `final`, `.`, then `xlsx`, `csv` or `json` (e.g. `daily.xlsx`)"), ReportQuery),
+    security(("session" = []), ("admin_token" = [])),
+    responses(
+        (status = 200, description = "The report file, with `Content-Disposition: attachment` (docs/dashboard-api.md, Report files)",
+            content(("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"), ("text/csv; charset=utf-8"), ("application/json"))),
+        crate::web::openapi::CommandErrors,
+    )
+)]
 pub async fn file(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path(file): Path<String>,
-    Query(mut q): Query<ReportQuery>,
+    JsonQuery(mut q): JsonQuery<ReportQuery>,
 ) -> Result<Response> {
     let user = require(&state, &headers).await?;
     let (kind, ext) = file

@@ -17,6 +17,14 @@ use serde::Deserialize;
 pub const SESSION_MS: i64 = 12 * 3600 * 1000;
 
 /// `GET /`: the dashboard if signed in, else the sign-in page.
+#[utoipa::path(get, path = "/", tag = "command centre",
+    security((), ("session" = []), ("admin_token" = [])),
+    responses(
+        (status = 303, description = "Signed in (or demo mode): to `/dash`; else to `/signin`"),
+        (status = 401, response = crate::web::openapi::Unauthorized),
+        (status = 403, response = crate::web::openapi::Forbidden),
+    )
+)]
 pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match caller(&state, &headers).await {
         Ok(Some(_)) => Redirect::to("/dash").into_response(),
@@ -26,13 +34,20 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> Response
 }
 
 /// Query of the sign-in page.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LangQuery {
+    /// `vi` or `en` (remembered in a cookie).
     lang: Option<String>,
+    /// Present after a refused sign-in: the page says so.
     failed: Option<String>,
 }
 
 /// `GET /signin`.
+#[utoipa::path(get, path = "/signin", tag = "command centre",
+    params(LangQuery),
+    responses((status = 200, description = "The sign-in form", content(("text/html; charset=utf-8"))))
+)]
 pub async fn signin_page(headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
     let (lang, cookie) = lang_of(&headers, q.lang.as_deref());
     page(
@@ -49,6 +64,13 @@ struct SigninForm {
 }
 
 /// `POST /signin`: check the password, start a session, set its cookie.
+#[utoipa::path(post, path = "/signin", tag = "command centre",
+    request_body(description = "The sign-in form: `name`, `password`", content(("application/x-www-form-urlencoded"))),
+    responses(
+        (status = 303, description = "Signed in: to `/dash`, with the `doorstep_session` cookie (HttpOnly, SameSite=Strict, 12 h); refused: to `/signin?failed=1`"),
+        (status = 400, response = crate::web::openapi::BadRequest),
+    )
+)]
 pub async fn signin(State(state): State<AppState>, body: Bytes) -> Result<Response> {
     let form: SigninForm = serde_urlencoded::from_bytes(&body)
         .map_err(|_| ServerError::BadRequest("form: expected name and password".into()))?;
@@ -86,8 +108,9 @@ pub async fn signin(State(state): State<AppState>, body: Bytes) -> Result<Respon
     resp.headers_mut().append(
         header::SET_COOKIE,
         HeaderValue::from_str(&format!(
-            "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-            SESSION_MS / 1000
+            "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+            SESSION_MS / 1000,
+            secure(&state)
         ))
         .map_err(|_| ServerError::Internal("cookie".into()))?,
     );
@@ -102,6 +125,10 @@ fn dummy_hash() -> &'static str {
 }
 
 /// `POST /signout`: end the session, clear its cookie.
+#[utoipa::path(post, path = "/signout", tag = "command centre",
+    security((), ("session" = [])),
+    responses((status = 303, description = "The session ended and its cookie cleared: to `/signin`"))
+)]
 pub async fn signout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response> {
     if let Some(token) = session_token(&headers) {
         state
@@ -111,7 +138,20 @@ pub async fn signout(State(state): State<AppState>, headers: HeaderMap) -> Resul
     let mut resp = Redirect::to("/signin").into_response();
     resp.headers_mut().append(
         header::SET_COOKIE,
-        HeaderValue::from_static("doorstep_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+        HeaderValue::from_str(&format!(
+            "{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{}",
+            secure(&state)
+        ))
+        .map_err(|_| ServerError::Internal("cookie".into()))?,
     );
     Ok(resp)
+}
+
+/// The cookie attribute that keeps a session cookie off plain HTTP, when served over TLS.
+fn secure(state: &AppState) -> &'static str {
+    if state.tls {
+        "; Secure"
+    } else {
+        ""
+    }
 }

@@ -13,9 +13,10 @@ use crate::backend::{CommandUser, DeviceAuth, Enrolment};
 use crate::error::{Result, ServerError};
 use crate::metrics::Metrics;
 use crate::now_ms;
+use crate::web::body::JsonQuery;
 use crate::web::caller::bearer_token;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use doorstep_core::wire::{
@@ -139,6 +140,13 @@ async fn admin(state: &AppState, headers: &HeaderMap) -> Result<CommandUser> {
     }
 }
 
+/// Whether the server and its database answer.
+#[utoipa::path(get, path = "/health", tag = "ops",
+    responses(
+        (status = 200, description = "`ok`", content(("text/plain"))),
+        (status = 503, response = super::openapi::Unavailable),
+    )
+)]
 pub(super) async fn health(State(state): State<AppState>) -> Result<&'static str> {
     state
         .blocking(|s| s.backend.health())
@@ -147,6 +155,15 @@ pub(super) async fn health(State(state): State<AppState>) -> Result<&'static str
     Ok("ok")
 }
 
+/// Prometheus metrics: requests by route and status, operations applied/duplicate/rejected/
+/// pulled, body bytes, devices, quarantined operations, feed rows, clock offset per device id.
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses(
+        (status = 200, description = "Prometheus text format", content(("text/plain; version=0.0.4"))),
+        (status = 500, response = super::openapi::Internal),
+        (status = 503, response = super::openapi::Unavailable),
+    )
+)]
 pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response> {
     let gauges = state.blocking(|s| s.backend.gauges()).await?;
     let text = state.metrics.render(&gauges);
@@ -158,6 +175,20 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Result<Response> {
     Ok(resp)
 }
 
+/// Exchange a one-time enrolment code for a device token (no token needed).
+///
+/// The same replica retrying the same code after a lost answer gets its device back with a
+/// fresh token until the token is first used. The replica is bound to the device: one another
+/// device (not revoked) or the server holds is refused 403.
+#[utoipa::path(post, path = "/v1/enrol", tag = "sync",
+    params(("Content-Encoding" = Option<String>, Header, description = "`gzip` or `zstd` if the body is compressed (answered 415 otherwise)"),
+        ("Accept-Encoding" = Option<String>, Header, description = "`zstd, gzip` for a compressed answer")),
+    request_body(description = "`EnrolRequest`", content((ref("#/components/schemas/EnrolRequest") = "application/json"), (ref("#/components/schemas/EnrolRequest") = "application/x-doorstep-postcard"))),
+    responses(
+        (status = 200, description = "`EnrolResponse`, in the request's format", content((ref("#/components/schemas/EnrolResponse") = "application/json"), (ref("#/components/schemas/EnrolResponse") = "application/x-doorstep-postcard"))),
+        super::openapi::SyncErrors,
+    )
+)]
 pub(super) async fn enrol(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -192,6 +223,20 @@ pub(super) async fn enrol(
     )
 }
 
+/// Send the device's operations the server lacks (at most 1,000), in counter order.
+///
+/// Applied in one transaction with the device's acknowledged counter; a retried batch is a
+/// no-op (duplicates). Refused operations are listed in `rejected` and the rest is applied.
+#[utoipa::path(post, path = "/v1/sync/push", tag = "sync",
+    params(("Content-Encoding" = Option<String>, Header, description = "`gzip` or `zstd` if the body is compressed (answered 415 otherwise)"),
+        ("Accept-Encoding" = Option<String>, Header, description = "`zstd, gzip` for a compressed answer")),
+    request_body(description = "`PushRequest`", content((ref("#/components/schemas/PushRequest") = "application/json"), (ref("#/components/schemas/PushRequest") = "application/x-doorstep-postcard"))),
+    security(("device_token" = [])),
+    responses(
+        (status = 200, description = "`PushResponse`, in the request's format", content((ref("#/components/schemas/PushResponse") = "application/json"), (ref("#/components/schemas/PushResponse") = "application/x-doorstep-postcard"))),
+        super::openapi::SyncErrors,
+    )
+)]
 pub(super) async fn push(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -225,6 +270,19 @@ pub(super) async fn push(
     respond(&state, format, &resp)
 }
 
+/// A page of operations in the device's scope after its cursor (never its own).
+///
+/// Apply the page and store its `cursor` in one transaction; ask again while `has_more`.
+#[utoipa::path(post, path = "/v1/sync/pull", tag = "sync",
+    params(("Content-Encoding" = Option<String>, Header, description = "`gzip` or `zstd` if the body is compressed (answered 415 otherwise)"),
+        ("Accept-Encoding" = Option<String>, Header, description = "`zstd, gzip` for a compressed answer")),
+    request_body(description = "`PullRequest`", content((ref("#/components/schemas/PullRequest") = "application/json"), (ref("#/components/schemas/PullRequest") = "application/x-doorstep-postcard"))),
+    security(("device_token" = [])),
+    responses(
+        (status = 200, description = "`PullResponse`, in the request's format", content((ref("#/components/schemas/PullResponse") = "application/json"), (ref("#/components/schemas/PullResponse") = "application/x-doorstep-postcard"))),
+        super::openapi::SyncErrors,
+    )
+)]
 pub(super) async fn pull(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -251,7 +309,7 @@ pub(super) async fn pull(
 }
 
 /// `POST /v1/admin/enrol-codes` body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnrolCodeRequest {
     /// The officer whose device will enrol with the code.
@@ -261,6 +319,18 @@ pub struct EnrolCodeRequest {
     pub ttl_minutes: Option<u32>,
 }
 
+/// Issue a one-time enrolment code for an officer's device (audited).
+#[utoipa::path(post, path = "/v1/admin/enrol-codes", tag = "admin",
+    request_body(description = "`EnrolCodeRequest`", content((ref("#/components/schemas/EnrolCodeRequest") = "application/json"), (ref("#/components/schemas/EnrolCodeRequest") = "application/x-doorstep-postcard"))),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "`IssuedCode`, in the request's format", content((ref("#/components/schemas/IssuedCode") = "application/json"), (ref("#/components/schemas/IssuedCode") = "application/x-doorstep-postcard"))),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 404, response = super::openapi::NotFound),
+        (status = 413, response = super::openapi::TooLarge),
+        super::openapi::AdminErrors,
+    )
+)]
 pub(super) async fn issue_code(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -283,7 +353,7 @@ pub(super) async fn issue_code(
 }
 
 /// `POST /v1/admin/devices/{id}/revoke` answer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RevokeResponse {
     /// The device.
     pub device_id: Uuid,
@@ -291,6 +361,17 @@ pub struct RevokeResponse {
     pub revoked: bool,
 }
 
+/// Revoke a device: its token answers 401 from now on (audited).
+#[utoipa::path(post, path = "/v1/admin/devices/{id}/revoke", tag = "admin",
+    params(("id" = String, Path, description = "The device's id (UUID)")),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "`RevokeResponse`", body = ref("#/components/schemas/RevokeResponse")),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 404, response = super::openapi::NotFound),
+        super::openapi::AdminErrors,
+    )
+)]
 pub(super) async fn revoke(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -307,6 +388,14 @@ pub(super) async fn revoke(
     respond(&state, Format::Json, &RevokeResponse { device_id, revoked })
 }
 
+/// Every device, as admins see it (no secrets).
+#[utoipa::path(get, path = "/v1/admin/devices", tag = "admin",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "`[DeviceInfo]`", body = ref("#/components/schemas/DeviceList")),
+        super::openapi::AdminErrors,
+    )
+)]
 pub(super) async fn list_devices(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -317,16 +406,27 @@ pub(super) async fn list_devices(
 }
 
 /// `GET /v1/admin/audit` query.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Newest entries first, at most this many (default 100).
     pub limit: Option<u32>,
 }
 
+/// The audit log, newest first (ids and counts, no personal data).
+#[utoipa::path(get, path = "/v1/admin/audit", tag = "admin",
+    params(AuditQuery),
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "`[AuditEntry]`", body = ref("#/components/schemas/AuditLog")),
+        (status = 400, response = super::openapi::BadRequest),
+        super::openapi::AdminErrors,
+    )
+)]
 pub(super) async fn audit(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Query(q): Query<AuditQuery>,
+    JsonQuery(q): JsonQuery<AuditQuery>,
 ) -> Result<Response> {
     admin(&state, &headers).await?;
     let limit = q.limit.unwrap_or(100);

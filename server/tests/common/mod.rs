@@ -3,6 +3,8 @@
 //! under CI). Not every test binary uses every item, hence the `allow`.
 #![allow(dead_code)]
 
+pub mod http;
+
 use doorstep_core::Store;
 use doorstep_server::backend::{AuditEntry, Backend};
 use doorstep_server::pg::{testing, ViewOptions};

@@ -22,6 +22,9 @@ enum class Problem {
     /** The phone's storage failed. */
     STORAGE,
 
+    /** The server's certificate is not the trusted one: check the address and the pin. */
+    UNTRUSTED_SERVER,
+
     /** Anything else: report it. */
     OTHER,
 
@@ -46,6 +49,7 @@ fun DoorstepException.toUiError(): UiError = when (this) {
     is DoorstepException.ReEnrol -> UiError(Problem.RE_ENROL)
     is DoorstepException.UpdateApp -> UiError(Problem.UPDATE_APP)
     is DoorstepException.Network -> UiError(Problem.NETWORK)
+    is DoorstepException.UntrustedServer -> UiError(Problem.UNTRUSTED_SERVER)
     is DoorstepException.Other -> UiError(Problem.OTHER)
 }
 

@@ -63,6 +63,7 @@ object Texts {
             Problem.INVALID_INPUT -> context.getString(R.string.problem_invalid_input, fieldLabel(context, field))
             Problem.NOT_FOUND -> context.getString(R.string.problem_not_found, fieldLabel(context, field))
             Problem.STORAGE -> context.getString(R.string.problem_storage)
+            Problem.UNTRUSTED_SERVER -> context.getString(R.string.problem_untrusted_server)
             Problem.OTHER -> context.getString(R.string.problem_other)
             Problem.NOT_ENROLLED -> context.getString(R.string.problem_not_enrolled)
             Problem.REQUIRED -> context.getString(R.string.problem_required, fieldLabel(context, field))
