@@ -14,10 +14,7 @@ use crate::error::ServerError;
 use crate::web::body;
 use crate::SqliteBackend;
 use doorstep_core::wire::{EnrolRequest, PullRequest, PullResponse, PushRequest};
-use doorstep_core::{
-    CampaignInput, Error, OfficerInput, Op, OpBody, Options, Role, Store, UnitInput, UnitLevel,
-    Value,
-};
+use doorstep_core::{CampaignInput, Error, OfficerInput, Op, OpBody, Options, Role, Store, Value};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::sync::OnceLock;
@@ -25,6 +22,12 @@ use uuid::Uuid;
 
 /// A fuzz entry point: any bytes in, a panic only on a bug.
 pub type Entry = fn(&[u8]);
+
+/// The units the roster and enrolment targets' stores hold (a province down to two villages).
+const UNITS: &str = "code,parent_code,level,kind,name\n58,,province,tỉnh,Ninh Thuận\n\
+    582,58,district,thành phố,Phan Rang - Tháp Chàm\n\
+    22738,582,commune,phường,Đô Vinh\n22738-01,22738,village,khu phố,Khu phố 1\n\
+    22738-02,22738,village,khu phố,Khu phố 2\n";
 
 /// Every target: its name (the directory of its corpus and of `fuzz/fuzz_targets/<name>.rs`)
 /// and its entry point.
@@ -96,11 +99,7 @@ pub fn cursor(data: &[u8]) {
 pub fn roster(data: &[u8]) {
     let campaign = Uuid::from_u128(0xCA00);
     let mut store = Store::open_in_memory(Options::default()).expect("store");
-    let units = "code,parent_code,level,kind,name\n58,,province,tỉnh,Ninh Thuận\n\
-                 582,58,district,thành phố,Phan Rang - Tháp Chàm\n\
-                 22738,582,commune,phường,Đô Vinh\n22738-01,22738,village,khu phố,Khu phố 1\n\
-                 22738-02,22738,village,khu phố,Khu phố 2\n";
-    store.import_units_csv(units.as_bytes()).expect("units");
+    store.import_units_csv(UNITS.as_bytes()).expect("units");
     store
         .put_campaign(CampaignInput {
             id: campaign,
@@ -297,13 +296,7 @@ fn enrol_backend() -> &'static SqliteBackend {
         let officer = Uuid::from_u128(0x0F00);
         backend
             .with_store(|s| {
-                s.put_unit(UnitInput {
-                    code: "58".into(),
-                    parent_code: None,
-                    level: UnitLevel::Province,
-                    kind: "tỉnh".into(),
-                    name: "Ninh Thuận".into(),
-                })?;
+                s.import_units_csv(UNITS.as_bytes())?;
                 s.put_officer(OfficerInput {
                     id: officer,
                     name: "Trần Văn Bình".into(),
