@@ -19,7 +19,7 @@ import vn.doorstep.core.VisitOutcome
 
 /**
  * Enrolment and sync through the view models against a real `doorstep serve` process: the
- * station's lead phone pushes the area, the field phone enrols with a code through
+ * province command's phone pushes the area, the field phone enrols with a code through
  * [EnrolViewModel], pulls with [SyncController], works offline through the screens' view models,
  * pushes, and reports a network failure once the server is gone.
  */
@@ -95,15 +95,16 @@ class EnrolAndSyncTest {
     @Test
     fun `a field phone enrols, pulls its area, works offline and pushes`() {
         doorstep("units", "import", Fixtures.unitsCsv.path)
-        val lead = doorstep("officer", "add", "--name", "Trưởng Công an phường", "--role", "commune_lead", "--unit", Fixtures.COMMUNE)
+        // Units and campaigns are province command's (docs/sync-protocol.md "Authority").
+        val lead = doorstep("officer", "add", "--name", "Trực ban Công an tỉnh", "--role", "province", "--unit", "58")
         val field = doorstep("officer", "add", "--name", "CSKV Trần Văn Bình", "--role", "field", "--unit", Fixtures.COMMUNE)
         val leadCode = doorstep("enrol-code", "--officer", lead)
         val fieldCode = doorstep("enrol-code", "--officer", field)
         val url = serve()
 
-        // The station: the commune lead's phone adds the village, campaign, roster, assignment.
+        // Province command's phone adds the village, campaign, roster, assignment.
         val a = FieldStore.open(File(dir, "lead.db").path)
-        val aToken = a.enrol(url, leadCode, "lead phone").token
+        val aToken = a.enrol(url, leadCode, "command phone").token
         a.sync(url, aToken, null)
         a.importUnitsCsv(Fixtures.villagesCsv)
         a.sync(url, aToken, null)

@@ -15,9 +15,9 @@ import kotlin.test.fail
 
 /**
  * Two phones and a real `doorstep serve` process. The server is prepared with the `doorstep`
- * console (units, officers, enrolment codes); the commune lead's phone then adds the village,
+ * console (units, officers, enrolment codes); province command's phone then adds the village,
  * the campaign, the roster and the field officer's assignment through the bindings and pushes
- * them, the field officer's phone pulls its area, works, pushes, and the lead's phone sees the
+ * them, the field officer's phone pulls its area, works, pushes, and the command phone sees the
  * field officer's visit and assistance step arrive.
  */
 class SyncTest {
@@ -84,7 +84,9 @@ class SyncTest {
     @Test
     fun `a second device's changes arrive after both sync`() {
         doorstep("units", "import", Fixtures.unitsCsv.path)
-        val lead = doorstep("officer", "add", "--name", "Trưởng Công an phường", "--role", "commune_lead", "--unit", Fixtures.COMMUNE)
+        // Units and campaigns are province command's (the server refuses them from a commune
+        // lead's phone, docs/sync-protocol.md "Authority"): the first phone is the province's.
+        val lead = doorstep("officer", "add", "--name", "Trực ban Công an tỉnh", "--role", "province", "--unit", "58")
         val field = doorstep("officer", "add", "--name", "CSKV Trần Văn Bình", "--role", "field", "--unit", Fixtures.COMMUNE)
         val leadCode = doorstep("enrol-code", "--officer", lead)
         val fieldCode = doorstep("enrol-code", "--officer", field)
@@ -92,9 +94,9 @@ class SyncTest {
         val log = Log()
         setLogSink(log)
 
-        // The commune lead's phone: reference data and the roster, pushed to the server.
+        // Province command's phone: a village, the campaign and the roster, pushed to the server.
         val a = FieldStore.open(File(dir, "lead.db").path)
-        val aToken = a.enrol(url, leadCode, "lead phone").token
+        val aToken = a.enrol(url, leadCode, "command phone").token
         assertEquals(0, a.sync(url, aToken, null).refused.size)
         a.importUnitsCsv(Fixtures.villagesCsv)
         assertEquals(0, a.sync(url, aToken, null).refused.size) // the village, before what is filed under it
@@ -125,7 +127,7 @@ class SyncTest {
         assertTrue(pushed.refused.isEmpty())
         assertTrue(progress.seen.any { it is SyncProgress.Pushed })
 
-        // Back on the lead's phone: nothing yet, then the field officer's work arrives.
+        // Back on the command phone: nothing yet, then the field officer's work arrives.
         assertEquals(0L, a.progress(field, campaign.id, day).day.visits)
         val arrived = a.sync(url, aToken, null)
         assertEquals(2uL, arrived.pulled)
