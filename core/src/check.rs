@@ -58,7 +58,8 @@ use crate::record::{MAX_PEOPLE_REACHED, MAX_SESSION_APPLICATIONS};
 use crate::time::{local_date, local_day};
 use crate::validate::{
     check_code, check_note, check_text, normalize_phone, parse_birth_date, parse_gender,
-    parse_id_number, BirthDate, Gender, MAX_TEXT_CHARS,
+    parse_id_number, BirthDate, Gender, EXPECTED_KIND, EXPECTED_RELATION, MAX_KIND_CHARS,
+    MAX_RELATION_CHARS, MAX_TEXT_CHARS,
 };
 use crate::{Error, Result};
 use chrono::NaiveDate;
@@ -227,10 +228,66 @@ impl Op {
     /// Refuse a fact whose [`Op::campaign_instants`] fall outside every campaign's days (when any
     /// campaign is defined in `conn`'s `campaigns` table): [`Error::Invalid`] naming the instant.
     pub fn check_campaign_days(&self, conn: &Connection) -> Result<()> {
+        if self.campaign_instants().is_empty() {
+            return Ok(());
+        }
+        self.check_campaign_days_in(&CampaignDays::load(conn)?)
+    }
+
+    /// [`Op::check_campaign_days`] against campaigns read beforehand (a server checking a
+    /// batch reads them once).
+    pub fn check_campaign_days_in(&self, days: &CampaignDays) -> Result<()> {
         for (field, at_ms) in self.campaign_instants() {
-            require_in_campaign(conn, field, at_ms)?;
+            if !days.contains(at_ms) {
+                return Err(Error::invalid(field, EXPECTED_IN_CAMPAIGN));
+            }
         }
         Ok(())
+    }
+}
+
+/// The campaigns' days as a store holds them, read once: [`in_campaign_days`] without a query
+/// per instant.
+#[derive(Debug, Clone, Default)]
+pub struct CampaignDays {
+    /// Whether any campaign has dates (if none, every instant is accepted).
+    any: bool,
+    /// `(start_date, end_date)` of each campaign with dates, `YYYY-MM-DD`, inclusive.
+    ranges: Vec<(String, Option<String>)>,
+}
+
+impl CampaignDays {
+    /// No campaign: every instant is accepted.
+    pub const EMPTY: CampaignDays = CampaignDays {
+        any: false,
+        ranges: Vec::new(),
+    };
+
+    /// Read the `campaigns` table of `conn`.
+    pub fn load(conn: &Connection) -> Result<CampaignDays> {
+        let ranges: Vec<(String, Option<String>)> = conn
+            .prepare_cached(
+                "SELECT start_date, end_date FROM campaigns WHERE start_date IS NOT NULL",
+            )?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(CampaignDays {
+            any: !ranges.is_empty(),
+            ranges,
+        })
+    }
+
+    /// Whether `at_ms` falls on a local (UTC+7) day from some campaign's start to its end
+    /// (inclusive), or no campaign has dates.
+    pub fn contains(&self, at_ms: i64) -> bool {
+        if !self.any {
+            return true;
+        }
+        let day = local_day(at_ms);
+        let day = day.as_str();
+        self.ranges
+            .iter()
+            .any(|(start, end)| start.as_str() <= day && end.as_deref().is_some_and(|e| day <= e))
     }
 }
 
@@ -243,12 +300,7 @@ impl Op {
 /// ([`Op::campaign_instants`]). The write API refuses facts outside (`record_*`), and a server
 /// can ask the same on its own connection to the core tables ([`Op::check_campaign_days`]).
 pub fn in_campaign_days(conn: &Connection, at_ms: i64) -> Result<bool> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT NOT EXISTS (SELECT 1 FROM campaigns WHERE start_date IS NOT NULL)
-             OR EXISTS (SELECT 1 FROM campaigns WHERE ?1 BETWEEN start_date AND end_date)",
-        )?
-        .query_row([local_day(at_ms)], |r| r.get(0))?)
+    Ok(CampaignDays::load(conn)?.contains(at_ms))
 }
 
 /// [`in_campaign_days`] as an error naming `field` when the instant is outside.
@@ -404,14 +456,14 @@ fn check_field(entity: Entity, field: Field, value: &Value) -> Result<()> {
             MAX_TEXT_CHARS,
             "an address of at most 300 characters",
         ),
-        F::Relation => text(name, s, 60, "a relation of at most 60 characters"),
+        F::Relation => text(name, s, MAX_RELATION_CHARS, EXPECTED_RELATION),
         F::Agency => text(
             name,
             s,
             MAX_TEXT_CHARS,
             "an agency name of at most 300 characters",
         ),
-        F::Kind => text(name, s, 40, "a unit kind of 1-40 characters"),
+        F::Kind => text(name, s, MAX_KIND_CHARS, EXPECTED_KIND),
         F::Name => text(
             name,
             s,

@@ -27,7 +27,7 @@ pub mod wire;
 #[cfg(test)]
 mod wire_examples;
 
-pub use check::in_campaign_days;
+pub use check::{in_campaign_days, CampaignDays};
 pub use error::{Error, Result};
 pub use hlc::{Clock, Hlc, ManualClock, SystemClock};
 pub use model::*;

@@ -642,7 +642,12 @@ impl Store {
             MAX_TEXT_CHARS,
             "a unit name of 1-300 characters",
         )?;
-        let kind = check_text("kind", &u.kind, 40, "a unit kind of 1-40 characters")?;
+        let kind = check_text(
+            "kind",
+            &u.kind,
+            validate::MAX_KIND_CHARS,
+            validate::EXPECTED_KIND,
+        )?;
         self.changed_fields(
             Entity::Unit,
             &Key::Code(code),
@@ -741,8 +746,8 @@ impl Store {
             Some(x) => Some(check_text(
                 "relation",
                 x,
-                60,
-                "a relation of at most 60 characters",
+                validate::MAX_RELATION_CHARS,
+                validate::EXPECTED_RELATION,
             )?),
         };
         let agency = match r.agency.as_deref().map(str::trim) {

@@ -504,8 +504,8 @@ impl Store {
             Some(r) => Some(tri!(check_text(
                 "relation",
                 r,
-                60,
-                "a relation of at most 60 characters"
+                crate::validate::MAX_RELATION_CHARS,
+                crate::validate::EXPECTED_RELATION
             ))),
         };
         let account = match tri!(row.opt(ACCOUNT)) {

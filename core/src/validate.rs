@@ -435,6 +435,14 @@ pub fn parse_gender(field: &'static str, raw: &str) -> Result<Gender> {
 pub const MAX_NOTE_CHARS: usize = 2000;
 /// Longest name or address accepted, in characters.
 pub const MAX_TEXT_CHARS: usize = 300;
+/// Longest relation to the household head (`vợ`, `con`…), in characters, and its accepted form.
+pub const MAX_RELATION_CHARS: usize = 60;
+/// What a relation must be.
+pub const EXPECTED_RELATION: &str = "a relation of at most 60 characters";
+/// Longest unit kind (`thôn`, `khu phố`…), in characters, and its accepted form.
+pub const MAX_KIND_CHARS: usize = 40;
+/// What a unit kind must be.
+pub const EXPECTED_KIND: &str = "a unit kind of 1-40 characters";
 
 /// A text field: NFC, trimmed, inner white space collapsed, no control characters, 1 to `max`
 /// characters. Text that is already clean (nearly every roster cell) takes a fast path.

@@ -17,7 +17,7 @@ use crate::scope::{self, OfficerScope};
 use crate::storage::{Storage, Tables};
 use doorstep_core::store::Verdict;
 use doorstep_core::wire::{PullResponse, PushResponse, Rejected};
-use doorstep_core::{Op, ReplicaId};
+use doorstep_core::{CampaignDays, Entity, Op, OpBody, ReplicaId};
 use rusqlite::Connection;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -33,11 +33,11 @@ pub const INVALID: &str = "invalid";
 /// Why an operation is refused whoever sends it, device or import: a value the core's write
 /// API could not have made, or a fact dated outside every campaign's days — `invalid:<field>`,
 /// naming the field (never the value), checked by the core's own rules
-/// ([`Op::check_values`], [`Op::check_campaign_days`]).
-fn value_refusal(conn: &Connection, op: &Op) -> Result<Option<String>> {
+/// ([`Op::check_values`], [`Op::check_campaign_days_in`]).
+fn value_refusal(op: &Op, days: &CampaignDays) -> Result<Option<String>> {
     match op
         .check_values()
-        .and_then(|()| op.check_campaign_days(conn))
+        .and_then(|()| op.check_campaign_days_in(days))
     {
         Ok(()) => Ok(None),
         Err(e) => match e.invalid_field() {
@@ -46,6 +46,9 @@ fn value_refusal(conn: &Connection, op: &Op) -> Result<Option<String>> {
         },
     }
 }
+
+/// What an operation without an instant (a `Set`, a retraction) is checked against.
+static NO_INSTANT: CampaignDays = CampaignDays::EMPTY;
 
 /// The batch check's record: each accepted operation's feed area, and the refusals.
 #[derive(Default)]
@@ -57,6 +60,8 @@ struct Checked {
     rejected: Vec<Rejected>,
     /// Refused for `clock_ahead`: kept in quarantine.
     quarantined: Vec<Op>,
+    /// The campaigns' days, read on the first fact and again after a campaign changes.
+    campaign_days: Option<CampaignDays>,
 }
 
 impl Checked {
@@ -74,7 +79,11 @@ impl Checked {
             self.scope = Some(scope::officer_scope(conn, officer)?);
         }
         let area = scope::op_area(conn, op)?;
-        let refusal = match value_refusal(conn, op)? {
+        if self.campaign_days.is_none() && !op.campaign_instants().is_empty() {
+            self.campaign_days = Some(CampaignDays::load(conn)?);
+        }
+        let days = self.campaign_days.as_ref().unwrap_or(&NO_INSTANT);
+        let refusal = match value_refusal(op, days)? {
             Some(r) => Some(r),
             None => match &self.scope {
                 Some(s) => match scope::refusal(s, op, &area, now_ms) {
@@ -99,6 +108,16 @@ impl Checked {
             (op.replica, op.counter),
             area.feed_area().map(str::to_owned),
         );
+        if matches!(
+            op.body,
+            OpBody::Set {
+                entity: Entity::Campaign,
+                ..
+            }
+        ) {
+            // Applied next: the batch's later facts are checked against it.
+            self.campaign_days = None;
+        }
         Ok(Verdict::Accept)
     }
 
