@@ -31,6 +31,8 @@ pub struct AppState {
     pub demo: bool,
     /// Served over TLS (`serve --tls-cert`): cookies are `Secure` and answers carry HSTS.
     pub tls: bool,
+    /// Failed sign-ins per account and address, and the bound on password hashing.
+    pub signin_guard: Arc<crate::throttle::SigninGuard>,
     /// Roster imports started from the admin pages, for their progress bars.
     pub jobs: Arc<Jobs>,
 }
@@ -45,6 +47,7 @@ impl AppState {
             stats: Arc::new(StatsCache::new(DEFAULT_DEBOUNCE_MS)),
             demo: false,
             tls: false,
+            signin_guard: Arc::default(),
             jobs: Arc::default(),
         }
     }

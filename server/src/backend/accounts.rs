@@ -325,6 +325,19 @@ impl<S: Storage + ?Sized> Backend<S> {
         })
     }
 
+    /// Record a refused sign-in in the audit log: the name tried (control characters removed,
+    /// at most 100 characters) and the client address; never the password.
+    pub fn audit_failed_signin(
+        &self,
+        name: &str,
+        addr: Option<std::net::IpAddr>,
+        now_ms: i64,
+    ) -> Result<()> {
+        let name: String = name.chars().filter(|c| !c.is_control()).take(100).collect();
+        let detail = addr.map_or_else(|| "web".to_owned(), |a| format!("web from {a}"));
+        self.tables(|t| t.audit(now_ms, "web", "sign_in_failed", &name, &detail))
+    }
+
     /// The user of an unexpired web session.
     pub fn session_user(&self, token: &str, now_ms: i64) -> Result<Option<CommandUser>> {
         self.tables(|t| t.session_user(&auth::hash_secret(token), now_ms))

@@ -225,10 +225,20 @@ pub fn layout(
 }
 
 /// The sign-in page.
-pub fn signin_page(lang: Lang, failed: bool) -> String {
+pub fn signin_page(lang: Lang, failed: bool, wait_secs: Option<u64>) -> String {
     let mut b = String::new();
     let _ = write!(b, "<h1>{}</h1>", lang.t("Đăng nhập", "Sign in"));
-    if failed {
+    if let Some(secs) = wait_secs {
+        let _ = write!(
+            b,
+            "<p class=\"bad\" id=\"signin-wait\">{} {secs} {}</p>",
+            lang.t(
+                "Sai quá nhiều lần. Hãy thử lại sau",
+                "Too many failed attempts. Try again in"
+            ),
+            lang.t("giây.", "seconds.")
+        );
+    } else if failed {
         let _ = write!(
             b,
             "<p class=\"bad\" id=\"signin-failed\">{}</p>",

@@ -8,10 +8,12 @@ use crate::now_ms;
 use crate::web::caller::{caller, session_token, SESSION_COOKIE};
 use crate::web::respond::{lang_of, page};
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::Extension;
 use serde::Deserialize;
+use std::net::SocketAddr;
 
 /// How long a web session lasts: 12 hours.
 pub const SESSION_MS: i64 = 12 * 3600 * 1000;
@@ -41,6 +43,8 @@ pub struct LangQuery {
     lang: Option<String>,
     /// Present after a refused sign-in: the page says so.
     failed: Option<String>,
+    /// After too many failures: the seconds to wait before the next attempt is looked at.
+    wait: Option<u64>,
 }
 
 /// `GET /signin`.
@@ -52,7 +56,7 @@ pub async fn signin_page(headers: HeaderMap, Query(q): Query<LangQuery>) -> Resp
     let (lang, cookie) = lang_of(&headers, q.lang.as_deref());
     page(
         StatusCode::OK,
-        html::signin_page(lang, q.failed.is_some()),
+        html::signin_page(lang, q.failed.is_some(), q.wait),
         cookie,
     )
 }
@@ -67,20 +71,43 @@ struct SigninForm {
 #[utoipa::path(post, path = "/signin", tag = "command centre",
     request_body(description = "The sign-in form: `name`, `password`", content(("application/x-www-form-urlencoded"))),
     responses(
-        (status = 303, description = "Signed in: to `/dash`, with the `doorstep_session` cookie (HttpOnly, SameSite=Strict, 12 h); refused: to `/signin?failed=1`"),
+        (status = 303, description = "Signed in: to `/dash`, with the `doorstep_session` cookie (HttpOnly, SameSite=Strict, 12 h; Secure over TLS); refused: to `/signin?failed=1`; after too many failures of the account or the address, to `/signin?failed=1&wait=SECONDS` with `Retry-After`, the password not checked"),
+        (status = 503, response = crate::web::openapi::Unavailable),
         (status = 400, response = crate::web::openapi::BadRequest),
     )
 )]
-pub async fn signin(State(state): State<AppState>, body: Bytes) -> Result<Response> {
+pub async fn signin(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    body: Bytes,
+) -> Result<Response> {
     let form: SigninForm = serde_urlencoded::from_bytes(&body)
         .map_err(|_| ServerError::BadRequest("form: expected name and password".into()))?;
     let now = now_ms();
+    let addr = peer.map(|Extension(ConnectInfo(a))| a.ip());
+    let guard = state.signin_guard.clone();
+    // An account or address that failed too often waits, whatever the password: not checked.
+    let wait = guard.wait_ms(&form.name, addr, now);
+    if wait > 0 {
+        tracing::info!("sign-in throttled");
+        let secs = (wait + 999) / 1000;
+        let mut resp = Redirect::to(&format!("/signin?failed=1&wait={secs}")).into_response();
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        return Ok(resp);
+    }
+    // Hashing is slow on purpose: a bounded number at a time, whoever asks.
+    let Some(_turn) = guard.hashing_turn().await else {
+        return Err(ServerError::Unavailable(
+            "sign-in: too many at once, try again in a few seconds".into(),
+        ));
+    };
     let name = form.name.clone();
     let found = state
         .blocking(move |s| s.backend.command_user_by_name(&name))
         .await?;
     let password = form.password;
-    // Verify (slow, on purpose) off the async threads; an unknown name costs the same.
+    // Verify off the async threads; an unknown name costs the same.
     let ok = state
         .blocking(move |_| {
             Ok(match found {
@@ -95,8 +122,14 @@ pub async fn signin(State(state): State<AppState>, body: Bytes) -> Result<Respon
         .await?;
     let Some(user) = ok else {
         tracing::info!("sign-in refused");
+        guard.failed(&form.name, addr, now);
+        let name = form.name;
+        state
+            .blocking(move |s| s.backend.audit_failed_signin(&name, addr, now))
+            .await?;
         return Ok(Redirect::to("/signin?failed=1").into_response());
     };
+    guard.succeeded(&form.name, addr);
     let token = auth::new_token();
     let t = token.clone();
     let id = user.user_id;

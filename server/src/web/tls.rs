@@ -188,7 +188,7 @@ pub async fn serve_tls(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let (tcp, _peer) = match accepted {
+                let (tcp, peer) = match accepted {
                     Ok(c) => c,
                     Err(e) => {
                         // Out of file descriptors and the like: wait rather than spin.
@@ -198,7 +198,13 @@ pub async fn serve_tls(
                     }
                 };
                 let acceptor = acceptor.clone();
-                let service = TowerToHyperService::new(router.clone());
+                // The client's address, as `into_make_service_with_connect_info` gives it on
+                // plain HTTP (sign-in throttling counts by address).
+                let service = TowerToHyperService::new(
+                    router
+                        .clone()
+                        .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
+                );
                 let builder = builder.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
