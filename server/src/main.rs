@@ -521,11 +521,11 @@ fn dashboard_command(b: &Arc<Backend>, command: Command, now: i64) -> anyhow::Re
             let user = demo_user();
             let bytes = match officer {
                 Some(id) => {
-                    let (_, r) = officer_report(&state, &user, id, &q)?;
+                    let (_, r) = officer_report(&state, &user, id, &q, "console")?;
                     doorstep_server::reports::officer(&r, format)?
                 }
                 None => {
-                    let (_, r) = unit_report(&state, &user, &q)?;
+                    let (_, r) = unit_report(&state, &user, &q, "console")?;
                     doorstep_server::reports::unit(&r, format)?
                 }
             };

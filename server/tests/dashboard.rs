@@ -636,6 +636,43 @@ fn sign_in_and_scope_once() {
             .unwrap();
         assert_eq!(body["error"], "forbidden");
     }
+    // Who looked at what: each report shown or exported is an audit row (how, and the day);
+    // refused ones are not reports shown.
+    let page = http.get(format!("{}/dash", s.base)).send().unwrap();
+    assert_eq!(page.status(), 200);
+    let file = http
+        .get(format!(
+            "{}/reports/daily.csv?unit=22813-01&date=2023-07-01",
+            s.base
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(file.status(), 200);
+    let views: Vec<(String, String)> = s
+        .backend
+        .audit(200)
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.action == "view_report")
+        .map(|a| {
+            assert!(a.actor.contains("user:"), "{}", a.actor);
+            (a.target, a.detail)
+        })
+        .collect();
+    for (target, how) in [
+        ("unit:22813", "api date=2023-07-01"),
+        ("unit:22813-01", "api "),
+        ("unit:22813", "page "),
+        ("unit:22813-01", "file date=2023-07-01"),
+    ] {
+        assert!(
+            views.iter().any(|(t, d)| t == target && d.starts_with(how)),
+            "{target} {how}: {views:?}"
+        );
+    }
+    assert!(views
+        .iter()
+        .all(|(t, _)| !t.contains("22814") && t != "unit:586"));
     let resp = http
         .get(format!("{}/api/v1/report/officer/{}", s.base, s.world.c))
         .send()
@@ -1234,4 +1271,38 @@ fn roster_upload_reports_progress_and_rejected_rows() {
     // Three residents before, two more now; one of them already activated.
     assert_eq!(rep.totals.accounts, 5);
     assert_eq!(rep.trend.first().unwrap().activated, 1);
+}
+
+/// Demo mode is open to anyone as province command, to look: its admin pages show, but no
+/// change goes through without signing in as a command user.
+#[test]
+fn demo_mode_admin_pages_are_read_only() {
+    let s = server(true);
+    let http = Client::new();
+    let resp = http.get(format!("{}/admin/quotas", s.base)).send().unwrap();
+    assert_eq!(resp.status(), 200);
+    let quota_rows = || {
+        s.backend
+            .audit(1000)
+            .unwrap()
+            .iter()
+            .filter(|a| a.action.contains("quota"))
+            .count()
+    };
+    let before = quota_rows();
+    let resp = http
+        .post(format!("{}/admin/quotas", s.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "campaign={}&subject_kind=officer&officer={}&period={D2}&metric=level1_activated&target=7",
+            s.world.campaign, s.world.a
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert!(resp.text().unwrap().contains("read-only"));
+    assert_eq!(quota_rows(), before, "nothing changed");
+    let r = s.report(&http, &format!("unit=22813&date={D2}"));
+    let a = r.officers.iter().find(|o| o.id == s.world.a).unwrap();
+    assert!(a.quota_today.is_none() || a.quota_today.as_ref().unwrap()["level1_activated"] != 7);
 }

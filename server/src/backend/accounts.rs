@@ -338,6 +338,18 @@ impl<S: Storage + ?Sized> Backend<S> {
         self.tables(|t| t.audit(now_ms, "web", "sign_in_failed", &name, &detail))
     }
 
+    /// Record an access to data about people (a report shown or exported) in the audit log.
+    pub fn audit_access(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        detail: &str,
+        now_ms: i64,
+    ) -> Result<()> {
+        self.tables(|t| t.audit(now_ms, actor, action, target, detail))
+    }
+
     /// The user of an unexpired web session.
     pub fn session_user(&self, token: &str, now_ms: i64) -> Result<Option<CommandUser>> {
         self.tables(|t| t.session_user(&auth::hash_secret(token), now_ms))

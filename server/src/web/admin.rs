@@ -13,7 +13,7 @@ use crate::html::admin as render;
 use crate::limits::DEFAULT_CODE_TTL_MINUTES;
 use crate::now_ms;
 use crate::stats::Snapshot;
-use crate::web::caller::{check_officer, check_unit, require_admin_pages};
+use crate::web::caller::{check_officer, check_unit, require_admin_pages, require_admin_writes};
 use crate::web::respond::{lang_of, page_error, user_page};
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -47,7 +47,7 @@ async fn admin_change<F: DeserializeOwned + Send + 'static>(
     change: impl FnOnce(&AppState, &CommandUser, &Snapshot, F, i64) -> Result<String> + Send + 'static,
 ) -> Response {
     let (lang, _) = lang_of(headers, None);
-    let user = match require_admin_pages(state, headers).await {
+    let user = match require_admin_writes(state, headers).await {
         Ok(u) => u,
         Err(e) => return page_error(e, lang, None, state.demo),
     };

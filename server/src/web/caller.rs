@@ -91,6 +91,19 @@ pub async fn require_admin_pages(state: &AppState, headers: &HeaderMap) -> Resul
     }
 }
 
+/// The caller if they may change anything through the admin pages: as
+/// [`require_admin_pages`], but demo mode's anonymous province command only looks (a demo is
+/// open to anyone; its data stays as built).
+pub async fn require_admin_writes(state: &AppState, headers: &HeaderMap) -> Result<CommandUser> {
+    let u = require_admin_pages(state, headers).await?;
+    if state.demo && u.user_id.is_nil() {
+        return Err(ServerError::Forbidden(
+            "demo mode is read-only: sign in as a command user to change anything",
+        ));
+    }
+    Ok(u)
+}
+
 /// 403 unless `unit` is the user's unit or under it.
 pub fn check_unit(user: &CommandUser, snap: &Snapshot, unit: &str) -> Result<()> {
     match &user.unit_code {

@@ -30,7 +30,7 @@ pub async fn unit(
         &headers,
         lang.as_deref(),
         require(&state, &headers).await,
-        move |s, u| unit_report(s, u, &q),
+        move |s, u| unit_report(s, u, &q, "page"),
         |lang, user, demo, (snap, report)| {
             html::dashboard::unit_page(lang, user, demo, &snap, &report)
         },
@@ -59,7 +59,7 @@ pub async fn officer(
         &headers,
         lang.as_deref(),
         require(&state, &headers).await,
-        move |s, u| officer_report(s, u, parse_uuid(&id, "officer")?, &q),
+        move |s, u| officer_report(s, u, parse_uuid(&id, "officer")?, &q, "page"),
         |lang, user, demo, (snap, report)| {
             html::dashboard::officer_page(lang, user, demo, &snap, &report)
         },

@@ -6,7 +6,7 @@ use crate::app::{AppState, Job, JobReport};
 use crate::error::{Result, ServerError};
 use crate::now_ms;
 use crate::web::body::JsonQuery;
-use crate::web::caller::require_admin_pages;
+use crate::web::caller::{require_admin_pages, require_admin_writes};
 use crate::web::respond::json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
@@ -58,7 +58,7 @@ pub async fn roster_upload(
     JsonQuery(q): JsonQuery<RosterQuery>,
     body: Body,
 ) -> Result<Response> {
-    let user = require_admin_pages(&state, &headers).await?;
+    let user = require_admin_writes(&state, &headers).await?;
     if !matches!(user.role.as_str(), "admin" | "province") {
         return Err(ServerError::Forbidden(
             "roster import needs an admin or province command",

@@ -63,6 +63,7 @@ pub fn unit_report(
     state: &AppState,
     user: &CommandUser,
     q: &ReportQuery,
+    via: &'static str,
 ) -> Result<(Arc<Snapshot>, Report)> {
     let date = parse_date(&q.date)?;
     let campaign_id = parse_campaign(&q.campaign)?;
@@ -83,6 +84,7 @@ pub fn unit_report(
     let date = date.unwrap_or_else(|| Snapshot::default_date(&campaign));
     let devices = state.backend.list_devices()?;
     let report = snap.report(&unit, &campaign, date, &devices, now_ms())?;
+    audit_view(state, user, &format!("unit:{unit}"), via, date)?;
     Ok((snap, report))
 }
 
@@ -93,6 +95,7 @@ pub fn officer_report(
     user: &CommandUser,
     id: Uuid,
     q: &ReportQuery,
+    via: &'static str,
 ) -> Result<(Arc<Snapshot>, OfficerReport)> {
     let date = parse_date(&q.date)?;
     let campaign_id = parse_campaign(&q.campaign)?;
@@ -105,7 +108,27 @@ pub fn officer_report(
     let date = date.unwrap_or_else(|| Snapshot::default_date(&campaign));
     let devices = state.backend.list_devices()?;
     let report = snap.officer_report(id, &campaign, date, &devices, now_ms())?;
+    audit_view(state, user, &format!("officer:{id}"), via, date)?;
     Ok((snap, report))
+}
+
+/// Who looked at what: every report shown or exported (names of officers, residents' counts
+/// and lists) is an audit row — the user, the unit or officer, how (`page`, `api`, `file`,
+/// `console`) and the day.
+fn audit_view(
+    state: &AppState,
+    user: &CommandUser,
+    target: &str,
+    via: &'static str,
+    date: chrono::NaiveDate,
+) -> Result<()> {
+    state.backend.audit_access(
+        &user.actor(),
+        "view_report",
+        target,
+        &format!("{via} date={date}"),
+        now_ms(),
+    )
 }
 
 /// `GET /api/v1/report`: a unit's report as JSON.
@@ -123,7 +146,9 @@ pub async fn api_unit(
     JsonQuery(q): JsonQuery<ReportQuery>,
 ) -> Result<Response> {
     let user = require(&state, &headers).await?;
-    let (_, report) = state.blocking(move |s| unit_report(s, &user, &q)).await?;
+    let (_, report) = state
+        .blocking(move |s| unit_report(s, &user, &q, "api"))
+        .await?;
     json(&report)
 }
 
@@ -145,7 +170,7 @@ pub async fn api_officer(
     let user = require(&state, &headers).await?;
     let id = parse_uuid(&id, "officer")?;
     let (_, report) = state
-        .blocking(move |s| officer_report(s, &user, id, &q))
+        .blocking(move |s| officer_report(s, &user, id, &q, "api"))
         .await?;
     json(&report)
 }
@@ -207,12 +232,12 @@ pub async fn file(
                 .transpose()?;
             match officer {
                 Some(id) => {
-                    let (_, r) = officer_report(st, &user, id, &q)?;
+                    let (_, r) = officer_report(st, &user, id, &q, "file")?;
                     let name = format!("{kind}-officer-{}-{}.{ext}", r.officer.id, r.date);
                     Ok((crate::reports::officer(&r, format)?, name))
                 }
                 None => {
-                    let (_, r) = unit_report(st, &user, &q)?;
+                    let (_, r) = unit_report(st, &user, &q, "file")?;
                     let name = format!("{kind}-{}-{}.{ext}", r.unit.code, r.date);
                     Ok((crate::reports::unit(&r, format)?, name))
                 }
