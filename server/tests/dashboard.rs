@@ -957,6 +957,28 @@ fn admin_quota_and_assignment_are_audited_and_scoped() {
     let r = s.report(&http, &format!("unit=22813&date={D2}"));
     let a = r.officers.iter().find(|o| o.id == s.world.a).unwrap();
     assert_eq!(a.quota_today.as_ref().unwrap()["level1_activated"], 7);
+    // Accountability lists the officer below the day's quota (the commune's children, its
+    // villages, have no quotas), in the JSON and on the page.
+    let lag = r
+        .below_quota
+        .iter()
+        .find(|x| x.kind == "officer" && x.id == s.world.a.to_string())
+        .expect("officer A below the quota");
+    assert_eq!(lag.lags[0].metric, "level1_activated");
+    assert_eq!(lag.lags[0].quota, 7);
+    assert_eq!(lag.lags[0].done, a.today.level1_activated);
+    let page = http
+        .get(format!("{}/dash?unit=22813&date={D2}", s.base))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let laggards = &page[page.find("id=\"laggards\"").unwrap()..];
+    let laggards = &laggards[..laggards.find("</ul>").unwrap()];
+    assert!(
+        laggards.contains(&format!("/dash/officer/{}", s.world.a)),
+        "{laggards}"
+    );
     // For an officer of another commune: 403.
     let resp = post(
         "/admin/quotas",

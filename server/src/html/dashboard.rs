@@ -224,6 +224,7 @@ pub fn officer_page(
         agencies: Vec::new(),
         sessions: Default::default(),
         outreach: Default::default(),
+        below_quota: Vec::new(),
     };
     if snap.unit(&r.unit.code).is_some() {
         b.push_str(&crumbs(snap, user, &fake, &r.unit.code));

@@ -3,7 +3,7 @@
 
 use super::{esc, qv, Lang};
 use crate::backend::CommandUser;
-use crate::stats::{lagging, ranking, DayCounts, Report, Row, Snapshot};
+use crate::stats::{ranking, DayCounts, Report, Row, Snapshot};
 use std::fmt::Write as _;
 
 fn quota_cell(
@@ -225,11 +225,11 @@ pub(super) fn officers_table(lang: Lang, r: &Report) -> String {
     b
 }
 
-/// A ranked entry: link, campaign activations, name, lagging metrics.
-type RankItem = (String, u64, String, Vec<(String, u64, i64)>);
+/// A ranked entry: link, campaign activations, name.
+type RankItem = (String, u64, String);
 
 pub(super) fn rank_lists(lang: Lang, r: &Report) -> String {
-    // Children when there are any, else officers.
+    // Ranking: children when there are any, else officers.
     let mut items: Vec<RankItem> = Vec::new();
     if !r.children.is_empty() {
         for row in ranking(&r.children, |x| (x.campaign_activated, x.name.as_str())) {
@@ -237,7 +237,6 @@ pub(super) fn rank_lists(lang: Lang, r: &Report) -> String {
                 format!("/dash?{}", link_q(&row.code, r)),
                 row.campaign_activated,
                 row.name.clone(),
-                lagging(&row.today, &row.quota_today),
             ));
         }
     } else {
@@ -246,7 +245,6 @@ pub(super) fn rank_lists(lang: Lang, r: &Report) -> String {
                 format!("/dash/officer/{}?date={}", o.id, r.date),
                 o.campaign_activated,
                 o.name.clone(),
-                lagging(&o.today, &o.quota_today),
             ));
         }
     }
@@ -256,7 +254,7 @@ pub(super) fn rank_lists(lang: Lang, r: &Report) -> String {
         "<h2>{}</h2><ol id=\"ranking\">",
         lang.t("Xếp hạng (khen thưởng)", "Ranking (rewards)")
     );
-    for (href, n, name, _) in items.iter().take(10) {
+    for (href, n, name) in items.iter().take(10) {
         let _ = write!(
             b,
             "<li><a href=\"{href}\">{}</a>: {}</li>",
@@ -272,31 +270,35 @@ pub(super) fn rank_lists(lang: Lang, r: &Report) -> String {
             "Below the day's quota (accountability)"
         )
     );
-    let mut any = false;
-    for (href, _, name, lag) in &items {
-        if lag.is_empty() {
-            continue;
-        }
-        any = true;
-        let what = lag
+    // Child units and officers alike, worst shortfall first (`Report::below_quota`).
+    for s in &r.below_quota {
+        let href = if s.kind == "officer" {
+            format!("/dash/officer/{}?date={}", s.id, r.date)
+        } else {
+            format!("/dash?{}", link_q(&s.id, r))
+        };
+        let what = s
+            .lags
             .iter()
-            .map(|(m, n, t)| {
+            .map(|l| {
                 format!(
                     "{} {}/{}",
-                    lang.metric(m),
-                    lang.n(*n),
-                    lang.n((*t).max(0) as u64)
+                    lang.metric(&l.metric),
+                    lang.n(l.done),
+                    lang.n(l.quota.max(0) as u64)
                 )
             })
             .collect::<Vec<_>>()
             .join(", ");
-        let _ = write!(
+        let _ =
+            write!(
             b,
-            "<li><a href=\"{href}\">{}</a>: <span class=\"bad\">{what}</span></li>",
-            esc(name)
+            "<li class=\"{}\"><a href=\"{href}\">{}</a>: <span class=\"bad\">{what}</span></li>",
+            if s.kind == "officer" { "officer" } else { "unit" },
+            esc(&s.name)
         );
     }
-    if !any {
+    if r.below_quota.is_empty() {
         let _ = write!(b, "<li>{}</li>", lang.t("Không có.", "None."));
     }
     b.push_str("</ul></div></div>");

@@ -41,8 +41,9 @@
 //! 6. `target`: `Snapshot::target` (in `report.rs`); `percent_of_target`:
 //!    `report::percent_of_target`.
 //! 7. `quota_today`: `Snapshot::quota_today` (in `report.rs`).
-//! 8. `campaign_activated`: `report::campaign_activated`; pages' order and laggards:
-//!    [`ranking`], [`lagging`].
+//! 8. `campaign_activated`: `report::campaign_activated`; pages' order: [`ranking`];
+//!    accountability, `below_quota` (child units and officers below their day quota, worst
+//!    first): [`below_quota`], from [`lagging`].
 //! 9. `devices`: [`Snapshot::device_rows`]; `stale`: `Snapshot::is_stale` (in `report.rs`).
 //! 10. `agencies`: `count::add_agency`, `report::agency_rows`.
 //! 11. `sessions`: `count::session_event` (its commune: `rollup::commune_of`), summed by
@@ -67,10 +68,10 @@ mod types;
 
 pub use cache::{StatsCache, DEFAULT_DEBOUNCE_MS};
 pub use read::fingerprint;
-pub use report::{lagging, ranking};
+pub use report::{below_quota, lagging, ranking};
 pub use snapshot::{Snapshot, DEFAULT_STALE_MS};
 pub use time::{day_date, day_num, day_of_ms, local_rfc3339, local_time, today, DayNum};
 pub use types::{
-    AgencyRow, CampaignInfo, DayCounts, DeviceRow, KindCount, OfficerRef, OfficerReport,
-    OfficerRow, Outreach, Report, Row, SessionRow, Sessions, TrendPoint, UnitRef,
+    AgencyRow, CampaignInfo, DayCounts, DeviceRow, KindCount, Lag, OfficerRef, OfficerReport,
+    OfficerRow, Outreach, Report, Row, SessionRow, Sessions, Shortfall, TrendPoint, UnitRef,
 };

@@ -7,8 +7,8 @@ use super::rollup::{AgencyCount, Agg, State};
 use super::snapshot::Snapshot;
 use super::time::{day_date, day_num, local_rfc3339};
 use super::types::{
-    AgencyRow, CampaignInfo, DayCounts, DeviceRow, KindCount, OfficerReport, OfficerRow, Outreach,
-    Report, Row, Sessions, TrendPoint, UnitRef,
+    AgencyRow, CampaignInfo, DayCounts, DeviceRow, KindCount, Lag, OfficerReport, OfficerRow,
+    Outreach, Report, Row, Sessions, Shortfall, TrendPoint, UnitRef,
 };
 use crate::backend::DeviceInfo;
 use crate::error::{Result, ServerError};
@@ -283,14 +283,15 @@ impl Snapshot {
             campaign: campaign.clone(),
             as_of: local_rfc3339(self.built_at_ms),
             totals,
-            children,
-            officers,
             trend: trend(agg, roster_base(&agg.state), campaign, date),
             blockers: blockers(agg),
             devices: self.device_rows(devices, &set, now_ms),
             agencies: agency_rows(&agg.agencies),
             sessions: self.sessions(code, campaign, date),
             outreach: self.outreach(code, campaign, date),
+            below_quota: below_quota(&children, &officers),
+            children,
+            officers,
         })
     }
 
@@ -455,6 +456,54 @@ pub fn lagging(
         .collect()
 }
 
+/// Accountability (rule 8): the child units and the officers of a report below their day
+/// quota, worst first — the largest share of a quota not reached, then the most missing, then
+/// by name. Officers are listed wherever they have day quotas (a commune's officers, first of
+/// all), beside the child units.
+pub fn below_quota(children: &[Row], officers: &[OfficerRow]) -> Vec<Shortfall> {
+    let entry = |kind: &str, id: String, name: &str, today, quota| {
+        let lags: Vec<Lag> = lagging(today, quota)
+            .into_iter()
+            .map(|(metric, done, quota)| Lag {
+                metric,
+                done,
+                quota,
+            })
+            .collect();
+        (!lags.is_empty()).then(|| Shortfall {
+            kind: kind.to_owned(),
+            id,
+            name: name.to_owned(),
+            missing_share: lags
+                .iter()
+                .map(|l| 1.0 - l.done as f64 / l.quota.max(1) as f64)
+                .fold(0.0, f64::max),
+            lags,
+        })
+    };
+    let missing = |s: &Shortfall| -> i64 { s.lags.iter().map(|l| l.quota - l.done as i64).sum() };
+    let mut out: Vec<Shortfall> = children
+        .iter()
+        .filter_map(|r| entry("unit", r.code.clone(), &r.name, &r.today, &r.quota_today))
+        .chain(officers.iter().filter_map(|o| {
+            entry(
+                "officer",
+                o.id.to_string(),
+                &o.name,
+                &o.today,
+                &o.quota_today,
+            )
+        }))
+        .collect();
+    out.sort_by(|a, b| {
+        b.missing_share
+            .total_cmp(&a.missing_share)
+            .then_with(|| missing(b).cmp(&missing(a)))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -462,6 +511,38 @@ mod tests {
 
     fn date(d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(2023, 7, d).unwrap_or_default()
+    }
+
+    fn row(code: &str, done: u64, quota: Option<i64>) -> Row {
+        let mut r: Row = serde_json::from_value(serde_json::json!({
+            "code": code, "name": code, "level": "village", "accounts": 0,
+            "level1_activated": 0, "level2_activated": 0, "activated": 0,
+            "level2_received": 0, "portal": 0, "target": null, "percent_of_target": null,
+            "today": {"activated": 0, "level1_activated": 0, "level2_received": 0,
+                      "level2_activated": 0, "portal_guided": 0, "visits": 0},
+            "quota_today": null, "campaign_activated": 0
+        }))
+        .unwrap();
+        r.today.visits = done;
+        r.quota_today = quota.map(|q| [("visits".to_owned(), q)].into());
+        r
+    }
+
+    #[test]
+    fn below_quota_lists_the_worst_shortfall_first() {
+        let children = [
+            row("met", 10, Some(10)),
+            row("half", 5, Some(10)),
+            row("none-of-2", 0, Some(2)),
+            row("no-quota", 0, None),
+            row("none-of-20", 0, Some(20)),
+        ];
+        let ids: Vec<String> = below_quota(&children, &[])
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        // Nothing done of 20 and of 2 both miss all of it: the larger shortfall first.
+        assert_eq!(ids, ["none-of-20", "none-of-2", "half"]);
     }
 
     #[test]

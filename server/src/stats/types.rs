@@ -291,6 +291,10 @@ pub struct Report {
     pub sessions: Sessions,
     /// Outreach.
     pub outreach: Outreach,
+    /// Accountability: the child units and officers below their day quota, worst first
+    /// (`stats::below_quota`).
+    #[serde(default)]
+    pub below_quota: Vec<Shortfall>,
 }
 
 /// `GET /api/v1/report/officer/{id}`.
@@ -314,4 +318,31 @@ pub struct OfficerReport {
     pub blockers: BTreeMap<String, u64>,
     /// Their devices.
     pub devices: Vec<DeviceRow>,
+}
+
+/// A metric of a day quota not reached: its count on the day and the quota.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lag {
+    /// The metric (`level1_activated`, `visits`…).
+    pub metric: String,
+    /// Its count on the day.
+    pub done: u64,
+    /// The day's quota.
+    pub quota: i64,
+}
+
+/// A child unit or an officer below its day quota (rule 8). `Report::below_quota` lists them
+/// worst first: by the largest share of a quota not reached, then by how many are missing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Shortfall {
+    /// `unit` or `officer`.
+    pub kind: String,
+    /// The unit's code or the officer's id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// The metrics below their quota.
+    pub lags: Vec<Lag>,
+    /// The largest share of a day quota not reached, 0 to 1.
+    pub missing_share: f64,
 }
