@@ -979,6 +979,45 @@ fn admin_quota_and_assignment_are_audited_and_scoped() {
         laggards.contains(&format!("/dash/officer/{}", s.world.a)),
         "{laggards}"
     );
+    // …and in the XLSX report file, sheet "Below quota", as in the JSON.
+    let bytes = http
+        .get(format!(
+            "{}/reports/daily.xlsx?unit=22813&date={D2}",
+            s.base
+        ))
+        .send()
+        .unwrap()
+        .bytes()
+        .unwrap()
+        .to_vec();
+    let mut wb: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes)).unwrap();
+    use calamine::Reader;
+    let sheet = wb.worksheet_range("Below quota").unwrap();
+    let rows: Vec<Vec<String>> = sheet
+        .rows()
+        .skip(1)
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .collect();
+    let want: Vec<Vec<String>> = r
+        .below_quota
+        .iter()
+        .flat_map(|x| {
+            x.lags.iter().map(move |l| {
+                vec![
+                    x.kind.clone(),
+                    x.id.clone(),
+                    x.name.clone(),
+                    l.metric.clone(),
+                    l.done.to_string(),
+                    l.quota.to_string(),
+                    x.missing_share.to_string(),
+                ]
+            })
+        })
+        .collect();
+    assert_eq!(rows, want);
+    assert!(rows.iter().any(|r| r[1] == s.world.a.to_string()));
     // For an officer of another commune: 403.
     let resp = post(
         "/admin/quotas",

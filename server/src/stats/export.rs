@@ -5,11 +5,12 @@
 //! Layout: one table of rows, the same columns in CSV and in the XLSX sheet `Rows`:
 //! [`COLUMNS`], with `section` = `total` (the unit itself), `child` (each unit below) or
 //! `officer`. The XLSX adds the sheets `Info` (unit, day, campaign, as of), `Trend`,
-//! `Blockers` and `Devices`.
+//! `Blockers`, `Devices` and, for a unit, `Below quota` (accountability: the units and officers
+//! below a day quota, worst first, one row per metric; the JSON's `below_quota`).
 //!
 //! Also reachable as `crate::reports`, its path before it joined the statistics folder.
 
-use super::{DayCounts, DeviceRow, OfficerReport, OfficerRow, Report, Row, TrendPoint};
+use super::{DayCounts, DeviceRow, OfficerReport, OfficerRow, Report, Row, Shortfall, TrendPoint};
 use crate::error::{Result, ServerError};
 use rust_xlsxwriter::{Format as XFormat, Workbook, Worksheet, XlsxError};
 use std::collections::BTreeMap;
@@ -207,6 +208,8 @@ struct Extras<'a> {
     trend: &'a [TrendPoint],
     blockers: &'a BTreeMap<String, u64>,
     devices: &'a [DeviceRow],
+    /// A unit's accountability list (none in an officer's file).
+    below_quota: Option<&'a [Shortfall]>,
 }
 
 fn workbook(rows: &[Vec<Cell>], x: Extras<'_>) -> Result<Vec<u8>> {
@@ -276,6 +279,40 @@ fn workbook(rows: &[Vec<Cell>], x: Extras<'_>) -> Result<Vec<u8>> {
             ws.write_boolean(r, 5, d.revoked).map_err(xerr)?;
         }
     }
+    if let Some(below_quota) = x.below_quota {
+        // Accountability: who is below the day's quota, worst first, one row per metric.
+        let ws = wb.add_worksheet();
+        ws.set_name("Below quota").map_err(xerr)?;
+        for (c, h) in [
+            "kind",
+            "id",
+            "name",
+            "metric",
+            "done",
+            "quota",
+            "missing_share",
+        ]
+        .iter()
+        .enumerate()
+        {
+            ws.write_string_with_format(0, c as u16, *h, &bold)
+                .map_err(xerr)?;
+        }
+        let mut r = 0u32;
+        for s in below_quota {
+            for l in &s.lags {
+                r += 1;
+                ws.write_string(r, 0, &s.kind).map_err(xerr)?;
+                ws.write_string(r, 1, &s.id).map_err(xerr)?;
+                ws.write_string(r, 2, &s.name).map_err(xerr)?;
+                ws.write_string(r, 3, &l.metric).map_err(xerr)?;
+                ws.write_number(r, 4, l.done as f64).map_err(xerr)?;
+                ws.write_number(r, 5, l.quota as f64).map_err(xerr)?;
+                ws.write_number(r, 6, s.missing_share).map_err(xerr)?;
+            }
+        }
+        ws.set_column_width(2, 28).map_err(xerr)?;
+    }
     wb.save_to_buffer().map_err(xerr)
 }
 
@@ -307,6 +344,7 @@ pub fn unit(r: &Report, format: Format) -> Result<Vec<u8>> {
                 trend: &r.trend,
                 blockers: &r.blockers,
                 devices: &r.devices,
+                below_quota: Some(&r.below_quota),
             },
         ),
     }
@@ -334,6 +372,7 @@ pub fn officer(r: &OfficerReport, format: Format) -> Result<Vec<u8>> {
                 trend: &r.trend,
                 blockers: &r.blockers,
                 devices: &r.devices,
+                below_quota: None,
             },
         ),
     }
