@@ -423,6 +423,11 @@ fn counting_rules_on_a_small_store_once() {
     let s = server(true);
     let http = Client::new();
     let w = &s.world;
+    // The campaign is over: without a date, a report opens on its last day with activity,
+    // not on its empty last day.
+    let last = s.report(&http, "unit=58");
+    assert_eq!(last.date.to_string(), D3);
+    assert!(last.totals.today.visits + last.totals.today.activated > 0);
     let r = s.report(&http, &format!("unit=58&date={D3}"));
     let t = &r.totals;
     assert_eq!(r.unit.level, "province");

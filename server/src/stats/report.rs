@@ -98,7 +98,7 @@ impl Snapshot {
     }
 
     /// A unit's sums (empty when nothing lies under it).
-    fn unit_agg(&self, code: &str) -> &Agg {
+    pub(super) fn unit_agg(&self, code: &str) -> &Agg {
         static EMPTY: std::sync::OnceLock<Agg> = std::sync::OnceLock::new();
         self.aggs
             .get(code)

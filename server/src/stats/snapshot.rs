@@ -5,8 +5,8 @@
 use super::count::{self, Event, OfficerInfo, Officers, Population};
 use super::read;
 use super::rollup::{self, Agg, Units};
-use super::time::today;
-use super::types::{CampaignInfo, OfficerRef, UnitRef};
+use super::time::{day_date, day_num, today};
+use super::types::{CampaignInfo, DayCounts, OfficerRef, UnitRef};
 use crate::error::{Result, ServerError};
 use chrono::NaiveDate;
 use rusqlite::Connection;
@@ -168,9 +168,21 @@ impl Snapshot {
             .ok_or(ServerError::NotFound("campaign (none defined yet)"))
     }
 
-    /// The report's day when none is given: today, clamped into the campaign.
-    pub fn default_date(campaign: &CampaignInfo) -> NaiveDate {
-        today().clamp(campaign.start, campaign.end)
+    /// The report's day when none is given: today, clamped into the campaign — except once
+    /// the campaign is over, when it is the campaign's last day with any activity in its unit
+    /// (a report re-read in September, or the demo, opens on work done, not on an empty last
+    /// day; the campaign's end if nothing happened at all).
+    pub fn default_date(&self, campaign: &CampaignInfo) -> NaiveDate {
+        let today = today();
+        if today <= campaign.end {
+            return today.clamp(campaign.start, campaign.end);
+        }
+        self.unit_agg(&campaign.unit_code)
+            .days
+            .range(day_num(campaign.start)..=day_num(campaign.end))
+            .rev()
+            .find(|(_, c)| **c != DayCounts::default())
+            .map_or(campaign.end, |(d, _)| day_date(*d))
     }
 }
 

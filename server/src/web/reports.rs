@@ -81,7 +81,7 @@ pub fn unit_report(
         return Err(ServerError::NotFound("unit"));
     }
     check_unit(user, &snap, &unit)?;
-    let date = date.unwrap_or_else(|| Snapshot::default_date(&campaign));
+    let date = date.unwrap_or_else(|| snap.default_date(&campaign));
     let devices = state.backend.list_devices()?;
     let report = snap.report(&unit, &campaign, date, &devices, now_ms())?;
     audit_view(state, user, &format!("unit:{unit}"), via, date)?;
@@ -105,7 +105,7 @@ pub fn officer_report(
     }
     check_officer(user, &snap, id)?;
     let campaign = snap.campaign(campaign_id, date)?;
-    let date = date.unwrap_or_else(|| Snapshot::default_date(&campaign));
+    let date = date.unwrap_or_else(|| snap.default_date(&campaign));
     let devices = state.backend.list_devices()?;
     let report = snap.officer_report(id, &campaign, date, &devices, now_ms())?;
     audit_view(state, user, &format!("officer:{id}"), via, date)?;
