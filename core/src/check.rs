@@ -51,7 +51,8 @@
 //! would stall its sync on that operation forever.
 
 use crate::model::{
-    AssistStep, Entity, Field, Key, QuotaMetric, Role, RosterStatus, UnitLevel, Value, VisitOutcome,
+    AssistStep, Entity, Field, Key, Location, QuotaMetric, Role, RosterStatus, UnitLevel, Value,
+    VisitOutcome,
 };
 use crate::op::{Op, OpBody};
 use crate::record::{MAX_PEOPLE_REACHED, MAX_SESSION_APPLICATIONS};
@@ -114,96 +115,46 @@ impl Op {
             } => check_set(*entity, key, fields),
             OpBody::Visit(v) => {
                 instant("visit.at_ms", v.at_ms)?;
-                match (v.outcome, v.revisit_at_ms) {
-                    (VisitOutcome::ComeBack, Some(t)) if t > v.at_ms => {
-                        instant("visit.revisit_at_ms", t)?
-                    }
-                    (VisitOutcome::ComeBack, _) => {
-                        return Err(Error::invalid(
-                            "visit.revisit_at_ms",
-                            "a time after the visit, required when the outcome is come_back",
-                        ))
-                    }
-                    (_, Some(_)) => {
-                        return Err(Error::invalid(
-                            "visit.revisit_at_ms",
-                            "no revisit time unless the outcome is come_back",
-                        ))
-                    }
-                    (_, None) => {}
+                if let Some(t) =
+                    revisit_rule("visit.revisit_at_ms", v.outcome, v.at_ms, v.revisit_at_ms)?
+                {
+                    instant("visit.revisit_at_ms", t)?;
                 }
-                if let Some(l) = v.location {
-                    if !(-90_000_000..=90_000_000).contains(&l.lat_e6)
-                        || !(-180_000_000..=180_000_000).contains(&l.lon_e6)
-                    {
-                        return Err(Error::invalid(
-                            "visit.location",
-                            "latitude within ±90° and longitude within ±180°, in millionths of a degree",
-                        ));
-                    }
-                }
+                location_rule("visit.location", v.location)?;
                 note("visit.note", v.note.as_deref())
             }
             OpBody::Assist(a) => {
                 instant("assist.at_ms", a.at_ms)?;
-                match a.receiving_point.as_deref() {
-                    Some(p) => text(
+                if let Some(p) = a.receiving_point.as_deref() {
+                    text(
                         "assist.receiving_point",
                         p,
                         MAX_TEXT_CHARS,
-                        "the receiving point's name or code, at most 300 characters",
-                    )?,
-                    None if a.step == AssistStep::Level2Received && a.failure.is_none() => {
-                        return Err(Error::invalid(
-                            "assist.receiving_point",
-                            "the receiving point where the level-2 application was received",
-                        ))
-                    }
-                    None => {}
+                        EXPECTED_RECEIVING_POINT,
+                    )?;
                 }
+                receiving_point_rule(
+                    "assist.receiving_point",
+                    a.step,
+                    a.failure.is_some(),
+                    a.receiving_point.is_some(),
+                )?;
                 note("assist.note", a.note.as_deref())
             }
             OpBody::Retract { reason, .. } => note("retract.reason", reason.as_deref()),
             OpBody::Session(s) => {
                 code("session.unit_code", &s.unit_code)?;
                 instant("session.starts_at_ms", s.starts_at_ms)?;
-                if s.ends_at_ms < s.starts_at_ms
-                    || local_day(s.ends_at_ms) != local_day(s.starts_at_ms)
-                {
-                    return Err(Error::invalid(
-                        "session.ends_at_ms",
-                        "a time not before the start, on the same day",
-                    ));
-                }
-                if s.applications > MAX_SESSION_APPLICATIONS {
-                    return Err(Error::invalid(
-                        "session.applications",
-                        "a count of applications from 0 to 5000",
-                    ));
-                }
-                text(
-                    "session.place",
-                    &s.place,
-                    MAX_TEXT_CHARS,
-                    "a place name of 1-300 characters",
-                )?;
+                session_end_rule("session.ends_at_ms", s.starts_at_ms, s.ends_at_ms)?;
+                applications_rule("session.applications", s.applications)?;
+                text("session.place", &s.place, MAX_TEXT_CHARS, EXPECTED_PLACE)?;
                 note("session.note", s.note.as_deref())
             }
             OpBody::Outreach(o) => {
                 code("outreach.unit_code", &o.unit_code)?;
                 instant("outreach.at_ms", o.at_ms)?;
-                if o.people_reached > MAX_PEOPLE_REACHED {
-                    return Err(Error::invalid(
-                        "outreach.people_reached",
-                        "a count of people from 0 to 1000000",
-                    ));
-                }
-                text(
-                    "outreach.place",
-                    &o.place,
-                    MAX_TEXT_CHARS,
-                    "a place name of 1-300 characters",
-                )?;
+                people_rule("outreach.people_reached", o.people_reached)?;
+                text("outreach.place", &o.place, MAX_TEXT_CHARS, EXPECTED_PLACE)?;
                 note("outreach.note", o.note.as_deref())
             }
         }
@@ -314,6 +265,103 @@ pub(crate) fn require_in_campaign(
     } else {
         Err(Error::invalid(field, EXPECTED_IN_CAMPAIGN))
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fact rules, shared with the write API (`record.rs`), each under the caller's field name
+// ---------------------------------------------------------------------------------------------
+
+/// A `come_back` visit has a revisit time after the visit; no other outcome has one. Returns the
+/// revisit time, which must then fall on a campaign day too.
+pub(crate) fn revisit_rule(
+    field: &'static str,
+    outcome: VisitOutcome,
+    at_ms: i64,
+    revisit_at_ms: Option<i64>,
+) -> Result<Option<i64>> {
+    match (outcome, revisit_at_ms) {
+        (VisitOutcome::ComeBack, Some(t)) if t > at_ms => Ok(Some(t)),
+        (VisitOutcome::ComeBack, _) => Err(Error::invalid(
+            field,
+            "a time after the visit, required when the outcome is come_back",
+        )),
+        (_, Some(_)) => Err(Error::invalid(
+            field,
+            "no revisit time unless the outcome is come_back",
+        )),
+        (_, None) => Ok(None),
+    }
+}
+
+/// A position within ±90° latitude and ±180° longitude.
+pub(crate) fn location_rule(field: &'static str, location: Option<Location>) -> Result<()> {
+    match location {
+        Some(l)
+            if !(-90_000_000..=90_000_000).contains(&l.lat_e6)
+                || !(-180_000_000..=180_000_000).contains(&l.lon_e6) =>
+        {
+            Err(Error::invalid(
+                field,
+                "latitude within ±90° and longitude within ±180°, in millionths of a degree",
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A successful `level2_received` step names its receiving point.
+pub(crate) fn receiving_point_rule(
+    field: &'static str,
+    step: AssistStep,
+    failed: bool,
+    has_point: bool,
+) -> Result<()> {
+    if step == AssistStep::Level2Received && !failed && !has_point {
+        return Err(Error::invalid(
+            field,
+            "the receiving point where the level-2 application was received",
+        ));
+    }
+    Ok(())
+}
+
+/// What a receiving point must be.
+pub(crate) const EXPECTED_RECEIVING_POINT: &str =
+    "the receiving point's name or code, at most 300 characters";
+/// What a session's or outreach event's place must be.
+pub(crate) const EXPECTED_PLACE: &str = "a place name of 1-300 characters";
+
+/// A session ends on the day it starts, not before it.
+pub(crate) fn session_end_rule(
+    field: &'static str,
+    starts_at_ms: i64,
+    ends_at_ms: i64,
+) -> Result<()> {
+    if ends_at_ms < starts_at_ms || local_day(ends_at_ms) != local_day(starts_at_ms) {
+        return Err(Error::invalid(
+            field,
+            "a time not before the start, on the same day",
+        ));
+    }
+    Ok(())
+}
+
+/// A session's applications within [`MAX_SESSION_APPLICATIONS`].
+pub(crate) fn applications_rule(field: &'static str, n: u32) -> Result<()> {
+    canonical(
+        field,
+        n <= MAX_SESSION_APPLICATIONS,
+        "a count of applications from 0 to 5000",
+    )
+}
+
+/// An outreach event's people reached within [`MAX_PEOPLE_REACHED`].
+pub(crate) fn people_rule(field: &'static str, n: u32) -> Result<()> {
+    canonical(
+        field,
+        n <= MAX_PEOPLE_REACHED,
+        "a count of people from 0 to 1000000",
+    )
 }
 
 // ---------------------------------------------------------------------------------------------

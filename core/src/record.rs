@@ -4,13 +4,13 @@
 //! Validation happens before anything is written, so a rejected call changes nothing. Errors
 //! name the field and the accepted form, never the value.
 
+use crate::check;
 use crate::model::{
     Assist, AssistStep, Entity, FailureReason, Field, Key, Location, Outreach, OutreachKind,
     QuotaMetric, Role, RosterStatus, Session, SessionKind, UnitLevel, Value, Visit, VisitOutcome,
 };
 use crate::op::OpBody;
 use crate::store::Store;
-use crate::time::local_day;
 use crate::validate;
 use crate::{Error, Result};
 use chrono::NaiveDate;
@@ -374,34 +374,10 @@ impl Store {
         self.require_household(&v.household_id, "household_id")?;
         self.require_officer(&v.officer_id)?;
         self.require_in_campaign("at", at_ms)?;
-        match (v.outcome, v.revisit_at_ms) {
-            (VisitOutcome::ComeBack, Some(t)) if t > at_ms => {
-                self.require_in_campaign("revisit_at", t)?
-            }
-            (VisitOutcome::ComeBack, _) => {
-                return Err(Error::invalid(
-                    "revisit_at",
-                    "a time after the visit, required when the outcome is come_back",
-                ))
-            }
-            (_, Some(_)) => {
-                return Err(Error::invalid(
-                    "revisit_at",
-                    "no revisit time unless the outcome is come_back",
-                ))
-            }
-            (_, None) => {}
+        if let Some(t) = check::revisit_rule("revisit_at", v.outcome, at_ms, v.revisit_at_ms)? {
+            self.require_in_campaign("revisit_at", t)?;
         }
-        if let Some(l) = v.location {
-            if !(-90_000_000..=90_000_000).contains(&l.lat_e6)
-                || !(-180_000_000..=180_000_000).contains(&l.lon_e6)
-            {
-                return Err(Error::invalid(
-                    "location",
-                    "latitude within ±90° and longitude within ±180°, in millionths of a degree",
-                ));
-            }
-        }
+        check::location_rule("location", v.location)?;
         let note = check_note("note", v.note.as_deref())?;
         let id = Uuid::now_v7();
         let body = OpBody::Visit(Visit {
@@ -433,15 +409,15 @@ impl Store {
                 "receiving_point",
                 p,
                 MAX_TEXT_CHARS,
-                "the receiving point's name or code, at most 300 characters",
+                check::EXPECTED_RECEIVING_POINT,
             )?),
         };
-        if a.step == AssistStep::Level2Received && a.failure.is_none() && point.is_none() {
-            return Err(Error::invalid(
-                "receiving_point",
-                "the receiving point where the level-2 application was received",
-            ));
-        }
+        check::receiving_point_rule(
+            "receiving_point",
+            a.step,
+            a.failure.is_some(),
+            point.is_some(),
+        )?;
         let note = check_note("note", a.note.as_deref())?;
         let id = Uuid::now_v7();
         let body = OpBody::Assist(Assist {
@@ -472,24 +448,9 @@ impl Store {
         )?;
         self.require_officer(&x.officer_id)?;
         self.require_in_campaign("starts_at", x.starts_at_ms)?;
-        if x.ends_at_ms < x.starts_at_ms || local_day(x.ends_at_ms) != local_day(x.starts_at_ms) {
-            return Err(Error::invalid(
-                "ends_at",
-                "a time not before the start, on the same day",
-            ));
-        }
-        if x.applications > MAX_SESSION_APPLICATIONS {
-            return Err(Error::invalid(
-                "applications",
-                "a count of applications from 0 to 5000",
-            ));
-        }
-        let place = check_text(
-            "place",
-            &x.place,
-            MAX_TEXT_CHARS,
-            "a place name of 1-300 characters",
-        )?;
+        check::session_end_rule("ends_at", x.starts_at_ms, x.ends_at_ms)?;
+        check::applications_rule("applications", x.applications)?;
+        let place = check_text("place", &x.place, MAX_TEXT_CHARS, check::EXPECTED_PLACE)?;
         let note = check_note("note", x.note.as_deref())?;
         let id = Uuid::now_v7();
         let body = OpBody::Session(Session {
@@ -522,18 +483,8 @@ impl Store {
         )?;
         self.require_officer(&x.officer_id)?;
         self.require_in_campaign("at", at_ms)?;
-        if x.people_reached > MAX_PEOPLE_REACHED {
-            return Err(Error::invalid(
-                "people_reached",
-                "a count of people from 0 to 1000000",
-            ));
-        }
-        let place = check_text(
-            "place",
-            &x.place,
-            MAX_TEXT_CHARS,
-            "a place name of 1-300 characters",
-        )?;
+        check::people_rule("people_reached", x.people_reached)?;
+        let place = check_text("place", &x.place, MAX_TEXT_CHARS, check::EXPECTED_PLACE)?;
         let note = check_note("note", x.note.as_deref())?;
         let id = Uuid::now_v7();
         let body = OpBody::Outreach(Outreach {
