@@ -160,6 +160,15 @@ impl Op {
         }
     }
 
+    /// Whether the operation is a fact with an instant to check against the campaigns' days
+    /// ([`Op::campaign_instants`] is not empty), without building the list.
+    pub fn is_fact_with_instant(&self) -> bool {
+        matches!(
+            self.body,
+            OpBody::Visit(_) | OpBody::Assist(_) | OpBody::Session(_) | OpBody::Outreach(_)
+        )
+    }
+
     /// The instants of a fact that must fall on a campaign's day, each with its field name:
     /// a visit's `at_ms` (and its `revisit_at_ms`), an assistance step's `at_ms`, a session's
     /// `starts_at_ms` (its end is on the same day), an outreach event's `at_ms`. None for a
@@ -179,7 +188,7 @@ impl Op {
     /// Refuse a fact whose [`Op::campaign_instants`] fall outside every campaign's days (when any
     /// campaign is defined in `conn`'s `campaigns` table): [`Error::Invalid`] naming the instant.
     pub fn check_campaign_days(&self, conn: &Connection) -> Result<()> {
-        if self.campaign_instants().is_empty() {
+        if !self.is_fact_with_instant() {
             return Ok(());
         }
         self.check_campaign_days_in(&CampaignDays::load(conn)?)

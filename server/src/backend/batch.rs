@@ -79,7 +79,7 @@ impl Checked {
             self.scope = Some(scope::officer_scope(conn, officer)?);
         }
         let area = scope::op_area(conn, op)?;
-        if self.campaign_days.is_none() && !op.campaign_instants().is_empty() {
+        if self.campaign_days.is_none() && op.is_fact_with_instant() {
             self.campaign_days = Some(CampaignDays::load(conn)?);
         }
         let days = self.campaign_days.as_ref().unwrap_or(&NO_INSTANT);
