@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 mod common;
 use common::http::{now_ms, server, Fmt, Server};
-use common::on_both_backends;
+use common::{on_both_backends, put_units};
 
 /// A province with two districts: 586 (communes 22813, 22814) and 587 (commune 22900).
 struct World {
@@ -35,27 +35,21 @@ struct World {
 
 fn world() -> World {
     let mut s = Store::open_in_memory(Options::default()).unwrap();
-    for (code, parent, level) in [
-        ("58", None, UnitLevel::Province),
-        ("586", Some("58"), UnitLevel::District),
-        ("587", Some("58"), UnitLevel::District),
-        ("22813", Some("586"), UnitLevel::Commune),
-        ("22814", Some("586"), UnitLevel::Commune),
-        ("22900", Some("587"), UnitLevel::Commune),
-        ("22813-01", Some("22813"), UnitLevel::Village),
-        ("22813-02", Some("22813"), UnitLevel::Village),
-        ("22814-01", Some("22814"), UnitLevel::Village),
-        ("22900-01", Some("22900"), UnitLevel::Village),
-    ] {
-        s.put_unit(UnitInput {
-            code: code.into(),
-            parent_code: parent.map(Into::into),
-            level,
-            kind: "thôn".into(),
-            name: format!("Đơn vị {code}"),
-        })
-        .unwrap();
-    }
+    put_units(
+        &mut s,
+        &[
+            ("58", None, UnitLevel::Province),
+            ("586", Some("58"), UnitLevel::District),
+            ("587", Some("58"), UnitLevel::District),
+            ("22813", Some("586"), UnitLevel::Commune),
+            ("22814", Some("586"), UnitLevel::Commune),
+            ("22900", Some("587"), UnitLevel::Commune),
+            ("22813-01", Some("22813"), UnitLevel::Village),
+            ("22813-02", Some("22813"), UnitLevel::Village),
+            ("22814-01", Some("22814"), UnitLevel::Village),
+            ("22900-01", Some("22900"), UnitLevel::Village),
+        ],
+    );
     let campaign = Uuid::now_v7();
     s.put_campaign(CampaignInput {
         id: campaign,

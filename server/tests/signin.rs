@@ -3,27 +3,18 @@
 //! failure is in the audit log (the name tried, never the password), a success clears the count,
 //! and many accounts tried from one address slow that address down.
 
-use doorstep_core::{UnitInput, UnitLevel};
+use doorstep_core::UnitLevel;
 use doorstep_server::throttle::{BASE_DELAY_MS, FREE_ACCOUNT_FAILURES, FREE_ADDRESS_FAILURES};
 use reqwest::blocking::Client;
 use std::time::Duration;
 
 mod common;
 use common::http::{server, Server};
-use common::on_both_backends;
+use common::{on_both_backends, put_units};
 
 fn user(srv: &Server, name: &str) {
     srv.db
-        .with_store(|s| {
-            s.put_unit(UnitInput {
-                code: "58".into(),
-                parent_code: None,
-                level: UnitLevel::Province,
-                kind: "tỉnh".into(),
-                name: "Ninh Thuận".into(),
-            })
-        })
-        .unwrap()
+        .with_store(|s| put_units(s, &[("58", None, UnitLevel::Province)]))
         .unwrap();
     let hash = doorstep_server::auth::hash_password("right-password-1").unwrap();
     srv.backend

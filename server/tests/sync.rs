@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 mod common;
 use common::http::{now_ms, server, server_with_limit, Answer, Fmt, Server};
-use common::{on_both_backends, Db};
+use common::{on_both_backends, put_units, Db};
 
 const YEAR_MS: u64 = 365 * 24 * 3600 * 1000;
 
@@ -35,24 +35,18 @@ struct World {
 
 fn world() -> World {
     let mut s = Store::open_in_memory(Options::default()).unwrap();
-    for (code, parent, level) in [
-        ("58", None, UnitLevel::Province),
-        ("586", Some("58"), UnitLevel::District),
-        ("22813", Some("586"), UnitLevel::Commune),
-        ("22814", Some("586"), UnitLevel::Commune),
-        ("22813-01", Some("22813"), UnitLevel::Village),
-        ("22813-02", Some("22813"), UnitLevel::Village),
-        ("22814-01", Some("22814"), UnitLevel::Village),
-    ] {
-        s.put_unit(UnitInput {
-            code: code.into(),
-            parent_code: parent.map(Into::into),
-            level,
-            kind: "thôn".into(),
-            name: format!("Đơn vị {code}"),
-        })
-        .unwrap();
-    }
+    put_units(
+        &mut s,
+        &[
+            ("58", None, UnitLevel::Province),
+            ("586", Some("58"), UnitLevel::District),
+            ("22813", Some("586"), UnitLevel::Commune),
+            ("22814", Some("586"), UnitLevel::Commune),
+            ("22813-01", Some("22813"), UnitLevel::Village),
+            ("22813-02", Some("22813"), UnitLevel::Village),
+            ("22814-01", Some("22814"), UnitLevel::Village),
+        ],
+    );
     s.put_campaign(CampaignInput {
         id: Uuid::now_v7(),
         name: "Cao điểm".into(),

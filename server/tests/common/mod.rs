@@ -78,3 +78,17 @@ impl Db {
         self.dyn_backend().audit(limit)
     }
 }
+
+/// Put units `(code, parent, level)` into a store, each named `Đơn vị <code>` of kind `thôn`.
+pub fn put_units(s: &mut Store, units: &[(&str, Option<&str>, doorstep_core::UnitLevel)]) {
+    for (code, parent, level) in units {
+        s.put_unit(doorstep_core::UnitInput {
+            code: (*code).into(),
+            parent_code: parent.map(Into::into),
+            level: *level,
+            kind: "thôn".into(),
+            name: format!("Đơn vị {code}"),
+        })
+        .unwrap();
+    }
+}
