@@ -160,6 +160,18 @@ fn https_with_a_test_ca_is_verified_refused_and_reloaded() {
         resp.headers()["strict-transport-security"],
         "max-age=31536000"
     );
+    // A refused sign-in over TLS is audited with the client's address.
+    trusting
+        .post(format!("{}/signin", srv.base))
+        .content_type("application/x-www-form-urlencoded")
+        .send("name=chief&password=wrong")
+        .unwrap();
+    assert!(srv
+        .backend
+        .audit(20)
+        .unwrap()
+        .iter()
+        .any(|a| a.action == "sign_in_failed" && a.detail == "web from 127.0.0.1"));
     // The session cookie of a sign-in over TLS is Secure.
     let resp = trusting
         .post(format!("{}/signin", srv.base))

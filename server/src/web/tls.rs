@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 use tokio_rustls::TlsAcceptor;
+use tower_http::add_extension::AddExtension;
 
 /// How often the certificate files are looked at.
 pub const RELOAD_EVERY: Duration = Duration::from_secs(5);
@@ -199,12 +200,12 @@ pub async fn serve_tls(
                 };
                 let acceptor = acceptor.clone();
                 // The client's address, as `into_make_service_with_connect_info` gives it on
-                // plain HTTP (sign-in throttling counts by address).
-                let service = TowerToHyperService::new(
-                    router
-                        .clone()
-                        .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
-                );
+                // plain HTTP (sign-in throttling counts by address); a cheap wrapper around the
+                // shared router, not a re-layered router per connection.
+                let service = TowerToHyperService::new(AddExtension::new(
+                    router.clone(),
+                    axum::extract::ConnectInfo(peer),
+                ));
                 let builder = builder.clone();
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
