@@ -333,7 +333,11 @@ impl<S: Storage + ?Sized> Backend<S> {
         addr: Option<std::net::IpAddr>,
         now_ms: i64,
     ) -> Result<()> {
-        let name: String = name.chars().filter(|c| !c.is_control()).take(100).collect();
+        let name: String = name
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(crate::limits::MAX_USER_NAME)
+            .collect();
         let detail = addr.map_or_else(|| "web".to_owned(), |a| format!("web from {a}"));
         self.tables(|t| t.audit(now_ms, "web", "sign_in_failed", &name, &detail))
     }
