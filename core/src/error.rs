@@ -87,6 +87,11 @@ pub enum Error {
         last: String,
     },
 
+    /// The caller cancelled the call ([`crate::Cancel`]). What was committed before stays (whole
+    /// pages, whole acknowledged batches, whole chunks of an import): calling again goes on.
+    #[error("cancelled")]
+    Cancelled,
+
     /// An I/O error outside SQLite.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),

@@ -7,6 +7,7 @@
 //! another replica sent). The merge rule — how each operation changes the tables in any order —
 //! is [`merge::materialize`]; the model is DESIGN.md §4; `docs/adr/` records the choices.
 
+pub mod cancel;
 pub mod check;
 pub mod error;
 pub mod hlc;
@@ -27,6 +28,7 @@ pub mod wire;
 #[cfg(test)]
 mod wire_examples;
 
+pub use cancel::Cancel;
 pub use check::{in_campaign_days, CampaignDays};
 pub use error::{Error, Result};
 pub use hlc::{Clock, Hlc, ManualClock, SystemClock};

@@ -42,7 +42,7 @@ use crate::record::UnitInput;
 use crate::store::Store;
 use crate::validate::{self, IdNumber};
 use crate::validate::{check_code, check_text, MAX_TEXT_CHARS};
-use crate::{text, Error, Result};
+use crate::{text, Cancel, Error, Result};
 use rusqlite::OptionalExtension;
 use std::collections::HashMap;
 use std::io::Read;
@@ -605,6 +605,20 @@ impl Store {
         input: R,
         progress: &mut dyn FnMut(ImportProgress),
     ) -> Result<ImportReport> {
+        self.import_roster_with(campaign_id, input, progress, &Cancel::new())
+    }
+
+    /// [`Store::import_roster`] that stops with [`Error::Cancelled`] once `cancel` is set: at
+    /// the next [`PROGRESS_EVERY`] rows while reading (nothing written yet), or between two
+    /// chunks while writing (whole chunks stay, as after a crash; importing the file again
+    /// completes it).
+    pub fn import_roster_with<R: Read>(
+        &mut self,
+        campaign_id: Uuid,
+        input: R,
+        progress: &mut dyn FnMut(ImportProgress),
+        cancel: &Cancel,
+    ) -> Result<ImportReport> {
         let campaign_known = self
             .conn
             .prepare_cached("SELECT 1 FROM campaigns WHERE id = ?1")?
@@ -620,7 +634,7 @@ impl Store {
         let data = read_all(input)?;
         let mut records = Records::new(&data);
         let header = read_header(&mut records, &ROSTER_COLUMNS, &ROSTER_REQUIRED)?;
-        self.import_roster_rows(campaign_id, &mut records, &header, progress)
+        self.import_roster_rows(campaign_id, &mut records, &header, progress, cancel)
     }
 
     fn import_roster_rows(
@@ -629,6 +643,7 @@ impl Store {
         records: &mut Records<'_>,
         header: &Header,
         progress: &mut dyn FnMut(ImportProgress),
+        cancel: &Cancel,
     ) -> Result<ImportReport> {
         let mut report = ImportReport::default();
         let mut units: HashMap<String, bool> = HashMap::new();
@@ -642,6 +657,7 @@ impl Store {
             }
             report.rows += 1;
             if report.rows % PROGRESS_EVERY == 0 {
+                cancel.check()?;
                 progress(ImportProgress {
                     rows_read: report.rows,
                     bytes_read: records.bytes_read(),
@@ -779,6 +795,7 @@ impl Store {
             if pending >= CHUNK_RESIDENTS {
                 self.commit_local(std::mem::take(&mut ops))?;
                 pending = 0;
+                cancel.check()?;
             }
         }
         self.commit_local(ops)?;

@@ -15,7 +15,7 @@ use crate::wire::{
     EnrolRefusal, EnrolRequest, EnrolResponse, ErrorBody, PullRequest, PullResponse, PushRequest,
     PushResponse, Rejected, POSTCARD_MEDIA_TYPE, PROTOCOL_VERSION,
 };
-use crate::{Error, Result};
+use crate::{Cancel, Error, Result};
 use serde::{de::DeserializeOwned, Serialize};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -43,10 +43,30 @@ pub struct SyncConfig {
     /// public roots: the pin an admin hands out with the enrolment code (a server with a
     /// self-signed certificate pins that certificate). `None`: the public web roots.
     pub trusted_ca_pem: Option<String>,
+    /// The longest the whole call may take, retries and waits included (`None`: no limit).
+    /// Past it the call stops at its next safe point with [`Error::Network`] saying so; what
+    /// was applied or acknowledged stays. A request's own timeout is cut to what is left.
+    pub deadline: Option<Duration>,
+    /// Set it from another thread to stop the call at its next safe point ([`Cancel`]).
+    pub cancel: Cancel,
 }
 
+/// The default [`SyncConfig::deadline`] of a sync: ten minutes, enough for a new phone to pull
+/// a whole commune's roster over 2G (about 1 MB at 40 kbit/s takes under four minutes) with
+/// retries; a sync stopped by it keeps every page applied, and the next one goes on.
+pub const SYNC_DEADLINE: Duration = Duration::from_secs(600);
+
+/// The default deadline of an enrolment: one small request, tried [`ENROL_ATTEMPTS`] times
+/// within a minute (someone is waiting at the screen).
+pub const ENROL_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Attempts of an enrolment: a refused connection is far more often a mistyped address than a
+/// passing fault, so an enrolment tries three times (about 1.5 s on a closed port), not six.
+pub const ENROL_ATTEMPTS: u32 = 3;
+
 impl SyncConfig {
-    /// Defaults suited to a 2G link: 500 operations a request, 6 attempts, 0.5 s doubling to 30 s.
+    /// Defaults suited to a 2G link: 500 operations a request, 6 attempts, 0.5 s doubling to
+    /// 30 s, 30 s per request, [`SYNC_DEADLINE`] for the whole sync.
     pub fn new(base_url: impl Into<String>, token: impl Into<String>) -> Self {
         SyncConfig {
             base_url: base_url.into().trim_end_matches('/').to_owned(),
@@ -58,8 +78,33 @@ impl SyncConfig {
             max_backoff: Duration::from_secs(30),
             timeout: Duration::from_secs(30),
             trusted_ca_pem: None,
+            deadline: Some(SYNC_DEADLINE),
+            cancel: Cancel::new(),
         }
     }
+
+    /// Defaults for an enrolment: [`ENROL_ATTEMPTS`] attempts within [`ENROL_DEADLINE`].
+    pub fn enrolment(base_url: impl Into<String>) -> Self {
+        SyncConfig {
+            max_attempts: ENROL_ATTEMPTS,
+            deadline: Some(ENROL_DEADLINE),
+            ..SyncConfig::new(base_url, "")
+        }
+    }
+}
+
+/// Check a server address: `http://` or `https://`, a host, nothing after the path.
+fn check_base_url(url: &str) -> Result<()> {
+    const EXPECTED: &str = "an http:// or https:// address such as https://doorstep.example.vn";
+    let uri: ureq::http::Uri = url
+        .parse()
+        .map_err(|_| Error::invalid("server_url", EXPECTED))?;
+    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
+    let host_ok = uri.host().is_some_and(|h| !h.is_empty());
+    if !scheme_ok || !host_ok || uri.query().is_some() {
+        return Err(Error::invalid("server_url", EXPECTED));
+    }
+    Ok(())
 }
 
 /// What a sync did.
@@ -123,10 +168,15 @@ struct Client<'a> {
     http: ureq::Agent,
     config: &'a SyncConfig,
     report: SyncReport,
+    started: Instant,
 }
 
 impl<'a> Client<'a> {
     fn new(config: &'a SyncConfig) -> Result<Self> {
+        check_base_url(&config.base_url)?;
+        if config.deadline.is_some_and(|d| d.is_zero()) {
+            return Err(Error::invalid("deadline", "a positive duration"));
+        }
         // Error statuses come back as answers (their JSON body says what went wrong); the
         // timeout covers the whole exchange, connection to last byte.
         let roots = match &config.trusted_ca_pem {
@@ -147,7 +197,26 @@ impl<'a> Client<'a> {
             http,
             config,
             report: SyncReport::default(),
+            started: Instant::now(),
         })
+    }
+
+    /// What is left of the deadline (`None`: no deadline).
+    fn left(&self) -> Option<Duration> {
+        self.config
+            .deadline
+            .map(|d| d.saturating_sub(self.started.elapsed()))
+    }
+
+    /// The error of a call that ran out of time after `attempts` requests.
+    fn past_deadline(&self, attempts: u32, last: &str) -> Error {
+        let secs = self.config.deadline.unwrap_or_default().as_secs_f64();
+        let last = if last.is_empty() {
+            format!("the deadline of {secs:.1} s passed")
+        } else {
+            format!("{last}; the deadline of {secs:.1} s passed")
+        };
+        Error::Network { attempts, last }
     }
 
     /// POST a message, retrying what a retry can fix; measures the clock offset as a side effect.
@@ -162,12 +231,23 @@ impl<'a> Client<'a> {
         let url = format!("{}{path}", self.config.base_url);
         let mut backoff = self.config.initial_backoff;
         let mut last = String::new();
+        let cancel = &self.config.cancel;
         for attempt in 1..=self.config.max_attempts.max(1) {
+            cancel.check()?;
             if attempt > 1 {
+                // Waiting past the deadline is pointless: stop now and say why.
+                if self.left().is_some_and(|left| left <= backoff) {
+                    return Err(self.past_deadline(attempt - 1, &last));
+                }
                 self.report.retries += 1;
-                std::thread::sleep(backoff);
+                cancel.sleep(backoff)?;
                 backoff = (backoff * 2).min(self.config.max_backoff);
             }
+            let timeout = match self.left() {
+                Some(left) if left.is_zero() => return Err(self.past_deadline(attempt - 1, &last)),
+                Some(left) => left.min(self.config.timeout),
+                None => self.config.timeout,
+            };
             let device_time = store.now_ms() - store.clock_offset_ms();
             let body = postcard::to_allocvec(&make(device_time))
                 .map_err(|e| Error::Decode(e.to_string()))?;
@@ -175,6 +255,9 @@ impl<'a> Client<'a> {
             let mut request = self
                 .http
                 .post(&url)
+                .config()
+                .timeout_global(Some(timeout))
+                .build()
                 .header("content-type", POSTCARD_MEDIA_TYPE)
                 .header("content-encoding", "zstd")
                 .header("accept-encoding", "zstd");
@@ -327,12 +410,12 @@ pub fn enrol(
     code: &str,
     device_name: &str,
 ) -> Result<Enrolment> {
-    enrol_with(store, &SyncConfig::new(base_url, ""), code, device_name)
+    enrol_with(store, &SyncConfig::enrolment(base_url), code, device_name)
 }
 
-/// [`enrol`] with a configuration: the server's URL and, for a server whose certificate the
-/// public roots do not vouch for, the pinned authority (`trusted_ca_pem`). The token in
-/// `config` is not used.
+/// [`enrol`] with a configuration ([`SyncConfig::enrolment`] gives its defaults): the server's
+/// URL, the deadline, a [`Cancel`] flag and, for a server whose certificate the public roots do
+/// not vouch for, the pinned authority (`trusted_ca_pem`). The token in `config` is not used.
 pub fn enrol_with(
     store: &mut Store,
     config: &SyncConfig,
@@ -366,11 +449,19 @@ fn pull_key(config: &SyncConfig) -> String {
 }
 
 fn push_key(config: &SyncConfig) -> String {
-    format!("push {}", config.base_url)
+    push_key_of(&config.base_url)
+}
+
+/// The cursor key of what `base_url`'s server acknowledged (`base_url` without a final `/`).
+fn push_key_of(base_url: &str) -> String {
+    format!("push {}", base_url.trim_end_matches('/'))
 }
 
 /// Sync with a server: pull until nothing is left, push everything the server has not
-/// acknowledged, pull once more. Safe to call again at any time, including after an error.
+/// acknowledged, pull once more. Safe to call again at any time, including after an error, a
+/// cancellation ([`SyncConfig::cancel`]) or a deadline ([`SyncConfig::deadline`]): each
+/// page is applied with its cursor and each batch's acknowledgement saved in one transaction,
+/// so a sync stopped anywhere leaves nothing half-applied.
 pub fn sync(
     store: &mut Store,
     config: &SyncConfig,
@@ -393,6 +484,7 @@ fn pull_all(
 ) -> Result<()> {
     let key = pull_key(client.config);
     loop {
+        client.config.cancel.check()?;
         let cursor = store.cursor(&key)?;
         let limit = client.config.pull_page;
         let token = client.config.token.clone();
@@ -429,6 +521,7 @@ fn push_all(
     let key = push_key(client.config);
     let mut sent = 0u64;
     loop {
+        client.config.cancel.check()?;
         let acked: u64 = store
             .cursor(&key)?
             .and_then(|c| c.parse().ok())
@@ -471,4 +564,15 @@ fn push_all(
             remaining,
         });
     }
+}
+
+/// How many of this replica's own operations `base_url`'s server has not acknowledged yet
+/// (what the next sync pushes): for an app's "N records waiting to be sent".
+pub fn unsent_ops(store: &Store, base_url: &str) -> Result<u64> {
+    let key = push_key_of(base_url);
+    let acked: u64 = store
+        .cursor(&key)?
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    Ok(store.own_counter().saturating_sub(acked))
 }
