@@ -43,6 +43,23 @@ for lang in kotlin swift python; do
   "$BINDGEN" generate --library "$LIB" --language "$lang" --out-dir "$OUT/$lang" --no-format \
     --config ffi/uniffi.toml
 done
+# Kotlin: a call on an object after its close() is thrown by the generated code itself, as an
+# IllegalStateException outside the DoorstepException hierarchy. Make it the typed
+# DoorstepException.Closed (ffi/src/error.rs), and fail loudly if a uniffi upgrade changed
+# the line, so the rule cannot silently lapse.
+KT="$OUT/kotlin/vn/doorstep/core/doorstep.kt"
+DESTROYED='throw IllegalStateException("${this.javaClass.simpleName} object has already been destroyed")'
+CLOSED='throw DoorstepException.Closed("${this.javaClass.simpleName} was closed: open the store again")'
+if ! grep -qF "$DESTROYED" "$KT"; then
+  echo "bindings.sh: the generated Kotlin no longer has uniffi's 'already been destroyed' line; update the Closed rewrite" >&2
+  exit 1
+fi
+python3 - "$KT" "$DESTROYED" "$CLOSED" <<'PY'
+import sys
+path, old, new = sys.argv[1:]
+text = open(path, encoding="utf-8").read()
+open(path, "w", encoding="utf-8").write(text.replace(old, new))
+PY
 cp "$LIB" "$OUT/python/"
 mkdir -p "$OUT/lib"
 cp "$LIB" "$OUT/lib/"

@@ -53,4 +53,6 @@ android {
 dependencies {
     // JNA with its Android native dispatch libraries (the AAR, not the desktop jar).
     implementation("net.java.dev.jna:jna:5.14.0@aar")
+    // The bindings' suspend functions (syncAsync, enrolAsync, importRosterFileAsync).
+    implementation("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.10.2")
 }

@@ -570,8 +570,34 @@ impl Store {
     }
 
     /// Create or update an administrative unit. Returns how many fields changed.
+    ///
+    /// Its parent must be in the store already, one level up (a village's parent is a commune):
+    /// [`Error::NotFound`] (`parent_code`) if it is missing, [`Error::Invalid`] if it is of
+    /// another level.
     pub fn put_unit(&mut self, u: UnitInput) -> Result<usize> {
         let ops = self.unit_ops(&u)?;
+        if let Some(parent) = &u.parent_code {
+            let found: Option<String> = self
+                .conn
+                .prepare_cached("SELECT level FROM units WHERE code = ?1")?
+                .query_row([parent.trim()], |r| r.get::<_, Option<String>>(0))
+                .optional()?
+                .flatten();
+            let Some(found) = found else {
+                return Err(Error::NotFound {
+                    field: "parent_code",
+                    kind: "unit",
+                });
+            };
+            let (want, expected) = match u.level {
+                UnitLevel::District => (UnitLevel::Province, "the code of a province"),
+                UnitLevel::Commune => (UnitLevel::District, "the code of a district"),
+                _ => (UnitLevel::Commune, "the code of a commune"),
+            };
+            if UnitLevel::parse(&found).ok() != Some(want) {
+                return Err(Error::invalid("parent_code", expected));
+            }
+        }
         Ok(self.commit_local(ops)?.len())
     }
 

@@ -46,7 +46,7 @@ pub struct NewSession {
     /// End (Unix ms), not before the start and on the same day.
     pub ends_at_ms: i64,
     /// Level-2 applications received.
-    pub applications: u32,
+    pub applications: i32,
     /// Free text.
     #[uniffi(default = None)]
     pub note: Option<String>,
@@ -64,7 +64,7 @@ pub struct NewOutreach {
     /// Where (a place name).
     pub place: String,
     /// People reached.
-    pub people_reached: u32,
+    pub people_reached: i32,
     /// When (Unix ms); none means now.
     #[uniffi(default = None)]
     pub at_ms: Option<i64>,
@@ -84,7 +84,12 @@ impl FieldStore {
             place: session.place,
             starts_at_ms: session.starts_at_ms,
             ends_at_ms: session.ends_at_ms,
-            applications: session.applications,
+            applications: u32::try_from(session.applications).map_err(|_| {
+                DoorstepError::InvalidInput {
+                    field: "applications".into(),
+                    expected: "zero or more".into(),
+                }
+            })?,
             note: session.note,
         };
         Ok(self.store().record_session(s)?.to_string())
@@ -98,7 +103,12 @@ impl FieldStore {
             kind: outreach.kind.into(),
             at_ms: outreach.at_ms,
             place: outreach.place,
-            people_reached: outreach.people_reached,
+            people_reached: u32::try_from(outreach.people_reached).map_err(|_| {
+                DoorstepError::InvalidInput {
+                    field: "people_reached".into(),
+                    expected: "zero or more".into(),
+                }
+            })?,
             note: outreach.note,
         };
         Ok(self.store().record_outreach(o)?.to_string())

@@ -6,7 +6,61 @@
 //! (no phone or ID number reaches a crash log). Field names avoid `message`, which Kotlin's
 //! `Throwable` already has; in Kotlin the type is generated as `DoorstepException`.
 
+use doorstep_core::wire::EnrolRefusal;
 use doorstep_core::Error as CoreError;
+
+/// Why the server refused an enrolment code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum CodeRefusal {
+    /// No such code (a typing mistake, or a code of another server).
+    Unknown,
+    /// The code enrolled a device already: each code enrols one phone.
+    Used,
+    /// The code's validity has passed.
+    Expired,
+}
+
+impl std::fmt::Display for CodeRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            CodeRefusal::Unknown => "unknown code (check it for a typing mistake)",
+            CodeRefusal::Used => "the code was used already (ask for a new one)",
+            CodeRefusal::Expired => "the code has expired (ask for a new one)",
+        })
+    }
+}
+
+impl From<EnrolRefusal> for CodeRefusal {
+    fn from(r: EnrolRefusal) -> Self {
+        match r {
+            EnrolRefusal::Unknown => CodeRefusal::Unknown,
+            EnrolRefusal::Used => CodeRefusal::Used,
+            EnrolRefusal::Expired => CodeRefusal::Expired,
+        }
+    }
+}
+
+/// What the local database's failure was, without the store's path or any value: SQLite's
+/// words for its error code, or the kind of an I/O error.
+fn storage_detail(e: &CoreError) -> String {
+    match e {
+        CoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => format!("SQLite: {f}"),
+        CoreError::Sqlite(rusqlite::Error::InvalidPath(_)) => "SQLite: invalid file path".into(),
+        CoreError::Sqlite(other) => format!("SQLite: {}", sqlite_kind(other)),
+        CoreError::Io(io) => format!("file: {}", io.kind()),
+        other => other.to_string(),
+    }
+}
+
+/// A rusqlite error's kind, named without its payload (which may hold a value or a path).
+fn sqlite_kind(e: &rusqlite::Error) -> String {
+    let debug = format!("{e:?}");
+    debug
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .next()
+        .unwrap_or("error")
+        .to_owned()
+}
 
 /// What went wrong, as the action the caller can take.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
@@ -39,6 +93,24 @@ pub enum DoorstepError {
     #[error("the server refused this device's credentials: enrol again ({detail})")]
     ReEnrol {
         /// The server's words.
+        detail: String,
+    },
+    /// The server refused the enrolment code: `reason` says whether it is unknown (most often
+    /// mistyped: check it), already used or expired (ask the station for a new one).
+    #[error("enrolment code refused: {reason}")]
+    CodeRefused {
+        /// Which refusal.
+        reason: CodeRefusal,
+    },
+    /// The call was cancelled (a cancelled coroutine or task). What it applied before stays —
+    /// whole pages, acknowledged batches, whole chunks of an import — and calling again goes on.
+    #[error("cancelled")]
+    Cancelled,
+    /// The store was closed (`close()`); open it again. Raised by the generated bindings for
+    /// any call after `close()`.
+    #[error("{detail}")]
+    Closed {
+        /// Which object.
         detail: String,
     },
     /// The store or the server is newer than this library: update the app.
@@ -89,12 +161,13 @@ impl From<CoreError> for DoorstepError {
             },
             e @ (CoreError::Sqlite(_) | CoreError::Io(_) | CoreError::UnknownSchema { .. }) => {
                 DoorstepError::Storage {
-                    detail: e.to_string(),
+                    detail: storage_detail(&e),
                 }
             }
-            CoreError::EnrolRefused(reason) => DoorstepError::ReEnrol {
-                detail: reason.to_string(),
+            CoreError::EnrolRefused(reason) => DoorstepError::CodeRefused {
+                reason: reason.into(),
             },
+            CoreError::Cancelled => DoorstepError::Cancelled,
             CoreError::Http { status: 401, .. } => DoorstepError::ReEnrol {
                 detail: "401 unauthorized".into(),
             },
@@ -135,7 +208,6 @@ pub(crate) fn parse_date(field: &str, s: &str) -> Result<chrono::NaiveDate, Door
 #[cfg(test)]
 mod tests {
     use super::*;
-    use doorstep_core::wire::EnrolRefusal;
 
     #[test]
     fn http_statuses_map_to_actions() {
@@ -148,16 +220,20 @@ mod tests {
             DoorstepError::from(http(401, "unauthorized")),
             DoorstepError::ReEnrol { .. }
         ));
-        // A refused code says which refusal, in the error's text.
-        for (reason, words) in [
-            (EnrolRefusal::Unknown, "unknown enrolment code"),
-            (EnrolRefusal::Used, "enrolment code already used"),
-            (EnrolRefusal::Expired, "enrolment code expired"),
+        // A refused code says which refusal, typed and in the error's text.
+        for (reason, typed, words) in [
+            (EnrolRefusal::Unknown, CodeRefusal::Unknown, "unknown code"),
+            (EnrolRefusal::Used, CodeRefusal::Used, "used already"),
+            (EnrolRefusal::Expired, CodeRefusal::Expired, "expired"),
         ] {
             let e = DoorstepError::from(CoreError::EnrolRefused(reason));
-            assert!(matches!(&e, DoorstepError::ReEnrol { detail } if detail == words));
+            assert!(matches!(&e, DoorstepError::CodeRefused { reason } if *reason == typed));
             assert!(e.to_string().contains(words), "{e}");
         }
+        assert!(matches!(
+            DoorstepError::from(CoreError::Cancelled),
+            DoorstepError::Cancelled
+        ));
         assert!(matches!(
             DoorstepError::from(http(400, "unsupported_protocol")),
             DoorstepError::UpdateApp { .. }

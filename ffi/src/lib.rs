@@ -13,13 +13,15 @@ uniffi::setup_scaffolding!("doorstep");
 #[macro_use]
 pub mod model;
 pub mod activity;
+pub mod calls;
 pub mod error;
 pub mod log;
 pub mod store;
 pub mod sync;
 
 pub use activity::{NewOutreach, NewSession, OutreachKind, SessionKind};
-pub use error::DoorstepError;
+pub use calls::{ImportListener, ImportProgress, SyncStatus};
+pub use error::{CodeRefusal, DoorstepError};
 pub use log::{clear_log_sink, set_log_sink, LogLevel, LogSink};
 pub use model::*;
 pub use store::FieldStore;

@@ -105,6 +105,35 @@ mirror_enum! {
     }
 }
 
+mirror_enum! {
+    /// The level of an administrative unit.
+    UnitLevel => core::UnitLevel {
+        /// Province (tỉnh).
+        Province,
+        /// District (huyện, thị xã, thành phố).
+        District,
+        /// Commune, ward or township (xã, phường, thị trấn).
+        Commune,
+        /// Village or quarter (thôn, khu phố).
+        Village,
+    }
+}
+
+/// An administrative unit to add or edit (`FieldStore::put_unit`).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct AdminUnit {
+    /// Official code (GSO); a village: `<commune code>-<number>`, e.g. `22852-01`.
+    pub code: String,
+    /// The parent's code, one level up; none only for a province.
+    pub parent_code: Option<String>,
+    /// Level.
+    pub level: UnitLevel,
+    /// Kind as the official list says (`xã`, `phường`, `thôn`…).
+    pub kind: String,
+    /// Official name.
+    pub name: String,
+}
+
 /// A position in millionths of a degree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
 pub struct GeoPoint {
@@ -227,7 +256,7 @@ pub struct Officer {
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct RejectedRow {
     /// Line number in the file (1 is the header).
-    pub line: u64,
+    pub line: i64,
     /// Why (names the column, never echoes the value).
     pub reason: String,
 }
@@ -236,15 +265,15 @@ pub struct RejectedRow {
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct ImportReport {
     /// Data rows read.
-    pub rows: u64,
+    pub rows: i64,
     /// Rows accepted.
-    pub accepted: u64,
+    pub accepted: i64,
     /// Households created or changed.
-    pub households_changed: u64,
+    pub households_changed: i64,
     /// Residents (or units) created or changed.
-    pub residents_changed: u64,
+    pub residents_changed: i64,
     /// Rows already as the store holds them.
-    pub unchanged: u64,
+    pub unchanged: i64,
     /// Rows refused, with reasons.
     pub rejected: Vec<RejectedRow>,
 }
@@ -252,16 +281,16 @@ pub struct ImportReport {
 impl From<core::roster::ImportReport> for ImportReport {
     fn from(r: core::roster::ImportReport) -> Self {
         ImportReport {
-            rows: r.rows as u64,
-            accepted: r.accepted as u64,
-            households_changed: r.households_changed as u64,
-            residents_changed: r.residents_changed as u64,
-            unchanged: r.unchanged as u64,
+            rows: count(r.rows as u64),
+            accepted: count(r.accepted as u64),
+            households_changed: count(r.households_changed as u64),
+            residents_changed: count(r.residents_changed as u64),
+            unchanged: count(r.unchanged as u64),
             rejected: r
                 .rejected
                 .into_iter()
                 .map(|x| RejectedRow {
-                    line: x.line,
+                    line: count(x.line),
                     reason: x.reason,
                 })
                 .collect(),
@@ -435,4 +464,18 @@ impl From<core::query::BlockerCount> for BlockerCount {
             attempts: b.attempts,
         }
     }
+}
+
+/// A count as the bindings pass it: a signed 64-bit integer (Kotlin's `Long`, Swift's `Int64`;
+/// unsigned types are awkward in Kotlin and absent from Java). Saturates, never wraps.
+pub(crate) fn count(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A count the caller passed: refused if negative, `field` named.
+pub(crate) fn non_negative(field: &str, n: i64) -> Result<u64, DoorstepError> {
+    u64::try_from(n).map_err(|_| DoorstepError::InvalidInput {
+        field: field.into(),
+        expected: "zero or more".into(),
+    })
 }

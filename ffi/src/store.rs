@@ -13,10 +13,7 @@
 //! copied to the UI handle so its next writes use the corrected time. One sync runs at a time.
 
 use crate::error::{parse_date, parse_id, DoorstepError};
-use crate::log::{emit, LogLevel};
 use crate::model::*;
-use crate::sync::{Enrolment, SyncListener, SyncReport};
-use doorstep_core::sync::SyncConfig;
 use doorstep_core::{AssignTarget, CampaignInput, OfficerInput, Options, ResidentEdit, Store};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -28,7 +25,7 @@ pub struct FieldStore {
     inner: Mutex<Store>,
     /// Held for the whole of a sync or an enrolment: one at a time.
     sync_lock: Mutex<()>,
-    path: String,
+    pub(crate) path: String,
 }
 
 impl std::fmt::Debug for FieldStore {
@@ -48,7 +45,7 @@ impl FieldStore {
 
     /// Open a second handle on the same file for a long-running exchange, and copy the clock
     /// correction it measured to the UI handle afterwards.
-    fn with_sync_store<T>(
+    pub(crate) fn with_sync_store<T>(
         &self,
         f: impl FnOnce(&mut Store) -> doorstep_core::Result<T>,
     ) -> Result<T> {
@@ -92,7 +89,22 @@ impl FieldStore {
         Ok(self.store().import_units_csv(csv.as_bytes())?.into())
     }
 
-    /// Import a roster CSV (`docs/roster-format.md`) into a campaign.
+    /// Add an administrative unit, or edit one (same code): its parent must be one level up
+    /// and already in the store. Returns how many fields changed (0 if it was already so).
+    pub fn put_unit(&self, unit: AdminUnit) -> Result<i32> {
+        let input = doorstep_core::UnitInput {
+            code: unit.code,
+            parent_code: unit.parent_code,
+            level: unit.level.into(),
+            kind: unit.kind,
+            name: unit.name,
+        };
+        Ok(self.store().put_unit(input)? as i32)
+    }
+
+    /// Import a roster given as text (CSV, `docs/roster-format.md`) into a campaign. For a
+    /// file, prefer [`FieldStore::import_roster_file`]: the app does not hold the file, and
+    /// progress is reported.
     pub fn import_roster(&self, campaign_id: String, csv: String) -> Result<ImportReport> {
         let campaign = parse_id("campaign_id", &campaign_id)?;
         Ok(self
@@ -102,7 +114,7 @@ impl FieldStore {
     }
 
     /// Create or update a campaign. Returns how many fields changed.
-    pub fn put_campaign(&self, campaign: Campaign) -> Result<u32> {
+    pub fn put_campaign(&self, campaign: Campaign) -> Result<i32> {
         let input = CampaignInput {
             id: parse_id("id", &campaign.id)?,
             name: campaign.name,
@@ -111,18 +123,18 @@ impl FieldStore {
             target: campaign.target,
             unit_code: campaign.unit_code,
         };
-        Ok(self.store().put_campaign(input)? as u32)
+        Ok(self.store().put_campaign(input)? as i32)
     }
 
     /// Create or update an officer. Returns how many fields changed.
-    pub fn put_officer(&self, officer: Officer) -> Result<u32> {
+    pub fn put_officer(&self, officer: Officer) -> Result<i32> {
         let input = OfficerInput {
             id: parse_id("id", &officer.id)?,
             name: officer.name,
             role: officer.role.into(),
             unit_code: officer.unit_code,
         };
-        Ok(self.store().put_officer(input)? as u32)
+        Ok(self.store().put_officer(input)? as i32)
     }
 
     /// Assign a village to an officer. Returns the assignment's id.
@@ -154,13 +166,13 @@ impl FieldStore {
 
     /// Set (or, with none or empty, clear) a resident's mobile number. Returns how many fields
     /// changed (0 if it was already so).
-    pub fn edit_resident_phone(&self, resident_id: String, phone: Option<String>) -> Result<u32> {
+    pub fn edit_resident_phone(&self, resident_id: String, phone: Option<String>) -> Result<i32> {
         let id = parse_id("resident_id", &resident_id)?;
         let edit = ResidentEdit {
             phone: Some(phone),
             note: None,
         };
-        Ok(self.store().edit_resident(id, edit)? as u32)
+        Ok(self.store().edit_resident(id, edit)? as i32)
     }
 
     /// The officer's households with their visit state on `day` (`YYYY-MM-DD`), due revisits
@@ -179,8 +191,9 @@ impl FieldStore {
     }
 
     /// Search residents by name, with or without diacritics (exact matches first).
-    pub fn search_residents(&self, query: String, limit: u32) -> Result<Vec<SearchHit>> {
-        let hits = self.store().search_residents(&query, limit as usize)?;
+    pub fn search_residents(&self, query: String, limit: i32) -> Result<Vec<SearchHit>> {
+        let limit = non_negative("limit", limit.into())? as usize;
+        let hits = self.store().search_residents(&query, limit)?;
         Ok(hits.into_iter().map(Into::into).collect())
     }
 
@@ -234,78 +247,10 @@ impl FieldStore {
         let list = self.store().blockers(officer)?;
         Ok(list.into_iter().map(Into::into).collect())
     }
-
-    /// Exchange a one-time enrolment code for this device's token (online, once).
-    /// `trusted_ca_pem`: for an `https://` server whose certificate the public roots do not
-    /// vouch for, the authority (PEM) to trust instead — the pin given with the enrolment code;
-    /// keep it and pass it to every [`FieldStore::sync`].
-    #[uniffi::method(default(trusted_ca_pem = None))]
-    pub fn enrol(
-        &self,
-        server_url: String,
-        code: String,
-        device_name: String,
-        trusted_ca_pem: Option<String>,
-    ) -> Result<Enrolment> {
-        let mut config = SyncConfig::new(server_url, "");
-        config.trusted_ca_pem = trusted_ca_pem;
-        let out = self
-            .with_sync_store(|s| doorstep_core::sync::enrol_with(s, &config, &code, &device_name));
-        match &out {
-            Ok(_) => emit(LogLevel::Info, "doorstep::sync", || "enrolled".into()),
-            Err(e) => emit(LogLevel::Warn, "doorstep::sync", || {
-                format!("enrolment failed: {}", kind(e))
-            }),
-        }
-        Ok(out?.into())
-    }
-
-    /// Push this device's work and pull its area's changes. Blocking: call it from a background
-    /// thread (WorkManager, BGTask); the other methods keep working meanwhile. Safe to call
-    /// again after any error.
-    /// `trusted_ca_pem`: the pin given at enrolment, if any (see [`FieldStore::enrol`]).
-    #[uniffi::method(default(trusted_ca_pem = None))]
-    pub fn sync(
-        &self,
-        server_url: String,
-        token: String,
-        listener: Option<Arc<dyn SyncListener>>,
-        trusted_ca_pem: Option<String>,
-    ) -> Result<SyncReport> {
-        emit(LogLevel::Info, "doorstep::sync", || "sync started".into());
-        let mut config = SyncConfig::new(server_url, token);
-        config.trusted_ca_pem = trusted_ca_pem;
-        let out = self.with_sync_store(|s| {
-            doorstep_core::sync::sync(s, &config, &mut |p| {
-                if let Some(l) = &listener {
-                    l.on_progress(p.into());
-                }
-            })
-        });
-        match &out {
-            Ok(r) => emit(LogLevel::Info, "doorstep::sync", || {
-                format!(
-                    "sync finished: pushed {}, refused {}, pulled {}, {} requests, {} retries, {} bytes up, {} bytes down, {} ms",
-                    r.pushed,
-                    r.rejected.len(),
-                    r.pulled,
-                    r.requests,
-                    r.retries,
-                    r.bytes_up,
-                    r.bytes_down,
-                    r.duration.as_millis()
-                )
-            }),
-            Err(e) => emit(LogLevel::Warn, "doorstep::sync", || {
-                format!("sync failed: {}", kind(e))
-            }),
-        }
-        Ok(out?.into())
-    }
 }
 
 /// The kind of a failure, for a log line (no server words, no data).
-fn kind(e: &DoorstepError) -> &'static str {
+pub(crate) fn kind(e: &DoorstepError) -> &'static str {
     match e {
         DoorstepError::InvalidInput { .. } => "invalid input",
         DoorstepError::NotFound { .. } => "not found",
@@ -314,6 +259,9 @@ fn kind(e: &DoorstepError) -> &'static str {
         DoorstepError::UpdateApp { .. } => "update app",
         DoorstepError::Network { .. } => "network",
         DoorstepError::UntrustedServer { .. } => "untrusted server certificate",
+        DoorstepError::CodeRefused { .. } => "enrolment code refused",
+        DoorstepError::Cancelled => "cancelled",
+        DoorstepError::Closed { .. } => "closed",
         DoorstepError::Other { .. } => "other",
     }
 }

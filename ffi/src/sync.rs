@@ -1,5 +1,6 @@
 //! Sync and enrolment types for the bindings, and the foreign progress listener.
 
+use crate::model::count;
 use doorstep_core::sync as core_sync;
 
 /// Where a sync is, for a progress display.
@@ -8,26 +9,30 @@ pub enum SyncProgress {
     /// A page was pulled and applied.
     Pulled {
         /// Operations pulled so far.
-        ops: u64,
+        ops: i64,
         /// Whether more pages wait.
         more: bool,
     },
     /// A batch was pushed and acknowledged.
     Pushed {
         /// Operations sent so far.
-        ops: u64,
+        ops: i64,
         /// Operations still to send.
-        remaining: u64,
+        remaining: i64,
     },
 }
 
 impl From<core_sync::SyncProgress> for SyncProgress {
     fn from(p: core_sync::SyncProgress) -> Self {
         match p {
-            core_sync::SyncProgress::Pulled { ops, more } => SyncProgress::Pulled { ops, more },
-            core_sync::SyncProgress::Pushed { ops, remaining } => {
-                SyncProgress::Pushed { ops, remaining }
-            }
+            core_sync::SyncProgress::Pulled { ops, more } => SyncProgress::Pulled {
+                ops: count(ops),
+                more,
+            },
+            core_sync::SyncProgress::Pushed { ops, remaining } => SyncProgress::Pushed {
+                ops: count(ops),
+                remaining: count(remaining),
+            },
         }
     }
 }
@@ -44,7 +49,7 @@ pub trait SyncListener: Send + Sync {
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct RefusedOp {
     /// The operation's counter on this replica.
-    pub counter: u64,
+    pub counter: i64,
     /// `out_of_scope`, `forbidden`, `clock_ahead` or `invalid`.
     pub reason: String,
 }
@@ -53,25 +58,25 @@ pub struct RefusedOp {
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct SyncReport {
     /// Operations the server took from this device.
-    pub pushed: u64,
+    pub pushed: i64,
     /// Operations the server already held.
-    pub push_duplicates: u64,
+    pub push_duplicates: i64,
     /// Operations the server refused.
     pub refused: Vec<RefusedOp>,
     /// Operations pulled that were new here.
-    pub pulled: u64,
+    pub pulled: i64,
     /// Operations pulled that this replica already held.
-    pub pull_duplicates: u64,
+    pub pull_duplicates: i64,
     /// Bytes sent (compressed).
-    pub bytes_up: u64,
+    pub bytes_up: i64,
     /// Bytes received (compressed).
-    pub bytes_down: u64,
+    pub bytes_down: i64,
     /// HTTP requests answered.
-    pub requests: u32,
+    pub requests: i32,
     /// Attempts retried.
-    pub retries: u32,
+    pub retries: i32,
     /// How long it took, ms.
-    pub duration_ms: u64,
+    pub duration_ms: i64,
     /// The clock correction measured: server time − device time, ms.
     pub clock_offset_ms: i64,
 }
@@ -79,23 +84,23 @@ pub struct SyncReport {
 impl From<core_sync::SyncReport> for SyncReport {
     fn from(r: core_sync::SyncReport) -> Self {
         SyncReport {
-            pushed: r.pushed,
-            push_duplicates: r.push_duplicates,
+            pushed: count(r.pushed),
+            push_duplicates: count(r.push_duplicates),
             refused: r
                 .rejected
                 .into_iter()
                 .map(|x| RefusedOp {
-                    counter: x.counter,
+                    counter: count(x.counter),
                     reason: x.reason,
                 })
                 .collect(),
-            pulled: r.pulled,
-            pull_duplicates: r.pull_duplicates,
-            bytes_up: r.bytes_up,
-            bytes_down: r.bytes_down,
-            requests: r.requests,
-            retries: r.retries,
-            duration_ms: r.duration.as_millis() as u64,
+            pulled: count(r.pulled),
+            pull_duplicates: count(r.pull_duplicates),
+            bytes_up: count(r.bytes_up),
+            bytes_down: count(r.bytes_down),
+            requests: i32::try_from(r.requests).unwrap_or(i32::MAX),
+            retries: i32::try_from(r.retries).unwrap_or(i32::MAX),
+            duration_ms: count(r.duration.as_millis() as u64),
             clock_offset_ms: r.clock_offset_ms,
         }
     }

@@ -182,7 +182,7 @@ fn ui_reads_and_writes_while_a_sync_runs_on_another_thread() {
 
     let phone = FieldStore::open(dir.path().join("phone.db").display().to_string()).expect("open");
     let enrolment = phone
-        .enrol(srv.url.clone(), srv.code.clone(), "test phone".into(), None)
+        .enrol(srv.url.clone(), srv.code.clone(), "test phone".into(), None, None)
         .expect("enrol");
     assert_eq!(enrolment.officer_id, srv.officer.to_string());
     let officer = enrolment.officer_id.clone();
@@ -204,7 +204,7 @@ fn ui_reads_and_writes_while_a_sync_runs_on_another_thread() {
         let phone = phone.clone();
         let (url, token) = (srv.url.clone(), enrolment.token.clone());
         let listener: Arc<dyn SyncListener> = handshake.clone();
-        std::thread::spawn(move || phone.sync(url, token, Some(listener), None))
+        std::thread::spawn(move || phone.sync(url, token, Some(listener), None, None))
     };
 
     // The sync has applied its first page and is waiting for us: read (and write) meanwhile.
@@ -256,7 +256,7 @@ fn ui_reads_and_writes_while_a_sync_runs_on_another_thread() {
 
     // Sync again: nothing new either way, and the log saw counts only.
     let again = phone
-        .sync(srv.url.clone(), enrolment.token.clone(), None, None)
+        .sync(srv.url.clone(), enrolment.token.clone(), None, None, None)
         .expect("second sync");
     assert_eq!((again.pushed, again.pulled), (0, 0));
     let log = lines.0.lock().unwrap().join("\n");
@@ -268,7 +268,7 @@ fn ui_reads_and_writes_while_a_sync_runs_on_another_thread() {
     assert!(!log.contains("Nguyễn"), "no names in the log");
 
     // A revoked or unknown token is an action for the app: enrol again.
-    match phone.sync(srv.url.clone(), "not-a-token".into(), None, None) {
+    match phone.sync(srv.url.clone(), "not-a-token".into(), None, None, None) {
         Err(DoorstepError::ReEnrol { .. }) => {}
         other => panic!("expected ReEnrol, got {other:?}"),
     }

@@ -254,7 +254,11 @@ fn a_commune_lead_cannot_widen_their_scope_case() {
     );
     // Rename another commune's unit; create a village.
     let r = lead.attempt(&srv, |s| {
-        s.put_unit(unit("22814", "586", "Đổi tên")).unwrap();
+        s.put_unit(UnitInput {
+            level: UnitLevel::Commune,
+            ..unit("22814", "586", "Đổi tên")
+        })
+        .unwrap();
     });
     refused(&r, "forbidden");
     let r = lead.attempt(&srv, |s| {

@@ -1,5 +1,6 @@
 package vn.doorstep.demo.logic
 
+import vn.doorstep.core.CodeRefusal
 import vn.doorstep.core.DoorstepException
 
 /** What went wrong, as the UI shows it: each kind maps to one translated message. */
@@ -24,6 +25,18 @@ enum class Problem {
 
     /** The server's certificate is not the trusted one: check the address and the pin. */
     UNTRUSTED_SERVER,
+
+    /** The server knows no such enrolment code: most often a typing mistake. */
+    CODE_UNKNOWN,
+
+    /** The enrolment code enrolled a phone already: ask the station for a new one. */
+    CODE_USED,
+
+    /** The enrolment code has expired: ask the station for a new one. */
+    CODE_EXPIRED,
+
+    /** The user cancelled the call; nothing is lost, it can be started again. */
+    CANCELLED,
 
     /** Anything else: report it. */
     OTHER,
@@ -50,6 +63,14 @@ fun DoorstepException.toUiError(): UiError = when (this) {
     is DoorstepException.UpdateApp -> UiError(Problem.UPDATE_APP)
     is DoorstepException.Network -> UiError(Problem.NETWORK)
     is DoorstepException.UntrustedServer -> UiError(Problem.UNTRUSTED_SERVER)
+    is DoorstepException.CodeRefused -> when (reason) {
+        CodeRefusal.UNKNOWN -> UiError(Problem.CODE_UNKNOWN)
+        CodeRefusal.USED -> UiError(Problem.CODE_USED)
+        CodeRefusal.EXPIRED -> UiError(Problem.CODE_EXPIRED)
+    }
+    is DoorstepException.Cancelled -> UiError(Problem.CANCELLED)
+    // A call after close(): a bug of the app, reported like any other.
+    is DoorstepException.Closed -> UiError(Problem.OTHER)
     is DoorstepException.Other -> UiError(Problem.OTHER)
 }
 

@@ -25,7 +25,7 @@ class SearchViewModel(
             update { SearchState(query = query) }
             return
         }
-        val result = attempt { store.searchResidents(query.trim(), limit.toUInt()) }
+        val result = attempt { store.searchResidents(query.trim(), limit) }
         result.onSuccess { hits -> update { SearchState(query = query, hits = hits) } }
         result.uiError?.let { err -> update { SearchState(query = query, error = err) } }
     }

@@ -119,7 +119,7 @@ class EnrolAndSyncTest {
         val sessions = MemorySessionStore()
         val enrol = EnrolViewModel(store, sessions, "field phone")
         enrol.enrol("$url/", "WRONG-CODE")
-        assertEquals(UiError(Problem.RE_ENROL), enrol.state.error)
+        assertEquals(UiError(Problem.CODE_UNKNOWN), enrol.state.error)
         assertFalse(enrol.state.enrolled)
         enrol.enrol("$url/", fieldCode)
         assertNull(enrol.state.error)

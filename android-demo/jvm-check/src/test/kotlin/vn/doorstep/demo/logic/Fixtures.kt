@@ -56,7 +56,7 @@ object Fixtures {
             store.importUnitsCsv(villagesCsv)
             store.putCampaign(campaign)
             store.putOfficer(Officer(officerId, "CSKV Trần Văn Bình", Role.FIELD, COMMUNE))
-            check(store.importRoster(campaign.id, roster).accepted == 4uL)
+            check(store.importRoster(campaign.id, roster).accepted == 4L)
             store.assignVillage(officerId, VILLAGE)
             sessions.saveSession(Session("http://127.0.0.1:9", officerId, newId(), "unused-token"))
         }

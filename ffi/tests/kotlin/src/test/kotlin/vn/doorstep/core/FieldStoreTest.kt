@@ -14,15 +14,15 @@ class FieldStoreTest {
     private fun openField(): Triple<FieldStore, String, String> {
         val store = FieldStore.open(dir.resolve("phone.db").path)
         assertTrue(store.importUnitsCsv(Fixtures.unitsCsv.readText()).rejected.isEmpty())
-        assertEquals(1uL, store.importUnitsCsv(Fixtures.villagesCsv).accepted)
+        assertEquals(1L, store.importUnitsCsv(Fixtures.villagesCsv).accepted)
         val campaign = Fixtures.campaign(store)
         store.putCampaign(campaign)
         val officer = newId()
         store.putOfficer(Officer(officer, "CSKV Trần Văn Bình", Role.FIELD, Fixtures.COMMUNE))
         store.assignVillage(officer, Fixtures.VILLAGE)
         val report = store.importRoster(campaign.id, Fixtures.roster)
-        assertEquals(3uL, report.accepted)
-        assertEquals(2uL, report.householdsChanged)
+        assertEquals(3L, report.accepted)
+        assertEquals(2L, report.householdsChanged)
         assertTrue(report.rejected.isEmpty())
         return Triple(store, officer, campaign.id)
     }
@@ -42,16 +42,16 @@ class FieldStoreTest {
             NewVisit(hh2.id, officer, VisitOutcome.COME_BACK, revisitAtMs = comeBack, note = "đi làm rẫy"),
         )
 
-        val an = store.searchResidents("nguyen van a", 10u).single()
+        val an = store.searchResidents("nguyen van a", 10).single()
         assertEquals("Nguyễn Văn A", an.fullName)
         assertEquals(Need.NO_ACCOUNT, an.need)
         store.recordAssist(NewAssist(an.id, officer, AssistStep.LEVEL1_ACTIVATED))
-        val binh = store.searchResidents("Trần Thị Bình", 10u).first()
+        val binh = store.searchResidents("Trần Thị Bình", 10).first()
         assertTrue(binh.exact)
         store.recordAssist(
             NewAssist(binh.id, officer, AssistStep.LEVEL1_ACTIVATED, failure = FailureReason.OTP_NOT_RECEIVED),
         )
-        val dao = store.searchResidents("dang thi dao", 10u).single()
+        val dao = store.searchResidents("dang thi dao", 10).single()
         store.recordAssist(NewAssist(dao.id, officer, AssistStep.LEVEL2_RECEIVED, receivingPoint = "Công an phường Đô Vinh"))
 
         val after = store.myHouseholds(officer, day).associateBy { it.code }
@@ -89,12 +89,12 @@ class FieldStoreTest {
     @Test
     fun `errors are actions, and never echo personal data`() {
         val (store, officer, _) = openField()
-        val resident = store.searchResidents("Tran Thi Binh", 1u).single()
+        val resident = store.searchResidents("Tran Thi Binh", 1).single()
         val bad = "0111222333"
         val e = assertFailsWith<DoorstepException.InvalidInput> { store.editResidentPhone(resident.id, bad) }
         assertEquals("phone", e.field)
         assertFalse(bad in (e.message ?: "") || bad in e.expected)
-        assertEquals(1u, store.editResidentPhone(resident.id, "0912 345 679"))
+        assertEquals(1, store.editResidentPhone(resident.id, "0912 345 679"))
 
         val missing = assertFailsWith<DoorstepException.NotFound> {
             store.recordVisit(NewVisit(newId(), officer, VisitOutcome.MET))

@@ -1,17 +1,12 @@
 package vn.doorstep.core
 
 import java.io.File
-import java.net.HttpURLConnection
-import java.net.ServerSocket
-import java.net.URI
 import java.nio.file.Files
 import java.util.concurrent.CopyOnWriteArrayList
-import java.util.concurrent.TimeUnit
 import kotlin.test.AfterTest
 import kotlin.test.Test
 import kotlin.test.assertEquals
 import kotlin.test.assertTrue
-import kotlin.test.fail
 
 /**
  * Two phones and a real `doorstep serve` process. The server is prepared with the `doorstep`
@@ -22,50 +17,14 @@ import kotlin.test.fail
  */
 class SyncTest {
     private val dir: File = Files.createTempDirectory("doorstep-kt-sync").toFile()
-    private val bin: String = System.getProperty("doorstep.bin") ?: fail("-Ddoorstep.bin is not set")
-    private val db = File(dir, "server.db").path
-    private var server: Process? = null
+    private val server = TestServer(dir)
 
     @AfterTest
-    fun stop() {
-        server?.destroy()
-        server?.waitFor(10, TimeUnit.SECONDS)
-        server?.destroyForcibly()
-    }
+    fun stop() = server.stop()
 
-    /** Run a console command on the server's database; its standard output, trimmed. */
-    private fun doorstep(vararg args: String): String {
-        val p = ProcessBuilder(listOf(bin, "--db", db) + args)
-            .redirectError(File(dir, "console.err"))
-            .start()
-        val out = p.inputStream.bufferedReader().readText().trim()
-        if (!p.waitFor(60, TimeUnit.SECONDS) || p.exitValue() != 0) {
-            fail("doorstep ${args.joinToString(" ")} failed: ${File(dir, "console.err").readText()}")
-        }
-        return out
-    }
+    private fun doorstep(vararg args: String): String = server.doorstep(*args)
 
-    private fun serve(): String {
-        val port = ServerSocket(0).use { it.localPort }
-        val log = File(dir, "server.log")
-        server = ProcessBuilder(bin, "--db", db, "serve", "--listen", "127.0.0.1:$port")
-            .redirectErrorStream(true)
-            .redirectOutput(log)
-            .start()
-        val url = "http://127.0.0.1:$port"
-        val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30)
-        while (System.nanoTime() < deadline) {
-            if (server?.isAlive != true) fail("the server exited: ${log.readText()}")
-            try {
-                val c = URI("$url/health").toURL().openConnection() as HttpURLConnection
-                c.connectTimeout = 500
-                if (c.responseCode == 200) return url
-            } catch (_: Exception) {
-            }
-            Thread.sleep(100)
-        }
-        fail("the server did not become healthy: ${log.readText()}")
-    }
+    private fun serve(): String = server.serve()
 
     private class Progress : SyncListener {
         val seen = CopyOnWriteArrayList<SyncProgress>()
@@ -102,11 +61,11 @@ class SyncTest {
         assertEquals(0, a.sync(url, aToken, null).refused.size) // the village, before what is filed under it
         val campaign = Fixtures.campaign(a)
         a.putCampaign(campaign)
-        assertEquals(3uL, a.importRoster(campaign.id, Fixtures.roster).accepted)
+        assertEquals(3L, a.importRoster(campaign.id, Fixtures.roster).accepted)
         a.assignVillage(field, Fixtures.VILLAGE)
         val pushedByLead = a.sync(url, aToken, null)
         assertTrue(pushedByLead.refused.isEmpty(), "refused: ${pushedByLead.refused}")
-        assertTrue(pushedByLead.pushed >= 5uL, "pushed ${pushedByLead.pushed}")
+        assertTrue(pushedByLead.pushed >= 5L, "pushed ${pushedByLead.pushed}")
 
         // The field officer's phone: enrol, pull the area, work, push.
         val b = FieldStore.open(File(dir, "field.db").path)
@@ -114,28 +73,28 @@ class SyncTest {
         assertEquals(field, enrolment.officerId)
         val progress = Progress()
         val pulled = b.sync(url, enrolment.token, progress)
-        assertTrue(pulled.pulled > 0uL)
+        assertTrue(pulled.pulled > 0L)
         assertTrue(progress.seen.any { it is SyncProgress.Pulled })
         val day = b.today()
         val households = b.myHouseholds(field, day)
         assertEquals(setOf("HH001", "HH002"), households.map { it.code }.toSet())
         b.recordVisit(NewVisit(households.first { it.code == "HH001" }.id, field, VisitOutcome.MET))
-        val an = b.searchResidents("nguyen van a", 5u).single()
+        val an = b.searchResidents("nguyen van a", 5).single()
         b.recordAssist(NewAssist(an.id, field, AssistStep.LEVEL1_ACTIVATED))
         val pushed = b.sync(url, enrolment.token, progress)
-        assertEquals(2uL, pushed.pushed)
+        assertEquals(2L, pushed.pushed)
         assertTrue(pushed.refused.isEmpty())
         assertTrue(progress.seen.any { it is SyncProgress.Pushed })
 
         // Back on the command phone: nothing yet, then the field officer's work arrives.
         assertEquals(0L, a.progress(field, campaign.id, day).day.visits)
         val arrived = a.sync(url, aToken, null)
-        assertEquals(2uL, arrived.pulled)
+        assertEquals(2L, arrived.pulled)
         val seen = a.progress(field, campaign.id, day)
         assertEquals(1L, seen.day.visits)
         assertEquals(1L, seen.day.level1Activated)
         assertTrue(a.myHouseholds(field, day).first { it.code == "HH001" }.visitedToday)
-        assertEquals(Need.LEVEL2_TO_TAKE, a.searchResidents("Nguyễn Văn A", 1u).single().need)
+        assertEquals(Need.LEVEL2_TO_TAKE, a.searchResidents("Nguyễn Văn A", 1).single().need)
 
         // The log saw sync events with counts, never a token.
         assertTrue(log.lines.any { "sync finished" in it }, "log: ${log.lines}")
