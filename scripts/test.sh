@@ -60,6 +60,9 @@ scripts/test-kotlin.sh 2>&1 | tee target/test-kotlin.txt
 step "android demo on the JVM"
 scripts/test-android.sh 2>&1 | tee target/test-android.txt
 
+step "the Kotlin quick start (docs/examples/kotlin-quickstart) against a real server"
+scripts/test-quickstart.sh 2>&1 | tee target/test-quickstart.txt
+
 step "command centre in a browser"
 scripts/test-browser.sh 2>&1 | tee target/test-browser.txt
 
@@ -77,6 +80,7 @@ scripts/test-python-client.sh 2>&1 | tee target/test-contract.txt
   awk '/^test result:/ { p += $4; f += $6; i += $8 } END { print p, f, i }' target/test-output.txt
   awk '/^kotlin: / { print $2, $4, $6 }' target/test-kotlin.txt
   awk '/^android: / { print $2, $4, $6 }' target/test-android.txt
+  awk '/^quickstart: / { print $2, $4, $6 }' target/test-quickstart.txt
   awk '/^browser: / { print $2, $4, $6 }' target/test-browser.txt
   awk '/^contract: / { print $2, $4, $6 }' target/test-contract.txt
   awk '/ in [0-9.]+s/ { p = 0; f = 0; s = 0
