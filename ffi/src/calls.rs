@@ -64,6 +64,21 @@ fn deadline(ms: Option<i64>) -> Result<Option<Duration>> {
     }
 }
 
+/// `config` with the caller's pin, deadline (if given) and cancellation flag.
+fn configure(
+    mut config: SyncConfig,
+    trusted_ca_pem: Option<String>,
+    deadline_ms: Option<i64>,
+    cancel: Cancel,
+) -> Result<SyncConfig> {
+    config.trusted_ca_pem = trusted_ca_pem;
+    if let Some(d) = deadline(deadline_ms)? {
+        config.deadline = Some(d);
+    }
+    config.cancel = cancel;
+    Ok(config)
+}
+
 /// Sets the call's flag when the future is dropped (a cancelled coroutine or task).
 struct CancelOnDrop(Cancel);
 
@@ -106,12 +121,12 @@ impl FieldStore {
         deadline_ms: Option<i64>,
         cancel: Cancel,
     ) -> Result<Enrolment> {
-        let mut config = SyncConfig::enrolment(server_url);
-        config.trusted_ca_pem = trusted_ca_pem;
-        if let Some(d) = deadline(deadline_ms)? {
-            config.deadline = Some(d);
-        }
-        config.cancel = cancel;
+        let config = configure(
+            SyncConfig::enrolment(server_url),
+            trusted_ca_pem,
+            deadline_ms,
+            cancel,
+        )?;
         let out = self
             .with_sync_store(|s| doorstep_core::sync::enrol_with(s, &config, &code, &device_name));
         match &out {
@@ -132,12 +147,12 @@ impl FieldStore {
         deadline_ms: Option<i64>,
         cancel: Cancel,
     ) -> Result<SyncReport> {
-        let mut config = SyncConfig::new(server_url, token);
-        config.trusted_ca_pem = trusted_ca_pem;
-        if let Some(d) = deadline(deadline_ms)? {
-            config.deadline = Some(d);
-        }
-        config.cancel = cancel;
+        let config = configure(
+            SyncConfig::new(server_url, token),
+            trusted_ca_pem,
+            deadline_ms,
+            cancel,
+        )?;
         emit(LogLevel::Info, "doorstep::sync", || "sync started".into());
         let out = self.with_sync_store(|s| {
             doorstep_core::sync::sync(s, &config, &mut |p| {
