@@ -3,7 +3,10 @@
 //! an officer asks.
 //!
 //! - `field_day [STORE]`: the phone on its own (a 2023 campaign day on a fixed clock).
-//! - `field_day --write-roster FILE`: write the demo roster, for `doorstep roster import`.
+//! - `field_day --write-units FILE --write-roster FILE [--write-roster-with-errors FILE]`: write
+//!   the sample files for `doorstep units import` and `doorstep roster import` (any of the three
+//!   flags, alone or together): Ninh Thuận's units with the villages the roster needs, a roster
+//!   whose every row is accepted, and one with a bad row of each kind (`samples/mod.rs`).
 //! - `field_day --server URL --code CODE [--store PATH]`: enrol with a server, pull the area,
 //!   work, sync (what `scripts/demo.sh` runs).
 //!
@@ -17,50 +20,22 @@ use std::sync::Arc;
 use std::time::Instant;
 use uuid::Uuid;
 
-const UNITS: &str = include_str!("../../data/ninh-thuan-2023-units.csv");
-/// Xã Phương Hải, Huyện Ninh Hải.
-const COMMUNE: &str = "22852";
-const VILLAGES: usize = 6;
-const HOUSEHOLDS_PER_VILLAGE: usize = 120;
+mod samples;
+use samples::COMMUNE;
+
 /// 2023-07-20 08:00 in Vietnam.
 const MORNING_MS: u64 = 1_689_814_800_000;
-
-const FAMILY: &[&str] = &[
-    "Nguyễn",
-    "Trần",
-    "Lê",
-    "Phạm",
-    "Hoàng",
-    "Huỳnh",
-    "Phan",
-    "Võ",
-    "Đặng",
-    "Bùi",
-    "Đỗ",
-    "Hồ",
-    "Ngô",
-    "Dương",
-    "Lý",
-    "Chamaléa",
-    "Katơr",
-    "Đàng",
-];
-const MIDDLE_M: &[&str] = &["Văn", "Hữu", "Đức", "Minh", "Quốc"];
-const MIDDLE_F: &[&str] = &["Thị", "Ngọc", "Thu", "Kim"];
-const GIVEN: &[&str] = &[
-    "An", "Bình", "Cường", "Dũng", "Đông", "Hà", "Hải", "Hạnh", "Hoa", "Hùng", "Lan", "Linh",
-    "Long", "Mai", "Nam", "Ngân", "Phúc", "Quang", "Sơn", "Tâm", "Thảo", "Trang", "Tuấn", "Vy",
-    "Yến",
-];
-const PREFIXES: &[&str] = &[
-    "091", "094", "098", "097", "086", "032", "035", "077", "070", "083",
-];
 
 enum Mode {
     /// Everything on the phone's store, no server.
     Standalone { path: std::path::PathBuf },
-    /// Write the demo roster CSV and stop (for `doorstep roster import`).
-    WriteRoster { file: std::path::PathBuf },
+    /// Write the sample files asked for and stop (for `doorstep units import` and
+    /// `doorstep roster import`).
+    WriteSamples {
+        units: Option<std::path::PathBuf>,
+        roster: Option<std::path::PathBuf>,
+        roster_with_errors: Option<std::path::PathBuf>,
+    },
     /// Enrol with a server, pull the area, work, sync.
     Connected {
         server: String,
@@ -78,8 +53,15 @@ fn parse_args() -> std::result::Result<Mode, String> {
     };
     let temp =
         || std::env::temp_dir().join(format!("doorstep-field-day-{}.db", std::process::id()));
-    if let Some(file) = value("--write-roster") {
-        return Ok(Mode::WriteRoster { file: file.into() });
+    let units = value("--write-units").map(Into::into);
+    let roster = value("--write-roster").map(Into::into);
+    let roster_with_errors = value("--write-roster-with-errors").map(Into::into);
+    if units.is_some() || roster.is_some() || roster_with_errors.is_some() {
+        return Ok(Mode::WriteSamples {
+            units,
+            roster,
+            roster_with_errors,
+        });
     }
     if let Some(server) = value("--server") {
         let code =
@@ -89,7 +71,8 @@ fn parse_args() -> std::result::Result<Mode, String> {
     }
     match args.first() {
         Some(a) if a.starts_with("--") => Err(format!(
-            "unknown option {a}; usage: field_day [STORE] | --write-roster FILE | --server URL --code CODE [--store PATH]"
+            "unknown option {a}; usage: field_day [STORE] | [--write-units FILE] [--write-roster FILE] \
+             [--write-roster-with-errors FILE] | --server URL --code CODE [--store PATH]"
         )),
         Some(a) => Ok(Mode::Standalone { path: a.into() }),
         None => Ok(Mode::Standalone { path: temp() }),
@@ -105,9 +88,26 @@ fn main() -> Result<()> {
         }
     };
     match mode {
-        Mode::WriteRoster { file } => {
-            std::fs::write(&file, demo_roster())?;
-            println!("wrote {}", file.display());
+        Mode::WriteSamples {
+            units,
+            roster,
+            roster_with_errors,
+        } => {
+            let files = [
+                (units, samples::units_csv(), "units with the villages"),
+                (roster, samples::roster_csv(), "roster, every row accepted"),
+                (
+                    roster_with_errors,
+                    samples::ROSTER_WITH_ERRORS.to_owned(),
+                    "roster with a bad row of each kind: docs/roster-format.md, \"Sample rosters\"",
+                ),
+            ];
+            for (file, csv, what) in files {
+                if let Some(file) = file {
+                    std::fs::write(&file, csv)?;
+                    println!("wrote {} ({what})", file.display());
+                }
+            }
             Ok(())
         }
         Mode::Standalone { path } => standalone(&path),
@@ -132,24 +132,16 @@ fn standalone(path: &std::path::Path) -> Result<()> {
         store.replica_id()
     );
 
-    // Reference data: the real units, then villages of one commune, a campaign, an officer.
+    // Reference data: the real units and the villages of one commune (the sample units file),
+    // a campaign, an officer.
     let t = Instant::now();
-    let units = store.import_units_csv(UNITS.as_bytes())?;
+    let units = store.import_units_csv(samples::units_csv().as_bytes())?;
     println!(
         "units: {} accepted, {} rejected ({:.0?})",
         units.accepted,
         units.rejected.len(),
         t.elapsed()
     );
-    for v in 1..=VILLAGES {
-        store.put_unit(UnitInput {
-            code: format!("{COMMUNE}-{v:02}"),
-            parent_code: Some(COMMUNE.into()),
-            level: UnitLevel::Village,
-            kind: "thôn".into(),
-            name: format!("Thôn {v}"),
-        })?;
-    }
     let campaign = Uuid::now_v7();
     store.put_campaign(CampaignInput {
         id: campaign,
@@ -185,7 +177,7 @@ fn standalone(path: &std::path::Path) -> Result<()> {
     }
 
     // The roster for the commune, as a CSV file an officer is handed.
-    let csv = demo_roster();
+    let csv = samples::roster_csv();
     let commune_name: String =
         store
             .connection()
@@ -415,65 +407,4 @@ fn answers(store: &Store, me: Uuid, campaign: Uuid) -> Result<()> {
     }
     println!();
     Ok(())
-}
-
-/// A deterministic roster: households with 1–6 residents, valid citizen IDs (province 058,
-/// century/gender digit and birth year consistent) and mobile numbers; a few rows with errors
-/// an officer would really meet.
-fn demo_roster() -> String {
-    let mut rng = StdRng::seed_from_u64(2023);
-    let mut csv = String::from("household_code,village_code,address,full_name,birth_date,gender,id_number,phone,relation,account\n");
-    let mut serial = 0u32;
-    for v in 1..=VILLAGES {
-        for h in 0..HOUSEHOLDS_PER_VILLAGE {
-            let code = format!("PH{v:02}{h:04}");
-            let family = FAMILY[rng.gen_range(0..FAMILY.len())];
-            for i in 0..rng.gen_range(1..=6) {
-                serial += 1;
-                let female = rng.gen_bool(0.5);
-                let year: i32 = if i == 0 {
-                    rng.gen_range(1950..1990)
-                } else {
-                    rng.gen_range(1950..2008)
-                };
-                let middle = if female {
-                    MIDDLE_F[rng.gen_range(0..MIDDLE_F.len())]
-                } else {
-                    MIDDLE_M[rng.gen_range(0..MIDDLE_M.len())]
-                };
-                let name = format!("{family} {middle} {}", GIVEN[rng.gen_range(0..GIVEN.len())]);
-                let century = if year >= 2000 { 2 } else { 0 } + female as i32;
-                let mut id = format!("058{century}{:02}{:06}", year % 100, serial);
-                let mut phone = format!(
-                    "{}{:07}",
-                    PREFIXES[rng.gen_range(0..PREFIXES.len())],
-                    rng.gen_range(0..10_000_000)
-                );
-                if serial.is_multiple_of(97) {
-                    id.truncate(11);
-                } // a digit lost in transcription
-                if serial.is_multiple_of(131) {
-                    phone = "0211234567".into();
-                } // a landline
-                let account = match rng.gen_range(0..10) {
-                    0 => "level1_pending",
-                    1 => "level2_pending",
-                    _ => "",
-                };
-                let relation = if i == 0 {
-                    "chủ hộ"
-                } else if i == 1 {
-                    "vợ/chồng"
-                } else {
-                    "con"
-                };
-                let _ = writeln!(
-                    csv,
-                    "{code},{COMMUNE}-{v:02},\"Thôn {v}, xã Phương Hải\",{name},{year},{},{id},{phone},{relation},{account}",
-                    if female { "nữ" } else { "nam" }
-                );
-            }
-        }
-    }
-    csv
 }
