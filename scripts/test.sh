@@ -63,6 +63,9 @@ scripts/test-android.sh 2>&1 | tee target/test-android.txt
 step "the Kotlin quick start (docs/examples/kotlin-quickstart) against a real server"
 scripts/test-quickstart.sh 2>&1 | tee target/test-quickstart.txt
 
+step "README: build and run the server by hand"
+scripts/test-readme-console.sh 2>&1 | tee target/test-readme.txt
+
 step "command centre in a browser"
 scripts/test-browser.sh 2>&1 | tee target/test-browser.txt
 
@@ -81,6 +84,7 @@ scripts/test-python-client.sh 2>&1 | tee target/test-contract.txt
   awk '/^kotlin: / { print $2, $4, $6 }' target/test-kotlin.txt
   awk '/^android: / { print $2, $4, $6 }' target/test-android.txt
   awk '/^quickstart: / { print $2, $4, $6 }' target/test-quickstart.txt
+  awk '/^readme: / { print $2, $4, $6 }' target/test-readme.txt
   awk '/^browser: / { print $2, $4, $6 }' target/test-browser.txt
   awk '/^contract: / { print $2, $4, $6 }' target/test-contract.txt
   awk '/ in [0-9.]+s/ { p = 0; f = 0; s = 0

@@ -8,7 +8,7 @@
 //!   flags, alone or together): Ninh Thuận's units with the villages the roster needs, a roster
 //!   whose every row is accepted, and one with a bad row of each kind (`samples/mod.rs`).
 //! - `field_day --server URL --code CODE [--store PATH]`: enrol with a server, pull the area,
-//!   work, sync (what `scripts/demo.sh` runs).
+//!   work, sync (the README's "Build and run the server by hand" ends with it).
 //!
 //! Everything is synthetic except the administrative units (`data/ninh-thuan-2023-units.csv`).
 

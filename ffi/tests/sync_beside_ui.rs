@@ -182,7 +182,13 @@ fn ui_reads_and_writes_while_a_sync_runs_on_another_thread() {
 
     let phone = FieldStore::open(dir.path().join("phone.db").display().to_string()).expect("open");
     let enrolment = phone
-        .enrol(srv.url.clone(), srv.code.clone(), "test phone".into(), None, None)
+        .enrol(
+            srv.url.clone(),
+            srv.code.clone(),
+            "test phone".into(),
+            None,
+            None,
+        )
         .expect("enrol");
     assert_eq!(enrolment.officer_id, srv.officer.to_string());
     let officer = enrolment.officer_id.clone();
