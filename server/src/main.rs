@@ -201,6 +201,11 @@ fn prepare_demo(db: &std::path::Path, seed: u64) -> anyhow::Result<()> {
             s.activity.ops
         ),
     }
+    let (phones, stale) = demo::refresh_devices(db, doorstep_server::now_ms())?;
+    eprintln!(
+        "demo: {phones} phones, {stale} of them last synced {} days ago (stale)",
+        demo::STALE_DAYS
+    );
     Ok(())
 }
 

@@ -33,6 +33,8 @@ pub struct ActivitySummary {
     pub sessions: usize,
     /// Outreach events.
     pub outreach: usize,
+    /// Each synthetic replica's officer: the demo enrols one phone per replica.
+    pub replicas: Vec<(Uuid, ReplicaId)>,
 }
 
 /// Whether a synthetic step may fail (in the demo's and the simulator's world): activations and
@@ -124,6 +126,7 @@ impl Work {
     /// A field officer's days: visits to the households of their villages, in turn.
     fn field_officer(&mut self, plan: &Plan, o: &OfficerPlan, days: &[NaiveDate]) {
         let mut w = Worker::new(o, &mut self.rng, local_ms(plan.config.start, 0));
+        self.summary.replicas.push((o.id, w.replica));
         let villages: Vec<&VillagePlan> =
             o.villages.iter().filter_map(|v| plan.village(v)).collect();
         // Each household with its residents' ids.
@@ -269,6 +272,7 @@ impl Work {
             return;
         };
         let mut w = Worker::new(lead, &mut self.rng, local_ms(plan.config.start, 0));
+        self.summary.replicas.push((lead.id, w.replica));
         for &day in days {
             let taken = self
                 .received

@@ -267,6 +267,62 @@ pub fn ensure(
     build(db, config, progress).map(Ensured::Built)
 }
 
+/// One phone per synthetic replica, enrolled for its officer with that replica (so its work is
+/// acknowledged as the phone's own): the dashboard's device lists have something to show.
+fn enrol_devices(
+    backend: &SqliteBackend,
+    replicas: &[(Uuid, doorstep_core::ReplicaId)],
+    now_ms: i64,
+) -> Result<(), DemoError> {
+    for (i, (officer, replica)) in replicas.iter().enumerate() {
+        let code = backend
+            .issue_enrol_code(CLI_ACTOR, *officer, 60, now_ms)?
+            .code;
+        backend.enrol(
+            crate::model::Enrolment {
+                code,
+                device_name: format!("Máy {:03}", i + 1),
+                replica: replica.0,
+                device_time_ms: now_ms,
+            },
+            now_ms,
+        )?;
+    }
+    Ok(())
+}
+
+/// Every seventh demo phone is stale: its last sync [`STALE_DAYS`] days before the demo's start.
+pub const STALE_EVERY: usize = 7;
+/// How long ago a stale demo phone last synced, in days (the dashboard's limit is two).
+pub const STALE_DAYS: i64 = 4;
+
+/// Spread the demo phones' last syncs before `now_ms` — most within the last twelve hours,
+/// every [`STALE_EVERY`]th [`STALE_DAYS`] days ago, past the dashboard's stale limit — so the
+/// device lists show both whenever the demo is opened. Run at each start of the demo (the data
+/// set is reused for days). Returns (phones, stale ones).
+pub fn refresh_devices(db: &Path, now_ms: i64) -> Result<(usize, usize), DemoError> {
+    let conn = rusqlite::Connection::open(db)?;
+    let ids: Vec<String> = conn
+        .prepare("SELECT id FROM devices WHERE revoked_at IS NULL ORDER BY id")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let hour = 3_600_000;
+    let mut stale = 0;
+    for (i, id) in ids.iter().enumerate() {
+        let ago = if i % STALE_EVERY == STALE_EVERY - 1 {
+            stale += 1;
+            STALE_DAYS * 24 * hour
+        } else {
+            (i as i64 % 12 + 1) * hour
+        };
+        conn.execute(
+            "UPDATE devices SET last_seen_ms = ?1 WHERE id = ?2",
+            rusqlite::params![now_ms - ago, id],
+        )?;
+    }
+    Ok((ids.len(), stale))
+}
+
 fn io(context: String) -> impl FnOnce(std::io::Error) -> DemoError {
     move |source| DemoError::Io { context, source }
 }
@@ -347,6 +403,8 @@ fn file_activity(
             (i * 50_000 + batch.len()).min(total)
         ));
     }
+    enrol_devices(&backend, &activity.replicas, now)?;
+    progress(&format!("{} phones enrolled", activity.replicas.len()));
     let c = &plan.config;
     let marker = format!(
         "ninh-thuan-2023 seed={} accounts={} activity_days={}",

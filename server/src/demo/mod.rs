@@ -32,7 +32,8 @@ mod plan;
 
 pub use activity::{activity_ops, failure_reason, may_fail, ActivitySummary};
 pub use build::{
-    build, demo_marker, ensure, load_reference, roster_header, BuildSummary, Ensured, LoadSummary,
+    build, demo_marker, ensure, load_reference, refresh_devices, roster_header, BuildSummary,
+    Ensured, LoadSummary, STALE_DAYS, STALE_EVERY,
 };
 pub use calendar::{campaign_end, campaign_start, local_ms};
 pub use names::uuid7;
@@ -252,5 +253,55 @@ mod tests {
             ensure(&other, &small(9), &mut |_| {}),
             Err(DemoError::NotDemo(_))
         ));
+    }
+}
+
+#[cfg(test)]
+mod device_tests {
+    use super::*;
+
+    /// The demo has phones: one per synthetic replica, enrolled with it (its work acknowledged
+    /// as the phone's own), and after a refresh some of them are past the stale limit.
+    #[test]
+    fn the_demo_has_phones_and_some_are_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("demo.db");
+        let config = DemoConfig {
+            districts: Some(1),
+            communes: Some(2),
+            accounts: 600,
+            level1_activated: 30,
+            level2_activated: 60,
+            activity_days: 3,
+            ..DemoConfig::ninh_thuan(5)
+        };
+        let Ensured::Built(s) = ensure(&db, &config, &mut |_| {}).unwrap() else {
+            panic!("expected a build")
+        };
+        let phones = s.activity.replicas.len();
+        assert!(phones >= 4, "{phones}");
+        let now = crate::now_ms();
+        let (refreshed, stale) = refresh_devices(&db, now).unwrap();
+        assert_eq!(refreshed, phones);
+        assert_eq!(stale, phones / STALE_EVERY);
+        assert!(stale >= 1 || phones < STALE_EVERY);
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert_eq!(count("SELECT count(*) FROM devices") as usize, phones);
+        // Every phone's replica holds work the server has, acknowledged as received.
+        assert_eq!(
+            count("SELECT count(*) FROM devices WHERE acked_counter > 0") as usize,
+            phones
+        );
+        let limit = now - 2 * 24 * 3_600_000;
+        assert_eq!(
+            count(&format!(
+                "SELECT count(*) FROM devices WHERE last_seen_ms < {limit}"
+            )) as usize,
+            stale
+        );
+        // Refreshing again a day later keeps the same picture relative to then.
+        let (_, again) = refresh_devices(&db, now + 24 * 3_600_000).unwrap();
+        assert_eq!(again, stale);
     }
 }
