@@ -202,10 +202,17 @@ fn prepare_demo(db: &std::path::Path, seed: u64) -> anyhow::Result<()> {
         ),
     }
     let (phones, stale) = demo::refresh_devices(db, doorstep_server::now_ms())?;
-    eprintln!(
-        "demo: {phones} phones, {stale} of them last synced {} days ago (stale)",
-        demo::STALE_DAYS
-    );
+    if phones == 0 {
+        eprintln!(
+            "demo: this data set predates the demo's phones; delete {} to rebuild it with them",
+            db.display()
+        );
+    } else {
+        eprintln!(
+            "demo: {phones} phones, {stale} of them last synced {} days ago (stale)",
+            demo::STALE_DAYS
+        );
+    }
     Ok(())
 }
 
