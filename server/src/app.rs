@@ -31,6 +31,9 @@ pub struct AppState {
     pub demo: bool,
     /// Served over TLS (`serve --tls-cert`): cookies are `Secure` and answers carry HSTS.
     pub tls: bool,
+    /// `serve --require-totp`: district and province users without a second factor cannot
+    /// sign in.
+    pub require_totp: bool,
     /// Failed sign-ins per account and address, and the bound on password hashing.
     pub signin_guard: Arc<crate::throttle::SigninGuard>,
     /// Roster imports started from the admin pages, for their progress bars.
@@ -47,6 +50,7 @@ impl AppState {
             stats: Arc::new(StatsCache::new(DEFAULT_DEBOUNCE_MS)),
             demo: false,
             tls: false,
+            require_totp: false,
             signin_guard: Arc::default(),
             jobs: Arc::default(),
         }

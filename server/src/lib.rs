@@ -10,7 +10,7 @@
 //! | --- | --- |
 //! | HTTP | [`web`]: the route table (`web/mod.rs`) and the handlers — the sync endpoints ([`web::sync`]), sign-in, dashboard, reports, admin, roster jobs; pages rendered by [`html`] (markup only) |
 //! | shared state | [`app`]: [`AppState`], the one blocking-call helper, the job registry |
-//! | behaviour | [`backend`]: every rule once — enrolment and accounts (`backend/accounts.rs`), the push check and pull (`backend/batch.rs`), console writes (`backend/console.rs`); [`scope`] (which villages a device may see and change), [`authority`] (which role may write what), [`throttle`] (failed sign-ins slow down, hashing bounded), [`cursor`] (pull positions), [`limits`] |
+//! | behaviour | [`backend`]: every rule once — enrolment and accounts (`backend/accounts.rs`), the push check and pull (`backend/batch.rs`), console writes (`backend/console.rs`); [`scope`] (which villages a device may see and change), [`authority`] (which role may write what), [`throttle`] (failed sign-ins slow down, hashing bounded), [`totp`] (the second factor's codes), [`cursor`] (pull positions), [`limits`] |
 //! | statistics | [`stats`]: the counting rules, each named in the map at the top of `stats/mod.rs`; report files in [`stats::export`] |
 //! | storage | [`storage`]: what a backend implements (ADR 0007); [`sqlite`] and [`pg`], each with its migrations in `schema.rs`; the records they exchange in [`model`] |
 //!
@@ -40,6 +40,7 @@ pub mod sqlite;
 pub mod stats;
 pub mod storage;
 pub mod throttle;
+pub mod totp;
 pub mod web;
 
 pub use app::AppState;

@@ -165,6 +165,14 @@ pub trait Tables {
     /// The user who signs in as `name`, with their password hash.
     fn user_by_name(&mut self, name: &str) -> Result<Option<(CommandUser, String)>>;
 
+    /// A user's TOTP secret (base32), if they have a second factor.
+    fn user_totp(&mut self, user_id: &str) -> Result<Option<String>>;
+    /// Set (or, with `None`, remove) a user's TOTP secret, forgetting the last step used.
+    fn set_totp(&mut self, user_id: &str, secret: Option<&str>) -> Result<()>;
+    /// Record that the code of `step` was used, in one statement; `false` (nothing changed)
+    /// if the user has no second factor or a code of this step or a later one was used already.
+    fn use_totp_step(&mut self, user_id: &str, step: i64) -> Result<bool>;
+
     /// Delete the sessions expired before `now_ms`.
     fn delete_expired_sessions(&mut self, now_ms: i64) -> Result<()>;
     /// Store a web session.

@@ -309,6 +309,53 @@ impl<S: Storage + ?Sized> Backend<S> {
         self.tables(|t| t.user_by_name(name.trim()))
     }
 
+    /// Give the command user who signs in as `name` a second factor (TOTP): a fresh secret,
+    /// replacing any they had (a lost phone). Audited as `totp_enable`. Returns the user's id
+    /// and the secret (base32), to be shown once.
+    pub fn enable_totp(&self, actor: &str, name: &str, now_ms: i64) -> Result<(Uuid, String)> {
+        let secret = crate::totp::new_secret();
+        let name = name.trim();
+        self.write(|t| {
+            let (user, _) = t.user_by_name(name)?.ok_or(ServerError::NotFound(
+                "name: no command user signs in with that name",
+            ))?;
+            let id = user.user_id.to_string();
+            let replaced = t.user_totp(&id)?.is_some();
+            t.set_totp(&id, Some(&secret))?;
+            let detail = if replaced { "replaced" } else { "enabled" };
+            t.audit(now_ms, actor, "totp_enable", &id, detail)?;
+            Ok((user.user_id, secret.clone()))
+        })
+    }
+
+    /// Remove the second factor of the command user who signs in as `name`; `false` if they
+    /// had none. Audited as `totp_disable`.
+    pub fn disable_totp(&self, actor: &str, name: &str, now_ms: i64) -> Result<bool> {
+        let name = name.trim();
+        self.write(|t| {
+            let (user, _) = t.user_by_name(name)?.ok_or(ServerError::NotFound(
+                "name: no command user signs in with that name",
+            ))?;
+            let id = user.user_id.to_string();
+            let had = t.user_totp(&id)?.is_some();
+            t.set_totp(&id, None)?;
+            let detail = if had { "disabled" } else { "already_disabled" };
+            t.audit(now_ms, actor, "totp_disable", &id, detail)?;
+            Ok(had)
+        })
+    }
+
+    /// A user's TOTP secret (base32), if they have a second factor.
+    pub fn user_totp(&self, user_id: Uuid) -> Result<Option<String>> {
+        self.tables(|t| t.user_totp(&user_id.to_string()))
+    }
+
+    /// Record that a user's code of `step` was accepted; `false` if that step or a later one
+    /// was used already (a replayed code) or the user has no second factor.
+    pub fn use_totp_step(&self, user_id: Uuid, step: i64) -> Result<bool> {
+        self.tables(|t| t.use_totp_step(&user_id.to_string(), step))
+    }
+
     /// Open a web session for a user (the token is stored hashed); audited as `sign_in`.
     pub fn start_session(
         &self,
@@ -326,11 +373,14 @@ impl<S: Storage + ?Sized> Backend<S> {
     }
 
     /// Record a refused sign-in in the audit log: the name tried (control characters removed,
-    /// at most 100 characters) and the client address; never the password.
+    /// at most 100 characters), the client address and, when the password was not the reason,
+    /// why (`reason=totp`: the code was missing, wrong or used already; `reason=totp_required`:
+    /// `--require-totp` and the user has no second factor); never the password or the code.
     pub fn audit_failed_signin(
         &self,
         name: &str,
         addr: Option<std::net::IpAddr>,
+        reason: Option<&str>,
         now_ms: i64,
     ) -> Result<()> {
         let name: String = name
@@ -338,7 +388,10 @@ impl<S: Storage + ?Sized> Backend<S> {
             .filter(|c| !c.is_control())
             .take(crate::limits::MAX_USER_NAME)
             .collect();
-        let detail = addr.map_or_else(|| "web".to_owned(), |a| format!("web from {a}"));
+        let mut detail = addr.map_or_else(|| "web".to_owned(), |a| format!("web from {a}"));
+        if let Some(reason) = reason {
+            detail.push_str(&format!(" reason={reason}"));
+        }
         self.tables(|t| t.audit(now_ms, "web", "sign_in_failed", &name, &detail))
     }
 

@@ -225,7 +225,8 @@ pub fn layout(
 }
 
 /// The sign-in page.
-pub fn signin_page(lang: Lang, failed: bool, wait_secs: Option<u64>) -> String {
+/// The sign-in page; `failed` is the `failed` query parameter of a refused attempt.
+pub fn signin_page(lang: Lang, failed: Option<&str>, wait_secs: Option<u64>) -> String {
     let mut b = String::new();
     let _ = write!(b, "<h1>{}</h1>", lang.t("Đăng nhập", "Sign in"));
     if let Some(secs) = wait_secs {
@@ -238,11 +239,27 @@ pub fn signin_page(lang: Lang, failed: bool, wait_secs: Option<u64>) -> String {
             ),
             lang.t("giây.", "seconds.")
         );
-    } else if failed {
+    } else if failed == Some("totp_required") {
+        let _ = write!(
+            b,
+            "<p class=\"bad\" id=\"signin-totp-required\">{}</p>",
+            lang.t(
+                "Tài khoản cấp huyện, cấp tỉnh phải dùng mã xác thực hai lớp (TOTP). Hãy nhờ \
+                 quản trị viên chạy <code>doorstep user totp enable --name TÊN</code> và thêm \
+                 mã vào ứng dụng xác thực trên điện thoại.",
+                "District and province accounts must use a second factor (TOTP). Ask the \
+                 admin to run <code>doorstep user totp enable --name NAME</code> and add it \
+                 to an authenticator app on your phone."
+            )
+        );
+    } else if failed.is_some() {
         let _ = write!(
             b,
             "<p class=\"bad\" id=\"signin-failed\">{}</p>",
-            lang.t("Tên hoặc mật khẩu không đúng.", "Wrong name or password.")
+            lang.t(
+                "Tên, mật khẩu hoặc mã xác thực không đúng.",
+                "Wrong name, password or code."
+            )
         );
     }
     let _ = write!(
@@ -250,9 +267,14 @@ pub fn signin_page(lang: Lang, failed: bool, wait_secs: Option<u64>) -> String {
         "<form class=\"f\" method=\"post\" action=\"/signin\">\
          <label>{}<input name=\"name\" id=\"name\" autocomplete=\"username\" required></label>\
          <label>{}<input name=\"password\" id=\"password\" type=\"password\" autocomplete=\"current-password\" required></label>\
+         <label>{}<input name=\"code\" id=\"code\" inputmode=\"numeric\" pattern=\"[0-9 ]*\" maxlength=\"7\" autocomplete=\"one-time-code\"></label>\
          <button id=\"signin\">{}</button></form>",
         lang.t("Tên đăng nhập", "Name"),
         lang.t("Mật khẩu", "Password"),
+        lang.t(
+            "Mã xác thực (6 chữ số, nếu tài khoản có)",
+            "Code (6 digits, if your account has one)"
+        ),
         lang.t("Đăng nhập", "Sign in")
     );
     layout(

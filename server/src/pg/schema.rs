@@ -109,8 +109,16 @@ WHERE devices.id = newer.id;
 CREATE UNIQUE INDEX devices_active_replica ON devices (replica) WHERE revoked_at IS NULL;
 "#;
 
+/// Version 4: a second factor for command users (issue #13): the TOTP secret (base32, stored
+/// as is: the server has no key to encrypt it with) and the last step whose code was accepted,
+/// so that no code is used twice. Mirrors the SQLite backend's V4.
+const V4: &str = r#"
+ALTER TABLE users ADD COLUMN totp_secret text;
+ALTER TABLE users ADD COLUMN totp_last_step bigint;
+"#;
+
 /// `MIGRATIONS[i]` takes the PostgreSQL schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The PostgreSQL schema version this code writes.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -203,7 +211,7 @@ mod tests {
         )
         .unwrap();
         migrate(&mut c).unwrap();
-        assert_eq!(schema_version(&mut c).unwrap(), 3);
+        assert_eq!(schema_version(&mut c).unwrap(), PG_SCHEMA_VERSION);
         let rows: Vec<(String, Option<i64>)> = c
             .query("SELECT id, revoked_at FROM devices ORDER BY id", &[])
             .unwrap()
@@ -297,6 +305,52 @@ mod tests {
         assert!(b.session_user("cookie-token", 150).unwrap().is_none());
         b.end_session("cookie-token").unwrap();
         assert!(b.session_user("cookie-token", 50).unwrap().is_none());
+    }
+
+    /// A database at v3 with a command user migrates to v4: the user keeps their password and
+    /// has no second factor until one is enabled; enabling, using a step and disabling then
+    /// work on the migrated database.
+    #[test]
+    fn migration_from_v3_adds_the_second_factor_off() {
+        let Some(base) = testing::base_url() else {
+            return;
+        };
+        let url = testing::fresh_database(&base).unwrap();
+        let mut c = postgres::Client::connect(&url, NoTls).unwrap();
+        c.batch_execute(
+            "CREATE TABLE server_meta (key text PRIMARY KEY, value text NOT NULL);
+             INSERT INTO server_meta VALUES ('schema_version', '3'),
+                 ('server_replica', '0190a5c4-7c11-7000-8000-000000000001');",
+        )
+        .unwrap();
+        for v in [V1, V2, V3] {
+            c.batch_execute(v).unwrap();
+        }
+        c.batch_execute(
+            "INSERT INTO users (id, name, role, unit_code, token_hash, created_ms, password_hash)
+             VALUES ('0190a5c4-7c11-7000-8000-0000000000aa', 'chief', 'province', '58', 'h1', 1,
+                     '$argon2id$x');",
+        )
+        .unwrap();
+        migrate(&mut c).unwrap();
+        assert_eq!(schema_version(&mut c).unwrap(), 4);
+        let row = c
+            .query_one(
+                "SELECT password_hash, totp_secret, totp_last_step FROM users WHERE name = 'chief'",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(row.get::<_, String>(0), "$argon2id$x");
+        assert_eq!(row.get::<_, Option<String>>(1), None);
+        assert_eq!(row.get::<_, Option<i64>>(2), None);
+        drop(c);
+        let b = PgBackend::open(&url, ViewOptions::default()).unwrap();
+        let (id, secret) = b.enable_totp("cli", "chief", 5).unwrap();
+        assert_eq!(b.user_totp(id).unwrap().as_deref(), Some(secret.as_str()));
+        assert!(b.use_totp_step(id, 100).unwrap());
+        assert!(!b.use_totp_step(id, 100).unwrap(), "a step is used once");
+        assert!(b.disable_totp("cli", "chief", 6).unwrap());
+        assert_eq!(b.user_totp(id).unwrap(), None);
     }
 
     #[test]

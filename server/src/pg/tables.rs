@@ -269,6 +269,34 @@ impl<C: GenericClient> Tables for PgTables<'_, C> {
             .transpose()
     }
 
+    fn user_totp(&mut self, user_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .0
+            .query_opt("SELECT totp_secret FROM users WHERE id = $1", &[&user_id])?
+            .map(|r| r.try_get::<_, Option<String>>(0))
+            .transpose()?
+            .flatten())
+    }
+
+    fn set_totp(&mut self, user_id: &str, secret: Option<&str>) -> Result<()> {
+        self.0.execute(
+            "UPDATE users SET totp_secret = $2, totp_last_step = NULL WHERE id = $1",
+            &[&user_id, &secret],
+        )?;
+        Ok(())
+    }
+
+    fn use_totp_step(&mut self, user_id: &str, step: i64) -> Result<bool> {
+        // One statement: two instances checking the same code at once cannot both pass.
+        let n = self.0.execute(
+            "UPDATE users SET totp_last_step = $2
+              WHERE id = $1 AND totp_secret IS NOT NULL
+                AND (totp_last_step IS NULL OR totp_last_step < $2)",
+            &[&user_id, &step],
+        )?;
+        Ok(n == 1)
+    }
+
     fn delete_expired_sessions(&mut self, now_ms: i64) -> Result<()> {
         self.0
             .execute("DELETE FROM web_sessions WHERE expires_ms < $1", &[&now_ms])?;

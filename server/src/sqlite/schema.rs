@@ -104,8 +104,16 @@ WHERE revoked_at IS NULL AND EXISTS (
 CREATE UNIQUE INDEX devices_active_replica ON devices(replica) WHERE revoked_at IS NULL;
 "#;
 
+/// Version 4: a second factor for command users (issue #13): the TOTP secret (base32, stored
+/// as is: the server has no key to encrypt it with) and the last step whose code was accepted,
+/// so that no code is used twice. Both NULL: no second factor.
+const V4: &str = r#"
+ALTER TABLE users ADD COLUMN totp_secret TEXT;
+ALTER TABLE users ADD COLUMN totp_last_step INTEGER;
+"#;
+
 /// `MIGRATIONS[i]` takes the server schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The server schema version this code writes.
 pub const SERVER_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -174,7 +182,7 @@ mod tests {
         )
         .unwrap();
         migrate(&conn).unwrap();
-        assert_eq!(server_version(&conn).unwrap(), 3);
+        assert_eq!(server_version(&conn).unwrap(), SERVER_SCHEMA_VERSION);
         let rows: Vec<(String, Option<i64>)> = conn
             .prepare("SELECT id, revoked_at FROM devices ORDER BY id")
             .unwrap()
@@ -193,6 +201,41 @@ mod tests {
             )
             .unwrap();
         assert_eq!(n, 0);
+    }
+
+    /// A file at v3 with a command user migrates to v4: the user keeps their password and has
+    /// no second factor until one is enabled.
+    #[test]
+    fn migration_from_v3_adds_the_second_factor_off() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE server_meta (key TEXT PRIMARY KEY, value ANY) STRICT;
+             INSERT INTO server_meta VALUES ('server_schema_version', 3);",
+        )
+        .unwrap();
+        for v in [V1, V2, V3] {
+            conn.execute_batch(v).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO users (id, name, role, unit_code, token_hash, created_ms, password_hash)
+             VALUES ('u1', 'chief', 'province', '58', 'h1', 1, '$argon2id$x');",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        assert_eq!(server_version(&conn).unwrap(), 4);
+        let row: (String, Option<String>, Option<i64>) = conn
+            .query_row(
+                "SELECT password_hash, totp_secret, totp_last_step FROM users WHERE id = 'u1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(row, ("$argon2id$x".to_owned(), None, None));
+        conn.execute(
+            "UPDATE users SET totp_secret = 'ABC', totp_last_step = 7 WHERE id = 'u1'",
+            [],
+        )
+        .unwrap();
     }
 
     #[test]

@@ -275,6 +275,36 @@ impl Tables for SqliteTables<'_> {
             .transpose()
     }
 
+    fn user_totp(&mut self, user_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .0
+            .query_row(
+                "SELECT totp_secret FROM users WHERE id = ?1",
+                [user_id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten())
+    }
+
+    fn set_totp(&mut self, user_id: &str, secret: Option<&str>) -> Result<()> {
+        self.0.execute(
+            "UPDATE users SET totp_secret = ?2, totp_last_step = NULL WHERE id = ?1",
+            params![user_id, secret],
+        )?;
+        Ok(())
+    }
+
+    fn use_totp_step(&mut self, user_id: &str, step: i64) -> Result<bool> {
+        let n = self.0.execute(
+            "UPDATE users SET totp_last_step = ?2
+              WHERE id = ?1 AND totp_secret IS NOT NULL
+                AND (totp_last_step IS NULL OR totp_last_step < ?2)",
+            params![user_id, step],
+        )?;
+        Ok(n == 1)
+    }
+
     fn delete_expired_sessions(&mut self, now_ms: i64) -> Result<()> {
         self.0
             .execute("DELETE FROM web_sessions WHERE expires_ms < ?1", [now_ms])?;

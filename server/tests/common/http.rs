@@ -23,13 +23,22 @@ pub struct Server {
 }
 
 pub fn server_with_limit(max_body_bytes: usize) -> Server {
+    server_with(max_body_bytes, |_| {})
+}
+
+/// A server whose state `tweak` adjusts first (as `serve`'s options do).
+pub fn server_with(
+    max_body_bytes: usize,
+    tweak: impl FnOnce(&mut doorstep_server::AppState),
+) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let db = open_db(dir.path());
     let backend: Arc<Backend> = match &db {
         Db::Sqlite(b) => b.clone(),
         Db::Pg(b) => b.clone(),
     };
-    let state = doorstep_server::state(backend.clone(), max_body_bytes);
+    let mut state = doorstep_server::state(backend.clone(), max_body_bytes);
+    tweak(&mut state);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
