@@ -71,6 +71,12 @@ pub enum Command {
         /// Without TLS and without this flag, only loopback addresses are served.
         #[arg(long, conflicts_with = "tls_cert")]
         insecure_plain_http: bool,
+        /// Refuse sign-in to district and province users (who see a whole district's or
+        /// province's residents) who have no second factor: they are told to ask the admin for
+        /// `doorstep user totp enable --name NAME`. Off by default in this release; every
+        /// command user may enable TOTP either way, and one who has it always needs a code.
+        #[arg(long, env = "DOORSTEP_REQUIRE_TOTP")]
+        require_totp: bool,
         /// Demo mode: the dashboard opens without sign-in as province command, with a banner
         /// saying so. Never on a server with real data: --db must be a demo database or a
         /// fresh file, into which the demo data set is built first (server/src/demo/).
@@ -181,6 +187,32 @@ pub enum UserCommand {
         /// A file whose first line is the password.
         #[arg(long)]
         password_file: Option<PathBuf>,
+    },
+    /// A command user's second factor: a 6-digit code from an authenticator app (TOTP,
+    /// RFC 6238) asked at sign-in beside the password.
+    Totp {
+        #[command(subcommand)]
+        command: TotpCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TotpCommand {
+    /// Give a command user a second factor (or a new one, replacing the old: a lost phone).
+    /// Prints the `otpauth://` URI and the base32 secret once, for the user's authenticator
+    /// app; from then on their sign-in needs a code. The secret is stored unencrypted in the
+    /// database (the server has no key to encrypt it with): guard the database and its
+    /// backups as you guard the residents' data.
+    Enable {
+        /// The user's sign-in name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Remove a command user's second factor: their sign-in needs only the password again.
+    Disable {
+        /// The user's sign-in name.
+        #[arg(long)]
+        name: String,
     },
 }
 

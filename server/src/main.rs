@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use cli::{
     AdminCommand, CampaignCommand, Cli, Command, DeviceCommand, OfficerCommand, QuotaCommand,
-    ReportCommand, RosterCommand, UnitsCommand, UserCommand,
+    ReportCommand, RosterCommand, TotpCommand, UnitsCommand, UserCommand,
 };
 use doorstep_core::{AssignTarget, Role};
 use doorstep_server::backend::{Backend, CLI_ACTOR};
@@ -91,6 +91,7 @@ fn main() -> anyhow::Result<()> {
             tls_cert,
             tls_key,
             insecure_plain_http,
+            require_totp,
             demo,
             demo_seed,
         } => {
@@ -115,6 +116,7 @@ fn main() -> anyhow::Result<()> {
                     demo,
                     tls,
                     insecure_plain_http,
+                    require_totp,
                 },
             )
         }
@@ -129,6 +131,7 @@ struct Serving {
     demo: bool,
     tls: Option<TlsFiles>,
     insecure_plain_http: bool,
+    require_totp: bool,
 }
 
 fn serve(db: Database, listen: &str, how: Serving) -> anyhow::Result<()> {
@@ -151,6 +154,10 @@ fn serve(db: Database, listen: &str, how: Serving) -> anyhow::Result<()> {
     let backend = db.open()?;
     let mut state = doorstep_server::state(backend, how.max_body_bytes);
     state.demo = how.demo; // --demo: dashboard without sign-in, with a banner
+    state.require_totp = how.require_totp;
+    if how.require_totp {
+        tracing::info!("--require-totp: district and province users need a second factor");
+    }
     if how.demo {
         tracing::warn!("demo mode: the dashboard is open to anyone as province command");
     }
@@ -450,6 +457,31 @@ fn dashboard_command(b: &Arc<Backend>, command: Command, now: i64) -> anyhow::Re
                 b.add_command_user(CLI_ACTOR, &name, &role, &unit, &hash, now)?
             );
         }
+        Command::User {
+            command: UserCommand::Totp { command },
+        } => match command {
+            TotpCommand::Enable { name } => {
+                let (_, secret) = b.enable_totp(CLI_ACTOR, &name, now)?;
+                // Shown this once: the admin hands it to the user's authenticator app.
+                println!(
+                    "{}",
+                    doorstep_server::totp::otpauth_uri(name.trim(), &secret)
+                );
+                println!("{secret}");
+                eprintln!(
+                    "add it to {}'s authenticator app now (scan the URI as a QR code, or type \
+                     the secret); it is not shown again. Their sign-in now needs a code.",
+                    name.trim()
+                );
+            }
+            TotpCommand::Disable { name } => {
+                if b.disable_totp(CLI_ACTOR, &name, now)? {
+                    println!("second factor removed for {}", name.trim());
+                } else {
+                    println!("{} had no second factor", name.trim());
+                }
+            }
+        },
         Command::Quota {
             command:
                 QuotaCommand::Set {

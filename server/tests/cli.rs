@@ -88,6 +88,52 @@ fn console_session(db_args: &[&str]) {
         .success());
     let list = ok(db_args, &["device", "list"]);
     assert_eq!(list.lines().count(), 1, "no devices yet: {list}");
+    second_factor(db_args);
+}
+
+/// `user totp enable` prints the `otpauth://` URI and the secret once (a second `enable`
+/// replaces them), `disable` removes it; a name nobody signs in with is refused, naming the
+/// field.
+fn second_factor(db_args: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, "a-long-password\n").unwrap();
+    let pw = pw.to_str().unwrap();
+    let args = ["user", "add", "--name", "Trưởng ban", "--role", "province"];
+    ok(
+        db_args,
+        &[&args[..], &["--unit", "58", "--password-file", pw]].concat(),
+    );
+    let out = ok(db_args, &["user", "totp", "enable", "--name", "Trưởng ban"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    let (uri, secret) = (lines[0], lines[1]);
+    assert!(
+        uri.starts_with("otpauth://totp/Doorstep%3ATr%C6%B0%E1%BB%9Fng%20ban?"),
+        "{uri}"
+    );
+    assert!(
+        uri.contains(&format!("secret={secret}&issuer=Doorstep")),
+        "{uri}"
+    );
+    assert_eq!(secret.len(), 32, "160 bits in base32: {secret}");
+    // Shown once: enabling again gives a new secret (the old one stops working).
+    let again = ok(db_args, &["user", "totp", "enable", "--name", "Trưởng ban"]);
+    assert!(!again.contains(secret), "{again}");
+    let out = ok(
+        db_args,
+        &["user", "totp", "disable", "--name", "Trưởng ban"],
+    );
+    assert!(out.contains("removed"), "{out}");
+    let out = ok(
+        db_args,
+        &["user", "totp", "disable", "--name", "Trưởng ban"],
+    );
+    assert!(out.contains("had no second factor"), "{out}");
+    let refused = doorstep(db_args, &["user", "totp", "enable", "--name", "nobody"]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("name"), "{err}");
 }
 
 #[test]
