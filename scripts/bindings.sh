@@ -9,7 +9,7 @@
 # Output: target/bindings/{kotlin,swift,python}, and the library copied beside the Python
 # module (target/bindings/python/libdoorstep_ffi.so) so `import doorstep` finds it.
 # The generator is this crate's own `uniffi-bindgen` binary (same uniffi version as the
-# library), run in library mode: names come from ffi/uniffi.toml.
+# library), run in library mode: names come from the crate's ffi/uniffi.toml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
@@ -40,8 +40,9 @@ BINDGEN="$TARGET_DIR/debug/uniffi-bindgen"
 OUT="$TARGET_DIR/bindings"
 rm -rf "$OUT"
 for lang in kotlin swift python; do
-  "$BINDGEN" generate --library "$LIB" --language "$lang" --out-dir "$OUT/$lang" --no-format \
-    --config ffi/uniffi.toml
+  # No --config: uniffi 0.32 reads the crate's own ffi/uniffi.toml (found through cargo
+  # metadata) and ignores, with a warning, an old-style file passed with --config.
+  "$BINDGEN" generate --library "$LIB" --language "$lang" --out-dir "$OUT/$lang" --no-format
 done
 # Kotlin: a call on an object after its close() is thrown by the generated code itself, as an
 # IllegalStateException outside the DoorstepException hierarchy. Make it the typed

@@ -76,6 +76,7 @@ while IFS= read -r line <&3; do
   [ -n "$line" ] || continue
   line=${line//' --release'/}
   line=${line//target\/release/target\/debug}
+  line=${line//'}/release'/'}/debug'}
   run "$line" || finish
 done 3<<<"$BUILD"
 

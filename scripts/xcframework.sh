@@ -24,8 +24,7 @@ done
 # Swift sources and the C header/modulemap, generated from the host library (same metadata).
 cargo build --locked -p doorstep-ffi --lib --profile "$PROFILE"
 cargo run --locked -p doorstep-ffi --features cli --bin uniffi-bindgen -- generate \
-  --library "target/$PROFILE/libdoorstep_ffi.dylib" --language swift --out-dir "$OUT/swift" \
-  --config ffi/uniffi.toml
+  --library "target/$PROFILE/libdoorstep_ffi.dylib" --language swift --out-dir "$OUT/swift"
 cp "$OUT/swift/DoorstepCoreFFI.h" "$OUT/headers/"
 cp "$OUT/swift/DoorstepCoreFFI.modulemap" "$OUT/headers/module.modulemap"
 
