@@ -514,9 +514,10 @@ fn counting_rules_on_a_small_store_once() {
     assert_eq!(t.today.level2_activated, 1);
     assert_eq!(t.today.level2_received, 0);
     assert_eq!(t.today.visits, 2);
-    // Target from the campaign quotas (5 + 5), 4 activated (r0, r1, r3, r7).
+    // Target from the campaign quotas (5 + 5); at the end of D1, 3 activated (r0, r1 and r7
+    // by the roster; r3 only on D2).
     assert_eq!(t.target, Some(10));
-    assert_eq!(t.percent_of_target, Some(40.0));
+    assert_eq!(t.percent_of_target, Some(30.0));
     assert_eq!(t.quota_today, None);
     let officer =
         |rep: &Report, id: Uuid| rep.officers.iter().find(|o| o.id == id).unwrap().clone();
@@ -1371,4 +1372,71 @@ fn demo_mode_admin_pages_are_read_only() {
     let r = s.report(&http, &format!("unit=22813&date={D2}"));
     let a = r.officers.iter().find(|o| o.id == s.world.a).unwrap();
     assert!(a.quota_today.is_none() || a.quota_today.as_ref().unwrap()["level1_activated"] != 7);
+}
+
+/// A report for a past day is that day's report (`docs/dashboard-api.md`, counting rules 2,
+/// 5 and 10): its totals are as they stood at the end of the day, so from one day to the next
+/// they move by exactly what the day's steps did.
+#[test]
+fn a_past_days_totals_are_as_they_stood_that_evening() {
+    on_both_backends(a_past_days_totals_are_as_they_stood_that_evening_once);
+}
+
+fn a_past_days_totals_are_as_they_stood_that_evening_once() {
+    let s = server(true);
+    let http = Client::new();
+    let days = ["2023-06-30", D1, D2, D3, "2023-07-04"];
+    for unit in ["58", "586", "22813", "22814"] {
+        let reports: Vec<Report> = days
+            .iter()
+            .map(|d| s.report(&http, &format!("unit={unit}&date={d}")))
+            .collect();
+        for w in reports.windows(2) {
+            let (before, after) = (&w[0].totals, &w[1].totals);
+            let day = w[1].date;
+            // Every activation credited on the day, and nothing else, moved the totals.
+            assert_eq!(
+                after.activated - before.activated,
+                after.today.activated,
+                "{unit} {day}: activated"
+            );
+            assert_eq!(
+                after.level2_activated - before.level2_activated,
+                after.today.level2_activated,
+                "{unit} {day}: level 2"
+            );
+            assert_eq!(after.accounts, before.accounts, "{unit}: the roster now");
+        }
+        // Nothing was done before D1: the evening before shows the roster's claims only.
+        let first = &reports[0];
+        assert!(
+            first.blockers.values().all(|n| *n == 0),
+            "{unit}: no failure yet"
+        );
+        assert_eq!(first.totals.campaign_activated, 0);
+        // After the last day with work, the totals are the store's now.
+        let now = |t: &doorstep_server::stats::Row| {
+            (
+                t.level1_activated,
+                t.level2_activated,
+                t.level2_received,
+                t.portal,
+            )
+        };
+        assert_eq!(now(&reports[4].totals), now(&reports[3].totals));
+    }
+    // The province on D2: r0, r1 (D1), r3 (D2) activated by steps, r6 and r7 by the roster;
+    // r5's activations come on D3 and r7's level 2 too, so level 1 still counts r0 and r7.
+    let d2 = s.report(&http, &format!("unit=58&date={D2}"));
+    let d3 = s.report(&http, &format!("unit=58&date={D3}"));
+    assert_eq!(d2.totals.level1_activated, 2, "r0, r7");
+    assert_eq!(
+        d3.totals.level1_activated, 1,
+        "r0 (r7 and r5 are at level 2)"
+    );
+    assert_eq!(d3.totals.activated - d2.totals.activated, 1, "r5");
+    // Failures of D1 count from D1 on.
+    let d1 = s.report(&http, &format!("unit=58&date={D1}"));
+    assert_eq!(d1.blockers["otp_not_received"], 1);
+    assert_eq!(d1.blockers["phone_not_own_name"], 1);
 }

@@ -211,6 +211,9 @@ pub enum Subject {
     Officer(Uuid),
 }
 
+/// A resident's progress: (level 1, level 2, portal), as the core's `account_state`.
+pub type Progress = (u8, u8, bool);
+
 /// Derived, per resident: the final state and the credited earliest step per metric.
 #[derive(Debug, Clone, Default)]
 pub struct Derived {
@@ -218,6 +221,27 @@ pub struct Derived {
     pub state: HashMap<Uuid, (u8, u8, bool)>,
     /// (resident, metric) → (day, officer) of the credited step.
     pub credited: HashMap<(Uuid, &'static str), (String, Uuid)>,
+    /// resident → (at_ms, what the step claims) of each non-retracted successful step: the
+    /// state on a past day joins the roster with the steps before that day's end.
+    pub steps: HashMap<Uuid, Vec<(i64, Progress)>>,
+}
+
+impl Derived {
+    /// A resident's state at `to_ms` (the end of a day): the roster's claim joined with the
+    /// successful steps made before it (rule 2 as of a day).
+    pub fn state_at(&self, world: &World, id: &Uuid, to_ms: i64) -> Progress {
+        let mut s = world
+            .residents
+            .get(id)
+            .map(|r| roster_claim(r.roster))
+            .unwrap_or_default();
+        for (at, c) in self.steps.get(id).into_iter().flatten() {
+            if *at < to_ms {
+                s = join(s, *c);
+            }
+        }
+        s
+    }
 }
 
 impl Ledger {
@@ -258,6 +282,10 @@ impl Ledger {
                 };
                 let s = d.state.entry(*resident).or_default();
                 *s = join(*s, claim(*step));
+                d.steps
+                    .entry(*resident)
+                    .or_default()
+                    .push((f.at_ms, claim(*step)));
                 let roster = roster_claim(r.roster);
                 for m in step_metrics(*step) {
                     if roster_includes(roster, m) {
@@ -367,14 +395,14 @@ impl Ledger {
         let mut put = |k: &str, v: Option<i64>| {
             out.insert(format!("{prefix}{k}"), v);
         };
-        // Rules 1 and 2: accounts and current states.
+        // Rules 1 and 2: accounts (the roster now) and the states at the end of the day.
         let (mut accounts, mut l1, mut l2, mut rec, mut portal) = (0, 0, 0, 0, 0);
         for id in world.residents.keys() {
             if !resident_in(id) {
                 continue;
             }
             accounts += 1;
-            let s = derived.state.get(id).copied().unwrap_or_default();
+            let s = derived.state_at(world, id, to);
             if s.1 == 2 {
                 l2 += 1;
             } else if s.0 == 2 {
@@ -455,7 +483,7 @@ impl Ledger {
             l1 += i64::from(roster_includes(c, "level1_activated"));
             l2 += i64::from(roster_includes(c, "level2_activated"));
             if let Some(name) = &r.agency {
-                let s = derived.state.get(id).copied().unwrap_or_default();
+                let s = derived.state_at(world, id, to);
                 let e = agencies.entry(name.clone()).or_default();
                 e.0 += 1;
                 e.1 += i64::from(s.1 == 2);
@@ -470,7 +498,7 @@ impl Ledger {
             out.insert(format!("agencies.{name}.level2_activated"), Some(l2a));
             out.insert(format!("agencies.{name}.portal"), Some(p));
         }
-        // Rule 5 (every failed step, all days), 11 and 12 (up to the day).
+        // Rules 5, 11 and 12: up to the end of the day.
         let mut blockers: BTreeMap<&str, i64> = BTreeMap::new();
         let mut sessions: BTreeMap<String, (i64, i64)> = BTreeMap::new();
         let mut outreach: BTreeMap<String, (i64, i64)> = BTreeMap::new();
@@ -480,7 +508,7 @@ impl Ledger {
                     resident,
                     failure: Some(reason),
                     ..
-                } if resident_in(resident) => {
+                } if f.at_ms < to && resident_in(resident) => {
                     *blockers.entry(reason.as_str()).or_default() += 1;
                 }
                 FactKind::Session {
@@ -611,8 +639,9 @@ impl Ledger {
             return; // a row inside a unit report
         }
         self.trend(world, &per_day, (0, 0, 0), day, out);
+        // Rule 5 for an officer: their failed steps up to the end of the day.
         let mut blockers: BTreeMap<&str, i64> = BTreeMap::new();
-        for f in self.live().filter(|f| f.officer == *o) {
+        for f in self.live().filter(|f| f.officer == *o && f.at_ms < to) {
             if let FactKind::Assist {
                 failure: Some(reason),
                 ..

@@ -4,7 +4,7 @@
 //! sums up the unit tree.
 
 use super::read::{self, Step};
-use super::rollup::{commune_of, Agg, State, Units};
+use super::rollup::{commune_of, Agg, State, StateChange, Units};
 use super::time::{day_date, day_num, day_of_ms, local_hm, DayNum};
 use super::types::{DayCounts, OfficerRef, SessionRow};
 use crate::error::Result;
@@ -90,6 +90,8 @@ struct Resident {
     village: u32,
     household: u32,
     roster: u8,
+    /// Their agency's number in [`Population::agencies`], if any.
+    agency: Option<u32>,
 }
 
 /// The residents in scope (rule 1), numbered, with the sums of each village and the state of
@@ -103,6 +105,9 @@ pub(super) struct Population {
     household_states: Vec<State>,
     residents: Vec<Resident>,
     resident_ix: HashMap<u128, u32>,
+    /// Agencies by number (rule 10 on past days).
+    agencies: Vec<String>,
+    agency_ix: HashMap<String, u32>,
 }
 
 impl Population {
@@ -132,15 +137,25 @@ impl Population {
         let agg = &mut self.village_aggs[v as usize];
         agg.state.add(&s);
         self.household_states[h as usize].add(&s);
-        if let Some(agency) = row.agency {
-            add_agency(agg, agency, &s);
-        }
+        let agency = row.agency.map(|a| {
+            add_agency(agg, a, &s);
+            match self.agency_ix.get(a) {
+                Some(n) => *n,
+                None => {
+                    let n = self.agencies.len() as u32;
+                    self.agency_ix.insert(a.to_owned(), n);
+                    self.agencies.push(a.to_owned());
+                    n
+                }
+            }
+        });
         self.resident_ix
             .insert(row.resident.as_u128(), self.residents.len() as u32);
         self.residents.push(Resident {
             village: v,
             household: h,
             roster,
+            agency,
         });
     }
 
@@ -327,6 +342,63 @@ pub(super) fn earliest_steps(
     Ok(best)
 }
 
+/// A state reached before any step (the roster said so): in the state of every day.
+const ALWAYS: DayNum = DayNum::MIN;
+/// A state not reached (yet): in the state of no day.
+const NEVER: DayNum = DayNum::MAX;
+
+/// Rule 2 on past days: the local days on which each resident's state counts changed, added
+/// to their village's [`Agg::changes`] (and their agency's). The state is the join of the
+/// roster's claim and the successful steps, so a count is reached on the day of the earliest
+/// step that reaches it — level-2 received by an application or an activation, level-1
+/// activated counted only while level 2 is not — unless the roster already claimed it.
+pub(super) fn state_changes(best: &Earliest, people: &mut Population) {
+    for (ri, creds) in best.iter().enumerate() {
+        let res = &people.residents[ri];
+        let day = |s: Step| creds[s as usize].map_or(NEVER, |c| day_of_ms(c.at_ms));
+        let reached = |claimed: bool, d: DayNum| if claimed { ALWAYS } else { d };
+        let l1 = reached(res.roster & R_L1 != 0, day(Step::Level1Activated));
+        let l2 = reached(res.roster & R_L2 != 0, day(Step::Level2Activated));
+        let received = reached(
+            res.roster & R_L2REC != 0,
+            day(Step::Level2Received).min(day(Step::Level2Activated)),
+        );
+        let portal = day(Step::PortalGuided);
+        let mut moves: Vec<(DayNum, StateChange)> = Vec::new();
+        let mut at = |d: DayNum, f: fn(&mut StateChange)| {
+            if d != ALWAYS && d != NEVER {
+                let mut c = StateChange::default();
+                f(&mut c);
+                moves.push((d, c));
+            }
+        };
+        at(l2, |c| c.level2_activated += 1);
+        at(received, |c| c.level2_received += 1);
+        at(portal, |c| c.portal += 1);
+        // Level-1 activated counts from its day until level 2's (rule 2: `level1 = 2 AND
+        // level2 < 2`).
+        if l1 < l2 {
+            at(l1, |c| c.level1_activated += 1);
+            at(l2, |c| c.level1_activated -= 1);
+        }
+        if moves.is_empty() {
+            continue;
+        }
+        let agg = &mut people.village_aggs[res.village as usize];
+        for (d, c) in &moves {
+            agg.changes.entry(*d).or_default().add(c);
+            if let Some(a) = res.agency {
+                if c.level2_activated != 0 || c.portal != 0 {
+                    let name = people.agencies[a as usize].clone();
+                    let e = agg.agency_changes.entry((*d, name)).or_default();
+                    e.0 += c.level2_activated;
+                    e.1 += c.portal;
+                }
+            }
+        }
+    }
+}
+
 /// Rule 3's `today.activated`: the earlier of the earliest level-1 and level-2 activations.
 fn first_activation(creds: &[Option<Cred>; 4]) -> Option<&Cred> {
     let l1 = &creds[Step::Level1Activated as usize];
@@ -378,8 +450,8 @@ pub(super) fn credit_steps(best: Earliest, people: &mut Population, officers: &m
     }
 }
 
-/// Rule 5: non-retracted failed steps of residents in scope, by reason, for the resident's
-/// village and the step's officer.
+/// Rule 5: non-retracted failed steps of residents in scope, by day and reason, for the
+/// resident's village and the step's officer.
 pub(super) fn count_blockers(
     conn: &Connection,
     people: &mut Population,
@@ -389,25 +461,21 @@ pub(super) fn count_blockers(
         let Some(v) = people.resident(row.resident).map(|r| r.village) else {
             return Ok(());
         };
+        let day = day_num(row.day);
         let village = &mut people.village_aggs[v as usize];
-        add_blocker(&mut village.blockers, row.reason, row.count);
+        add_blocker(&mut village.blockers, day, row.reason, row.count);
         if let Some(o) = officers
             .number(row.officer)
             .and_then(|n| officers.credits(n))
         {
-            add_blocker(&mut o.blockers, row.reason, row.count);
+            add_blocker(&mut o.blockers, day, row.reason, row.count);
         }
         Ok(())
     })
 }
 
-fn add_blocker(blockers: &mut BTreeMap<String, u64>, reason: &str, n: u64) {
-    match blockers.get_mut(reason) {
-        Some(b) => *b += n,
-        None => {
-            blockers.insert(reason.to_owned(), n);
-        }
-    }
+fn add_blocker(blockers: &mut BTreeMap<(DayNum, String), u64>, day: DayNum, reason: &str, n: u64) {
+    *blockers.entry((day, reason.to_owned())).or_default() += n;
 }
 
 /// Rule 3's `today.visits`: non-retracted visits to households in scope, each counted on its

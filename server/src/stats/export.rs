@@ -331,6 +331,7 @@ pub fn unit(r: &Report, format: Format) -> Result<Vec<u8>> {
                     ("unit", format!("{} {}", r.unit.code, r.unit.name)),
                     ("level", r.unit.level.clone()),
                     ("date", r.date.to_string()),
+                    ("totals", totals_as_of(r.date)),
                     (
                         "campaign",
                         format!("{} ({})", r.campaign.name, r.campaign.id),
@@ -350,6 +351,14 @@ pub fn unit(r: &Report, format: Format) -> Result<Vec<u8>> {
     }
 }
 
+/// What the workbook's totals are: point in time (`docs/dashboard-api.md`, counting rules).
+fn totals_as_of(date: chrono::NaiveDate) -> String {
+    format!(
+        "as they stood at the end of {date} (UTC+7); accounts: the roster as it is now \
+         (\"as of\" below: when the figures were read)"
+    )
+}
+
 /// An officer's report as a file.
 pub fn officer(r: &OfficerReport, format: Format) -> Result<Vec<u8>> {
     let rows = vec![officer_cells(&r.row)];
@@ -363,6 +372,7 @@ pub fn officer(r: &OfficerReport, format: Format) -> Result<Vec<u8>> {
                     ("officer", format!("{} ({})", r.officer.name, r.officer.id)),
                     ("unit", format!("{} {}", r.unit.code, r.unit.name)),
                     ("date", r.date.to_string()),
+                    ("totals", totals_as_of(r.date)),
                     (
                         "campaign",
                         format!("{} ({})", r.campaign.name, r.campaign.id),

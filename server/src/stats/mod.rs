@@ -29,7 +29,8 @@
 //!    every unit above it. An officer's `accounts` (their assigned villages and households):
 //!    `count::Officers::assigned_accounts`.
 //! 2. State (`level2_activated`, `level1_activated`, `activated`, `level2_received`,
-//!    `portal`): `count::resident_state`.
+//!    `portal`): now, `count::resident_state`; the days each resident's counts changed,
+//!    `count::state_changes`; at the end of the report's day, `Agg::state_at` (in `rollup.rs`).
 //! 3. `today.M`: the earliest non-retracted successful step per resident and metric,
 //!    `count::earliest_steps`; unless the roster already included it,
 //!    `count::roster_included`; credited on its day to the village and the step's officer,
@@ -37,7 +38,8 @@
 //!    `count::count_visits`. The report's day: `report::on_day`; an officer's counts up to
 //!    the day: `report::credited_up_to`.
 //! 4. `trend`: `report::trend`, from the roster's base, `report::roster_base`.
-//! 5. `blockers`: `count::count_blockers`; every reason listed: `report::blockers`.
+//! 5. `blockers`: `count::count_blockers` (per day); up to the day, `Agg::blockers_upto`; every
+//!    reason listed: `report::blockers`.
 //! 6. `target`: `Snapshot::target` (in `report.rs`); `percent_of_target`:
 //!    `report::percent_of_target`.
 //! 7. `quota_today`: `Snapshot::quota_today` (in `report.rs`).
@@ -45,7 +47,8 @@
 //!    accountability, `below_quota` (child units and officers below their day quota, worst
 //!    first): [`below_quota`], from [`lagging`].
 //! 9. `devices`: [`Snapshot::device_rows`]; `stale`: `Snapshot::is_stale` (in `report.rs`).
-//! 10. `agencies`: `count::add_agency`, `report::agency_rows`.
+//! 10. `agencies`: `count::add_agency` (now), `count::state_changes` and `Agg::agencies_at`
+//!     (at the end of the day), `report::agency_rows`.
 //! 11. `sessions`: `count::session_event` (its commune: `rollup::commune_of`), summed by
 //!     `Snapshot::sessions` and `Snapshot::events_in` (in `report.rs`).
 //! 12. `outreach`: `count::outreach_event`, summed by `Snapshot::outreach` (in `report.rs`).

@@ -272,34 +272,39 @@ pub(super) fn successful_steps(
     Ok(())
 }
 
-/// Failed steps of one resident, officer and reason.
+/// Failed steps of one resident, officer, local day and reason.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Failure<'a> {
     pub resident: Uuid,
     pub officer: &'a str,
+    pub day: NaiveDate,
     pub reason: &'a str,
     pub count: u64,
 }
 
-/// Non-retracted failed steps, counted per resident, officer and reason. A resident that is
-/// not a UUID is skipped.
+/// Non-retracted failed steps, counted per resident, officer, day and reason. A resident that
+/// is not a UUID, or a day that is not a date, is skipped.
 pub(super) fn failed_steps(
     conn: &Connection,
     mut each: impl FnMut(Failure<'_>) -> Result<()>,
 ) -> Result<()> {
     let mut stmt = conn.prepare(
-        "SELECT resident_id, officer_id, failure, count(*) FROM assists
+        "SELECT resident_id, officer_id, failure, count(*), day FROM assists
           WHERE retracted = 0 AND failure IS NOT NULL
-          GROUP BY resident_id, officer_id, failure",
+          GROUP BY resident_id, officer_id, day, failure",
     )?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let Ok(resident) = Uuid::parse_str(txt(r, 0)?) else {
             continue;
         };
+        let Some(day) = parse_day(txt(r, 4)?) else {
+            continue;
+        };
         each(Failure {
             resident,
             officer: txt(r, 1)?,
+            day,
             reason: txt(r, 2)?,
             count: r.get::<_, i64>(3)? as u64,
         })?;

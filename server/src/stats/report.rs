@@ -76,7 +76,7 @@ impl Snapshot {
     pub fn row(&self, code: &str, campaign: &CampaignInfo, date: chrono::NaiveDate) -> Result<Row> {
         let u = self.unit(code).ok_or(ServerError::NotFound("unit"))?;
         let agg = self.unit_agg(code);
-        let s = &agg.state;
+        let s = &agg.state_at(date);
         let activated = s.level1_activated + s.level2_activated;
         let target = self.target(campaign, "unit", code);
         Ok(Row {
@@ -284,9 +284,9 @@ impl Snapshot {
             as_of: local_rfc3339(self.built_at_ms),
             totals,
             trend: trend(agg, roster_base(&agg.state), campaign, date),
-            blockers: blockers(agg),
+            blockers: blockers(agg, date),
             devices: self.device_rows(devices, &set, now_ms),
-            agencies: agency_rows(&agg.agencies),
+            agencies: agency_rows(&agg.agencies_at(date)),
             sessions: self.sessions(code, campaign, date),
             outreach: self.outreach(code, campaign, date),
             below_quota: below_quota(&children, &officers),
@@ -322,7 +322,7 @@ impl Snapshot {
             as_of: local_rfc3339(self.built_at_ms),
             row: self.officer_row(id, campaign, date)?,
             trend: trend(&info.agg, (0, 0, 0), campaign, date),
-            blockers: blockers(&info.agg),
+            blockers: blockers(&info.agg, date),
             devices: self.device_rows(devices, &set, now_ms),
         })
     }
@@ -401,14 +401,15 @@ fn trend(
     out
 }
 
-/// Rule 5: failed steps by reason, every reason listed (zeros included).
-fn blockers(agg: &Agg) -> BTreeMap<String, u64> {
+/// Rule 5: failed steps up to the end of `date`, by reason, every reason listed (zeros
+/// included).
+fn blockers(agg: &Agg, date: chrono::NaiveDate) -> BTreeMap<String, u64> {
     let mut out: BTreeMap<String, u64> = FailureReason::ALL
         .iter()
         .map(|r| (r.as_str().to_owned(), 0))
         .collect();
-    for (k, v) in &agg.blockers {
-        *out.entry(k.clone()).or_default() += v;
+    for (k, v) in agg.blockers_upto(date) {
+        *out.entry(k).or_default() += v;
     }
     out
 }

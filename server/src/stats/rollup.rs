@@ -3,7 +3,7 @@
 //! (rule 1) with one map look-up.
 
 use super::read;
-use super::time::DayNum;
+use super::time::{day_num, DayNum};
 use super::types::DayCounts;
 use std::collections::{BTreeMap, HashMap};
 
@@ -38,19 +38,51 @@ impl State {
     }
 }
 
+/// How a day's steps moved the state counts of rule 2 (activations and applications have
+/// dates): the state at the end of day D is the current state minus the changes of the days
+/// after D.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct StateChange {
+    pub level1_activated: i64,
+    pub level2_activated: i64,
+    pub level2_received: i64,
+    pub portal: i64,
+}
+
+impl StateChange {
+    pub fn add(&mut self, o: &StateChange) {
+        self.level1_activated += o.level1_activated;
+        self.level2_activated += o.level2_activated;
+        self.level2_received += o.level2_received;
+        self.portal += o.portal;
+    }
+}
+
+/// `n` without a change made after the day (never below zero: a store whose derived state
+/// and steps disagree cannot make a negative count).
+fn undo(n: u64, change: i64) -> u64 {
+    (n as i64).saturating_sub(change).max(0) as u64
+}
+
 /// Residents of one agency: (accounts, level-2 activated, portal) (rule 10).
 pub(super) type AgencyCount = (u64, u64, u64);
 
 /// What one unit, household or officer adds up to.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Agg {
+    /// Rules 1 and 2, as the store holds them now.
     pub state: State,
+    /// Rule 2 on past days: how each local day's steps moved `state` ([`Agg::state_at`]).
+    pub changes: BTreeMap<DayNum, StateChange>,
     /// Rule 3's counts, per local day.
     pub days: BTreeMap<DayNum, DayCounts>,
-    /// Rule 5's failed steps, per reason.
-    pub blockers: BTreeMap<String, u64>,
-    /// Rule 10, per agency.
+    /// Rule 5's failed steps, per local day and reason ([`Agg::blockers_upto`]).
+    pub blockers: BTreeMap<(DayNum, String), u64>,
+    /// Rule 10, per agency, now.
     pub agencies: BTreeMap<String, AgencyCount>,
+    /// Rule 10 on past days: per local day and agency, how the day's steps moved (level-2
+    /// activated, portal) ([`Agg::agencies_at`]).
+    pub agency_changes: BTreeMap<(DayNum, String), (i64, i64)>,
 }
 
 impl Agg {
@@ -58,6 +90,9 @@ impl Agg {
         self.state.add(&o.state);
         for (d, c) in &o.days {
             self.days.entry(*d).or_default().add(c);
+        }
+        for (d, c) in &o.changes {
+            self.changes.entry(*d).or_default().add(c);
         }
         for (k, v) in &o.blockers {
             *self.blockers.entry(k.clone()).or_default() += v;
@@ -68,6 +103,62 @@ impl Agg {
             e.1 += v.1;
             e.2 += v.2;
         }
+        for (k, v) in &o.agency_changes {
+            let e = self.agency_changes.entry(k.clone()).or_default();
+            e.0 += v.0;
+            e.1 += v.1;
+        }
+    }
+
+    /// Rule 2 at the end of `date` (local): the state now without the changes of later days.
+    /// `accounts` and the roster's claims are the store's now (the roster has no history).
+    pub fn state_at(&self, date: chrono::NaiveDate) -> State {
+        // The changes are summed first: one day's change alone may take a count below zero
+        // (a resident's level 1 reached on one day, left for level 2 on the next).
+        let mut later = StateChange::default();
+        for c in self.changes.range(day_num(date) + 1..).map(|(_, c)| c) {
+            later.add(c);
+        }
+        let mut s = self.state;
+        s.level1_activated = undo(s.level1_activated, later.level1_activated);
+        s.level2_activated = undo(s.level2_activated, later.level2_activated);
+        s.level2_received = undo(s.level2_received, later.level2_received);
+        s.portal = undo(s.portal, later.portal);
+        s
+    }
+
+    /// Rule 5 up to the end of `date`: failed steps by reason.
+    pub fn blockers_upto(&self, date: chrono::NaiveDate) -> BTreeMap<String, u64> {
+        let mut out: BTreeMap<String, u64> = BTreeMap::new();
+        let last = day_num(date);
+        for ((d, reason), n) in &self.blockers {
+            if *d <= last {
+                *out.entry(reason.clone()).or_default() += n;
+            }
+        }
+        out
+    }
+
+    /// Rule 10 at the end of `date`: per agency, its residents (now), level-2 activated and
+    /// portal without the changes of later days.
+    pub fn agencies_at(&self, date: chrono::NaiveDate) -> BTreeMap<String, AgencyCount> {
+        let last = day_num(date);
+        let mut later: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+        for ((d, agency), (l2, portal)) in &self.agency_changes {
+            if *d > last {
+                let e = later.entry(agency).or_default();
+                e.0 += l2;
+                e.1 += portal;
+            }
+        }
+        let mut out = self.agencies.clone();
+        for (agency, (l2, portal)) in later {
+            if let Some(e) = out.get_mut(agency) {
+                e.1 = undo(e.1, l2);
+                e.2 = undo(e.2, portal);
+            }
+        }
+        out
     }
 
     /// The counts of a day, made if absent.
@@ -184,6 +275,40 @@ mod tests {
             unit("V1", "village", Some("C")),
             unit("V2", "village", Some("C")),
         ])
+    }
+
+    /// The state on a past day undoes the later days' changes together: a resident who reached
+    /// level 1 on day 4 and level 2 on day 5 counts at level 1 on neither day 3 nor now.
+    #[test]
+    fn a_past_days_state_undoes_the_later_changes_together() {
+        let mut a = Agg::default();
+        a.state.level2_activated = 1;
+        a.state.level2_received = 1;
+        let change = |l1, l2, rec| StateChange {
+            level1_activated: l1,
+            level2_activated: l2,
+            level2_received: rec,
+            portal: 0,
+        };
+        a.changes.insert(4, change(1, 0, 0));
+        a.changes.insert(5, change(-1, 1, 1));
+        let date = |n| super::super::time::day_date(n);
+        let at = |n| {
+            let s = a.state_at(date(n));
+            (s.level1_activated, s.level2_activated, s.level2_received)
+        };
+        assert_eq!(at(3), (0, 0, 0));
+        assert_eq!(at(4), (1, 0, 0));
+        assert_eq!(at(5), (0, 1, 1));
+        assert_eq!(at(9), (0, 1, 1));
+        // Failed steps count from their day; agencies move like the state.
+        a.blockers.insert((4, "other".into()), 2);
+        assert!(a.blockers_upto(date(3)).is_empty());
+        assert_eq!(a.blockers_upto(date(4))["other"], 2);
+        a.agencies.insert("UBND".into(), (3, 1, 0));
+        a.agency_changes.insert((5, "UBND".into()), (1, 0));
+        assert_eq!(a.agencies_at(date(4))["UBND"], (3, 0, 0));
+        assert_eq!(a.agencies_at(date(5))["UBND"], (3, 1, 0));
     }
 
     #[test]

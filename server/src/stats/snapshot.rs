@@ -51,6 +51,7 @@ impl Snapshot {
         let mut officers = Officers::read(conn)?;
         officers.assigned_accounts(read::assignments(conn)?, &people);
         let best = count::earliest_steps(conn, &people, &officers)?;
+        count::state_changes(&best, &mut people);
         count::credit_steps(best, &mut people, &mut officers);
         count::count_blockers(conn, &mut people, &mut officers)?;
         count::count_visits(conn, &mut people, &mut officers)?;
