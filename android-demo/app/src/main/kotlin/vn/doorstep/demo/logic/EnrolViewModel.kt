@@ -23,13 +23,8 @@ class EnrolViewModel(
     fun enrol(serverUrl: String, code: String) {
         val url = serverUrl.trim().trimEnd('/')
         val trimmedCode = code.trim()
-        val invalid = when {
-            url.isEmpty() -> UiError(Problem.REQUIRED, "server_url")
-            !(url.startsWith("http://") || url.startsWith("https://")) || url.length < 10 ->
-                UiError(Problem.BAD_URL, "server_url")
-            trimmedCode.isEmpty() -> UiError(Problem.REQUIRED, "code")
-            else -> null
-        }
+        val invalid = ServerAddress.problem(url)?.let { UiError(it, "server_url") }
+            ?: if (trimmedCode.isEmpty()) UiError(Problem.REQUIRED, "code") else null
         if (invalid != null) {
             update { it.copy(error = invalid) }
             return

@@ -49,6 +49,10 @@ enum class Problem {
 
     /** The server address is not an http:// or https:// URL. */
     BAD_URL,
+
+    /** An http:// address to another machine: residents' data would cross the network in
+     * clear (ServerAddress). */
+    CLEARTEXT,
 }
 
 /** A problem and, for input problems, the field it is about (never the value typed). */

@@ -42,6 +42,11 @@ class SyncController(
             finish(LastSync(nowMs(), Problem.NOT_ENROLLED))
             return AfterSync.DONE
         }
+        // A session saved by an older app with a cleartext address is not used (ServerAddress).
+        ServerAddress.problem(session.serverUrl)?.let { problem ->
+            finish(LastSync(nowMs(), problem))
+            return AfterSync.DONE
+        }
         update { it.copy(running = true, pulledSoFar = 0, pushedSoFar = 0) }
         val listener = object : SyncListener {
             override fun onProgress(progress: SyncProgress) {

@@ -72,6 +72,7 @@ object Texts {
             Problem.NOT_ENROLLED -> context.getString(R.string.problem_not_enrolled)
             Problem.REQUIRED -> context.getString(R.string.problem_required, fieldLabel(context, field))
             Problem.BAD_URL -> context.getString(R.string.problem_bad_url)
+            Problem.CLEARTEXT -> context.getString(R.string.problem_cleartext)
         }
     }
 

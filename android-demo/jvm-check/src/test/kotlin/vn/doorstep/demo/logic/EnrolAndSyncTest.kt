@@ -83,6 +83,15 @@ class EnrolAndSyncTest {
         assertEquals(UiError(Problem.BAD_URL, "server_url"), vm.state.error)
         vm.enrol("http://127.0.0.1:9", "  ")
         assertEquals(UiError(Problem.REQUIRED, "code"), vm.state.error)
+        // Cleartext HTTP only to the phone itself: residents' data never crosses a network in
+        // clear; https:// anywhere.
+        for (clear in listOf("http://192.168.1.10:8080", "http://station.example", "HTTP://10.0.2.2:8080")) {
+            vm.enrol(clear, "ABC")
+            assertEquals(UiError(Problem.CLEARTEXT, "server_url"), vm.state.error, clear)
+        }
+        for (ok in listOf("https://station.example", "http://localhost:9", "http://[::1]:9", "http://127.0.0.1:9")) {
+            assertNull(ServerAddress.problem(ok), ok)
+        }
         assertFalse(vm.state.enrolled)
         assertNull(sessions.session())
 
@@ -90,6 +99,10 @@ class EnrolAndSyncTest {
         val sync = SyncController(store, sessions) { 42L }
         assertEquals(AfterSync.DONE, sync.syncNow())
         assertEquals(LastSync(42L, Problem.NOT_ENROLLED), sessions.lastSync())
+        // A session with a cleartext address to another machine (an older app's) is not used.
+        sessions.saveSession(Session("http://192.168.1.10:8080", "o", "d", "t"))
+        assertEquals(AfterSync.DONE, sync.syncNow())
+        assertEquals(LastSync(42L, Problem.CLEARTEXT), sessions.lastSync())
     }
 
     @Test
