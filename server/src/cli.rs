@@ -168,6 +168,29 @@ pub enum Command {
         #[command(subcommand)]
         command: RosterCommand,
     },
+    /// A resident's rights (Decree 13/2023): what the server holds about one person.
+    Resident {
+        #[command(subcommand)]
+        command: ResidentCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ResidentCommand {
+    /// Export everything held about the resident(s) with a citizen ID number, as JSON (the
+    /// resident, their household and its visits, their assistance steps, their account
+    /// state), for the person's request of access. Audited (`resident_export`, naming the
+    /// resident's id, never the ID number). The ID number is read from --id-number-file or
+    /// from stdin (first line), so that it stays out of the shell's history and the process
+    /// list.
+    Export {
+        /// A file whose first line is the ID number; without it, stdin.
+        #[arg(long)]
+        id_number_file: Option<PathBuf>,
+        /// Write the JSON here (created with owner-only permissions) instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

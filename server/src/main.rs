@@ -12,7 +12,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use cli::{
     AdminCommand, CampaignCommand, Cli, Command, DeviceCommand, OfficerCommand, QuotaCommand,
-    ReportCommand, RosterCommand, TotpCommand, UnitsCommand, UserCommand,
+    ReportCommand, ResidentCommand, RosterCommand, TotpCommand, UnitsCommand, UserCommand,
 };
 use doorstep_core::{AssignTarget, Role};
 use doorstep_server::backend::{Backend, CLI_ACTOR};
@@ -357,6 +357,34 @@ fn console(db: Database, command: Command) -> anyhow::Result<()> {
                 println!("line {}: {}", r.line, r.reason);
             }
         }
+        Command::Resident {
+            command:
+                ResidentCommand::Export {
+                    id_number_file,
+                    out,
+                },
+        } => {
+            let id_number = first_line(id_number_file, "ID number")?;
+            // The file first: an export that cannot be written is not made (nor audited).
+            let file = out.as_deref().map(create_private).transpose()?;
+            let export = b.export_resident(CLI_ACTOR, &id_number, now)?;
+            let json = serde_json::to_vec_pretty(&export)?;
+            let found = export["residents"].as_array().map_or(0, Vec::len);
+            match (file, out) {
+                (Some(mut f), Some(path)) => {
+                    use std::io::Write;
+                    f.write_all(&json)?;
+                    f.sync_all()?;
+                    eprintln!("{found} resident record(s) written to {}", path.display());
+                }
+                _ => {
+                    use std::io::Write;
+                    std::io::stdout().write_all(&json)?;
+                    println!();
+                    eprintln!("{found} resident record(s)");
+                }
+            }
+        }
         Command::Officer {
             command: OfficerCommand::Add { name, role, unit },
         } => {
@@ -436,17 +464,7 @@ fn dashboard_command(b: &Arc<Backend>, command: Command, now: i64) -> anyhow::Re
                     password_file,
                 },
         } => {
-            let password = match password_file {
-                Some(f) => std::fs::read_to_string(&f)
-                    .with_context(|| format!("reading {}", f.display()))?,
-                None => {
-                    eprintln!("password (one line on stdin):");
-                    let mut s = String::new();
-                    std::io::stdin().read_line(&mut s)?;
-                    s
-                }
-            };
-            let password = password.lines().next().unwrap_or("").to_owned();
+            let password = first_line(password_file, "password")?;
             if password.chars().count() < 8 {
                 bail!("password: expected at least 8 characters");
             }
@@ -584,4 +602,36 @@ fn dashboard_command(b: &Arc<Backend>, command: Command, now: i64) -> anyhow::Re
         _ => unreachable!("only command centre commands come here"),
     }
     Ok(())
+}
+
+/// The first line of `file`, or of stdin (with a prompt naming `what`): how secrets and
+/// personal values reach the console without the command line (shell history, process list).
+fn first_line(file: Option<PathBuf>, what: &str) -> anyhow::Result<String> {
+    let text = match file {
+        Some(f) => {
+            std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?
+        }
+        None => {
+            eprintln!("{what} (one line on stdin):");
+            let mut s = String::new();
+            std::io::stdin().read_line(&mut s)?;
+            s
+        }
+    };
+    Ok(text.lines().next().unwrap_or("").to_owned())
+}
+
+/// A new file readable by its owner only (for an export of personal data); refused if it
+/// exists.
+fn create_private(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+        .open(path)
+        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))
 }

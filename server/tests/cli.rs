@@ -73,6 +73,7 @@ fn console_session(db_args: &[&str]) {
     );
     let code = ok(db_args, &["enrol-code", "--officer", officer]);
     assert_eq!(code.trim().len(), 10, "a code: {code}");
+    resident_export(db_args);
     let admin = ok(db_args, &["admin", "bootstrap", "--name", "Quản trị"]);
     assert!(admin.contains("token"), "{admin}");
     // A second bootstrap is refused.
@@ -89,6 +90,160 @@ fn console_session(db_args: &[&str]) {
     let list = ok(db_args, &["device", "list"]);
     assert_eq!(list.lines().count(), 1, "no devices yet: {list}");
     second_factor(db_args);
+}
+
+/// `resident export`: everything held about one person, found by their ID number (read from
+/// a file or stdin, never the command line), written to a file only its owner can read;
+/// audited without the ID number; an unknown number finds nothing (and is audited too); a
+/// malformed one is refused naming the field, never echoing it.
+fn resident_export(db_args: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let campaign = ok(
+        db_args,
+        &[
+            "campaign",
+            "add",
+            "--name",
+            "Cao điểm",
+            "--start",
+            "2023-06-27",
+            "--end",
+            "2023-09-15",
+            "--target",
+            "10",
+            "--unit",
+            "58",
+        ],
+    );
+    let roster = dir.path().join("roster.csv");
+    std::fs::write(
+        &roster,
+        "household_code,village_code,address,full_name,birth_date,gender,id_number,phone,relation,account
+         HH1,22738-01,12 Lê Lợi,Trần Thị Bí Mật,1990-05-17,nữ,058190001234,0912345678,chủ hộ,
+         HH1,22738-01,12 Lê Lợi,Nguyễn Văn Khác,1988,nam,,,chồng,
+",
+    )
+    .unwrap();
+    let out = ok(
+        db_args,
+        &[
+            "roster",
+            "import",
+            "--campaign",
+            campaign.trim(),
+            roster.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("0 rejected"), "{out}");
+    let id_file = dir.path().join("id");
+    std::fs::write(
+        &id_file,
+        "0581 9000 1234
+",
+    )
+    .unwrap();
+    let export = dir.path().join("export.json");
+    ok(
+        db_args,
+        &[
+            "resident",
+            "export",
+            "--id-number-file",
+            id_file.to_str().unwrap(),
+            "--out",
+            export.to_str().unwrap(),
+        ],
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&export).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "owner only: {mode:o}");
+    }
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&export).unwrap()).unwrap();
+    let residents = json["residents"].as_array().unwrap();
+    assert_eq!(residents.len(), 1, "{json}");
+    let r = &residents[0];
+    assert_eq!(r["resident"]["full_name"], "Trần Thị Bí Mật");
+    assert_eq!(r["resident"]["phone"], "0912345678");
+    assert_eq!(r["household"]["address"], "12 Lê Lợi");
+    assert!(r["visits_to_household"].as_array().unwrap().is_empty());
+    assert!(r["account_state"].is_object() || r["account_state"].is_null());
+    // Not another resident of the household.
+    assert!(!json.to_string().contains("Nguyễn Văn Khác"));
+    // The file is not overwritten.
+    assert!(!doorstep(
+        db_args,
+        &[
+            "resident",
+            "export",
+            "--id-number-file",
+            id_file.to_str().unwrap(),
+            "--out",
+            export.to_str().unwrap(),
+        ],
+    )
+    .status
+    .success());
+    // Unknown (well-formed): nothing found, on stdout.
+    std::fs::write(
+        &id_file,
+        "058190009999
+",
+    )
+    .unwrap();
+    let none = ok(
+        db_args,
+        &[
+            "resident",
+            "export",
+            "--id-number-file",
+            id_file.to_str().unwrap(),
+        ],
+    );
+    let none: serde_json::Value = serde_json::from_str(&none).unwrap();
+    assert_eq!(none["residents"].as_array().unwrap().len(), 0);
+    // Malformed: refused, naming the field, not echoing the value.
+    std::fs::write(
+        &id_file,
+        "05819-ABC
+",
+    )
+    .unwrap();
+    let bad = doorstep(
+        db_args,
+        &[
+            "resident",
+            "export",
+            "--id-number-file",
+            id_file.to_str().unwrap(),
+        ],
+    );
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("id_number") && !err.contains("05819-ABC"),
+        "{err}"
+    );
+    // Audited: one row per export, the resident's id or `-`, never the ID number.
+    if let ["--db", path] = db_args {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let rows: Vec<(String, String)> = conn
+            .prepare(
+                "SELECT target, detail FROM audit WHERE action = 'resident_export' ORDER BY rowid",
+            )
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert_eq!(rows[0].0, r["resident"]["id"].as_str().unwrap());
+        assert_eq!(rows[1], ("-".to_owned(), "found=0".to_owned()));
+        assert!(rows
+            .iter()
+            .all(|(t, d)| !t.contains("0581") && !d.contains("0581")));
+    }
 }
 
 /// `user totp enable` prints the `otpauth://` URI and the secret once (a second `enable`

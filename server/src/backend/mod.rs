@@ -17,6 +17,7 @@
 mod accounts;
 mod batch;
 pub(crate) mod console;
+mod resident;
 
 use crate::error::Result;
 use crate::storage::{Once, Storage, Tables};
