@@ -758,6 +758,38 @@ impl Store {
         )
     }
 
+    /// Erase a resident (the person's right to deletion, Decree 13/2023): every personal field
+    /// — name, birth date, gender, ID number, phone, relation, note, agency — set to nothing,
+    /// and the resident deleted, as operations every replica receives at its next sync.
+    /// Returns how many fields changed (0 for one erased already). Their visits and steps stay (the counts do not depend
+    /// on who the person was); the values that earlier operations carried stay in operation
+    /// logs until those are compacted.
+    pub fn erase_resident(&mut self, id: Uuid) -> Result<usize> {
+        // A resident deleted before still holds their values: erasing them is the point.
+        self.require(
+            "SELECT 1 FROM residents WHERE id = ?1",
+            &id.to_string(),
+            "resident_id",
+            "resident",
+        )?;
+        let fields = [
+            Field::FullName,
+            Field::BirthDate,
+            Field::Gender,
+            Field::IdNumber,
+            Field::Phone,
+            Field::Relation,
+            Field::Note,
+            Field::Agency,
+        ]
+        .into_iter()
+        .map(|f| (f, Value::Null))
+        .chain([(Field::Deleted, Value::Int(1))])
+        .collect();
+        let ops = self.changed_fields(Entity::Resident, &Key::Uuid(id), fields)?;
+        Ok(self.commit_local(ops)?.len())
+    }
+
     /// Mark a household deleted (a tombstone: it disappears from queries, its history stays).
     pub fn delete_household(&mut self, id: Uuid) -> Result<()> {
         self.require_household(&id, "household_id")?;

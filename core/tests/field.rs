@@ -580,3 +580,77 @@ fn search_folds_diacritics_and_ranks_exact_first() {
         Err(Error::Invalid { field: "query", .. })
     ));
 }
+
+/// Erasure (the person's right to deletion): every personal field of the resident blanked and
+/// the resident deleted, as operations another replica receives; the household's other
+/// residents and the resident's facts stay; an unknown id is `NotFound`.
+#[test]
+fn an_erased_resident_is_blanked_everywhere() {
+    let mut fx = fixture();
+    let r = resident(
+        &fx,
+        Some("058090004321"),
+        Some("0912 345 678"),
+        "1990-05-17",
+    );
+    let id = r.id;
+    fx.s.put_resident(r).unwrap();
+    fx.s.record_assist(NewAssist {
+        resident_id: id,
+        ..assist(&fx, 0, AssistStep::Level1Guided, None)
+    })
+    .unwrap();
+    let mut phone = Store::open_in_memory(Options::default()).unwrap();
+    phone
+        .apply_ops(&fx.s.all_ops_since(&Default::default()).unwrap())
+        .unwrap();
+    let known = phone.version_vector().unwrap();
+
+    assert!(fx.s.erase_resident(id).unwrap() > 0);
+    assert_eq!(
+        fx.s.erase_resident(id).unwrap(),
+        0,
+        "nothing left to change"
+    );
+    assert!(matches!(
+        fx.s.erase_resident(Uuid::now_v7()),
+        Err(Error::NotFound { .. })
+    ));
+    phone
+        .apply_ops(&fx.s.all_ops_since(&known).unwrap())
+        .unwrap();
+    for store in [&fx.s, &phone] {
+        let row: (Option<String>, Option<String>, Option<String>, Option<String>, i64) = store
+            .connection()
+            .query_row(
+                "SELECT full_name, birth_date, id_number, phone, deleted FROM residents WHERE id = ?1",
+                [id.to_string()],
+                |x| Ok((x.get(0)?, x.get(1)?, x.get(2)?, x.get(3)?, x.get(4)?)),
+            )
+            .unwrap();
+        assert_eq!(row, (None, None, None, None, 1));
+        let others: i64 = store
+            .connection()
+            .query_row(
+                "SELECT count(*) FROM residents WHERE deleted = 0 AND full_name IS NOT NULL",
+                [],
+                |x| x.get(0),
+            )
+            .unwrap();
+        assert!(others > 0, "the other residents stay");
+        let steps: i64 = store
+            .connection()
+            .query_row(
+                "SELECT count(*) FROM assists WHERE resident_id = ?1",
+                [id.to_string()],
+                |x| x.get(0),
+            )
+            .unwrap();
+        assert_eq!(steps, 1, "the facts stay");
+        assert!(store
+            .search_residents("Hoàng Văn Mới", 10)
+            .unwrap()
+            .iter()
+            .all(|h| h.id != id));
+    }
+}

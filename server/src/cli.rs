@@ -191,6 +191,20 @@ pub enum ResidentCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Erase the resident(s) with a citizen ID number, for the person's request of deletion:
+    /// every personal field blanked and the resident deleted, on the server and on every
+    /// phone at its next sync (their visits and steps stay, so counts of past days hold). The
+    /// values earlier operations carried stay in operation logs until those are compacted (not
+    /// built yet). Irreversible: needs --yes. Audited (`resident_erase`, naming the residents'
+    /// ids). The ID number is read from --id-number-file or stdin.
+    Erase {
+        /// A file whose first line is the ID number; without it, stdin.
+        #[arg(long)]
+        id_number_file: Option<PathBuf>,
+        /// Confirm the erasure (it cannot be undone).
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -385,6 +385,20 @@ fn console(db: Database, command: Command) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Resident {
+            command:
+                ResidentCommand::Erase {
+                    id_number_file,
+                    yes,
+                },
+        } => {
+            if !yes {
+                bail!("yes: an erasure cannot be undone; add --yes to confirm it");
+            }
+            let id_number = first_line(id_number_file, "ID number")?;
+            let n = b.erase_resident(CLI_ACTOR, &id_number, now)?;
+            println!("{n} resident(s) erased");
+        }
         Command::Officer {
             command: OfficerCommand::Add { name, role, unit },
         } => {

@@ -244,6 +244,59 @@ fn resident_export(db_args: &[&str]) {
             .iter()
             .all(|(t, d)| !t.contains("0581") && !d.contains("0581")));
     }
+    // Erasure: refused without --yes; then every personal field blanked and the resident
+    // deleted; the household's other resident untouched; audited with the resident's id.
+    std::fs::write(&id_file, "058190001234\n").unwrap();
+    let id = id_file.to_str().unwrap();
+    assert!(
+        !doorstep(db_args, &["resident", "erase", "--id-number-file", id])
+            .status
+            .success()
+    );
+    let out = ok(
+        db_args,
+        &["resident", "erase", "--id-number-file", id, "--yes"],
+    );
+    assert!(out.contains("1 resident(s) erased"), "{out}");
+    let after = ok(db_args, &["resident", "export", "--id-number-file", id]);
+    assert!(
+        !after.contains("Bí Mật"),
+        "the number finds nobody now: {after}"
+    );
+    if let ["--db", path] = db_args {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        type Row = (
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            i64,
+        );
+        let row: Row = conn
+            .query_row(
+                "SELECT full_name, birth_date, id_number, phone, deleted FROM residents WHERE id = ?1",
+                [r["resident"]["id"].as_str().unwrap()],
+                |x| Ok((x.get(0)?, x.get(1)?, x.get(2)?, x.get(3)?, x.get(4)?)),
+            )
+            .unwrap();
+        assert_eq!(row, (None, None, None, None, 1));
+        let other: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM residents WHERE full_name = 'Nguyễn Văn Khác' AND deleted = 0",
+                [],
+                |x| x.get(0),
+            )
+            .unwrap();
+        assert_eq!(other, 1);
+        let audited: String = conn
+            .query_row(
+                "SELECT target FROM audit WHERE action = 'resident_erase'",
+                [],
+                |x| x.get(0),
+            )
+            .unwrap();
+        assert_eq!(audited, r["resident"]["id"].as_str().unwrap());
+    }
 }
 
 /// `user totp enable` prints the `otpauth://` URI and the secret once (a second `enable`

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 impl<S: Storage + ?Sized> Backend<S> {
     /// Run a core write made by the console, then file its operations and audit it.
-    fn local_write<T>(
+    pub(super) fn local_write<T>(
         &self,
         actor: &str,
         action: &str,

@@ -3,8 +3,10 @@
 //!
 //! The export is read from the materialised view (the current values, retracted facts marked
 //! as such): the resident's row, their household, the visits to it, their assistance steps and
-//! their account state. The audit row names the resident's id, never the ID number. Erasure
-//! (and the purge of past values from the operation log) is not built yet (issue #13).
+//! their account state. Erasure blanks every personal field and deletes the resident, as
+//! operations that reach every phone at its next sync ([`doorstep_core::Store::erase_resident`]);
+//! the values earlier operations carried stay in operation logs until those are compacted (not
+//! built yet, issue #13). Audit rows name the resident's id, never the ID number.
 
 use super::Backend;
 use crate::error::{Result, ServerError};
@@ -102,6 +104,31 @@ fn id_digits(raw: &str) -> Result<String> {
 }
 
 impl<S: Storage + ?Sized> Backend<S> {
+    /// Erase the resident(s) with this ID number ([`doorstep_core::Store::erase_resident`]).
+    /// Returns how many were erased; audited as `resident_erase` (target: their ids, or `-`).
+    pub fn erase_resident(&self, actor: &str, id_number: &str, now_ms: i64) -> Result<usize> {
+        let digits = id_digits(id_number)?;
+        self.local_write(actor, "resident_erase", now_ms, |s| {
+            let ids: Vec<String> = s
+                .connection()
+                .prepare("SELECT id FROM residents WHERE id_number = ?1 ORDER BY id")?
+                .query_map([&digits], |r| r.get(0))?
+                .collect::<std::result::Result<_, _>>()?;
+            for id in &ids {
+                let id = uuid::Uuid::parse_str(id).map_err(|_| {
+                    ServerError::Internal("a resident id that is not a UUID".into())
+                })?;
+                s.erase_resident(id)?;
+            }
+            let target = if ids.is_empty() {
+                "-".to_owned()
+            } else {
+                ids.join(",")
+            };
+            Ok((ids.len(), target, format!("erased={}", ids.len())))
+        })
+    }
+
     /// Everything held about the resident(s) with this ID number (one per campaign roster
     /// they are on), as JSON; audited as `resident_export` (target: each resident's id, or `-`
     /// when none was found; never the ID number).
