@@ -88,8 +88,10 @@ pub enum Command {
         demo_seed: u64,
         // --- end demo ---
     },
-    /// The national roll-up (docs/scaling.md): a command centre above the province servers.
-    /// Reads each province's report API concurrently and serves the country's figures at
+    /// The national roll-up: the country's figures from the province servers' report APIs.
+    ///
+    /// A command centre above the province servers (docs/scaling.md). Reads each province's
+    /// report API concurrently and serves the country's figures at
     /// `/national` (page) and `/api/v1/national?date=YYYY-MM-DD` (JSON), each province's row
     /// linked to its own server. No database: the provinces, their URLs and where their tokens
     /// are (files or environment variables, never the command line) are in --config (JSON).

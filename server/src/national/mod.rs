@@ -273,6 +273,11 @@ fn fetch_blocking(p: &Province, date: &str, timeout: Duration) -> Result<Fetched
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(timeout))
         .http_status_as_error(false)
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::WebPki)
+                .build(),
+        )
         .build()
         .into();
     let url = format!(
@@ -361,8 +366,9 @@ const TODAY: [&str; 6] = [
 
 /// The country's totals from the provinces' `totals` and `blockers`.
 pub fn add_up<'a>(reports: impl Iterator<Item = &'a Fetched>) -> (Value, BTreeMap<String, i64>) {
-    let mut sums: BTreeMap<&str, i64> = BTreeMap::new();
-    let mut today: BTreeMap<&str, i64> = BTreeMap::new();
+    // Every count present, 0 when no province answered.
+    let mut sums: BTreeMap<&str, i64> = SUMMED.iter().map(|k| (*k, 0)).collect();
+    let mut today: BTreeMap<&str, i64> = TODAY.iter().map(|k| (*k, 0)).collect();
     let mut blockers: BTreeMap<String, i64> = BTreeMap::new();
     let mut target: Option<i64> = Some(0);
     let mut n = 0;
@@ -492,5 +498,60 @@ pub async fn roll_up(settings: &Settings, cache: &Arc<Cache>, date: &str) -> Nat
         totals,
         blockers,
         provinces: rows,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fetched(totals: Value, blockers: Value) -> Fetched {
+        Fetched {
+            fetched_at: String::new(),
+            fetched_at_ms: 0,
+            as_of: None,
+            report: json!({"totals": totals.clone(), "blockers": blockers}),
+            totals,
+        }
+    }
+
+    #[test]
+    fn sums_add_up_and_a_missing_target_makes_none() {
+        let a = fetched(
+            json!({"accounts": 10, "activated": 4, "target": 8, "today": {"activated": 1}}),
+            json!({"otp_not_received": 2}),
+        );
+        let b = fetched(
+            json!({"accounts": 5, "activated": 1, "target": 2, "today": {"activated": 1}}),
+            json!({"otp_not_received": 1, "phone_not_own_name": 3}),
+        );
+        let (t, blockers) = add_up([&a, &b].into_iter());
+        assert_eq!(t["accounts"], 15);
+        assert_eq!(t["activated"], 5);
+        assert_eq!(t["today"]["activated"], 2);
+        assert_eq!(t["today"]["visits"], 0);
+        assert_eq!(t["target"], 10);
+        assert_eq!(t["percent_of_target"], 50.0);
+        assert_eq!(blockers["otp_not_received"], 3);
+        assert_eq!(blockers["phone_not_own_name"], 3);
+        let c = fetched(json!({"accounts": 1, "target": null}), json!({}));
+        let (t, _) = add_up([&a, &c].into_iter());
+        assert_eq!(t["target"], Value::Null);
+        assert_eq!(t["percent_of_target"], Value::Null);
+        let (t, blockers) = add_up(std::iter::empty());
+        assert_eq!(t["accounts"], 0);
+        assert_eq!(t["target"], Value::Null);
+        assert!(blockers.is_empty());
+    }
+
+    #[test]
+    fn ages_read_as_of() {
+        let now = chrono::DateTime::parse_from_rfc3339("2023-07-02T12:00:00+07:00")
+            .unwrap()
+            .timestamp_millis();
+        assert_eq!(age(Some("2023-07-02T11:59:00+07:00"), now), Some(60));
+        assert_eq!(age(Some("garbage"), now), None);
+        assert_eq!(age(None, now), None);
     }
 }
