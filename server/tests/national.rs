@@ -197,12 +197,26 @@ fn roll_up(
     provinces: &[Province],
     dir: &std::path::Path,
 ) -> (String, tokio::runtime::Runtime) {
-    let mut list = Vec::new();
-    for (s, p) in shapes.iter().zip(provinces) {
-        let file = dir.join(format!("{}.token", s.code));
-        std::fs::write(&file, format!("{}\n", p.token)).unwrap();
-        list.push(serde_json::json!({
-            "code": s.code, "name": s.name, "url": format!("{}/", p.base), "token_file": file,
+    let list: Vec<_> = shapes
+        .iter()
+        .zip(provinces)
+        .map(|(s, p)| (s.code, s.name, p.base.clone(), p.token.clone()))
+        .collect();
+    roll_up_over(&list, 5.0, dir)
+}
+
+/// The roll-up over `(code, name, url, token)`s with a timeout in seconds.
+fn roll_up_over(
+    list: &[(&str, &str, String, String)],
+    timeout: f64,
+    dir: &std::path::Path,
+) -> (String, tokio::runtime::Runtime) {
+    let mut provinces = Vec::new();
+    for (code, name, url, token) in list {
+        let file = dir.join(format!("{code}.token"));
+        std::fs::write(&file, format!("{token}\n")).unwrap();
+        provinces.push(serde_json::json!({
+            "code": code, "name": name, "url": format!("{url}/"), "token_file": file,
         }));
     }
     let token_file = dir.join("national.token");
@@ -211,7 +225,7 @@ fn roll_up(
     std::fs::write(
         &config,
         serde_json::json!({
-            "token_file": token_file, "timeout_seconds": 5, "provinces": list,
+            "token_file": token_file, "timeout_seconds": timeout, "provinces": provinces,
         })
         .to_string(),
     )
@@ -219,7 +233,7 @@ fn roll_up(
     let settings = Config::load(&config).unwrap().settings().unwrap();
     // The tokens are never printed.
     let shown = format!("{settings:?}");
-    assert!(!shown.contains(NATIONAL_TOKEN) && !shown.contains(&provinces[0].token));
+    assert!(!shown.contains(NATIONAL_TOKEN) && !shown.contains(&list[0].3));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -471,4 +485,103 @@ fn the_roll_up() {
 #[test]
 fn the_country_is_the_sum_of_its_provinces_and_a_silent_one_is_named() {
     on_both_backends(the_roll_up);
+}
+
+/// A server on loopback that answers every request with `answer` (`None`: accepts and never
+/// answers).
+fn odd_server(rt: &tokio::runtime::Runtime, answer: Option<&'static str>) -> String {
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    rt.spawn(async move {
+        let mut held = Vec::new();
+        loop {
+            let Ok((mut conn, _)) = listener.accept().await else {
+                return;
+            };
+            match answer {
+                None => held.push(conn),
+                Some(body) => {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut buf = [0u8; 4096];
+                    let _ = conn.read(&mut buf).await;
+                    let _ = conn
+                        .write_all(
+                            format!(
+                                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\
+                                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                                body.len()
+                            )
+                            .as_bytes(),
+                        )
+                        .await;
+                }
+            }
+        }
+    });
+    base
+}
+
+/// Each way a province can fail is named in words, without its token, and the others still
+/// add up.
+#[test]
+fn a_province_that_fails_is_named_with_the_reason() {
+    let good = Shape {
+        code: "58",
+        name: "Ninh Thuận",
+        residents: 3,
+        l1: 1,
+        l2: 1,
+        target: 10,
+    };
+    let p = province(&good);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let silent = odd_server(&rt, None);
+    let not_json = odd_server(&rt, Some("hello"));
+    let wrong_token = "not-an-admin-token".to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let list = [
+        ("58", "Ninh Thuận", p.base.clone(), p.token.clone()),
+        ("56", "Khánh Hòa", p.base.clone(), wrong_token.clone()),
+        ("60", "Bình Thuận", silent, "t".into()),
+        ("62", "Kon Tum", not_json, "t".into()),
+    ];
+    let (base, _national) = roll_up_over(&list, 2.0, dir.path());
+    let http = Client::new();
+    let started = std::time::Instant::now();
+    let n = json(
+        &http,
+        &format!("{base}/api/v1/national?date={D2}"),
+        NATIONAL_TOKEN,
+    );
+    // Concurrent: the silent province's timeout bounds the whole request.
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+    assert_eq!(n["answered"], 1);
+    let errors: Vec<&str> = n["provinces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["error"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(errors[0], "");
+    assert_eq!(errors[1], "HTTP 401 Unauthorized");
+    assert_eq!(errors[2], "no answer within 2 s");
+    assert!(
+        errors[3].starts_with("the answer is not JSON"),
+        "{}",
+        errors[3]
+    );
+    let text = n.to_string();
+    assert!(!text.contains(&wrong_token) && !text.contains(&p.token));
+    assert_eq!(n["totals"]["activated"], 2);
+    assert_eq!(n["totals"]["target"], 10);
+    assert!(n["summary"]
+        .as_str()
+        .unwrap()
+        .starts_with("1 of 4 provinces answered; Khánh Hòa did not: HTTP 401"));
 }
