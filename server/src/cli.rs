@@ -88,6 +88,32 @@ pub enum Command {
         demo_seed: u64,
         // --- end demo ---
     },
+    /// The national roll-up: the country's figures from the province servers' report APIs.
+    ///
+    /// A command centre above the province servers (docs/scaling.md). Reads each province's
+    /// report API concurrently and serves the country's figures at
+    /// `/national` (page) and `/api/v1/national?date=YYYY-MM-DD` (JSON), each province's row
+    /// linked to its own server. No database: the provinces, their URLs and where their tokens
+    /// are (files or environment variables, never the command line) are in --config (JSON).
+    National {
+        /// The configuration file (JSON): `{"token_file": …, "timeout_seconds": 10,
+        /// "provinces": [{"code", "name", "url", "token_file" | "token_env"}]}`.
+        #[arg(long, env = "DOORSTEP_NATIONAL_CONFIG")]
+        config: PathBuf,
+        /// Address to listen on.
+        #[arg(long, env = "DOORSTEP_LISTEN", default_value = "127.0.0.1:8090")]
+        listen: String,
+        /// Serve HTTPS with this PEM certificate chain. Needs --tls-key.
+        #[arg(long, env = "DOORSTEP_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, env = "DOORSTEP_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+        /// Serve plain HTTP on an address that is not loopback (behind a TLS-terminating
+        /// proxy only).
+        #[arg(long, conflicts_with = "tls_cert")]
+        insecure_plain_http: bool,
+    },
     // --- command centre (dashboard) commands ---
     /// Command-centre users (commune_lead, district, province) who sign in to the dashboard.
     User {

@@ -8,6 +8,7 @@
 //!
 //! | layer | modules |
 //! | --- | --- |
+//! | roll-up | [`national`]: `doorstep national`, the country's figures read from the province servers' report APIs (no database; uses [`html`] and [`auth`]) |
 //! | HTTP | [`web`]: the route table (`web/mod.rs`) and the handlers — the sync endpoints ([`web::sync`]), sign-in, dashboard, reports, admin, roster jobs; pages rendered by [`html`] (markup only) |
 //! | shared state | [`app`]: [`AppState`], the one blocking-call helper, the job registry |
 //! | behaviour | [`backend`]: every rule once — enrolment and accounts (`backend/accounts.rs`), the push check and pull (`backend/batch.rs`), console writes (`backend/console.rs`); [`scope`] (which villages a device may see and change), [`authority`] (which role may write what), [`throttle`] (failed sign-ins slow down, hashing bounded), [`totp`] (the second factor's codes), [`cursor`] (pull positions), [`limits`] |
@@ -34,6 +35,7 @@ pub mod html;
 pub mod limits;
 pub mod metrics;
 pub mod model;
+pub mod national;
 pub mod pg;
 pub mod scope;
 pub mod sqlite;

@@ -120,6 +120,19 @@ fn main() -> anyhow::Result<()> {
                 },
             )
         }
+        Command::National {
+            config,
+            listen,
+            tls_cert,
+            tls_key,
+            insecure_plain_http,
+        } => {
+            let tls = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+                _ => None,
+            };
+            national(&config, &listen, tls, insecure_plain_http)
+        }
         command => console(db, command),
     }
 }
@@ -191,6 +204,62 @@ fn serve(db: Database, listen: &str, how: Serving) -> anyhow::Result<()> {
     })
 }
 
+/// `doorstep national`: the roll-up over the province servers of `config`.
+fn national(
+    config: &std::path::Path,
+    listen: &str,
+    tls: Option<TlsFiles>,
+    insecure_plain_http: bool,
+) -> anyhow::Result<()> {
+    use doorstep_server::national::{web, Config};
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let settings = Config::load(config)?.settings()?;
+    let cert = match &tls {
+        Some(files) => Some(ReloadingCert::open(files.clone())?),
+        None => None,
+    };
+    let mut state = web::NationalState::new(settings);
+    state.tls = cert.is_some();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
+        let addr = listener.local_addr()?;
+        match cert {
+            Some(cert) => {
+                tracing::info!(%addr, "national roll-up listening (HTTPS)");
+                doorstep_server::web::tls::serve_tls(
+                    listener,
+                    web::router(state),
+                    cert,
+                    shutdown_signal(),
+                )
+                .await?;
+            }
+            None => {
+                if !addr.ip().is_loopback() && !insecure_plain_http {
+                    bail!(
+                        "{addr} is not a loopback address: serve HTTPS there (--tls-cert and \
+                         --tls-key), or plain HTTP behind a TLS-terminating proxy \
+                         (--insecure-plain-http)"
+                    );
+                }
+                tracing::info!(%addr, "national roll-up listening (plain HTTP)");
+                web::serve(listener, state, shutdown_signal()).await?;
+            }
+        }
+        Ok(())
+    })
+}
+
 /// Build the demo data set into `db`, or reuse it (progress on stderr: counts only).
 #[cfg(feature = "demo")]
 fn prepare_demo(db: &std::path::Path, seed: u64) -> anyhow::Result<()> {
@@ -258,7 +327,7 @@ fn console(db: Database, command: Command) -> anyhow::Result<()> {
     let b = db.open()?;
     let now = now_ms();
     match command {
-        Command::Serve { .. } => unreachable!("handled by main"),
+        Command::Serve { .. } | Command::National { .. } => unreachable!("handled by main"),
         Command::Admin {
             command: AdminCommand::Bootstrap { name },
         } => match b.bootstrap_admin(&name, now)? {
