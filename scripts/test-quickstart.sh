@@ -110,12 +110,14 @@ echo "server $URL (database $DB), officer $OFFICER, campaign $CAMPAIGN"
 
 # --- The quick start, built and run with Maven. ---
 PHONE=$WORK/phone.db
+# The phone store's key (64 hex digits): a phone takes it from its platform key store.
+STORE_KEY=$(printf '5a%.0s' $(seq 32))
 quickstart() { # quickstart OUT GOALS...: run the quick start's Maven goals, its output in OUT
   local out=$1
   shift
   (
     cd "$EXAMPLE"
-    DOORSTEP_SERVER=$URL DOORSTEP_CODE=$CODE DOORSTEP_STORE=$PHONE DOORSTEP_CA_PEM=$CA_PEM \
+    DOORSTEP_SERVER=$URL DOORSTEP_CODE=$CODE DOORSTEP_STORE=$PHONE DOORSTEP_STORE_KEY=$STORE_KEY DOORSTEP_CA_PEM=$CA_PEM \
       mvn -q -B "$@" \
       -Ddoorstep.root="$ROOT" \
       -Ddoorstep.bindings="$TARGET_DIR/bindings/kotlin" \
