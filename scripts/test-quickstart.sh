@@ -166,7 +166,7 @@ check "its sync with no coverage is cancelled" is cancelled true
 check "its second sync pushes the 8 operations" is pushed 8
 check "the server refuses none" is refused 0
 check "nothing waits to be sent after it" is unsent_after 0
-KINDS="Storage Network CodeRefused NotFound InvalidInput Closed"
+KINDS="Storage WrongKey Network CodeRefused NotFound InvalidInput Closed"
 [ -n "$CA_PEM" ] && KINDS="$KINDS UntrustedServer"
 for kind in $KINDS; do
   check "it meets and handles DoorstepException.$kind" has_handled "$kind"

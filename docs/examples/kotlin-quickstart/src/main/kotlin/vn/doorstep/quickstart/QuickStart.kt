@@ -62,6 +62,7 @@ fun advice(e: DoorstepException): String = when (e) {
     is DoorstepException.InvalidInput -> "fix the field '${e.field}': expected ${e.expected}"
     is DoorstepException.NotFound -> "no ${e.kind} with that ${e.field} here: a wrong id, or not synced yet"
     is DoorstepException.Storage -> "the phone's storage failed (${e.detail}): free some space or check the path"
+    is DoorstepException.WrongKey -> "the store's ${e.field} does not open it: the key in the platform key store was lost; sync again into a new store"
     is DoorstepException.ReEnrol -> "the server no longer accepts this device (${e.detail}): ask the station for a new code"
     is DoorstepException.CodeRefused -> "the enrolment code was refused (${e.reason}): " +
         if (e.reason == CodeRefusal.UNKNOWN) "check it for a typo" else "ask the station for a new one"
@@ -177,6 +178,11 @@ fun main(args: Array<String>) = runBlocking {
         FieldStore.open(File(File(storePath).absoluteFile.parentFile, "no-such-folder/doorstep.db").path, storeKey)
     }
     val store = FieldStore.open(storePath, storeKey)
+    if (storeKey != null) {
+        handling("open the encrypted store with another key") {
+            FieldStore.open(storePath, ByteArray(storeKey.size) { (it + 1).toByte() })
+        }
+    }
     println("   $storePath: replica ${store.replicaId()}, today ${store.today()}")
 
     // 2. Enrol (online, once): the one-time code from the station for this device's token.
