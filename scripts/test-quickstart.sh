@@ -110,12 +110,14 @@ echo "server $URL (database $DB), officer $OFFICER, campaign $CAMPAIGN"
 
 # --- The quick start, built and run with Maven. ---
 PHONE=$WORK/phone.db
+# The phone store's key (64 hex digits): a phone takes it from its platform key store.
+STORE_KEY=$(printf '5a%.0s' $(seq 32))
 quickstart() { # quickstart OUT GOALS...: run the quick start's Maven goals, its output in OUT
   local out=$1
   shift
   (
     cd "$EXAMPLE"
-    DOORSTEP_SERVER=$URL DOORSTEP_CODE=$CODE DOORSTEP_STORE=$PHONE DOORSTEP_CA_PEM=$CA_PEM \
+    DOORSTEP_SERVER=$URL DOORSTEP_CODE=$CODE DOORSTEP_STORE=$PHONE DOORSTEP_STORE_KEY=$STORE_KEY DOORSTEP_CA_PEM=$CA_PEM \
       mvn -q -B "$@" \
       -Ddoorstep.root="$ROOT" \
       -Ddoorstep.bindings="$TARGET_DIR/bindings/kotlin" \
@@ -164,7 +166,7 @@ check "its sync with no coverage is cancelled" is cancelled true
 check "its second sync pushes the 8 operations" is pushed 8
 check "the server refuses none" is refused 0
 check "nothing waits to be sent after it" is unsent_after 0
-KINDS="Storage Network CodeRefused NotFound InvalidInput Closed"
+KINDS="Storage WrongKey Network CodeRefused NotFound InvalidInput Closed"
 [ -n "$CA_PEM" ] && KINDS="$KINDS UntrustedServer"
 for kind in $KINDS; do
   check "it meets and handles DoorstepException.$kind" has_handled "$kind"

@@ -48,6 +48,15 @@ pub enum Error {
         found: i64,
     },
 
+    /// The store is encrypted and the key given does not decrypt it (or no key was given).
+    /// Nothing was read or changed. The key comes from the platform's key store: a store whose
+    /// key is lost cannot be read by anyone (sync again to a new store).
+    #[error("wrong {field}: the store cannot be decrypted with the key given")]
+    WrongKey {
+        /// Always `key`: the parameter that was wrong.
+        field: &'static str,
+    },
+
     /// An operation received from another replica could not be decoded.
     #[error("undecodable operation from another replica: {0}")]
     Decode(String),

@@ -16,6 +16,7 @@
 //! connection with [`Store::open_reader`]: WAL lets readers run beside the writer.
 
 use crate::hlc::{Clock, Hlc, HlcGenerator, SystemClock, DEFAULT_MAX_DRIFT_MS};
+use crate::key::{self, StoreKey};
 use crate::merge::{materialize, Deferred, Stamps};
 use crate::model::{Entity, Field};
 use crate::op::{Op, OpBody, ReplicaId, Stamp, VersionVector};
@@ -112,6 +113,8 @@ pub struct Store {
     pub(crate) next_counter: u64,
     /// What to add to the local clock to get the time a sync server measured (ms).
     pub(crate) clock_offset_ms: i64,
+    /// The key the file was opened with (kept for second handles and `rekey`).
+    pub(crate) key: Option<StoreKey>,
 }
 
 impl std::fmt::Debug for Store {
@@ -119,6 +122,7 @@ impl std::fmt::Debug for Store {
         f.debug_struct("Store")
             .field("replica", &self.replica)
             .field("next_counter", &self.next_counter)
+            .field("encrypted", &self.key.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -148,29 +152,132 @@ fn configure(conn: &Connection, durability: Durability) -> Result<()> {
 
 impl Store {
     /// Open the store at `path`, creating it (and this replica's id) if it does not exist, and
-    /// migrating it if it is older than this code.
+    /// migrating it if it is older than this code. The file is not encrypted: phones use
+    /// [`Store::open_encrypted`]. An encrypted file opened this way is [`Error::WrongKey`].
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Store> {
         let conn = Connection::open(path)?;
-        Self::init(conn, options)
+        key::unlock(&conn, None)?;
+        Self::init(conn, options, None)
+    }
+
+    /// Open the encrypted store at `path` with `key`, creating it if it does not exist.
+    ///
+    /// `PRAGMA key` is the first statement on the connection; a file the key does not decrypt
+    /// is [`Error::WrongKey`] (nothing is read or changed). A store that was created
+    /// unencrypted is first encrypted in place ([`Store::encrypt_in_place`]). No other handle
+    /// may be open on the file while that happens.
+    pub fn open_encrypted(
+        path: impl AsRef<Path>,
+        key: &StoreKey,
+        options: Options,
+    ) -> Result<Store> {
+        let path = path.as_ref();
+        if key::is_plain_sqlite(path)? {
+            Self::encrypt_in_place(path, key)?;
+        }
+        let conn = Connection::open(path)?;
+        key::unlock(&conn, Some(key))?;
+        Self::init(conn, options, Some(key.clone()))
+    }
+
+    /// Encrypt the unencrypted store at `path` with `key`, crash-safely: the encrypted copy is
+    /// written beside it (`<path>.encrypting`), synced, and renamed over the old file, whose
+    /// write-ahead log was checkpointed into it first and is then removed. A crash at any point
+    /// leaves either the old store or the new one (a half-written copy is discarded by the next
+    /// attempt). No other handle may be open on the file.
+    pub fn encrypt_in_place(path: impl AsRef<Path>, key: &StoreKey) -> Result<()> {
+        let path = path.as_ref();
+        let tmp = sibling(path, ".encrypting");
+        for stale in [
+            tmp.clone(),
+            sibling(&tmp, "-journal"),
+            sibling(&tmp, "-wal"),
+        ] {
+            remove_if_exists(&stale)?;
+        }
+        {
+            let conn = Connection::open(path)?;
+            conn.busy_timeout(Duration::from_secs(5))?;
+            key::unlock(&conn, None)?;
+            schema::check_version(&conn)?;
+            // Everything into the main file, and the log emptied: once the new file is renamed
+            // over it, no frame of the old log may ever be replayed into it.
+            let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+            if busy != 0 {
+                return Err(Error::Sqlite(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                    Some("another handle is open on the store being encrypted".into()),
+                )));
+            }
+            let tmp_str = tmp
+                .to_str()
+                .ok_or_else(|| Error::invalid("path", "a UTF-8 path"))?;
+            key::export_encrypted(&conn, tmp_str, key)?;
+        }
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        sync_dir(path)?;
+        for old in [sibling(path, "-wal"), sibling(path, "-shm")] {
+            remove_if_exists(&old)?;
+        }
+        sync_dir(path)?;
+        Ok(())
+    }
+
+    /// Change the key of this encrypted store (or encrypt nothing: an unencrypted store stays
+    /// so and this is [`Error::Invalid`] on `key`; use [`Store::open_encrypted`] to encrypt
+    /// it). Every page is rewritten under the new key in one transaction. Other handles on the
+    /// file (a reader, a sync) must be closed first and reopened with the new key.
+    pub fn rekey(&mut self, new_key: &StoreKey) -> Result<()> {
+        if self.key.is_none() {
+            return Err(Error::invalid(
+                "key",
+                "an encrypted store (open it with a key first)",
+            ));
+        }
+        // Checkpoint first so that every page is rewritten from the main file.
+        let _: i64 = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        key::rekey(&self.conn, new_key)?;
+        self.key = Some(new_key.clone());
+        Ok(())
+    }
+
+    /// Whether this store is encrypted (opened with a key).
+    pub fn is_encrypted(&self) -> bool {
+        self.key.is_some()
     }
 
     /// A store in memory (tests, simulations).
     pub fn open_in_memory(options: Options) -> Result<Store> {
-        Self::init(Connection::open_in_memory()?, options)
+        Self::init(Connection::open_in_memory()?, options, None)
     }
 
     /// A read-only connection to the store at `path`, for plain-SQL queries beside the writer.
+    /// For an encrypted store use [`Store::open_reader_encrypted`].
     pub fn open_reader(path: impl AsRef<Path>) -> Result<Connection> {
+        Self::reader(path.as_ref(), None)
+    }
+
+    /// A read-only connection to the encrypted store at `path` (the writer's key).
+    pub fn open_reader_encrypted(path: impl AsRef<Path>, key: &StoreKey) -> Result<Connection> {
+        Self::reader(path.as_ref(), Some(key))
+    }
+
+    fn reader(path: &Path, key: Option<&StoreKey>) -> Result<Connection> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         conn.busy_timeout(Duration::from_secs(5))?;
+        key::unlock(&conn, key)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         schema::check_version(&conn)?;
         Ok(conn)
     }
 
-    fn init(mut conn: Connection, options: Options) -> Result<Store> {
+    fn init(mut conn: Connection, options: Options, key: Option<StoreKey>) -> Result<Store> {
         // Refuse a newer store before touching it (configure would switch its journal mode).
         schema::check_version(&conn)?;
         configure(&conn, options.durability)?;
@@ -226,6 +333,7 @@ impl Store {
             hlc: HlcGenerator::new(Hlc::from_sql(last_hlc), options.max_drift_ms),
             next_counter: max_counter as u64 + 1,
             clock_offset_ms,
+            key,
         })
     }
 
@@ -734,5 +842,34 @@ fn advance_contiguous(conn: &Connection, replica: &ReplicaId) -> Result<()> {
          ON CONFLICT (replica) DO UPDATE SET contiguous = excluded.contiguous",
     )?
     .execute(params![r_bytes(replica), c])?;
+    Ok(())
+}
+
+/// `<path><suffix>` (a file beside the store: `-wal`, `-shm`, `.encrypting`).
+fn sibling(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    s.into()
+}
+
+fn remove_if_exists(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// Sync the directory holding `path`, so that a rename or removal in it is durable.
+fn sync_dir(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
     Ok(())
 }

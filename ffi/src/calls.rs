@@ -17,7 +17,7 @@ use crate::model::{count, ImportReport};
 use crate::store::{kind, FieldStore};
 use crate::sync::{Enrolment, SyncListener, SyncReport};
 use doorstep_core::sync::SyncConfig;
-use doorstep_core::{Cancel, Options, Store};
+use doorstep_core::Cancel;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -197,7 +197,7 @@ impl FieldStore {
         })?;
         let total = file.metadata().map(|m| m.len()).unwrap_or(0);
         // A handle of its own, as a sync has: the UI's calls go on during a long import.
-        let mut store = Store::open(&self.path, Options::default())?;
+        let mut store = self.open_second_handle()?;
         let report = store.import_roster_with(
             campaign,
             std::io::BufReader::new(file),

@@ -113,6 +113,14 @@ pub enum DoorstepError {
         /// Which object.
         detail: String,
     },
+    /// The store is encrypted and the key given does not decrypt it (or no key was given).
+    /// Nothing was read or changed. The key in the platform's key store was lost or replaced:
+    /// the data on this phone cannot be read; sync again into a new store.
+    #[error("wrong {field}: the store cannot be decrypted with it")]
+    WrongKey {
+        /// Always `key`.
+        field: String,
+    },
     /// The store or the server is newer than this library: update the app.
     #[error("update the app: {detail}")]
     UpdateApp {
@@ -180,6 +188,9 @@ impl From<CoreError> for DoorstepError {
                 detail: e.to_string(),
             },
             CoreError::Untrusted { detail } => DoorstepError::UntrustedServer { detail },
+            CoreError::WrongKey { field } => DoorstepError::WrongKey {
+                field: field.into(),
+            },
             e => DoorstepError::Other {
                 detail: e.to_string(),
             },

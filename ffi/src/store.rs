@@ -14,7 +14,9 @@
 
 use crate::error::{parse_date, parse_id, DoorstepError};
 use crate::model::*;
-use doorstep_core::{AssignTarget, CampaignInput, OfficerInput, Options, ResidentEdit, Store};
+use doorstep_core::{
+    AssignTarget, CampaignInput, OfficerInput, Options, ResidentEdit, Store, StoreKey,
+};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 type Result<T, E = DoorstepError> = std::result::Result<T, E>;
@@ -26,6 +28,9 @@ pub struct FieldStore {
     /// Held for the whole of a sync or an enrolment: one at a time.
     sync_lock: Mutex<()>,
     pub(crate) path: String,
+    /// The store's key (`None` for an unencrypted development store), for the second handles
+    /// a sync or an import opens. Held in memory only; wiped when the store is dropped.
+    key: Mutex<Option<StoreKey>>,
 }
 
 impl std::fmt::Debug for FieldStore {
@@ -50,7 +55,7 @@ impl FieldStore {
         f: impl FnOnce(&mut Store) -> doorstep_core::Result<T>,
     ) -> Result<T> {
         let _one_at_a_time = self.sync_lock.lock().unwrap_or_else(|e| e.into_inner());
-        let mut sync_store = Store::open(&self.path, Options::default())?;
+        let mut sync_store = self.open_second_handle()?;
         let out = f(&mut sync_store);
         let offset = sync_store.clock_offset_ms();
         let mut ui = self.store();
@@ -59,19 +64,59 @@ impl FieldStore {
         }
         Ok(out?)
     }
+
+    /// Another handle on the same file, opened with the same key (`PRAGMA key` first).
+    pub(crate) fn open_second_handle(&self) -> doorstep_core::Result<Store> {
+        let key = self.key.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match key {
+            Some(key) => Store::open_encrypted(&self.path, &key, Options::default()),
+            None => Store::open(&self.path, Options::default()),
+        }
+    }
 }
 
 #[uniffi::export]
 impl FieldStore {
     /// Open the store at `path` (a file in the app's private storage), creating it if needed.
+    ///
+    /// `key` is the store's 32-byte encryption key. It comes from the platform's key store
+    /// (on Android a random key wrapped by an AES key held in AndroidKeyStore, on iOS the
+    /// Keychain) and is never stored beside the file. Production apps must pass one: `null` /
+    /// `None` opens an unencrypted store, for development and tests only. A store created
+    /// unencrypted is encrypted in place the first time it is opened with a key (no other
+    /// handle may be open on it then). A key that does not decrypt the file (or none, for an
+    /// encrypted file) is [`DoorstepError::WrongKey`]; a key that is not 32 bytes is
+    /// [`DoorstepError::InvalidInput`] on `key`.
     #[uniffi::constructor]
-    pub fn open(path: String) -> Result<Arc<Self>> {
-        let store = Store::open(&path, Options::default())?;
+    pub fn open(path: String, key: Option<Vec<u8>>) -> Result<Arc<Self>> {
+        let key = key.map(|k| wipe_after(k, StoreKey::from_bytes));
+        let key = key.transpose()?;
+        let store = match &key {
+            Some(key) => Store::open_encrypted(&path, key, Options::default())?,
+            None => Store::open(&path, Options::default())?,
+        };
         Ok(Arc::new(FieldStore {
             inner: Mutex::new(store),
             sync_lock: Mutex::new(()),
             path,
+            key: Mutex::new(key),
         }))
+    }
+
+    /// Change the store's key to `new_key` (32 bytes): every page is rewritten under it. The
+    /// store must be encrypted already (opened with a key). Waits for a running sync to end;
+    /// after it returns, open the store with the new key only.
+    pub fn rekey(&self, new_key: Vec<u8>) -> Result<()> {
+        let new_key = wipe_after(new_key, StoreKey::from_bytes)?;
+        let _no_sync = self.sync_lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.store().rekey(&new_key)?;
+        *self.key.lock().unwrap_or_else(|e| e.into_inner()) = Some(new_key);
+        Ok(())
+    }
+
+    /// Whether the store is encrypted (opened with a key).
+    pub fn is_encrypted(&self) -> bool {
+        self.store().is_encrypted()
     }
 
     /// This replica's id (UUID).
@@ -255,6 +300,7 @@ pub(crate) fn kind(e: &DoorstepError) -> &'static str {
         DoorstepError::InvalidInput { .. } => "invalid input",
         DoorstepError::NotFound { .. } => "not found",
         DoorstepError::Storage { .. } => "storage",
+        DoorstepError::WrongKey { .. } => "wrong store key",
         DoorstepError::ReEnrol { .. } => "re-enrol",
         DoorstepError::UpdateApp { .. } => "update app",
         DoorstepError::Network { .. } => "network",
@@ -264,4 +310,14 @@ pub(crate) fn kind(e: &DoorstepError) -> &'static str {
         DoorstepError::Closed { .. } => "closed",
         DoorstepError::Other { .. } => "other",
     }
+}
+
+/// Run `f` on the key bytes the caller passed, then overwrite them with zeros.
+fn wipe_after<T>(mut bytes: Vec<u8>, f: impl FnOnce(&[u8]) -> T) -> T {
+    let out = f(&bytes);
+    for b in bytes.iter_mut() {
+        // SAFETY: a valid, exclusive reference; volatile so the write is not optimised away.
+        unsafe { std::ptr::write_volatile(b, 0) };
+    }
+    out
 }

@@ -180,7 +180,12 @@ fn ui_reads_and_writes_while_a_sync_runs_on_another_thread() {
     let lines = Arc::new(Lines::default());
     doorstep_ffi::set_log_sink(lines.clone());
 
-    let phone = FieldStore::open(dir.path().join("phone.db").display().to_string()).expect("open");
+    // Encrypted, like a phone's: the sync's second handle opens the file with the same key.
+    let phone = FieldStore::open(
+        dir.path().join("phone.db").display().to_string(),
+        Some(vec![0x5a; 32]),
+    )
+    .expect("open");
     let enrolment = phone
         .enrol(
             srv.url.clone(),
@@ -284,7 +289,8 @@ fn ui_reads_and_writes_while_a_sync_runs_on_another_thread() {
 #[test]
 fn errors_name_the_field_and_never_the_value() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = FieldStore::open(dir.path().join("s.db").display().to_string()).expect("open");
+    let store =
+        FieldStore::open(dir.path().join("s.db").display().to_string(), None).expect("open");
     match store.edit_resident_phone("nope".into(), Some("0912345678".into())) {
         Err(DoorstepError::InvalidInput { field, .. }) => assert_eq!(field, "resident_id"),
         other => panic!("expected InvalidInput, got {other:?}"),

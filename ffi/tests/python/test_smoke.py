@@ -28,9 +28,13 @@ HH002,22738-01,5 Trần Phú,Đặng Thị Đào,1990,nữ,,,chủ hộ,
 """
 
 
+# The tests' store key; an app's comes from the platform's key store, never from a file.
+KEY = bytes(range(32))
+
+
 @pytest.fixture()
 def field(tmp_path):
-    store = doorstep.FieldStore.open(str(tmp_path / "phone.db"))
+    store = doorstep.FieldStore.open(str(tmp_path / "phone.db"), KEY)
     assert store.import_units_csv(UNITS).rejected == []
     assert store.import_units_csv(VILLAGES).accepted == 1
     today = datetime.date.fromisoformat(store.today())
@@ -146,3 +150,24 @@ def test_sessions_and_outreach(field):
             )
         )
     assert "unit_code" in str(e.value)
+
+
+def test_a_wrong_key_is_typed_and_the_key_can_be_changed(tmp_path):
+    path = str(tmp_path / "phone.db")
+    store = doorstep.FieldStore.open(path, KEY)
+    assert store.is_encrypted()
+    assert store.import_units_csv(UNITS).rejected == []
+    new_key = bytes([42] * 32)
+    store.rekey(new_key)
+    del store  # the last reference: the handle closes
+    with pytest.raises(doorstep.DoorstepError.WrongKey) as e:
+        doorstep.FieldStore.open(path, KEY)
+    assert e.value.field == "key"
+    with pytest.raises(doorstep.DoorstepError.WrongKey):
+        doorstep.FieldStore.open(path, None)
+    with pytest.raises(doorstep.DoorstepError.InvalidInput):
+        doorstep.FieldStore.open(path, b"short")
+    again = doorstep.FieldStore.open(path, new_key)
+    assert again.is_encrypted()
+    with open(path, "rb") as f:
+        assert b"SQLite format 3" not in f.read()

@@ -23,6 +23,9 @@ enum class Problem {
     /** The phone's storage failed. */
     STORAGE,
 
+    /** The store's key does not open it (the key in the Keystore was lost): sync into a new store. */
+    WRONG_KEY,
+
     /** The server's certificate is not the trusted one: check the address and the pin. */
     UNTRUSTED_SERVER,
 
@@ -63,6 +66,7 @@ fun DoorstepException.toUiError(): UiError = when (this) {
     is DoorstepException.InvalidInput -> UiError(Problem.INVALID_INPUT, field)
     is DoorstepException.NotFound -> UiError(Problem.NOT_FOUND, field)
     is DoorstepException.Storage -> UiError(Problem.STORAGE)
+    is DoorstepException.WrongKey -> UiError(Problem.WRONG_KEY)
     is DoorstepException.ReEnrol -> UiError(Problem.RE_ENROL)
     is DoorstepException.UpdateApp -> UiError(Problem.UPDATE_APP)
     is DoorstepException.Network -> UiError(Problem.NETWORK)

@@ -9,10 +9,18 @@ import vn.doorstep.demo.logic.SyncController
 
 /**
  * The process-wide objects: one [FieldStore] (the core's SQLite file in the app's private
- * storage), the session, and the sync controller shared by the screens and the background job.
+ * storage, encrypted), the session, and the sync controller shared by the screens and the background job.
  */
 class DoorstepApp : Application() {
-    val store: FieldStore by lazy { FieldStore.open(File(filesDir, "doorstep.db").path) }
+    /** Encrypted at rest with a key wrapped by AndroidKeyStore ([StoreKeyring]). */
+    val store: FieldStore by lazy {
+        val key = StoreKeyring(this).storeKey()
+        try {
+            FieldStore.open(File(filesDir, "doorstep.db").path, key)
+        } finally {
+            key.fill(0)
+        }
+    }
     val sessions: SessionStore by lazy { PrefsSessionStore(this) }
     val sync: SyncController by lazy { SyncController(store, sessions) }
     val scheduler: SyncScheduler by lazy { SyncScheduler(this) }

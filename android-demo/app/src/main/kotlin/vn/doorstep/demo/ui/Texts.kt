@@ -63,6 +63,7 @@ object Texts {
             Problem.INVALID_INPUT -> context.getString(R.string.problem_invalid_input, fieldLabel(context, field))
             Problem.NOT_FOUND -> context.getString(R.string.problem_not_found, fieldLabel(context, field))
             Problem.STORAGE -> context.getString(R.string.problem_storage)
+            Problem.WRONG_KEY -> context.getString(R.string.problem_wrong_key)
             Problem.UNTRUSTED_SERVER -> context.getString(R.string.problem_untrusted_server)
             Problem.CODE_UNKNOWN -> context.getString(R.string.problem_code_unknown)
             Problem.CODE_USED -> context.getString(R.string.problem_code_used)

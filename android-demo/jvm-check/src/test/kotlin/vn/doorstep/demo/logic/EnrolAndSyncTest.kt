@@ -74,7 +74,7 @@ class EnrolAndSyncTest {
 
     @Test
     fun `enrol validates its input before going online`() {
-        val store = FieldStore.open(File(dir, "phone.db").path)
+        val store = FieldStore.open(File(dir, "phone.db").path, Fixtures.key)
         val sessions = MemorySessionStore()
         val vm = EnrolViewModel(store, sessions, "test phone")
         vm.enrol(" ", "ABC")
@@ -116,7 +116,7 @@ class EnrolAndSyncTest {
         val url = serve()
 
         // Province command's phone adds the village, campaign, roster, assignment.
-        val a = FieldStore.open(File(dir, "lead.db").path)
+        val a = FieldStore.open(File(dir, "lead.db").path, Fixtures.key)
         val aToken = a.enrol(url, leadCode, "command phone").token
         a.sync(url, aToken, null)
         a.importUnitsCsv(Fixtures.villagesCsv)
@@ -128,7 +128,7 @@ class EnrolAndSyncTest {
         assertTrue(a.sync(url, aToken, null).refused.isEmpty())
 
         // The field phone: a wrong code first, then the right one.
-        val store = FieldStore.open(File(dir, "field.db").path)
+        val store = FieldStore.open(File(dir, "field.db").path, Fixtures.key)
         val sessions = MemorySessionStore()
         val enrol = EnrolViewModel(store, sessions, "field phone")
         enrol.enrol("$url/", "WRONG-CODE")

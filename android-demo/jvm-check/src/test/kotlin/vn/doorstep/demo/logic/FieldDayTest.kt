@@ -149,7 +149,7 @@ class FieldDayTest {
     @Test
     fun `no running campaign on the phone means no progress, not an error`() {
         val dir = Fixtures.tempDir("doorstep-android-empty")
-        val store = vn.doorstep.core.FieldStore.open(java.io.File(dir, "phone.db").path)
+        val store = vn.doorstep.core.FieldStore.open(java.io.File(dir, "phone.db").path, Fixtures.key)
         val sessions = MemorySessionStore()
         val vm = TodayViewModel(store, sessions)
         vm.refresh()

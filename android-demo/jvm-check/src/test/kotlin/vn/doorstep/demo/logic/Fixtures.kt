@@ -13,6 +13,8 @@ import vn.doorstep.core.newId
 object Fixtures {
     val root: File = File(System.getProperty("doorstep.root") ?: "../..").canonicalFile
     val unitsCsv: File = File(root, "data/ninh-thuan-2023-units.csv")
+    /** The tests' store key; the app's is made and wrapped by AndroidKeyStore (ui/StoreKeyring.kt). */
+    val key: ByteArray = ByteArray(32) { (it * 11 + 3).toByte() }
     const val COMMUNE = "22738" // Phường Đô Vinh
     const val VILLAGE = "22738-01"
     const val CAMPAIGN_NAME = "Cao điểm 80 ngày đêm"
@@ -46,7 +48,7 @@ object Fixtures {
      * belongs to that officer (no server: the token is never used).
      */
     class Phone(dir: File = tempDir("doorstep-android")) {
-        val store: FieldStore = FieldStore.open(File(dir, "phone.db").path)
+        val store: FieldStore = FieldStore.open(File(dir, "phone.db").path, Fixtures.key)
         val sessions = MemorySessionStore()
         val officerId: String = newId()
         val campaign: Campaign = campaign(store)

@@ -62,6 +62,7 @@ fun advice(e: DoorstepException): String = when (e) {
     is DoorstepException.InvalidInput -> "fix the field '${e.field}': expected ${e.expected}"
     is DoorstepException.NotFound -> "no ${e.kind} with that ${e.field} here: a wrong id, or not synced yet"
     is DoorstepException.Storage -> "the phone's storage failed (${e.detail}): free some space or check the path"
+    is DoorstepException.WrongKey -> "the store's ${e.field} does not open it: the key in the platform key store was lost; sync again into a new store"
     is DoorstepException.ReEnrol -> "the server no longer accepts this device (${e.detail}): ask the station for a new code"
     is DoorstepException.CodeRefused -> "the enrolment code was refused (${e.reason}): " +
         if (e.reason == CodeRefusal.UNKNOWN) "check it for a typo" else "ask the station for a new one"
@@ -165,12 +166,23 @@ fun main(args: Array<String>) = runBlocking {
         }
     })
 
-    // 1. Open the store: one SQLite file in the app's private folder.
+    // 1. Open the store: one SQLite file in the app's private folder, encrypted with a 32-byte
+    // key. On a phone the key comes from Android Keystore (android-demo's StoreKeyring) or the
+    // iOS Keychain and is never stored beside the file; `null` opens an unencrypted store, for
+    // development only. This console takes it from DOORSTEP_STORE_KEY (64 hex digits), if set.
     println("1. open the store")
-    handling("open a store in a folder that does not exist") {
-        FieldStore.open(File(File(storePath).absoluteFile.parentFile, "no-such-folder/doorstep.db").path)
+    val storeKey: ByteArray? = System.getenv("DOORSTEP_STORE_KEY")?.let { hex ->
+        ByteArray(hex.length / 2) { hex.substring(2 * it, 2 * it + 2).toInt(16).toByte() }
     }
-    val store = FieldStore.open(storePath)
+    handling("open a store in a folder that does not exist") {
+        FieldStore.open(File(File(storePath).absoluteFile.parentFile, "no-such-folder/doorstep.db").path, storeKey)
+    }
+    val store = FieldStore.open(storePath, storeKey)
+    if (storeKey != null) {
+        handling("open the encrypted store with another key") {
+            FieldStore.open(storePath, ByteArray(storeKey.size) { (it + 1).toByte() })
+        }
+    }
     println("   $storePath: replica ${store.replicaId()}, today ${store.today()}")
 
     // 2. Enrol (online, once): the one-time code from the station for this device's token.

@@ -12,7 +12,7 @@ class FieldStoreTest {
     private val dir = Files.createTempDirectory("doorstep-kt").toFile()
 
     private fun openField(): Triple<FieldStore, String, String> {
-        val store = FieldStore.open(dir.resolve("phone.db").path)
+        val store = FieldStore.open(dir.resolve("phone.db").path, Fixtures.key)
         assertTrue(store.importUnitsCsv(Fixtures.unitsCsv.readText()).rejected.isEmpty())
         assertEquals(1L, store.importUnitsCsv(Fixtures.villagesCsv).accepted)
         val campaign = Fixtures.campaign(store)
@@ -25,6 +25,25 @@ class FieldStoreTest {
         assertEquals(2L, report.householdsChanged)
         assertTrue(report.rejected.isEmpty())
         return Triple(store, officer, campaign.id)
+    }
+
+    @Test
+    fun `the store is encrypted - a wrong key is typed, and the key can be changed`() {
+        val (store, _, _) = openField()
+        assertTrue(store.isEncrypted())
+        val path = dir.resolve("phone.db").path
+        val newKey = ByteArray(32) { 42 }
+        store.rekey(newKey)
+        store.close()
+        val wrong = assertFailsWith<DoorstepException.WrongKey> { FieldStore.open(path, Fixtures.key) }
+        assertEquals("key", wrong.field)
+        assertFailsWith<DoorstepException.WrongKey> { FieldStore.open(path, null) }
+        assertFailsWith<DoorstepException.InvalidInput> { FieldStore.open(path, ByteArray(16)) }
+        val again = FieldStore.open(path, newKey)
+        assertEquals(1, again.searchResidents("nguyen van a", 10).size)
+        again.close()
+        val bytes = java.io.File(path).readBytes()
+        assertFalse(String(bytes, Charsets.ISO_8859_1).contains("SQLite format 3"))
     }
 
     @Test

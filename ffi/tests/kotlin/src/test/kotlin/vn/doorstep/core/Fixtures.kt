@@ -7,6 +7,8 @@ import java.time.LocalDate
 object Fixtures {
     val root: File = File(System.getProperty("doorstep.root") ?: "../../..").canonicalFile
     val unitsCsv: File = File(root, "data/ninh-thuan-2023-units.csv")
+    /** The tests' store key. An app's comes from Android Keystore / the iOS Keychain. */
+    val key: ByteArray = ByteArray(32) { (it * 7 + 1).toByte() }
     const val COMMUNE = "22738" // Phường Đô Vinh
     const val VILLAGE = "22738-01"
     val villagesCsv = "code,parent_code,level,kind,name\n$VILLAGE,$COMMUNE,village,khu phố,Khu phố 1\n"

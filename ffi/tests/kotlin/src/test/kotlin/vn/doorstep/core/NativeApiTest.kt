@@ -66,7 +66,7 @@ class NativeApiTest {
     @Test
     fun `a cancelled syncAsync keeps whole pages and the next sync takes up from there`() = runBlocking {
         val (url, code) = campaignServer()
-        val phone = FieldStore.open(File(dir, "phone.db").path)
+        val phone = FieldStore.open(File(dir, "phone.db").path, Fixtures.key)
         val token = phone.enrolAsync(url, code, "field phone").token
         val heldBefore = phone.syncStatus(url).opsHeld
 
@@ -107,7 +107,7 @@ class NativeApiTest {
     @Test
     fun `errors are typed - a refused code, a malformed address, a deadline, a closed store`() = runBlocking {
         val (url, _) = campaignServer()
-        val phone = FieldStore.open(File(dir, "phone.db").path)
+        val phone = FieldStore.open(File(dir, "phone.db").path, Fixtures.key)
 
         val refused = assertFailsWith<DoorstepException.CodeRefused> { phone.enrolAsync(url, "WRONG-CODE", "p") }
         assertEquals(CodeRefusal.UNKNOWN, refused.reason)
@@ -142,14 +142,14 @@ class NativeApiTest {
         // A parent that is a file: no store can be made there.
         File(dir, "no-such-dir").writeText("a file, not a directory")
         val path = File(dir, "no-such-dir/Nguyễn Văn A/phone.db").path
-        val e = assertFailsWith<DoorstepException.Storage> { FieldStore.open(path) }
+        val e = assertFailsWith<DoorstepException.Storage> { FieldStore.open(path, null) }
         assertFalse(e.message.orEmpty().contains("no-such-dir"), "got ${e.message}")
         assertFalse(e.detail.contains("Nguyễn"), "got ${e.detail}")
     }
 
     @Test
     fun `a roster file imports with progress and a unit can be added by itself`() = runBlocking {
-        val store = FieldStore.open(File(dir, "lead.db").path)
+        val store = FieldStore.open(File(dir, "lead.db").path, null)
         store.importUnitsCsv(Fixtures.unitsCsv.readText())
         assertTrue(store.putUnit(AdminUnit(Fixtures.VILLAGE, Fixtures.COMMUNE, UnitLevel.VILLAGE, "khu phố", "Khu phố 1")) > 0)
         assertEquals(0, store.putUnit(AdminUnit(Fixtures.VILLAGE, Fixtures.COMMUNE, UnitLevel.VILLAGE, "khu phố", "Khu phố 1")))

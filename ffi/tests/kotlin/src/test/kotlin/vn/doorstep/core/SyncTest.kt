@@ -54,7 +54,7 @@ class SyncTest {
         setLogSink(log)
 
         // Province command's phone: a village, the campaign and the roster, pushed to the server.
-        val a = FieldStore.open(File(dir, "lead.db").path)
+        val a = FieldStore.open(File(dir, "lead.db").path, Fixtures.key)
         val aToken = a.enrol(url, leadCode, "command phone").token
         assertEquals(0, a.sync(url, aToken, null).refused.size)
         a.importUnitsCsv(Fixtures.villagesCsv)
@@ -68,7 +68,7 @@ class SyncTest {
         assertTrue(pushedByLead.pushed >= 5L, "pushed ${pushedByLead.pushed}")
 
         // The field officer's phone: enrol, pull the area, work, push.
-        val b = FieldStore.open(File(dir, "field.db").path)
+        val b = FieldStore.open(File(dir, "field.db").path, Fixtures.key)
         val enrolment = b.enrol(url, fieldCode, "field phone")
         assertEquals(field, enrolment.officerId)
         val progress = Progress()

@@ -1,0 +1,151 @@
+//! Encryption at rest: the store's key and how a connection is opened with it.
+//!
+//! The store is built on SQLCipher (ADR 0008): every page of the database file, of its
+//! write-ahead log and of any rollback journal is encrypted (AES-256, HMAC-SHA512 per page).
+//! A [`StoreKey`] is 32 raw bytes used directly as the cipher key (no password derivation:
+//! the key comes from the platform's key store, Android Keystore or the iOS Keychain, and is
+//! never written beside the file). `PRAGMA key` is the first statement on every connection the
+//! store opens; a wrong key is [`Error::WrongKey`].
+
+use crate::{Error, Result};
+use rusqlite::{Connection, ErrorCode};
+use std::fmt;
+
+/// The 32-byte raw key of an encrypted store. Its `Debug` never shows the bytes, and the bytes
+/// are overwritten with zeros when it is dropped.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreKey([u8; 32]);
+
+impl StoreKey {
+    /// The key length in bytes.
+    pub const LEN: usize = 32;
+
+    /// A key from exactly 32 bytes ([`Error::Invalid`] on `key` otherwise).
+    pub fn from_bytes(bytes: &[u8]) -> Result<StoreKey> {
+        let raw: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| Error::invalid("key", "32 bytes"))?;
+        Ok(StoreKey(raw))
+    }
+
+    /// A key from 32 bytes.
+    pub fn new(raw: [u8; 32]) -> StoreKey {
+        StoreKey(raw)
+    }
+
+    /// The raw bytes (to wrap them with a platform key, say).
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// `x'<64 hex digits>'`: SQLCipher's spelling of a raw key.
+    fn sql_literal(&self) -> Secret {
+        use std::fmt::Write;
+        let mut s = String::with_capacity(67);
+        s.push_str("x'");
+        for b in self.0 {
+            let _ = write!(s, "{b:02x}");
+        }
+        s.push('\'');
+        Secret(s)
+    }
+}
+
+impl fmt::Debug for StoreKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StoreKey(..)")
+    }
+}
+
+impl Drop for StoreKey {
+    fn drop(&mut self) {
+        wipe(&mut self.0);
+    }
+}
+
+/// A string holding key material, wiped when dropped.
+struct Secret(String);
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        // SAFETY: zero bytes are valid UTF-8, and the string is not used afterwards.
+        wipe(unsafe { self.0.as_bytes_mut() });
+    }
+}
+
+fn wipe(bytes: &mut [u8]) {
+    for b in bytes.iter_mut() {
+        // Volatile so that the compiler does not drop the writes to memory about to be freed.
+        // SAFETY: `b` is a valid, aligned, exclusive reference.
+        unsafe { std::ptr::write_volatile(b, 0) };
+    }
+    std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Apply `key` (or none) to a freshly opened connection and check that the file can be read
+/// with it: a file encrypted with another key, or encrypted and opened without a key, is
+/// [`Error::WrongKey`].
+pub(crate) fn unlock(conn: &Connection, key: Option<&StoreKey>) -> Result<()> {
+    // SQLCipher logs a failed page check to stderr (logcat on Android); the caller gets
+    // `WrongKey` instead. (Its lines hold no data, but the app's log is not the place.)
+    conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
+    if let Some(key) = key {
+        let lit = key.sql_literal();
+        let sql = Secret(format!("PRAGMA key = \"{}\";", lit.0));
+        conn.execute_batch(&sql.0)?;
+    }
+    // The first read of the file: SQLCipher checks the first page's HMAC here.
+    conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+        r.get::<_, i64>(0)
+    })
+    .map_err(wrong_key)?;
+    Ok(())
+}
+
+/// Change the key of the store open on `conn` (every page is rewritten).
+pub(crate) fn rekey(conn: &Connection, key: &StoreKey) -> Result<()> {
+    let lit = key.sql_literal();
+    let sql = Secret(format!("PRAGMA rekey = \"{}\";", lit.0));
+    conn.execute_batch(&sql.0)?;
+    Ok(())
+}
+
+/// `SQLITE_NOTADB` on the first read means the key does not decrypt the file.
+pub(crate) fn wrong_key(e: rusqlite::Error) -> Error {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => Error::WrongKey { field: "key" },
+        _ => Error::Sqlite(e),
+    }
+}
+
+/// Attach an empty encrypted database at `path` as `enc` on `conn`, copy everything into it
+/// (`sqlcipher_export`) with the schema version, and detach it.
+pub(crate) fn export_encrypted(conn: &Connection, path: &str, key: &StoreKey) -> Result<()> {
+    let lit = key.sql_literal();
+    conn.execute("ATTACH DATABASE ?1 AS enc KEY ?2", [path, lit.0.as_str()])?;
+    let version: i64 = conn.query_row("PRAGMA main.user_version", [], |r| r.get(0))?;
+    conn.query_row("SELECT sqlcipher_export('enc')", [], |_| Ok(()))?;
+    conn.execute_batch(&format!("PRAGMA enc.user_version = {version};"))?;
+    conn.execute_batch("DETACH DATABASE enc;")?;
+    Ok(())
+}
+
+/// Whether the file at `path` is a plain (unencrypted) SQLite database: its first 16 bytes
+/// are SQLite's header string. An encrypted file starts with a random salt.
+pub(crate) fn is_plain_sqlite(path: &std::path::Path) -> std::io::Result<bool> {
+    use std::io::Read;
+    let mut head = [0u8; 16];
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n == 16 && &head == b"SQLite format 3\0")
+}
