@@ -7,6 +7,15 @@ cd "$(dirname "$0")/.."
 step() { printf '\n== %s (%s)\n' "$1" "$(date +%T)"; }
 
 step "toolchain"
+# SQLCipher's vendored OpenSSL (ADR 0008) is built from source: it needs perl and make.
+if ! command -v perl >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq perl make >/dev/null
+  else
+    echo "perl and make are needed to build OpenSSL for SQLCipher: install them" >&2
+    exit 1
+  fi
+fi
 if ! command -v cargo >/dev/null 2>&1; then
   if [ -x "$HOME/.cargo/bin/cargo" ]; then
     export PATH="$HOME/.cargo/bin:$PATH"
