@@ -1,24 +1,31 @@
 package vn.doorstep.demo.ui
 
 import android.content.Context
+import android.util.Base64
 import vn.doorstep.demo.logic.LastSync
 import vn.doorstep.demo.logic.Problem
 import vn.doorstep.demo.logic.Session
 import vn.doorstep.demo.logic.SessionStore
 
 /**
- * The session and the last sync's result in SharedPreferences (the app's private storage).
- * A production app keeps the token in the Android Keystore (e.g. Jetpack Security's
- * EncryptedSharedPreferences); this demo keeps its compile dependencies to the platform.
+ * The session and the last sync's result in SharedPreferences (the app's private storage). The
+ * device token is kept only sealed by a key in AndroidKeyStore ([KeystoreSealer]): a copy of the
+ * preferences file (a backup, a rooted phone's dump) does not give it away. A token an older
+ * version saved in clear is sealed, and the clear copy removed, the first time it is read.
  */
 class PrefsSessionStore(context: Context) : SessionStore {
     private val prefs = context.getSharedPreferences("doorstep", Context.MODE_PRIVATE)
+    private val sealer = KeystoreSealer(TOKEN_ALIAS)
 
     override fun session(): Session? {
         val url = prefs.getString("server_url", null) ?: return null
         val officer = prefs.getString("officer_id", null) ?: return null
         val device = prefs.getString("device_id", null) ?: return null
-        val token = prefs.getString("token", null) ?: return null
+        val token = prefs.getString("token_sealed", null)?.let(::unseal)
+            ?: prefs.getString("token", null)?.also { clear ->
+                prefs.edit().putString("token_sealed", seal(clear)).remove("token").apply()
+            }
+            ?: return null
         return Session(url, officer, device, token)
     }
 
@@ -27,12 +34,24 @@ class PrefsSessionStore(context: Context) : SessionStore {
             .putString("server_url", session.serverUrl)
             .putString("officer_id", session.officerId)
             .putString("device_id", session.deviceId)
-            .putString("token", session.token)
+            .putString("token_sealed", seal(session.token))
+            .remove("token")
             .apply()
     }
 
     override fun clearSession() {
-        prefs.edit().remove("server_url").remove("officer_id").remove("device_id").remove("token").apply()
+        prefs.edit().remove("server_url").remove("officer_id").remove("device_id")
+            .remove("token").remove("token_sealed").apply()
+    }
+
+    private fun seal(token: String): String =
+        Base64.encodeToString(sealer.seal(token.toByteArray(Charsets.UTF_8)), Base64.NO_WRAP)
+
+    private fun unseal(sealed: String): String =
+        String(sealer.open(Base64.decode(sealed, Base64.NO_WRAP)), Charsets.UTF_8)
+
+    private companion object {
+        const val TOKEN_ALIAS = "doorstep-token-seal"
     }
 
     override fun lastSync(): LastSync? {
