@@ -147,10 +147,32 @@ struct Serving {
     require_totp: bool,
 }
 
-fn serve(db: Database, listen: &str, how: Serving) -> anyhow::Result<()> {
+/// Bind `listen`. Without TLS, an address that is not loopback is refused unless
+/// `insecure_plain_http`: residents' data must not cross a network in clear (`serve` and
+/// `national` alike).
+async fn bind(
+    listen: &str,
+    tls: bool,
+    insecure_plain_http: bool,
+) -> anyhow::Result<tokio::net::TcpListener> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    let addr = listener.local_addr()?;
+    if !tls && !addr.ip().is_loopback() && !insecure_plain_http {
+        bail!(
+            "{addr} is not a loopback address: serve HTTPS there (--tls-cert and --tls-key), \
+             or plain HTTP behind a TLS-terminating proxy (--insecure-plain-http)"
+        );
+    }
+    Ok(listener)
+}
+
+/// Log to stderr, `RUST_LOG` or `default` filtering, as JSON lines if asked.
+fn init_logs(default: &str, json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
-    if how.json_logs {
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    if json {
         tracing_subscriber::fmt()
             .with_env_filter(filter)
             .json()
@@ -158,6 +180,10 @@ fn serve(db: Database, listen: &str, how: Serving) -> anyhow::Result<()> {
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
+}
+
+fn serve(db: Database, listen: &str, how: Serving) -> anyhow::Result<()> {
+    init_logs("info,tower_http=info", how.json_logs);
     // Load the certificate before anything else: a server does not start with one it cannot
     // use.
     let cert = match &how.tls {
@@ -178,9 +204,7 @@ fn serve(db: Database, listen: &str, how: Serving) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("binding {listen}"))?;
+        let listener = bind(listen, cert.is_some(), how.insecure_plain_http).await?;
         let addr = listener.local_addr()?;
         match cert {
             Some(cert) => {
@@ -188,13 +212,6 @@ fn serve(db: Database, listen: &str, how: Serving) -> anyhow::Result<()> {
                 doorstep_server::serve_tls(listener, state, cert, shutdown_signal()).await?;
             }
             None => {
-                if !addr.ip().is_loopback() && !how.insecure_plain_http {
-                    bail!(
-                        "{addr} is not a loopback address: serve HTTPS there (--tls-cert and \
-                         --tls-key), or plain HTTP behind a TLS-terminating proxy \
-                         (--insecure-plain-http)"
-                    );
-                }
                 tracing::info!(%addr, "listening (plain HTTP)");
                 doorstep_server::serve(listener, state, shutdown_signal()).await?;
             }
@@ -212,12 +229,7 @@ fn national(
     insecure_plain_http: bool,
 ) -> anyhow::Result<()> {
     use doorstep_server::national::{web, Config};
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    init_logs("info", false);
     let settings = Config::load(config)?.settings()?;
     let cert = match &tls {
         Some(files) => Some(ReloadingCert::open(files.clone())?),
@@ -229,9 +241,7 @@ fn national(
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("binding {listen}"))?;
+        let listener = bind(listen, cert.is_some(), insecure_plain_http).await?;
         let addr = listener.local_addr()?;
         match cert {
             Some(cert) => {
@@ -245,13 +255,6 @@ fn national(
                 .await?;
             }
             None => {
-                if !addr.ip().is_loopback() && !insecure_plain_http {
-                    bail!(
-                        "{addr} is not a loopback address: serve HTTPS there (--tls-cert and \
-                         --tls-key), or plain HTTP behind a TLS-terminating proxy \
-                         (--insecure-plain-http)"
-                    );
-                }
                 tracing::info!(%addr, "national roll-up listening (plain HTTP)");
                 web::serve(listener, state, shutdown_signal()).await?;
             }
