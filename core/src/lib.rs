@@ -10,6 +10,7 @@
 pub mod cancel;
 pub mod check;
 pub mod error;
+pub mod exchange;
 pub mod hlc;
 pub mod key;
 pub mod merge;
@@ -19,6 +20,8 @@ pub mod query;
 pub mod record;
 pub mod roster;
 pub mod schema;
+pub mod segments;
+pub mod sign;
 pub mod store;
 #[cfg(feature = "sync-client")]
 pub mod sync;
@@ -37,4 +40,6 @@ pub use key::StoreKey;
 pub use model::*;
 pub use op::{Op, OpBody, ReplicaId, VersionVector};
 pub use record::*;
+pub use segments::SignedRun;
+pub use sign::{DeviceCertificate, Segment, SegmentRefusal};
 pub use store::{ApplyReport, Durability, OpsPage, Options, Store};

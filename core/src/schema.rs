@@ -238,6 +238,37 @@ CREATE INDEX outreach_unit_day ON outreach(unit_code, day);
 /// changes; every stored key is recomputed from `full_name` ([`rekey_names`]).
 pub(crate) const V3: &str = "";
 
+/// Version 4: signed segments (`docs/sync-protocol.md`, "Signed operations"). `segments`: the
+/// signatures over runs of a replica's operations that this store holds (its own, signed on
+/// demand, and others' it received from peers to relay); `segment_deliveries`: which of them
+/// each peer (a server URL, another phone) has been given; `certificates`: the server's
+/// certificates of other devices' keys, shown with their segments. The device's own key pair,
+/// the server's public key and the device's certificate are in `meta`.
+pub(crate) const V4: &str = r#"
+CREATE TABLE segments (
+    replica      BLOB    NOT NULL,
+    first        INTEGER NOT NULL,
+    last         INTEGER NOT NULL,
+    count        INTEGER NOT NULL,
+    signed_at_ms INTEGER NOT NULL,
+    signature    BLOB    NOT NULL,
+    village_code TEXT,
+    PRIMARY KEY (replica, first)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE segment_deliveries (
+    peer    TEXT    NOT NULL,
+    replica BLOB    NOT NULL,
+    first   INTEGER NOT NULL,
+    PRIMARY KEY (peer, replica, first)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE certificates (
+    replica     BLOB PRIMARY KEY,
+    certificate BLOB NOT NULL
+) STRICT, WITHOUT ROWID;
+"#;
+
 /// One migration: its statements, then a data step written in Rust (what SQL cannot compute).
 struct Migration {
     sql: &'static str,
@@ -257,6 +288,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         sql: V3,
         data: Some(rekey_names),
+    },
+    Migration {
+        sql: V4,
+        data: None,
     },
 ];
 

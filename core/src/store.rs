@@ -378,6 +378,33 @@ impl Store {
         self.next_counter - 1
     }
 
+    /// The highest counter of this replica's own operations in the log (0 before the first):
+    /// what a pull tells the server this replica holds of itself. Below [`Store::own_counter`]
+    /// when counters were reserved ([`Store::reserve_counters_through`]).
+    pub fn own_logged(&self) -> Result<u64> {
+        Ok(last_local(&self.conn, &self.replica)?.0)
+    }
+
+    /// Never issue a counter at or below `n` from now on (it stays so after reopening). A peer
+    /// that has processed counters of this replica up to `n` — a server that refused some of
+    /// them, or holds operations made on a copy of this store that was later restored from an
+    /// older backup — would take a new operation with such a counter for one it holds, and
+    /// drop it. A no-op when the store is already past `n`.
+    pub fn reserve_counters_through(&mut self, n: u64) -> Result<()> {
+        if n < self.next_counter {
+            return Ok(());
+        }
+        let n_sql = i64::try_from(n).map_err(|_| Error::invalid("counter", "at most 2^63 - 1"))?;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO replicas (replica, contiguous) VALUES (?1, ?2)
+                 ON CONFLICT (replica) DO UPDATE SET contiguous = max(contiguous, excluded.contiguous)",
+            )?
+            .execute(params![r_bytes(&self.replica), n_sql])?;
+        self.next_counter = n + 1;
+        Ok(())
+    }
+
     /// This replica's own operations with counters above `after`, in counter order, at most
     /// `limit` (what a push sends).
     pub fn own_ops_after(&self, after: u64, limit: usize) -> Result<Vec<Op>> {
@@ -431,7 +458,11 @@ impl Store {
             .prepare_cached("SELECT coalesce(max(value), 0) FROM meta WHERE key = 'last_hlc'")?
             .query_row([], |r| r.get(0))?;
         let db_hlc = own_hlc.max(Hlc::from_sql(seen));
-        counter = counter.max(db_counter + 1);
+        // Counters reserved through another handle ([`Store::reserve_counters_through`]).
+        let reserved: i64 = tx
+            .prepare_cached("SELECT coalesce(max(contiguous), 0) FROM replicas WHERE replica = ?1")?
+            .query_row([r_bytes(&replica)], |r| r.get(0))?;
+        counter = counter.max(db_counter + 1).max(reserved as u64 + 1);
         if db_hlc > hlc.last() {
             hlc = HlcGenerator::new(db_hlc, self.hlc.max_drift_ms());
         }

@@ -116,6 +116,9 @@ pub struct SyncReport {
     pub push_duplicates: u64,
     /// Operations the server refused, with reasons (not resent).
     pub rejected: Vec<Rejected>,
+    /// Other devices' operations this device carried (received from peers) that the server
+    /// took (new to it).
+    pub relayed: u64,
     /// Operations pulled that were new to this replica.
     pub pulled: u64,
     /// Operations pulled that this replica already held.
@@ -360,6 +363,9 @@ impl<'a> Client<'a> {
     }
 }
 
+/// Replicas whose relay the pull asks about (the server answers at most this many).
+const MAX_RELAYING: usize = 64;
+
 /// The largest answer read (compressed): far above a pull page, a bound against a broken peer.
 const MAX_ANSWER_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -424,6 +430,7 @@ pub fn enrol_with(
 ) -> Result<Enrolment> {
     let mut client = Client::new(config)?;
     let replica = store.replica_id().0;
+    let public_key = store.public_key()?;
     let resp: EnrolResponse = client.post(
         store,
         "/v1/enrol",
@@ -434,9 +441,11 @@ pub fn enrol_with(
             device_name: device_name.to_owned(),
             replica,
             device_time_ms,
+            public_key: Some(public_key.clone()),
         },
         |r: &EnrolResponse| r.server_time_ms,
     )?;
+    store.set_enrolment_keys(&resp.server_key, resp.certificate.as_ref())?;
     Ok(Enrolment {
         device_id: resp.device_id,
         token: resp.token,
@@ -457,8 +466,8 @@ fn push_key_of(base_url: &str) -> String {
     format!("push {}", base_url.trim_end_matches('/'))
 }
 
-/// Sync with a server: pull until nothing is left, push everything the server has not
-/// acknowledged, pull once more. Safe to call again at any time, including after an error, a
+/// Sync with a server: pull until nothing is left, push everything the server does not hold,
+/// pull once more. Safe to call again at any time, including after an error, a
 /// cancellation ([`SyncConfig::cancel`]) or a deadline ([`SyncConfig::deadline`]): each
 /// page is applied with its cursor and each batch's acknowledgement saved in one transaction,
 /// so a sync stopped anywhere leaves nothing half-applied.
@@ -471,6 +480,7 @@ pub fn sync(
     let mut client = Client::new(config)?;
     pull_all(store, &mut client, progress)?;
     push_all(store, &mut client, progress)?;
+    relay_all(store, &mut client)?;
     pull_all(store, &mut client, progress)?;
     let mut report = client.report;
     report.duration = started.elapsed();
@@ -486,6 +496,8 @@ fn pull_all(
     loop {
         client.config.cancel.check()?;
         let cursor = store.cursor(&key)?;
+        let own = store.own_logged()?;
+        let relaying = store.relaying(&push_key(client.config), MAX_RELAYING)?;
         let limit = client.config.pull_page;
         let token = client.config.token.clone();
         let page: PullResponse = client.post(
@@ -497,6 +509,8 @@ fn pull_all(
                 device_time_ms,
                 cursor: cursor.clone(),
                 limit,
+                own,
+                relaying: relaying.clone(),
             },
             |r: &PullResponse| r.server_time_ms,
         )?;
@@ -508,6 +522,13 @@ fn pull_all(
             more: page.has_more,
         });
         if !page.has_more {
+            // What the server's database holds of this replica now is where pushing starts,
+            // whatever it acknowledged before: a server restored from a backup gets the lost
+            // operations again. And no counter it has processed is ever issued again.
+            store.reserve_counters_through(page.held)?;
+            store.set_cursor(&push_key(client.config), &page.held.to_string())?;
+            // Runs of others the server already holds are not relayed.
+            store.mark_held(&push_key(client.config), &page.held_others)?;
             return Ok(());
         }
     }
@@ -540,6 +561,7 @@ fn push_all(
                 protocol: PROTOCOL_VERSION,
                 device_time_ms,
                 ops: ops.clone(),
+                segments: Vec::new(),
             },
             |r: &PushResponse| r.server_time_ms,
         )?;
@@ -563,6 +585,52 @@ fn push_all(
             ops: sent,
             remaining,
         });
+    }
+}
+
+/// Deliver the signed runs of other devices' operations this store received from peers (phones,
+/// files) and has not given this server yet, whole runs per request. The server checks each
+/// run's signature and its author's authority; whatever it answers, a run it answered for is
+/// not sent again.
+fn relay_all(store: &mut Store, client: &mut Client<'_>) -> Result<()> {
+    let peer = push_key(client.config);
+    loop {
+        client.config.cancel.check()?;
+        let mut runs = store.undelivered(&peer, false, None, 64)?;
+        // Whole runs, at most the batch size in all (a run alone may reach it).
+        let mut n = 0;
+        let keep = runs
+            .iter()
+            .take_while(|r| {
+                n += r.ops.len();
+                n <= client.config.push_batch.max(crate::sign::MAX_SEGMENT_OPS)
+            })
+            .count()
+            .max(1);
+        runs.truncate(keep);
+        if runs.is_empty() {
+            return Ok(());
+        }
+        let ops: Vec<Op> = runs.iter().flat_map(|r| r.ops.iter().cloned()).collect();
+        let segments: Vec<crate::sign::Segment> = runs.iter().map(|r| r.segment.clone()).collect();
+        let token = client.config.token.clone();
+        let resp: PushResponse = client.post(
+            store,
+            "/v1/sync/push",
+            Some(&token),
+            |device_time_ms| PushRequest {
+                protocol: PROTOCOL_VERSION,
+                device_time_ms,
+                ops: ops.clone(),
+                segments: segments.clone(),
+            },
+            |r: &PushResponse| r.server_time_ms,
+        )?;
+        client.report.relayed += resp.applied;
+        client.report.push_duplicates += resp.duplicates;
+        client.report.rejected.extend(resp.rejected);
+        let delivered: Vec<&crate::sign::Segment> = segments.iter().collect();
+        store.mark_delivered(&peer, &delivered)?;
     }
 }
 

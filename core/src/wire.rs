@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// The protocol version this code speaks.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Media type of postcard bodies.
 pub const POSTCARD_MEDIA_TYPE: &str = "application/x-doorstep-postcard";
@@ -30,6 +30,11 @@ pub struct EnrolRequest {
     pub replica: Uuid,
     /// The device's clock, Unix ms, when it sent the request.
     pub device_time_ms: i64,
+    /// The device's Ed25519 public key (32 bytes; protocol 2), with which it signs segments
+    /// of its operations for relays. A device without one can only push its own operations
+    /// itself.
+    #[serde(default)]
+    pub public_key: Option<Vec<u8>>,
 }
 
 /// What an enrolled device gets.
@@ -46,6 +51,11 @@ pub struct EnrolResponse {
     pub server_replica: Uuid,
     /// The server's clock, Unix ms.
     pub server_time_ms: i64,
+    /// The server's Ed25519 public key (32 bytes; protocol 2): what certificates and the
+    /// server's instructions are checked with.
+    pub server_key: Vec<u8>,
+    /// The server's certificate of the device's key, when the request carried one.
+    pub certificate: Option<crate::sign::DeviceCertificate>,
 }
 
 /// Send operations the server lacks.
@@ -57,8 +67,14 @@ pub struct PushRequest {
     pub protocol: u32,
     /// The device's clock, Unix ms, when it sent the request.
     pub device_time_ms: i64,
-    /// Operations, in the device's counter order; at most the server's batch limit.
+    /// Operations, in the device's counter order; at most the server's batch limit. Besides
+    /// the device's own, whole signed runs of other devices' operations it relays, each run
+    /// described in `segments`.
     pub ops: Vec<Op>,
+    /// The signatures of the other devices' runs among `ops` (protocol 2). An operation of
+    /// another replica not covered by a valid segment is refused.
+    #[serde(default)]
+    pub segments: Vec<crate::sign::Segment>,
 }
 
 /// Why the server refused one operation of a batch (the rest of the batch is applied).
@@ -69,8 +85,10 @@ pub struct Rejected {
     pub replica: Uuid,
     /// The operation's counter.
     pub counter: u64,
-    /// A code: `foreign_replica` (not the pushing device's replica), `invalid:<field>` (a value
-    /// the core's rules refuse, naming the field), `out_of_scope`, `forbidden`, `clock_ahead`.
+    /// A code: `foreign_replica` (another replica's operation not covered by a segment),
+    /// `invalid:<field>` (a value the core's rules refuse, naming the field), `out_of_scope`,
+    /// `forbidden`, `clock_ahead`; for a relayed run (protocol 2): `truncated_segment`,
+    /// `bad_signature`, `unknown_author`, `revoked`.
     pub reason: String,
 }
 
@@ -104,6 +122,14 @@ pub struct PullRequest {
     pub cursor: Option<String>,
     /// At most this many operations (the server may send fewer).
     pub limit: u32,
+    /// The highest counter of the device's own replica in its log (protocol 2). When the
+    /// server has processed more of this replica (`PullResponse::held`: the phone was restored
+    /// from an older copy), the page first gives the device its own operations back.
+    pub own: u64,
+    /// Other devices' replicas whose signed runs the device carries to relay (protocol 2; at
+    /// most 64 are answered): the answer says how far the server holds each
+    /// (`PullResponse::held_others`), and the device sends only what lies beyond.
+    pub relaying: Vec<Uuid>,
 }
 
 /// A page of operations.
@@ -118,6 +144,14 @@ pub struct PullResponse {
     pub has_more: bool,
     /// The server's clock, Unix ms.
     pub server_time_ms: i64,
+    /// The highest counter of the device's own replica the server has processed (protocol 2),
+    /// as its database holds it now: the device pushes from here, whatever it was told before
+    /// (after a server restored from a backup this is lower, and the lost operations are sent
+    /// again), and never issues a counter at or below it.
+    pub held: u64,
+    /// For each replica of `PullRequest::relaying` the server knows a device of: the highest
+    /// counter of it the server has processed.
+    pub held_others: Vec<(Uuid, u64)>,
 }
 
 /// The body of every 4xx/5xx answer.

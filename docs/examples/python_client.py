@@ -26,7 +26,7 @@ import urllib.error
 import urllib.request
 import uuid
 
-PROTOCOL = 1
+PROTOCOL = 2
 SCHEMA_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "api", "wire.schema.json")
 
 
@@ -89,6 +89,7 @@ class DoorstepClient:
         self.last_hlc = 0
         self.offset_ms = 0  # server_time - device_time, from the latest answer
         self.cursor = None
+        self.held = 0  # what the server holds of this replica, from the latest pull
         self.tries = tries
 
     # --- transport -------------------------------------------------------------------------
@@ -177,10 +178,20 @@ class DoorstepClient:
                 "device_time_ms": self._now_ms(),
                 "cursor": self.cursor,
                 "limit": limit,
+                # The highest counter of our own this client holds. A server that has
+                # processed more of our replica (we were restored from an older copy) sends
+                # those operations of ours back first.
+                "own": self.counter,
+                # Other devices' replicas whose signed runs we relay (this client relays none).
+                "relaying": [],
             }
             page = self._post("/v1/sync/pull", body, "PullRequest", "PullResponse")
             ops.extend(page["ops"])
             self.cursor = page["cursor"]
+            # What the server holds of our replica now: push from there (a server restored
+            # from a backup holds less), and never issue a counter at or below it.
+            self.held = page["held"]
+            self.counter = max(self.counter, self.held)
             if not page["has_more"]:
                 return ops
 
@@ -263,6 +274,8 @@ def run(server, code_a, code_b, village):
     checks.check("the visit came back as pushed", visits[:1] == [ops[2]], visits)
     own = [op for op in a.pull_all() if op["replica"] == a.replica]
     checks.check("A is not sent its own operations", own == [], own)
+    checks.check("the server holds A's operations up to its last counter", a.held == a.counter,
+                 (a.held, a.counter))
 
     # The documented errors.
     c = DoorstepClient(server, schema)
@@ -271,8 +284,8 @@ def run(server, code_a, code_b, village):
     c.token = "not-a-token"
     checks.expect_error("a bad token: 401", lambda: c.push([]), 401, "unauthorized")
     checks.expect_error(
-        "protocol 2: 400 unsupported_protocol",
-        lambda: b._post("/v1/sync/pull", {"protocol": 2, "device_time_ms": 0, "cursor": None, "limit": 1},
+        "protocol 1 (an older client): 400 unsupported_protocol",
+        lambda: b._post("/v1/sync/pull", {"protocol": 1, "device_time_ms": 0, "cursor": None, "limit": 1, "own": 0, "relaying": []},
                         "PullRequest", "PullResponse"),
         400, "unsupported_protocol")
     foreign = dict(ops[2], counter=1, replica=str(uuid.uuid4()))

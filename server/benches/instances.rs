@@ -131,6 +131,7 @@ fn main() {
                             device_name: format!("máy {i}"),
                             replica: Uuid::new_v4(),
                             device_time_ms: now_ms(),
+                            public_key: None,
                         },
                         now_ms(),
                     )

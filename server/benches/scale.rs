@@ -337,6 +337,7 @@ impl Side {
                         device_name: format!("máy {i}"),
                         replica: Uuid::new_v4(),
                         device_time_ms: now,
+                        public_key: None,
                     },
                     now,
                 )

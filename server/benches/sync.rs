@@ -695,6 +695,7 @@ fn push_body(ops: &[Op]) -> (usize, Vec<u8>) {
         protocol: PROTOCOL_VERSION,
         device_time_ms: wall_ms() as i64,
         ops: ops.to_vec(),
+        segments: Vec::new(),
     })
     .expect("encode push");
     let z = zstd::encode_all(&raw[..], ZSTD_LEVEL).expect("zstd");
@@ -746,6 +747,7 @@ fn prepare_db(path: &Path, w: &World, enrol: &[(ReplicaId, Uuid)]) -> Vec<(Devic
                         device_name: "Galaxy A05".into(),
                         replica: replica.0,
                         device_time_ms: now,
+                        public_key: None,
                     },
                     now,
                 )
@@ -1567,6 +1569,7 @@ fn split_first_pull(ctx: &Ctx, server: &Server, (village, slot): (usize, usize))
                 device_name: "Galaxy A05".into(),
                 replica: store.replica_id().0,
                 device_time_ms: now,
+                public_key: None,
             },
             now,
         )

@@ -88,6 +88,16 @@ pub enum Command {
         demo_seed: u64,
         // --- end demo ---
     },
+    /// A consistent copy of the SQLite database (--db), taken while the server runs.
+    ///
+    /// The copy is written beside FILE and renamed into place once whole and checked; FILE
+    /// must not exist. To restore: stop the server, put the copy in place of the database
+    /// file (and remove its -wal and -shm files), start the server; the phones' next syncs
+    /// bring back what the backup lacks (docs/backup.md). On PostgreSQL use pg_dump.
+    Backup {
+        /// Where the copy goes (a new file).
+        out: PathBuf,
+    },
     /// The national roll-up: the country's figures from the province servers' report APIs.
     ///
     /// A command centre above the province servers (docs/scaling.md). Reads each province's

@@ -7,6 +7,7 @@
 //! server re-checks on every pull.
 
 use crate::error::{Result, ServerError};
+use crate::generation::{Generation, Lineage};
 use crate::scope::OfficerScope;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -25,6 +26,18 @@ pub struct Cursor {
     /// A backfill in progress: an area newly in scope whose rows up to `seq` are being sent,
     /// and the last feed row of it already sent.
     pub backfill: Option<Backfill>,
+    /// The server's latest generations when the cursor was made, oldest first
+    /// ([`crate::generation`]): how a cursor is moved back after a restore. Empty in a cursor
+    /// made before generations existed.
+    pub gens: Vec<Generation>,
+}
+
+/// A cursor as servers made it before generations ([`Cursor`] without `gens`).
+#[derive(Deserialize)]
+struct CursorV1 {
+    seq: u64,
+    areas: Vec<String>,
+    backfill: Option<Backfill>,
 }
 
 /// A newly assigned area whose history is being sent.
@@ -50,8 +63,37 @@ impl Cursor {
         let bytes = URL_SAFE_NO_PAD
             .decode(text.trim())
             .map_err(|_| ServerError::BadRequest("cursor is not one this server made".into()))?;
-        postcard::from_bytes(&bytes)
-            .map_err(|_| ServerError::BadRequest("cursor is not one this server made".into()))
+        if let Ok(c) = postcard::from_bytes::<Cursor>(&bytes) {
+            return Ok(c);
+        }
+        let old: CursorV1 = postcard::from_bytes(&bytes)
+            .map_err(|_| ServerError::BadRequest("cursor is not one this server made".into()))?;
+        Ok(Cursor {
+            seq: old.seq,
+            areas: old.areas,
+            backfill: old.backfill,
+            gens: Vec::new(),
+        })
+    }
+
+    /// Move the cursor back to where its history and this database's agree (after a restore
+    /// from a backup; [`Lineage::agrees_until`]), and to the feed's end if it lies past it (a
+    /// database replaced while serving). What follows is sent again; the device ignores what
+    /// it holds.
+    fn rebase(&mut self, lineage: &Lineage, end: u64) {
+        let until = lineage.agrees_until(&self.gens).unwrap_or(0).min(end);
+        if self.seq > until {
+            tracing::info!(
+                from = self.seq,
+                to = until,
+                "a cursor of an earlier history (restored database): sending again from there"
+            );
+            self.seq = until;
+        }
+        if let Some(b) = self.backfill.as_mut() {
+            b.after = b.after.min(self.seq);
+        }
+        self.gens = lineage.tail();
     }
 }
 
@@ -71,19 +113,57 @@ pub trait FeedSnapshot {
     ) -> Result<Vec<(u64, Op)>>;
     /// The last `seq` of the snapshot (0 for an empty feed).
     fn end(&mut self) -> Result<u64>;
+    /// Up to `n` of the pulling device's own operations with counters above `after`, in
+    /// counter order (given back to a device restored from an older copy).
+    fn own_rows(&mut self, after: u64, n: usize) -> Result<Vec<Op>>;
 }
 
-/// One pull page, the same on every backend: first the history of areas newly in the
-/// device's scope (one at a time, up to the cursor's position), then everything new after the
-/// cursor in the areas it has been fed and in the reference data. Returns the operations, the
-/// next cursor and whether more is waiting. `cursor` is `None` on a device's first pull.
+/// What a pull asks besides its cursor.
+#[derive(Debug, Clone, Copy)]
+pub struct PullAsk<'a> {
+    /// The cursor of the last page the device applied (`None` on its first pull).
+    pub cursor: Option<&'a str>,
+    /// At most this many operations (at least 1).
+    pub limit: usize,
+    /// The device's own operations to give back first: those above this counter (`None`:
+    /// the device lacks none of its own).
+    pub own_after: Option<u64>,
+}
+
+/// One pull page, the same on every backend: first the device's own operations it lacks (a
+/// phone restored from an older copy), then the history of areas newly in the device's scope
+/// (one at a time, up to the cursor's position), then everything new after the cursor in the
+/// areas it has been fed and in the reference data. A cursor made in an earlier history of
+/// the database (a restore) is first moved back to where the histories agree. Returns the
+/// operations, the next cursor and whether more is waiting.
 pub fn pull_page(
     feed: &mut dyn FeedSnapshot,
     scope: &OfficerScope,
-    cursor: Option<&str>,
-    limit: usize,
+    lineage: &Lineage,
+    ask: PullAsk<'_>,
 ) -> Result<(Vec<Op>, Cursor, bool)> {
+    let PullAsk {
+        cursor,
+        limit,
+        own_after,
+    } = ask;
+    let limit = limit.max(1);
     let mut cur = Cursor::decode(cursor)?;
+    let end = feed.end()?;
+    cur.rebase(lineage, end);
+    let mut ops: Vec<Op> = Vec::new();
+    if let Some(after) = own_after {
+        ops = feed.own_rows(after, limit + 1)?;
+        if ops.len() > limit {
+            ops.truncate(limit);
+        }
+        if ops.len() == limit {
+            if cursor.is_none() {
+                cur.areas = scope.feed_areas().into_iter().collect();
+            }
+            return Ok((ops, cur, true));
+        }
+    }
     // Villages and the units above them: what this device is sent.
     let wanted = scope.feed_areas();
     if cursor.is_none() {
@@ -102,7 +182,6 @@ pub fn pull_page(
     {
         cur.backfill = None;
     }
-    let mut ops: Vec<Op> = Vec::new();
     let mut has_more = false;
     // Backfill areas newly in scope, up to the cursor's position, one at a time.
     loop {
@@ -147,7 +226,7 @@ pub fn pull_page(
             // Everything up to the end of this snapshot was looked at (the device's own
             // operations and other areas' are not sent): start after it next time. The
             // snapshot is a prefix of the feed, so no row at or below its end commits later.
-            cur.seq = cur.seq.max(feed.end()?);
+            cur.seq = cur.seq.max(end);
         }
     }
     cur.areas = fed.into_iter().collect();
@@ -167,6 +246,7 @@ mod tests {
                 area: "22813-03".into(),
                 after: 7,
             }),
+            gens: vec![Generation { id: 9, base: 40 }],
         };
         assert_eq!(Cursor::decode(Some(&c.encode())).unwrap(), c);
         assert_eq!(Cursor::decode(None).unwrap(), Cursor::default());

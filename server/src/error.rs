@@ -18,7 +18,10 @@ pub type Result<T, E = ServerError> = std::result::Result<T, E>;
 #[derive(Debug, Error)]
 pub enum ServerError {
     /// The body's `protocol` is not one this server speaks.
-    #[error("protocol version {0} is not supported")]
+    #[error(
+        "protocol version {0} is not supported: this server speaks version {v}; update the app",
+        v = doorstep_core::wire::PROTOCOL_VERSION
+    )]
     UnsupportedProtocol(u64),
     /// Malformed body, wrong types, bad operation shape, unknown content type.
     #[error("bad request: {0}")]

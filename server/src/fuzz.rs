@@ -134,11 +134,12 @@ pub fn enrol(data: &[u8]) {
     let req = request::<EnrolRequest>(data, Format::Json)
         .or_else(|| request::<EnrolRequest>(data, Format::Postcard))
         .unwrap_or_else(|| EnrolRequest {
-            protocol: 1,
+            protocol: 2,
             code: String::from_utf8_lossy(data).into_owned(),
             device_name: "Pixel 7".into(),
             replica: Uuid::from_u128(0xD0),
             device_time_ms: 1_688_954_400_000,
+            public_key: None,
         });
     let normal = crate::auth::normalize_code(&req.code);
     assert_eq!(crate::auth::normalize_code(&normal), normal);
@@ -148,6 +149,7 @@ pub fn enrol(data: &[u8]) {
             device_name: req.device_name,
             replica: req.replica,
             device_time_ms: req.device_time_ms,
+            public_key: req.public_key,
         },
         crate::now_ms(),
     );

@@ -25,12 +25,14 @@ pub mod app;
 pub mod auth;
 pub mod authority;
 pub mod backend;
+pub mod backup;
 pub mod cursor;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod error;
 #[cfg(feature = "test-utils")]
 pub mod fuzz;
+pub mod generation;
 pub mod html;
 pub mod limits;
 pub mod metrics;

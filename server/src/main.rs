@@ -120,6 +120,7 @@ fn main() -> anyhow::Result<()> {
                 },
             )
         }
+        Command::Backup { out } => backup(&db, &out),
         Command::National {
             config,
             listen,
@@ -304,6 +305,32 @@ fn prepare_demo(_db: &std::path::Path, _seed: u64) -> anyhow::Result<()> {
     )
 }
 
+/// `doorstep backup FILE` (server/src/backup.rs): SQLite only; PostgreSQL has pg_dump.
+fn backup(db: &Database, out: &std::path::Path) -> anyhow::Result<()> {
+    let Database::Sqlite(path) = db else {
+        bail!(
+            "backup copies an SQLite database; for PostgreSQL use \
+             `pg_dump --format=custom --file FILE URL` (docs/backup.md)"
+        );
+    };
+    let mut shown = 0;
+    let report = doorstep_server::backup::sqlite(path, out, &mut |done, total| {
+        let pct = (done * 100).checked_div(total).unwrap_or(100);
+        if pct >= shown + 10 || done == total {
+            eprintln!("backup: {done} of {total} pages ({pct} %)");
+            shown = pct;
+        }
+    })?;
+    println!(
+        "backed up {} to {} ({} pages, {} bytes)",
+        path.display(),
+        out.display(),
+        report.pages,
+        report.bytes
+    );
+    Ok(())
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -330,7 +357,9 @@ fn console(db: Database, command: Command) -> anyhow::Result<()> {
     let b = db.open()?;
     let now = now_ms();
     match command {
-        Command::Serve { .. } | Command::National { .. } => unreachable!("handled by main"),
+        Command::Serve { .. } | Command::National { .. } | Command::Backup { .. } => {
+            unreachable!("handled by main")
+        }
         Command::Admin {
             command: AdminCommand::Bootstrap { name },
         } => match b.bootstrap_admin(&name, now)? {

@@ -66,6 +66,8 @@ pub struct Enrolment {
     pub replica: Uuid,
     /// The device's clock.
     pub device_time_ms: i64,
+    /// The device's Ed25519 public key (32 bytes), if it sent one.
+    pub public_key: Option<Vec<u8>>,
 }
 
 /// What an enrolment made.
@@ -79,6 +81,25 @@ pub struct Enrolled {
     pub officer_id: Uuid,
     /// The server's replica id.
     pub server_replica: Uuid,
+    /// The server's public key.
+    pub server_key: Vec<u8>,
+    /// The server's certificate of the device's key, if it sent one.
+    pub certificate: Option<doorstep_core::DeviceCertificate>,
+}
+
+/// The device that made a replica's operations, as a relayed segment is checked against it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    /// The device's id.
+    pub device_id: Uuid,
+    /// Its officer.
+    pub officer_id: Uuid,
+    /// Its public key (`None`: it registered none).
+    pub public_key: Option<Vec<u8>>,
+    /// When it was revoked, if it was.
+    pub revoked_at_ms: Option<i64>,
+    /// The highest counter of its replica the server has processed.
+    pub acked_counter: u64,
 }
 
 /// An issued enrolment code.

@@ -21,7 +21,7 @@
 
 use crate::cursor::FeedSnapshot;
 use crate::error::{Result, ServerError};
-use crate::model::{AuditEntry, CommandUser, DeviceAuth, DeviceInfo};
+use crate::model::{AuditEntry, Author, CommandUser, DeviceAuth, DeviceInfo};
 use doorstep_core::store::Verdict;
 use doorstep_core::{Op, Store};
 use rusqlite::Connection;
@@ -123,8 +123,24 @@ pub trait Tables {
     fn revoke_device(&mut self, id: &str, now_ms: i64) -> Result<bool>;
     /// Every device, in enrolment order.
     fn devices(&mut self) -> Result<Vec<DeviceInfo>>;
-    /// Record a device's last request and clock offset.
-    fn touch_device(&mut self, id: &str, now_ms: i64, clock_offset_ms: i64) -> Result<()>;
+    /// Record a device's last request and clock offset; returns its acknowledgement (the
+    /// highest counter of its replica processed, as this database holds it).
+    fn touch_device(&mut self, id: &str, now_ms: i64, clock_offset_ms: i64) -> Result<u64>;
+    /// Set a device's public key.
+    fn set_public_key(&mut self, id: &str, key: &[u8]) -> Result<()>;
+    /// The device that holds (or last held) `replica`: the one not revoked, else the latest.
+    fn author_of_replica(&mut self, replica: Uuid) -> Result<Option<Author>>;
+    /// Raise a device's acknowledgement to `counter` (never lowers it) without recording a
+    /// request of it (its operations arrived through another device).
+    fn raise_ack(&mut self, id: &str, counter: i64) -> Result<()>;
+    /// A value of `server_meta`.
+    fn meta(&mut self, key: &str) -> Result<Option<String>>;
+    /// Set a value of `server_meta`.
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<()>;
+    /// Set a value of `server_meta` unless it has one (the first of two racing writers wins).
+    fn init_meta(&mut self, key: &str, value: &str) -> Result<()>;
+    /// The feed's last `seq` (0 when empty).
+    fn feed_end(&mut self) -> Result<u64>;
     /// Raise a device's acknowledgement to `counter` (never lowers it), record its request;
     /// returns the acknowledgement.
     fn ack_device(
@@ -310,6 +326,46 @@ pub(crate) fn core_error(e: ServerError) -> doorstep_core::Error {
         ServerError::Sqlite(e) => doorstep_core::Error::Sqlite(e),
         other => doorstep_core::Error::Decode(other.to_string()),
     }
+}
+
+/// The `server_meta` key of the lineage.
+const LINEAGE_KEY: &str = "lineage";
+
+/// This database's lineage of generations ([`crate::generation`]; empty before the first
+/// start with generations).
+pub fn lineage(t: &mut dyn Tables) -> Result<crate::generation::Lineage> {
+    crate::generation::Lineage::parse(&t.meta(LINEAGE_KEY)?.unwrap_or_default())
+}
+
+/// The server's signing key (Ed25519), made on first use and kept in `server_meta`: it
+/// certifies devices' keys at enrolment.
+pub fn server_signing_key(t: &mut dyn Tables) -> Result<ed25519_dalek::SigningKey> {
+    const KEY: &str = "signing_key";
+    if let Some(hex) = t.meta(KEY)? {
+        let bytes: Option<Vec<u8>> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+            .collect();
+        return bytes
+            .as_deref()
+            .and_then(doorstep_core::sign::key_from_bytes)
+            .ok_or_else(|| ServerError::Internal("server_meta.signing_key: not a key".into()));
+    }
+    let key = doorstep_core::sign::new_key();
+    let hex: String = key.to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    // Two instances starting at once: the first key written is everyone's.
+    t.init_meta(KEY, &hex)?;
+    server_signing_key(t)
+}
+
+/// Begin a new generation at the feed's end (every start of the server does).
+pub fn begin_generation(t: &mut dyn Tables) -> Result<crate::generation::Generation> {
+    let mut lineage = lineage(t)?;
+    let end = t.feed_end()?;
+    let g = lineage.begin(rand::random::<u64>(), end);
+    t.set_meta(LINEAGE_KEY, &lineage.to_text())?;
+    tracing::info!(generation = %format!("{:x}", g.id), base = g.base, "generation begun");
+    Ok(g)
 }
 
 #[cfg(test)]

@@ -596,6 +596,7 @@ fn a_revoked_device_replaying_old_batches_is_refused_case() {
                 protocol: doorstep_core::wire::PROTOCOL_VERSION,
                 device_time_ms: now_ms(),
                 ops: batch,
+                segments: Vec::new(),
             }),
         );
         assert_eq!(a.status, 401);

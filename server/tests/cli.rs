@@ -352,6 +352,40 @@ fn console_commands_on_sqlite() {
 }
 
 #[test]
+fn backup_copies_the_database_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("server.db");
+    let db_args = ["--db", db.to_str().unwrap()];
+    console_session(&db_args);
+    let out = dir.path().join("copy.db");
+    let printed = ok(&db_args, &["backup", out.to_str().unwrap()]);
+    assert!(printed.starts_with("backed up "), "{printed}");
+    // The copy is a database the console can read: the officer made above is in it.
+    let listed = ok(&["--db", out.to_str().unwrap()], &["device", "list"]);
+    assert!(listed.starts_with("id\t"), "{listed}");
+    let n: i64 = rusqlite::Connection::open(&out)
+        .unwrap()
+        .query_row("SELECT count(*) FROM officers", [], |r| r.get(0))
+        .unwrap();
+    assert!(n >= 1, "{n}");
+    // A second backup to the same name is refused, naming the argument, and leaves it whole.
+    let again = doorstep(&db_args, &["backup", out.to_str().unwrap()]);
+    assert!(!again.status.success());
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        err.contains("out:") && err.contains("never overwrites"),
+        "{err}"
+    );
+    // On PostgreSQL it says what to use instead.
+    let pg = doorstep(
+        &["--database", "postgres://nobody@127.0.0.1:1/none"],
+        &["backup", "x.dump"],
+    );
+    assert!(!pg.status.success());
+    assert!(String::from_utf8_lossy(&pg.stderr).contains("pg_dump"));
+}
+
+#[test]
 fn console_commands_on_postgres() {
     let Some(base) = testing::base_url() else {
         return;

@@ -100,6 +100,7 @@ impl JsonClient for Server {
             device_name: "Galaxy A03".into(),
             replica: replica.0,
             device_time_ms: now_ms(),
+            public_key: None,
         })
         .unwrap();
         let answer = self.exchange(
@@ -122,6 +123,8 @@ impl JsonClient for Server {
                 device_time_ms: now_ms(),
                 cursor: cursor.clone(),
                 limit: 7,
+                own: u64::MAX,
+                relaying: Vec::new(),
             })
             .unwrap();
             let answer = self.exchange(
@@ -288,6 +291,7 @@ fn real_bodies() {
         protocol: PROTOCOL_VERSION,
         device_time_ms: now_ms(),
         ops: mine,
+        segments: Vec::new(),
     })
     .unwrap();
     let answer = srv.exchange(
@@ -311,7 +315,7 @@ fn real_bodies() {
     let (status, answer) = srv.post(
         "/v1/sync/pull",
         Some("not-a-token"),
-        &json!({"protocol": 1, "device_time_ms": 0, "cursor": null, "limit": 10}),
+        &json!({"protocol": 2, "device_time_ms": 0, "cursor": null, "limit": 10, "own": 0, "relaying": []}),
     );
     assert_eq!(status, 401);
     schema.check("ErrorBody", &answer);
@@ -335,7 +339,7 @@ fn wrong_bodies() {
         .clone();
     let mut good = example.clone();
     good["replica"] = json!(replica.0);
-    let push = |op: Value| json!({"protocol": 1, "device_time_ms": now_ms(), "ops": [op]});
+    let push = |op: Value| json!({"protocol": 2, "device_time_ms": now_ms(), "ops": [op]});
     schema.check("PushRequest", &push(good.clone()));
 
     let wrong: Vec<(&str, Value)> = vec![

@@ -10,6 +10,7 @@ use doorstep_core::wire::{EnrolRequest, PullRequest, PullResponse, PushRequest};
 use doorstep_core::{Entity, Field, Hlc, Key, Op, OpBody, ReplicaId, Value, Visit, VisitOutcome};
 use doorstep_server::cursor::{Backfill, Cursor};
 use doorstep_server::fuzz::TARGETS;
+use doorstep_server::generation::Generation;
 use std::path::{Path, PathBuf};
 use uuid::Uuid;
 
@@ -119,9 +120,10 @@ fn pc<T: serde::Serialize>(v: &T) -> Vec<u8> {
 /// (target, seed name, bytes).
 fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
     let push = PushRequest {
-        protocol: 1,
+        protocol: 2,
         device_time_ms: 1_688_954_400_000,
         ops: example_ops(),
+        segments: Vec::new(),
     };
     let bad_push = PushRequest {
         ops: bad_value_ops(),
@@ -134,25 +136,34 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
             area: "22741-01".into(),
             after: 7,
         }),
+        gens: vec![Generation {
+            id: 0x5eed,
+            base: 40,
+        }],
     };
     let pull = PullRequest {
-        protocol: 1,
+        protocol: 2,
         device_time_ms: 1_688_954_400_000,
         cursor: Some(cursor.encode()),
         limit: 500,
+        own: 0,
+        relaying: Vec::new(),
     };
     let answer = PullResponse {
         ops: example_ops(),
         cursor: cursor.encode(),
         has_more: true,
         server_time_ms: 1_688_954_400_000,
+        held: 12,
+        held_others: Vec::new(),
     };
     let enrol = EnrolRequest {
-        protocol: 1,
+        protocol: 2,
         code: "7KQ2M-9XW4D".into(),
         device_name: "Pixel 7".into(),
         replica: Uuid::from_u128(0xD0),
         device_time_ms: 1_688_954_400_000,
+        public_key: None,
     };
     let outcome_phone = String::from_utf8(json(&push))
         .unwrap()
@@ -176,18 +187,18 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         (
             "push_json",
             "name-as-time.json",
-            br#"{"protocol": 1, "device_time_ms": "Nguyen Van An", "ops": []}"#.to_vec(),
+            br#"{"protocol": 2, "device_time_ms": "Nguyen Van An", "ops": []}"#.to_vec(),
         ),
         (
             "push_json",
-            "protocol-2.json",
-            br#"{"protocol": 2, "device_time_ms": 0, "ops": []}"#.to_vec(),
+            "protocol-99.json",
+            br#"{"protocol": 99, "device_time_ms": 0, "ops": []}"#.to_vec(),
         ),
         ("push_json", "truncated.json", truncated(json(&push))),
         ("push_postcard", "examples", pc(&push)),
         ("push_postcard", "bad-values", pc(&bad_push)),
         ("push_postcard", "truncated", truncated(pc(&push))),
-        ("push_postcard", "protocol-2", vec![2, 0, 0]),
+        ("push_postcard", "protocol-99", vec![99, 0, 0]),
         ("push_postcard", "trailing", [pc(&push), vec![0]].concat()),
         ("pull_json", "request.json", json(&pull)),
         (
@@ -202,7 +213,7 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         (
             "pull_json",
             "bad-cursor.json",
-            br#"{"protocol": 1, "device_time_ms": 0, "cursor": "079201001234", "limit": 10}"#
+            br#"{"protocol": 2, "device_time_ms": 0, "cursor": "079201001234", "limit": 10, "own": 0, "relaying": []}"#
                 .to_vec(),
         ),
         ("pull_postcard", "request", pc(&pull)),

@@ -32,6 +32,7 @@ fn device(b: &Backend, officer: Uuid) -> DeviceAuth {
                 device_name: "máy".into(),
                 replica: Uuid::new_v4(),
                 device_time_ms: now_ms(),
+                public_key: None,
             },
             now_ms(),
         )

@@ -229,6 +229,8 @@ fn a_lost_enrolment_answer_is_retried_case() {
         device_time_ms: now_ms(),
         cursor: None,
         limit: 10,
+        own: u64::MAX,
+        relaying: Vec::new(),
     });
     let old = srv.raw(
         "/v1/sync/pull",
@@ -262,6 +264,7 @@ fn a_lost_enrolment_answer_is_retried_case() {
         device_name: "Galaxy A03".into(),
         replica,
         device_time_ms: t0,
+        public_key: None,
     };
     let replica = Uuid::new_v4();
     let first = srv.backend.enrol(enrolment(replica), t0 + 60_000).unwrap();
@@ -638,10 +641,12 @@ fn a_new_assignment_backfills_the_village_history_case() {
 fn revoked_missing_and_wrong_tokens_are_refused_case() {
     let (srv, w, mut dev, token) = setup(|w| w.me);
     let pull = PullRequest {
-        protocol: 1,
+        protocol: 2,
         device_time_ms: now_ms(),
         cursor: None,
         limit: 10,
+        own: u64::MAX,
+        relaying: Vec::new(),
     };
     let body = Fmt::Json.encode(&pull);
     let none = srv.raw(
@@ -672,9 +677,10 @@ fn revoked_missing_and_wrong_tokens_are_refused_case() {
     visit(&mut dev, w.me, w.hh[0]);
     let before = srv.dump();
     let req = PushRequest {
-        protocol: 1,
+        protocol: 2,
         device_time_ms: now_ms(),
         ops: own_ops(&dev),
+        segments: Vec::new(),
     };
     let a = srv.raw(
         "/v1/sync/push",
@@ -697,10 +703,10 @@ fn malformed_bodies_and_other_protocols_are_400_and_store_nothing_case() {
     assert_eq!((a.status, a.error().error.as_str()), (400, "bad_request"));
     let a = push(
         "application/json",
-        br#"{"protocol": 1, "device_time_ms": "soon", "ops": []}"#.to_vec(),
+        br#"{"protocol": 2, "device_time_ms": "soon", "ops": []}"#.to_vec(),
     );
     assert_eq!((a.status, a.error().error.as_str()), (400, "bad_request"));
-    let a = push(POSTCARD_MEDIA_TYPE, vec![1, 0xff, 0xff]);
+    let a = push(POSTCARD_MEDIA_TYPE, vec![2, 0xff, 0xff]);
     assert_eq!((a.status, a.error().error.as_str()), (400, "bad_request"));
     let a = push("text/plain", b"hello".to_vec());
     assert_eq!(a.status, 400);
@@ -717,24 +723,26 @@ fn malformed_bodies_and_other_protocols_are_400_and_store_nothing_case() {
         },
     });
     let req = PushRequest {
-        protocol: 1,
+        protocol: 2,
         device_time_ms: 0,
         ops: bad,
+        segments: Vec::new(),
     };
     let a = push(POSTCARD_MEDIA_TYPE, Fmt::Postcard.encode(&req));
     assert_eq!((a.status, a.error().error.as_str()), (400, "bad_request"));
-    // Another protocol version, in both formats.
+    // Another protocol version (the previous one), in both formats.
     for fmt in [Fmt::Json, Fmt::Postcard] {
         let req = PushRequest {
-            protocol: 2,
+            protocol: 1,
             device_time_ms: 0,
             ops: ops.clone(),
+            segments: Vec::new(),
         };
         let a = push(fmt.media(), fmt.encode(&req));
         assert_eq!(a.status, 400);
         let e = a.error();
         assert_eq!(e.error, "unsupported_protocol");
-        assert_eq!(e.supported, vec![1]);
+        assert_eq!(e.supported, vec![2]);
     }
     assert_eq!(srv.dump(), before);
 }
@@ -786,9 +794,10 @@ fn oversized_bodies_are_413_even_when_compressed_small_case() {
     srv2.backend.import_ops("test", &w.ops, now_ms()).unwrap();
     let token2 = srv2.enrol(w.me, ReplicaId::random());
     let req = PushRequest {
-        protocol: 1,
+        protocol: 2,
         device_time_ms: 0,
         ops: many,
+        segments: Vec::new(),
     };
     let a = srv2.raw(
         "/v1/sync/push",
@@ -804,9 +813,10 @@ fn gzip_and_zstd_bodies_are_accepted_and_answers_compressed_case() {
     let (srv, w, mut dev, token) = setup(|w| w.me);
     visit(&mut dev, w.me, w.hh[0]);
     let req = PushRequest {
-        protocol: 1,
+        protocol: 2,
         device_time_ms: now_ms(),
         ops: own_ops(&dev),
+        segments: Vec::new(),
     };
     let body = Fmt::Postcard.encode(&req);
     let a = srv.raw(
@@ -840,10 +850,12 @@ fn gzip_and_zstd_bodies_are_accepted_and_answers_compressed_case() {
     assert_eq!(a.status, 400);
     // Ask for a zstd answer.
     let pull = PullRequest {
-        protocol: 1,
+        protocol: 2,
         device_time_ms: now_ms(),
         cursor: None,
         limit: 1000,
+        own: u64::MAX,
+        relaying: Vec::new(),
     };
     let resp = srv
         .http
@@ -1041,7 +1053,7 @@ fn error_answers_name_the_field_never_the_value_case() {
     let before = srv.dump();
     let push = |ct: &str, body: Vec<u8>| srv.raw("/v1/sync/push", Some(&token), ct, None, body);
     let json_push = |op: serde_json::Value| {
-        let body = serde_json::json!({"protocol": 1, "device_time_ms": now_ms(), "ops": [op]});
+        let body = serde_json::json!({"protocol": 2, "device_time_ms": now_ms(), "ops": [op]});
         push("application/json", serde_json::to_vec(&body).unwrap())
     };
     // JSON: where an enum variant, a number, a UUID, a date (Unix ms) is expected.
@@ -1078,11 +1090,10 @@ fn error_answers_name_the_field_never_the_value_case() {
     let mut bad = op.clone();
     bad["counter"] = PHONE.into();
     assert_names_field_not_value(&json_push(bad), "ops[0].counter");
-    let body = serde_json::json!({"protocol": 1, "device_time_ms": 0, "ops": [], NAME: PHONE});
+    let body = serde_json::json!({"protocol": 2, "device_time_ms": 0, "ops": [], NAME: PHONE});
     let a = push("application/json", serde_json::to_vec(&body).unwrap());
     assert_names_field_not_value(&a, "unknown field");
-    let body =
-        serde_json::json!({"protocol": 1, "device_time_ms": 0, "cursor": null, "limit": PHONE});
+    let body = serde_json::json!({"protocol": 2, "device_time_ms": 0, "cursor": null, "limit": PHONE, "own": 0, "relaying": []});
     let a = srv.raw(
         "/v1/sync/pull",
         Some(&token),
@@ -1091,7 +1102,7 @@ fn error_answers_name_the_field_never_the_value_case() {
         serde_json::to_vec(&body).unwrap(),
     );
     assert_names_field_not_value(&a, "limit");
-    let body = serde_json::json!({"protocol": 1, "code": "x", "device_name": "A03",
+    let body = serde_json::json!({"protocol": 2, "code": "x", "device_name": "A03",
         "replica": NAME, "device_time_ms": 0});
     let a = srv.raw(
         "/v1/enrol",
@@ -1117,14 +1128,14 @@ fn error_answers_name_the_field_never_the_value_case() {
     };
     for value in [PHONE, NAME, ID_NUMBER] {
         let body = LoosePush {
-            protocol: 1,
+            protocol: 2,
             device_time_ms: 0,
             ops: vec![loose(value)],
         };
         let a = push(POSTCARD_MEDIA_TYPE, Fmt::Postcard.encode(&body));
         assert_names_field_not_value(&a, "invalid postcard at [2][0][3]");
         let body = LoosePush {
-            protocol: 1,
+            protocol: 2,
             device_time_ms: 0,
             ops: vec![value],
         };

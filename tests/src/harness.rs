@@ -234,6 +234,30 @@ pub fn server_bin() -> PathBuf {
     bin
 }
 
+/// A PostgreSQL client program (`pg_dump`, `pg_restore`) of the newest installed version, as
+/// `scripts/pg.sh` finds the server's.
+pub fn pg_tool(name: &str) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path().join("bin"))
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort_by_key(|d| {
+        d.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    dirs.into_iter()
+        .rev()
+        .map(|d| d.join(name))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
 /// Which database a test server keeps its state in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TestDb {
@@ -411,6 +435,58 @@ impl Server {
             let _ = child.kill(); // SIGKILL on Unix
             let _ = child.wait();
         }
+    }
+
+    /// Back the database up to `out` while the server runs: `doorstep backup` on SQLite,
+    /// `pg_dump --format=custom` on PostgreSQL (the procedures of `docs/backup.md`).
+    pub fn backup(&self, out: &Path) {
+        let Some(url) = &self.database else {
+            // What `doorstep backup FILE` runs, beside the serving process.
+            doorstep_server::backup::sqlite(&self.db, out, &mut |_, _| {}).expect("backup");
+            return;
+        };
+        let output = Command::new(pg_tool("pg_dump"))
+            .args(["--format=custom", "--file"])
+            .arg(out)
+            .arg(url)
+            .output()
+            .expect("run pg_dump");
+        assert!(
+            output.status.success(),
+            "backup failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// Stop the server, restore the database from `backup` (made by [`Server::backup`]) as
+    /// `docs/backup.md` says, and start the server again. On PostgreSQL the process's view
+    /// file is kept (it is of the lost history: the server must notice).
+    pub fn restore(&mut self, backup: &Path) {
+        self.kill();
+        match &self.database {
+            None => {
+                for suffix in ["-wal", "-shm"] {
+                    let mut p = self.db.as_os_str().to_owned();
+                    p.push(suffix);
+                    let _ = std::fs::remove_file(std::path::PathBuf::from(p));
+                }
+                std::fs::copy(backup, &self.db).expect("put the backup in place");
+            }
+            Some(url) => {
+                let output = Command::new(pg_tool("pg_restore"))
+                    .args(["--clean", "--if-exists", "--single-transaction", "--dbname"])
+                    .arg(url)
+                    .arg(backup)
+                    .output()
+                    .expect("run pg_restore");
+                assert!(
+                    output.status.success(),
+                    "pg_restore failed: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+        }
+        self.spawn();
     }
 
     /// The server's log so far.

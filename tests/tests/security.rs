@@ -50,6 +50,7 @@ fn push_json(ops: &[Op], protocol: u32) -> serde_json::Value {
         protocol,
         device_time_ms: wall_ms(),
         ops: ops.to_vec(),
+        segments: Vec::new(),
     })
     .unwrap()
 }
@@ -84,7 +85,7 @@ fn missing_wrong_and_revoked_tokens_are_401_and_store_nothing() {
     let before = stored(&server);
     let body = serde_json::to_vec(&push_json(&ops, PROTOCOL_VERSION)).unwrap();
     let pull = serde_json::to_vec(&serde_json::json!({
-        "protocol": 1, "device_time_ms": wall_ms(), "cursor": null, "limit": 100
+        "protocol": 2, "device_time_ms": wall_ms(), "cursor": null, "limit": 100, "own": 0, "relaying": []
     }))
     .unwrap();
     for token in [None, Some("not-a-token"), Some("")] {
@@ -231,7 +232,7 @@ fn malformed_requests_are_clear_4xx_and_store_nothing() {
         "wrong type in an op",
     );
     let mut unknown = valid.clone();
-    unknown["protocol"] = serde_json::json!(2);
+    unknown["protocol"] = serde_json::json!(1);
     let (got, err) = post(
         &server,
         "/v1/sync/push",
@@ -240,7 +241,7 @@ fn malformed_requests_are_clear_4xx_and_store_nothing() {
     );
     assert_eq!(got, 400, "{err}");
     assert_eq!(err["error"], "unsupported_protocol");
-    assert_eq!(err["supported"], serde_json::json!([1]));
+    assert_eq!(err["supported"], serde_json::json!([2]));
     assert_eq!(stored(&server), before);
     // Over 4 MiB: a valid batch padded with white space.
     let mut big = serde_json::to_vec(&valid).unwrap();
@@ -265,7 +266,8 @@ fn malformed_requests_are_clear_4xx_and_store_nothing() {
         &server,
         "/v1/sync/pull",
         Some(&token),
-        br#"{"protocol":1,"device_time_ms":0,"cursor":"%%%","limit":10}"#.to_vec(),
+        br#"{"protocol":2,"device_time_ms":0,"cursor":"%%%","limit":10,"own":0,"relaying":[]}"#
+            .to_vec(),
     );
     assert_eq!(
         (got, err["error"].as_str()),

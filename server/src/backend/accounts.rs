@@ -75,7 +75,40 @@ impl<S: Storage + ?Sized> Backend<S> {
         // A phone re-enrolling after a reset keeps its replica: start from what we hold.
         let acked = self.view(|c| replica_contiguous(c, e.replica))?;
         let server_replica = self.server_replica();
+        if let Some(k) = &e.public_key {
+            let ok = <[u8; 32]>::try_from(k.as_slice())
+                .ok()
+                .is_some_and(|b| ed25519_dalek::VerifyingKey::from_bytes(&b).is_ok());
+            if !ok {
+                return Err(ServerError::BadRequest(
+                    "public_key: expected the 32 bytes of an Ed25519 public key".into(),
+                ));
+            }
+        }
         self.write(|t| {
+            let server_key = crate::storage::server_signing_key(t)?;
+            // The server's word that this key is this device's, for other phones to check.
+            let certify = |t: &mut dyn crate::storage::Tables,
+                           device_id: Uuid,
+                           officer_id: Uuid|
+             -> Result<Option<doorstep_core::DeviceCertificate>> {
+                let Some(key) = &e.public_key else {
+                    return Ok(None);
+                };
+                t.set_public_key(&device_id.to_string(), key)?;
+                Ok(Some(doorstep_core::sign::certify(
+                    &server_key,
+                    doorstep_core::DeviceCertificate {
+                        replica: e.replica,
+                        officer_id,
+                        device_id,
+                        public_key: key.clone(),
+                        issued_at_ms: now_ms,
+                        signature: Vec::new(),
+                    },
+                )))
+            };
+            let server_public = server_key.verifying_key().to_bytes().to_vec();
             let code_hash = auth::hash_secret(&auth::normalize_code(&e.code));
             let Some((officer, expires_ms, used)) = t.enrol_code(&code_hash)? else {
                 return Err(ServerError::EnrolRefused(EnrolRefusal::Unknown));
@@ -96,11 +129,14 @@ impl<S: Storage + ?Sized> Backend<S> {
                     &used_by,
                     &format!("officer={officer_id}"),
                 )?;
+                let certificate = certify(t, device.id, officer_id)?;
                 return Ok(Enrolled {
                     device_id: device.id,
                     token,
                     officer_id,
                     server_replica,
+                    server_key: server_public,
+                    certificate,
                 });
             }
             if now_ms >= expires_ms {
@@ -140,11 +176,14 @@ impl<S: Storage + ?Sized> Backend<S> {
                 &id,
                 &format!("officer={officer_id}"),
             )?;
+            let certificate = certify(t, device_id, officer_id)?;
             Ok(Enrolled {
                 device_id,
                 token,
                 officer_id,
                 server_replica,
+                server_key: server_public,
+                certificate,
             })
         })
     }

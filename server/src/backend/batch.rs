@@ -13,11 +13,12 @@ use super::{Backend, DeviceAuth};
 use crate::authority;
 use crate::cursor;
 use crate::error::{Result, ServerError};
+use crate::model::Author;
 use crate::scope::{self, OfficerScope};
 use crate::storage::{Storage, Tables};
 use doorstep_core::store::Verdict;
 use doorstep_core::wire::{PullResponse, PushResponse, Rejected};
-use doorstep_core::{CampaignDays, Entity, Op, OpBody, ReplicaId};
+use doorstep_core::{CampaignDays, Entity, Op, OpBody, ReplicaId, Segment, SegmentRefusal};
 use rusqlite::Connection;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -45,6 +46,38 @@ fn value_refusal(op: &Op, days: &CampaignDays) -> Result<Option<String>> {
             None => Err(e.into()),
         },
     }
+}
+
+/// Why a relayed run is refused whole, if it is: its author unknown or without a key, signed
+/// after the author's device was revoked or far ahead of the server's clock, or a signature
+/// that does not match the operations given (forged, altered, truncated).
+fn relay_refusal(
+    author: Option<&Author>,
+    seg: &Segment,
+    run: &[Op],
+    now_ms: i64,
+) -> Option<&'static str> {
+    let Some(author) = author else {
+        return Some(SegmentRefusal::UnknownAuthor.as_str());
+    };
+    let Some(key) = &author.public_key else {
+        return Some(SegmentRefusal::UnknownAuthor.as_str());
+    };
+    let ops: Vec<&Op> = run.iter().collect();
+    if let Err(r) = doorstep_core::sign::verify_segment(key, seg, &ops) {
+        return Some(r.as_str());
+    }
+    if author
+        .revoked_at_ms
+        .is_some_and(|revoked| seg.signed_at_ms > revoked)
+    {
+        return Some(SegmentRefusal::Revoked.as_str());
+    }
+    // Signed "in the future" would dodge a later revocation.
+    if seg.signed_at_ms > now_ms.saturating_add(scope::MAX_AHEAD_MS) {
+        return Some(scope::CLOCK_AHEAD);
+    }
+    None
 }
 
 /// What an operation without an instant (a `Set`, a retraction) is checked against.
@@ -134,6 +167,24 @@ impl Checked {
     }
 }
 
+/// A device's pull request, as the backend needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct PullArgs<'a> {
+    /// The cursor of the last page applied (`None` the first time).
+    pub cursor: Option<&'a str>,
+    /// At most this many operations (capped at the server's page limit).
+    pub limit: u32,
+    /// The highest counter of its own replica the device holds.
+    pub own: u64,
+    /// The device's clock when it sent the request.
+    pub device_time_ms: i64,
+    /// Other devices' replicas the device relays runs of.
+    pub relaying: &'a [Uuid],
+}
+
+/// Replicas a pull's `relaying` is answered for.
+const MAX_RELAYING: usize = 64;
+
 impl<S: Storage + ?Sized> Backend<S> {
     /// Check `ops`, apply the accepted ones and file them, then run `finish` in the same
     /// transaction. Returns the check's record and how many were applied.
@@ -159,8 +210,7 @@ impl<S: Storage + ?Sized> Backend<S> {
         Ok((checked.into_inner(), applied_n))
     }
 
-    /// Apply a device's batch (checked against its scope), file feed rows and record its
-    /// acknowledgement, in one transaction.
+    /// Apply a device's batch of its own operations (see [`Backend::push_with`]).
     pub fn push(
         &self,
         device: &DeviceAuth,
@@ -168,16 +218,31 @@ impl<S: Storage + ?Sized> Backend<S> {
         device_time_ms: i64,
         now_ms: i64,
     ) -> Result<PushResponse> {
-        // A device pushes its own replica's operations only: any other is refused before the
-        // check, never stored or forwarded (another device's, the server's, a replica nobody
-        // holds); the rest of the batch goes on.
+        self.push_with(device, ops, &[], device_time_ms, now_ms)
+    }
+
+    /// Apply a device's batch (checked against its scope), file feed rows and record its
+    /// acknowledgement, in one transaction; then each signed run of other devices' operations
+    /// it relays (`segments`), checked against its author: signature, revocation, then the
+    /// author's scope and authority, each run in its own transaction.
+    pub fn push_with(
+        &self,
+        device: &DeviceAuth,
+        ops: Vec<Op>,
+        segments: &[Segment],
+        device_time_ms: i64,
+        now_ms: i64,
+    ) -> Result<PushResponse> {
+        // A device's own operations are its token's; another replica's must come in a run
+        // signed by its author, else they are refused before any check, never stored or
+        // forwarded; the rest of the batch goes on.
         let total = ops.len();
         let (ops, foreign): (Vec<Op>, Vec<Op>) =
             ops.into_iter().partition(|o| o.replica.0 == device.replica);
         let own_max = ops.iter().map(|o| o.counter).max().unwrap_or(0) as i64;
         let device_id = device.device_id.to_string();
         let mut acked = 0;
-        let (checked, applied) =
+        let (checked, mut applied) =
             self.apply_batch(&ops, Some(device.officer_id), now_ms, |t, checked, _| {
                 for op in &checked.quarantined {
                     t.quarantine(op, &device_id, now_ms)?;
@@ -190,16 +255,16 @@ impl<S: Storage + ?Sized> Backend<S> {
                 )?;
                 Ok(())
             })?;
-        let mut rejected: Vec<Rejected> = foreign
-            .iter()
-            .map(|o| Rejected {
-                replica: o.replica.0,
-                counter: o.counter,
-                reason: FOREIGN_REPLICA.to_owned(),
-            })
-            .collect();
-        rejected.extend(checked.rejected);
-        let duplicates = total - applied - rejected.len();
+        let mut rejected = checked.rejected;
+        let (relayed, relay_rejected, uncovered) = self.relay(foreign, segments, now_ms)?;
+        applied += relayed;
+        rejected.extend(relay_rejected);
+        rejected.extend(uncovered.iter().map(|o| Rejected {
+            replica: o.replica.0,
+            counter: o.counter,
+            reason: FOREIGN_REPLICA.to_owned(),
+        }));
+        let duplicates = total.saturating_sub(applied + rejected.len());
         Ok(PushResponse {
             applied: applied as u64,
             duplicates: duplicates as u64,
@@ -209,7 +274,60 @@ impl<S: Storage + ?Sized> Backend<S> {
         })
     }
 
-    /// A page of the feed in the device's scope after `cursor`.
+    /// Apply the signed runs of other devices' operations a device relays. Returns how many
+    /// were applied, the refusals, and the operations no segment covers.
+    fn relay(
+        &self,
+        mut foreign: Vec<Op>,
+        segments: &[Segment],
+        now_ms: i64,
+    ) -> Result<(usize, Vec<Rejected>, Vec<Op>)> {
+        let mut applied = 0;
+        let mut rejected = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for seg in segments {
+            if !seen.insert((seg.replica, seg.first)) {
+                continue; // the same run twice in one request: once is enough
+            }
+            let (run, rest): (Vec<Op>, Vec<Op>) = foreign.into_iter().partition(|o| {
+                o.replica.0 == seg.replica && (seg.first..=seg.last).contains(&o.counter)
+            });
+            foreign = rest;
+            let mut run = run;
+            run.sort_by_key(|o| o.counter);
+            let author = self.tables(|t| t.author_of_replica(seg.replica))?;
+            let refusal = relay_refusal(author.as_ref(), seg, &run, now_ms);
+            let refuse = |reason: &str, run: &[Op], rejected: &mut Vec<Rejected>| {
+                rejected.extend(run.iter().map(|o| Rejected {
+                    replica: o.replica.0,
+                    counter: o.counter,
+                    reason: reason.to_owned(),
+                }));
+            };
+            let (Some(author), None) = (author, refusal) else {
+                refuse(refusal.unwrap_or("unknown_author"), &run, &mut rejected);
+                continue;
+            };
+            let author_id = author.device_id.to_string();
+            let (checked, n) =
+                self.apply_batch(&run, Some(author.officer_id), now_ms, |t, checked, _| {
+                    for op in &checked.quarantined {
+                        t.quarantine(op, &author_id, now_ms)?;
+                    }
+                    // The author need not send what the server now holds after what it had.
+                    if seg.first <= author.acked_counter + 1 {
+                        t.raise_ack(&author_id, seg.last as i64)?;
+                    }
+                    Ok(())
+                })?;
+            applied += n;
+            rejected.extend(checked.rejected);
+        }
+        Ok((applied, rejected, foreign))
+    }
+
+    /// A page of the feed in the device's scope after `cursor`, for a device that lacks none
+    /// of its own operations (tests, benches); [`Backend::pull_with`] is the protocol's.
     pub fn pull(
         &self,
         device: &DeviceAuth,
@@ -218,18 +336,49 @@ impl<S: Storage + ?Sized> Backend<S> {
         device_time_ms: i64,
         now_ms: i64,
     ) -> Result<PullResponse> {
-        let limit = limit.clamp(1, MAX_PAGE) as usize;
+        let ask = PullArgs {
+            cursor,
+            limit,
+            own: u64::MAX,
+            device_time_ms,
+            relaying: &[],
+        };
+        self.pull_with(device, ask, now_ms)
+    }
+
+    /// A page of the feed in the device's scope after the cursor; `ask.own` is the highest
+    /// counter of its own replica the device holds (its own operations above it that this
+    /// server holds come first).
+    pub fn pull_with(
+        &self,
+        device: &DeviceAuth,
+        ask: PullArgs<'_>,
+        now_ms: i64,
+    ) -> Result<PullResponse> {
+        let limit = ask.limit.clamp(1, MAX_PAGE) as usize;
         let scope = self.view(|c| Ok(scope::officer_scope(c, device.officer_id)?))?;
-        self.tables(|t| {
-            t.touch_device(
+        let (held, lineage, held_others) = self.tables(|t| {
+            let held = t.touch_device(
                 &device.device_id.to_string(),
                 now_ms,
-                now_ms.saturating_sub(device_time_ms),
-            )
+                now_ms.saturating_sub(ask.device_time_ms),
+            )?;
+            let mut others = Vec::new();
+            for r in ask.relaying.iter().take(MAX_RELAYING) {
+                if let Some(a) = t.author_of_replica(*r)? {
+                    others.push((*r, a.acked_counter));
+                }
+            }
+            Ok((held, crate::storage::lineage(t)?, others))
         })?;
         let mut page = None;
         self.store.feed(device.replica, &mut |feed| {
-            page = Some(cursor::pull_page(feed, &scope, cursor, limit)?);
+            let ask = cursor::PullAsk {
+                cursor: ask.cursor,
+                limit,
+                own_after: (held > ask.own).then_some(ask.own),
+            };
+            page = Some(cursor::pull_page(feed, &scope, &lineage, ask)?);
             Ok(())
         })?;
         let (ops, cur, has_more) =
@@ -239,6 +388,8 @@ impl<S: Storage + ?Sized> Backend<S> {
             cursor: cur.encode(),
             has_more,
             server_time_ms: now_ms,
+            held,
+            held_others,
         })
     }
 

@@ -28,6 +28,7 @@ pub use crate::model::{
     user_actor, AuditEntry, CommandUser, DeviceAuth, DeviceInfo, Enrolled, Enrolment, Gauges,
     IssuedCode, CLI_ACTOR, COMMAND_ROLES,
 };
+pub use batch::PullArgs;
 
 /// The server's behaviour over a storage backend `S` (by default any, behind `dyn`).
 pub struct Backend<S: Storage + ?Sized = dyn Storage> {

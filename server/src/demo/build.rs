@@ -280,6 +280,7 @@ fn enrol_devices(
             .code;
         backend.enrol(
             crate::model::Enrolment {
+                public_key: None,
                 code,
                 device_name: format!("Máy {:03}", i + 1),
                 replica: replica.0,

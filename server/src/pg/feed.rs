@@ -125,6 +125,19 @@ impl FeedSnapshot for PgFeed<'_, '_> {
         )?)
     }
 
+    fn own_rows(&mut self, after: u64, n: usize) -> Result<Vec<Op>> {
+        let rows = feed_ops(self.tx.query(
+            "SELECT seq, op FROM feed WHERE replica = $1 AND counter > $2
+             ORDER BY counter LIMIT $3",
+            &[
+                &self.replica.as_bytes().as_slice(),
+                &(after as i64),
+                &(n as i64),
+            ],
+        )?)?;
+        Ok(rows.into_iter().map(|(_, op)| op).collect())
+    }
+
     fn end(&mut self) -> Result<u64> {
         let end: i64 = self
             .tx

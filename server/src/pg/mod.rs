@@ -37,6 +37,7 @@ mod view;
 use crate::backend::Backend;
 use crate::cursor::FeedSnapshot;
 use crate::error::{Result, ServerError};
+use crate::generation::Lineage;
 use crate::scope;
 use crate::storage::{core_error, Check, Finish, Storage, Tables};
 use doorstep_core::{Op, Options, Store};
@@ -163,6 +164,29 @@ impl Backend<PgStorage> {
     }
 }
 
+/// The view's key of the database's latest generations it knew.
+fn gens_key(peer: &str) -> String {
+    format!("{peer} generations")
+}
+
+/// Whether the view has read feed rows of a history the database no longer has (it was
+/// restored from a backup since; see [`crate::generation`]): its position lies past where its
+/// history and the database's agree.
+fn view_diverged(store: &Store, peer: &str, lineage: &Lineage) -> Result<bool> {
+    let seen = Lineage::parse(&store.cursor(&gens_key(peer))?.unwrap_or_default())?;
+    let seq: u64 = store
+        .cursor(peer)?
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    Ok(seq > lineage.agrees_until(&seen.0).unwrap_or(0))
+}
+
+/// Remember the database's latest generations in the view, for the next start.
+fn view_rebase(store: &mut Store, peer: &str, lineage: &Lineage) -> Result<()> {
+    store.set_cursor(&gens_key(peer), &Lineage(lineage.tail()).to_text())?;
+    Ok(())
+}
+
 impl PgStorage {
     /// Connect, migrate, open the view and bring it up to date.
     pub fn open(url: &str, view: ViewOptions) -> Result<PgStorage> {
@@ -170,12 +194,16 @@ impl PgStorage {
         // One connection first, for an error an operator can act on (an untrusted
         // certificate, a server without TLS; the pool's own error only says it timed out),
         // and for the migrations.
-        let replica = {
+        let (replica, lineage) = {
             let mut first = conn
                 .config
                 .connect(conn.tls.clone())
                 .map_err(|e| ServerError::Unavailable(tls::describe(&e)))?;
-            migrate(&mut first)?
+            let replica = migrate(&mut first)?;
+            // Every start is a new generation (a restored database is detected by it).
+            let mut t = PgTables(&mut first);
+            crate::storage::begin_generation(&mut t)?;
+            (replica, crate::storage::lineage(&mut t)?)
         };
         let manager = PostgresConnectionManager::new(conn.config, conn.tls);
         let pool = r2d2::Pool::builder()
@@ -185,15 +213,36 @@ impl PgStorage {
             .build(manager)
             .map_err(|_| ServerError::Unavailable("cannot connect to PostgreSQL".into()))?;
         let place = view::place(view, replica)?;
-        let mut store = Store::open(
-            &place.path,
-            Options {
-                // The view is rebuilt from PostgreSQL if lost: no need to wait for the disk.
-                durability: doorstep_core::Durability::Normal,
-                ..Options::default()
-            },
-        )?;
+        let options = || Options {
+            // The view is rebuilt from PostgreSQL if lost: no need to wait for the disk.
+            durability: doorstep_core::Durability::Normal,
+            ..Options::default()
+        };
+        let mut store = Store::open(&place.path, options())?;
         let peer = format!("postgres:{replica}");
+        if view_diverged(&store, &peer, &lineage)? {
+            // The database was restored from a backup since this view last read it: the view
+            // holds operations the database lost (the phones send them again). It is rebuilt.
+            tracing::warn!(
+                "the view is of a history the database no longer has (restored from a \
+                 backup): rebuilding it from the database"
+            );
+            drop(store);
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = place.path.as_os_str().to_owned();
+                p.push(suffix);
+                match std::fs::remove_file(PathBuf::from(p)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(ServerError::Internal(format!(
+                            "removing the view to rebuild it: {}",
+                            e.kind()
+                        )))
+                    }
+                    _ => {}
+                }
+            }
+            store = Store::open(&place.path, options())?;
+        }
         let foreign: bool = store.connection().query_row(
             "SELECT EXISTS (SELECT 1 FROM oplog) AND NOT EXISTS
                  (SELECT 1 FROM sync_cursors WHERE peer = ?1)",
@@ -210,6 +259,10 @@ impl PgStorage {
         if store.cursor(&peer)?.is_none() {
             store.set_cursor(&peer, "0")?;
         }
+        view_rebase(&mut store, &peer, &lineage)?;
+        // The console's counters start past every one a lost history may have issued.
+        let floor = store.now_ms().max(0) as u64;
+        store.reserve_counters_through(floor)?;
         let storage = PgStorage {
             pool: Some(pool),
             view: Mutex::new(store),

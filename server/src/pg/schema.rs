@@ -117,8 +117,13 @@ ALTER TABLE users ADD COLUMN totp_secret text;
 ALTER TABLE users ADD COLUMN totp_last_step bigint;
 "#;
 
+/// Version 5: a device's Ed25519 public key (signed operations, issue #14).
+const V5: &str = r#"
+ALTER TABLE devices ADD COLUMN public_key bytea;
+"#;
+
 /// `MIGRATIONS[i]` takes the PostgreSQL schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The PostgreSQL schema version this code writes.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -333,7 +338,7 @@ mod tests {
         )
         .unwrap();
         migrate(&mut c).unwrap();
-        assert_eq!(schema_version(&mut c).unwrap(), 4);
+        assert_eq!(schema_version(&mut c).unwrap(), PG_SCHEMA_VERSION);
         let row = c
             .query_one(
                 "SELECT password_hash, totp_secret, totp_last_step FROM users WHERE name = 'chief'",
@@ -351,6 +356,36 @@ mod tests {
         assert!(!b.use_totp_step(id, 100).unwrap(), "a step is used once");
         assert!(b.disable_totp("cli", "chief", 6).unwrap());
         assert_eq!(b.user_totp(id).unwrap(), None);
+    }
+
+    /// A database at v4 with a device migrates to v5: the device has no key.
+    #[test]
+    fn migration_from_v4_adds_device_keys() {
+        let Some(base) = testing::base_url() else {
+            return;
+        };
+        let url = testing::fresh_database(&base).unwrap();
+        let mut c = postgres::Client::connect(&url, NoTls).unwrap();
+        c.batch_execute(
+            "CREATE TABLE server_meta (key text PRIMARY KEY, value text NOT NULL);
+             INSERT INTO server_meta VALUES ('schema_version', '4'),
+                 ('server_replica', '0190a5c4-7c11-7000-8000-000000000001');",
+        )
+        .unwrap();
+        for v in [V1, V2, V3, V4] {
+            c.batch_execute(v).unwrap();
+        }
+        c.batch_execute(
+            "INSERT INTO devices (id, officer_id, replica, name, token_hash, enrolled_at)
+             VALUES ('d1', 'o1', '\\x01', 'A03', 'h1', 1);",
+        )
+        .unwrap();
+        migrate(&mut c).unwrap();
+        assert_eq!(schema_version(&mut c).unwrap(), 5);
+        let row = c
+            .query_one("SELECT public_key FROM devices WHERE id = 'd1'", &[])
+            .unwrap();
+        assert_eq!(row.get::<_, Option<Vec<u8>>>(0), None);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 use super::feed::insert_feed;
 use crate::backend::{AuditEntry, CommandUser, DeviceAuth, DeviceInfo};
 use crate::error::Result;
+use crate::model::Author;
 use crate::storage::{
     uuid_blob, uuid_col, CodeRow, Counted, NewDevice, NewUser, Tables, DEVICE_COLUMNS,
 };
@@ -139,12 +140,86 @@ impl<C: GenericClient> Tables for PgTables<'_, C> {
         rows.iter().map(device_info).collect()
     }
 
-    fn touch_device(&mut self, id: &str, now_ms: i64, clock_offset_ms: i64) -> Result<()> {
-        self.0.execute(
-            "UPDATE devices SET last_seen_ms = $2, clock_offset_ms = $3 WHERE id = $1",
+    fn touch_device(&mut self, id: &str, now_ms: i64, clock_offset_ms: i64) -> Result<u64> {
+        let row = self.0.query_opt(
+            "UPDATE devices SET last_seen_ms = $2, clock_offset_ms = $3 WHERE id = $1
+             RETURNING acked_counter",
             &[&id, &now_ms, &clock_offset_ms],
         )?;
+        Ok(match row {
+            Some(r) => r.try_get::<_, i64>(0)? as u64,
+            None => 0,
+        })
+    }
+
+    fn meta(&mut self, key: &str) -> Result<Option<String>> {
+        let row = self
+            .0
+            .query_opt("SELECT value FROM server_meta WHERE key = $1", &[&key])?;
+        Ok(match row {
+            Some(r) => Some(r.try_get(0)?),
+            None => None,
+        })
+    }
+
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        self.0.execute(
+            "INSERT INTO server_meta (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[&key, &value],
+        )?;
         Ok(())
+    }
+
+    fn init_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        self.0.execute(
+            "INSERT INTO server_meta (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&key, &value],
+        )?;
+        Ok(())
+    }
+
+    fn set_public_key(&mut self, id: &str, key: &[u8]) -> Result<()> {
+        self.0.execute(
+            "UPDATE devices SET public_key = $2 WHERE id = $1",
+            &[&id, &key],
+        )?;
+        Ok(())
+    }
+
+    fn author_of_replica(&mut self, replica: Uuid) -> Result<Option<Author>> {
+        let row = self.0.query_opt(
+            "SELECT id, officer_id, public_key, revoked_at, acked_counter FROM devices
+             WHERE replica = $1
+             ORDER BY revoked_at IS NULL DESC, enrolled_at DESC, id DESC LIMIT 1",
+            &[&replica.as_bytes().as_slice()],
+        )?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Author {
+            device_id: uuid_col(&r.try_get::<_, String>(0)?)?,
+            officer_id: uuid_col(&r.try_get::<_, String>(1)?)?,
+            public_key: r.try_get(2)?,
+            revoked_at_ms: r.try_get(3)?,
+            acked_counter: r.try_get::<_, i64>(4)? as u64,
+        }))
+    }
+
+    fn raise_ack(&mut self, id: &str, counter: i64) -> Result<()> {
+        self.0.execute(
+            "UPDATE devices SET acked_counter = greatest(acked_counter, $2) WHERE id = $1",
+            &[&id, &counter],
+        )?;
+        Ok(())
+    }
+
+    fn feed_end(&mut self) -> Result<u64> {
+        let end: i64 = self
+            .0
+            .query_one("SELECT coalesce(max(seq), 0) FROM feed", &[])?
+            .try_get(0)?;
+        Ok(end as u64)
     }
 
     fn ack_device(

@@ -102,6 +102,18 @@ impl FeedSnapshot for SqliteFeed<'_> {
         )
     }
 
+    fn own_rows(&mut self, after: u64, n: usize) -> Result<Vec<Op>> {
+        let rows = feed_ops(
+            self.conn,
+            "SELECT f.seq, o.replica, o.counter, o.hlc, o.body
+             FROM feed f JOIN oplog o ON o.replica = f.replica AND o.counter = f.counter
+             WHERE f.replica = ?1 AND f.counter > ?2
+             ORDER BY f.counter LIMIT ?3",
+            params![self.replica.as_bytes().as_slice(), after as i64, n as i64],
+        )?;
+        Ok(rows.into_iter().map(|(_, op)| op).collect())
+    }
+
     fn end(&mut self) -> Result<u64> {
         // SQLite has one writer, so no lower sequence number can commit later.
         let end: i64 = self

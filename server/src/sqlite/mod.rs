@@ -81,8 +81,13 @@ impl SqliteStorage {
         Self::from_store(Store::open_in_memory(Options::default())?, None)
     }
 
-    fn from_store(store: Store, path: Option<PathBuf>) -> Result<SqliteStorage> {
+    fn from_store(mut store: Store, path: Option<PathBuf>) -> Result<SqliteStorage> {
         migrate(store.connection())?;
+        // Every start is a new generation (a restored database is detected by it), and the
+        // console's counters start past every one a lost history may have issued.
+        crate::storage::begin_generation(&mut SqliteTables(store.connection()))?;
+        let floor = store.now_ms().max(0) as u64;
+        store.reserve_counters_through(floor)?;
         let replica = store.replica_id().0;
         let backend = SqliteStorage {
             store: Mutex::new(store),

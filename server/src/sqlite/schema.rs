@@ -112,8 +112,15 @@ ALTER TABLE users ADD COLUMN totp_secret TEXT;
 ALTER TABLE users ADD COLUMN totp_last_step INTEGER;
 "#;
 
+/// Version 5: signed operations (issue #14): a device's Ed25519 public key, registered at
+/// enrolment, with which the server checks the segments other devices relay for it. NULL: a
+/// device enrolled before, or a client without keys; its operations arrive only from itself.
+const V5: &str = r#"
+ALTER TABLE devices ADD COLUMN public_key BLOB;
+"#;
+
 /// `MIGRATIONS[i]` takes the server schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The server schema version this code writes.
 pub const SERVER_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -222,7 +229,7 @@ mod tests {
         )
         .unwrap();
         migrate(&conn).unwrap();
-        assert_eq!(server_version(&conn).unwrap(), 4);
+        assert_eq!(server_version(&conn).unwrap(), SERVER_SCHEMA_VERSION);
         let row: (String, Option<String>, Option<i64>) = conn
             .query_row(
                 "SELECT password_hash, totp_secret, totp_last_step FROM users WHERE id = 'u1'",
@@ -233,6 +240,39 @@ mod tests {
         assert_eq!(row, ("$argon2id$x".to_owned(), None, None));
         conn.execute(
             "UPDATE users SET totp_secret = 'ABC', totp_last_step = 7 WHERE id = 'u1'",
+            [],
+        )
+        .unwrap();
+    }
+
+    /// A file at v4 with a device migrates to v5: the device has no key until it enrols
+    /// again (its operations arrive only from itself), and a key can be set.
+    #[test]
+    fn migration_from_v4_adds_device_keys() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE server_meta (key TEXT PRIMARY KEY, value ANY) STRICT;
+             INSERT INTO server_meta VALUES ('server_schema_version', 4);",
+        )
+        .unwrap();
+        for v in [V1, V2, V3, V4] {
+            conn.execute_batch(v).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO devices (id, officer_id, replica, name, token_hash, enrolled_at)
+             VALUES ('d1', 'o1', x'01', 'A03', 'h1', 1);",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        assert_eq!(server_version(&conn).unwrap(), 5);
+        let key: Option<Vec<u8>> = conn
+            .query_row("SELECT public_key FROM devices WHERE id = 'd1'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(key, None);
+        conn.execute(
+            "UPDATE devices SET public_key = x'0102' WHERE id = 'd1'",
             [],
         )
         .unwrap();

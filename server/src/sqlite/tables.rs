@@ -6,6 +6,7 @@
 use super::feed::insert_feed;
 use crate::backend::{AuditEntry, CommandUser, DeviceAuth, DeviceInfo};
 use crate::error::Result;
+use crate::model::Author;
 use crate::storage::{
     uuid_blob, uuid_col, CodeRow, Counted, NewDevice, NewUser, Tables, DEVICE_COLUMNS,
 };
@@ -144,13 +145,96 @@ impl Tables for SqliteTables<'_> {
         Ok(out)
     }
 
-    fn touch_device(&mut self, id: &str, now_ms: i64, clock_offset_ms: i64) -> Result<()> {
+    fn touch_device(&mut self, id: &str, now_ms: i64, clock_offset_ms: i64) -> Result<u64> {
+        let acked: Option<i64> = self
+            .0
+            .prepare_cached(
+                "UPDATE devices SET last_seen_ms = ?2, clock_offset_ms = ?3 WHERE id = ?1
+                 RETURNING acked_counter",
+            )?
+            .query_row(params![id, now_ms, clock_offset_ms], |r| r.get(0))
+            .optional()?;
+        Ok(acked.unwrap_or(0) as u64)
+    }
+
+    fn meta(&mut self, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .0
+            .prepare_cached("SELECT CAST(value AS TEXT) FROM server_meta WHERE key = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn set_meta(&mut self, key: &str, value: &str) -> Result<()> {
         self.0
             .prepare_cached(
-                "UPDATE devices SET last_seen_ms = ?2, clock_offset_ms = ?3 WHERE id = ?1",
+                "INSERT INTO server_meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             )?
-            .execute(params![id, now_ms, clock_offset_ms])?;
+            .execute([key, value])?;
         Ok(())
+    }
+
+    fn init_meta(&mut self, key: &str, value: &str) -> Result<()> {
+        self.0
+            .prepare_cached(
+                "INSERT INTO server_meta (key, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            )?
+            .execute([key, value])?;
+        Ok(())
+    }
+
+    fn set_public_key(&mut self, id: &str, key: &[u8]) -> Result<()> {
+        self.0
+            .prepare_cached("UPDATE devices SET public_key = ?2 WHERE id = ?1")?
+            .execute(params![id, key])?;
+        Ok(())
+    }
+
+    fn author_of_replica(&mut self, replica: Uuid) -> Result<Option<Author>> {
+        let row = self
+            .0
+            .prepare_cached(
+                "SELECT id, officer_id, public_key, revoked_at, acked_counter FROM devices
+                 WHERE replica = ?1
+                 ORDER BY revoked_at IS NULL DESC, enrolled_at DESC, id DESC LIMIT 1",
+            )?
+            .query_row([replica.as_bytes().as_slice()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<Vec<u8>>>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })
+            .optional()?;
+        let Some((id, officer, public_key, revoked_at_ms, acked)) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Author {
+            device_id: uuid_col(&id)?,
+            officer_id: uuid_col(&officer)?,
+            public_key,
+            revoked_at_ms,
+            acked_counter: acked as u64,
+        }))
+    }
+
+    fn raise_ack(&mut self, id: &str, counter: i64) -> Result<()> {
+        self.0
+            .prepare_cached(
+                "UPDATE devices SET acked_counter = max(acked_counter, ?2) WHERE id = ?1",
+            )?
+            .execute(params![id, counter])?;
+        Ok(())
+    }
+
+    fn feed_end(&mut self) -> Result<u64> {
+        let end: i64 = self
+            .0
+            .query_row("SELECT coalesce(max(seq), 0) FROM feed", [], |r| r.get(0))?;
+        Ok(end as u64)
     }
 
     fn ack_device(

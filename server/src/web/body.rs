@@ -210,7 +210,7 @@ mod tests {
     #[test]
     fn messages_name_the_field_and_drop_the_value() {
         let m = message(&format!(
-            r#"{{"protocol": 1, "device_time_ms": 0, "ops": [{OP}, "body": {{"Visit": {{"id": "01890a5d-ac96-774b-bcce-b302099a8057", "household_id": "01890a5d-ac96-774b-bcce-b302099a8057", "officer_id": "01890a5d-ac96-774b-bcce-b302099a8057", "at_ms": 1, "outcome": "0912345678", "revisit_at_ms": null, "note": null, "location": null}}}}}}]}}"#
+            r#"{{"protocol": 2, "device_time_ms": 0, "ops": [{OP}, "body": {{"Visit": {{"id": "01890a5d-ac96-774b-bcce-b302099a8057", "household_id": "01890a5d-ac96-774b-bcce-b302099a8057", "officer_id": "01890a5d-ac96-774b-bcce-b302099a8057", "at_ms": 1, "outcome": "0912345678", "revisit_at_ms": null, "note": null, "location": null}}}}}}]}}"#
         ));
         assert!(
             m.starts_with(
@@ -219,24 +219,24 @@ mod tests {
             "{m}"
         );
         assert!(!m.contains("0912345678"), "{m}");
-        let m = message(r#"{"protocol": 1, "device_time_ms": "Nguyễn Văn An", "ops": []}"#);
+        let m = message(r#"{"protocol": 2, "device_time_ms": "Nguyễn Văn An", "ops": []}"#);
         assert_eq!(m, "body: wrong type at device_time_ms: expected i64");
         let m = message(&format!(
-            r#"{{"protocol": 1, "device_time_ms": 0, "ops": [{OP}, "body": {{"Retract": {{"fact_id": "079201001234", "reason": null}}}}}}]}}"#
+            r#"{{"protocol": 2, "device_time_ms": 0, "ops": [{OP}, "body": {{"Retract": {{"fact_id": "079201001234", "reason": null}}}}}}]}}"#
         ));
         assert!(
             m.starts_with("body: invalid value at ops[0].body.Retract.fact_id: expected a UUID"),
             "{m}"
         );
-        let m = message(r#"{"protocol": 1, "device_time_ms": 0, "ops": [], "Nguyen": 1}"#);
+        let m = message(r#"{"protocol": 2, "device_time_ms": 0, "ops": [], "Nguyen": 1}"#);
         assert!(
             m.starts_with("body: unknown field: expected one of `protocol`"),
             "{m}"
         );
         assert!(!m.contains("Nguyen"), "{m}");
-        let m = message(r#"{"protocol": 1, "ops": []}"#);
+        let m = message(r#"{"protocol": 2, "ops": []}"#);
         assert_eq!(m, "body: missing field: `device_time_ms`");
-        let m = message(r#"{"protocol": 1, "ops": [}"#);
+        let m = message(r#"{"protocol": 2, "ops": [}"#);
         assert!(
             m.starts_with("body: not JSON (expected value at line 1"),
             "{m}"
@@ -246,7 +246,7 @@ mod tests {
     #[test]
     fn a_crafted_value_cannot_pose_as_the_expected_form() {
         let m = message(&format!(
-            r#"{{"protocol": 1, "device_time_ms": 0, "ops": [{OP}, "body": {{"0912345678`, expected `079201001234": {{}}}}}}]}}"#
+            r#"{{"protocol": 2, "device_time_ms": 0, "ops": [{OP}, "body": {{"0912345678`, expected `079201001234": {{}}}}}}]}}"#
         ));
         assert!(
             !m.contains("0912345678") && !m.contains("079201001234"),

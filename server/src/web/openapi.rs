@@ -68,7 +68,7 @@ fn definitions(definitions_path: &'static str) -> Map<String, Value> {
 pub fn wire_schema() -> Value {
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "Doorstep sync protocol v1: the wire types",
+        "title": "Doorstep sync protocol v2: the wire types",
         "description": "Generated from the Rust types (doorstep_core::wire, doorstep_core::Op and \
             the model types they carry) by server/src/web/openapi.rs; do not edit. A body of type \
             T is valid against {\"$ref\": \"#/$defs/T\"} with this document's $defs. Prose, \
@@ -467,7 +467,7 @@ mod tests {
         }
         assert_valid(
             "PushRequest",
-            &json!({"protocol": 1, "device_time_ms": 1688261400000_i64, "ops": ops}),
+            &json!({"protocol": 2, "device_time_ms": 1688261400000_i64, "ops": ops}),
         );
     }
 }

@@ -204,6 +204,7 @@ pub(super) async fn enrol(
                     device_name: req.device_name,
                     replica: req.replica,
                     device_time_ms: req.device_time_ms,
+                    public_key: req.public_key,
                 },
                 now,
             )
@@ -219,6 +220,8 @@ pub(super) async fn enrol(
             officer_id: done.officer_id,
             server_replica: done.server_replica,
             server_time_ms: now,
+            server_key: done.server_key,
+            certificate: done.certificate,
         },
     )
 }
@@ -253,7 +256,10 @@ pub(super) async fn push(
     let now = now_ms();
     let device_id = dev.device_id;
     let resp = state
-        .blocking(move |s| s.backend.push(&dev, req.ops, req.device_time_ms, now))
+        .blocking(move |s| {
+            s.backend
+                .push_with(&dev, req.ops, &req.segments, req.device_time_ms, now)
+        })
         .await?;
     let m = &state.metrics;
     Metrics::add(&m.ops_applied, resp.applied);
@@ -294,17 +300,18 @@ pub(super) async fn pull(
     let device_id = dev.device_id;
     let resp = state
         .blocking(move |s| {
-            s.backend.pull(
-                &dev,
-                req.cursor.as_deref(),
-                req.limit,
-                req.device_time_ms,
-                now,
-            )
+            let ask = crate::backend::PullArgs {
+                cursor: req.cursor.as_deref(),
+                limit: req.limit,
+                own: req.own,
+                device_time_ms: req.device_time_ms,
+                relaying: &req.relaying,
+            };
+            s.backend.pull_with(&dev, ask, now)
         })
         .await?;
     Metrics::add(&state.metrics.ops_pulled, resp.ops.len() as u64);
-    tracing::info!(device = %device_id, ops = resp.ops.len(), has_more = resp.has_more, "pull");
+    tracing::info!(device = %device_id, ops = resp.ops.len(), has_more = resp.has_more, held = resp.held, "pull");
     respond(&state, format, &resp)
 }
 

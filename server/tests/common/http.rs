@@ -152,6 +152,7 @@ impl Server {
             device_name: "Galaxy A03".into(),
             replica,
             device_time_ms: now_ms(),
+            public_key: None,
         };
         self.raw(
             "/v1/enrol",
@@ -183,6 +184,7 @@ impl Server {
             protocol: PROTOCOL_VERSION,
             device_time_ms: now_ms(),
             ops,
+            segments: Vec::new(),
         };
         let a = self.raw(
             "/v1/sync/push",
@@ -207,6 +209,8 @@ impl Server {
             device_time_ms: now_ms(),
             cursor,
             limit,
+            own: u64::MAX,
+            relaying: Vec::new(),
         };
         let a = self.raw(
             "/v1/sync/pull",
