@@ -16,6 +16,7 @@ pub mod activity;
 pub mod calls;
 pub mod error;
 pub mod log;
+pub mod peer;
 pub mod store;
 pub mod sync;
 
@@ -24,6 +25,7 @@ pub use calls::{ImportListener, ImportProgress, SyncStatus};
 pub use error::{CodeRefusal, DoorstepError};
 pub use log::{clear_log_sink, set_log_sink, LogLevel, LogSink};
 pub use model::*;
+pub use peer::{PeerExchange, PeerReport};
 pub use store::FieldStore;
 pub use sync::{Enrolment, RefusedOp, SyncListener, SyncProgress, SyncReport};
 

@@ -63,6 +63,8 @@ pub struct SyncReport {
     pub push_duplicates: i64,
     /// Operations the server refused.
     pub refused: Vec<RefusedOp>,
+    /// Other devices' operations this device carried (from an exchange) that the server took.
+    pub relayed: i64,
     /// Operations pulled that were new here.
     pub pulled: i64,
     /// Operations pulled that this replica already held.
@@ -94,6 +96,7 @@ impl From<core_sync::SyncReport> for SyncReport {
                     reason: x.reason,
                 })
                 .collect(),
+            relayed: count(r.relayed),
             pulled: count(r.pulled),
             pull_duplicates: count(r.pull_duplicates),
             bytes_up: count(r.bytes_up),

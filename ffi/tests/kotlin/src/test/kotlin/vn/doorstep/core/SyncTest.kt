@@ -105,4 +105,75 @@ class SyncTest {
         val e = runCatching { b.sync(url, "not-a-token", null) }.exceptionOrNull()
         assertTrue(e is DoorstepException.ReEnrol, "got $e")
     }
+
+    /**
+     * Two field phones of one village meet without coverage: one gives its work to the other
+     * through [PeerExchange] (the test moves the bytes, as an app would over Bluetooth), and
+     * the second phone's sync delivers both phones' work; the first phone's own sync then has
+     * nothing left to push.
+     */
+    @Test
+    fun `work given phone to phone reaches the server with the phone that syncs`() {
+        doorstep("units", "import", Fixtures.unitsCsv.path)
+        val lead = doorstep("officer", "add", "--name", "Trực ban Công an tỉnh", "--role", "province", "--unit", "58")
+        val one = doorstep("officer", "add", "--name", "CSKV Trần Văn Bình", "--role", "field", "--unit", Fixtures.COMMUNE)
+        val two = doorstep("officer", "add", "--name", "CSKV Lê Thị Hoa", "--role", "field", "--unit", Fixtures.COMMUNE)
+        val leadCode = doorstep("enrol-code", "--officer", lead)
+        val oneCode = doorstep("enrol-code", "--officer", one)
+        val twoCode = doorstep("enrol-code", "--officer", two)
+        val url = serve()
+
+        val c = FieldStore.open(File(dir, "command.db").path, Fixtures.key)
+        val cToken = c.enrol(url, leadCode, "command phone").token
+        c.sync(url, cToken, null)
+        c.importUnitsCsv(Fixtures.villagesCsv)
+        c.sync(url, cToken, null)
+        val campaign = Fixtures.campaign(c)
+        c.putCampaign(campaign)
+        c.importRoster(campaign.id, Fixtures.roster)
+        c.assignVillage(one, Fixtures.VILLAGE)
+        c.assignVillage(two, Fixtures.VILLAGE)
+        assertTrue(c.sync(url, cToken, null).refused.isEmpty())
+
+        val a = FieldStore.open(File(dir, "one.db").path, Fixtures.key)
+        val aToken = a.enrol(url, oneCode, "phone one").token
+        val b = FieldStore.open(File(dir, "two.db").path, Fixtures.key)
+        val bToken = b.enrol(url, twoCode, "phone two").token
+        a.sync(url, aToken, null)
+        b.sync(url, bToken, null)
+
+        // Without coverage: phone one works.
+        val day = a.today()
+        val hh = a.myHouseholds(one, day).first { it.code == "HH001" }
+        a.recordVisit(NewVisit(hh.id, one, VisitOutcome.MET))
+        assertEquals(1L, a.syncStatus(url).unsentOps)
+
+        // The phones meet: the app moves bytes until both are done.
+        val x = PeerExchange(a)
+        val y = PeerExchange(b)
+        var toY = listOf(x.start())
+        var toX = listOf(y.start())
+        var rounds = 0
+        while (!(x.isDone() && y.isDone())) {
+            rounds += 1
+            assertTrue(rounds < 20, "the exchange does not end")
+            val nextY = toX.flatMap { x.receive(it) }
+            val nextX = toY.flatMap { y.receive(it) }
+            toY = nextY
+            toX = nextX
+        }
+        assertEquals(1L, x.report().opsSent)
+        assertEquals(1L, y.report().opsNew)
+        assertTrue(y.report().refused.isEmpty())
+        assertTrue(b.myHouseholds(two, day).first { it.code == "HH001" }.visitedToday)
+
+        // Phone two reaches coverage: phone one's visit goes with it.
+        val delivered = b.sync(url, bToken, null)
+        assertEquals(1L, delivered.relayed)
+        assertTrue(delivered.refused.isEmpty())
+        val later = a.sync(url, aToken, null)
+        assertEquals(0L, later.pushed)
+        assertEquals(0L, later.pushDuplicates)
+        assertEquals(0L, a.syncStatus(url).unsentOps)
+    }
 }
