@@ -101,6 +101,15 @@ pub enum Error {
     #[error("cancelled")]
     Cancelled,
 
+    /// The offline lease is over (`docs/sync-protocol.md`, "Lease and wipe"): the store
+    /// shows no personal data until a sync with the server renews it. Recording field work
+    /// still works, and it is kept and synced.
+    #[error("the offline lease ended at {until_ms} (Unix ms): sync to see residents again")]
+    LeaseExpired {
+        /// When the lease ended, Unix ms.
+        until_ms: i64,
+    },
+
     /// An I/O error outside SQLite.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),

@@ -13,6 +13,7 @@ pub mod error;
 pub mod exchange;
 pub mod hlc;
 pub mod key;
+pub mod lease;
 pub mod merge;
 pub mod model;
 pub mod op;

@@ -155,6 +155,7 @@ impl Store {
     /// The officer's households with their visit state on `day` (`YYYY-MM-DD`): due revisits
     /// first, then households not yet visited that day with residents needing help, then the rest.
     pub fn my_households(&self, officer_id: Uuid, day: &str) -> Result<Vec<HouseholdToday>> {
+        self.check_lease()?;
         let (_, day_end) = day_bounds(day)?;
         // The per-household state is materialised in `households`; the only look-up left is
         // for a household whose latest visit is later than `day` (a past day's list).
@@ -193,6 +194,7 @@ impl Store {
 
     /// Households of the officer whose latest visit asked to come back by the end of `day`.
     pub fn revisits_due(&self, officer_id: Uuid, day: &str) -> Result<Vec<HouseholdToday>> {
+        self.check_lease()?;
         let (_, day_end) = day_bounds(day)?;
         let mut due: Vec<HouseholdToday> = self
             .my_households(officer_id, day)?
@@ -205,6 +207,7 @@ impl Store {
 
     /// Residents in the officer's area who still need help, with which help, grouped by need.
     pub fn residents_needing_help(&self, officer_id: Uuid) -> Result<Vec<ResidentNeed>> {
+        self.check_lease()?;
         let sql = format!(
             "WITH {MINE}
              SELECT r.id, r.household_id, r.full_name, coalesce(s.need, 'no_account'),
@@ -234,6 +237,7 @@ impl Store {
     /// then inside words, each with exact-diacritic matches first), or by ID number or phone
     /// number when the query is one (typed in full: that resident alone).
     pub fn search_residents(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>> {
+        self.check_lease()?;
         let q = query.trim();
         let digits: String = q
             .chars()

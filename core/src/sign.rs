@@ -64,6 +64,45 @@ pub struct DeviceCertificate {
     pub signature: Vec<u8>,
 }
 
+/// The server's order to a revoked device to erase the personal data it holds, signed with
+/// the server's key and bound to the device and its replica (a wipe cannot be forged, nor
+/// replayed on another phone).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WipeOrder {
+    /// The revoked device.
+    pub device_id: Uuid,
+    /// Its replica.
+    pub replica: Uuid,
+    /// When it was revoked (Unix ms).
+    pub revoked_at_ms: i64,
+    /// The server's Ed25519 signature over the fields above, 64 bytes.
+    pub signature: Vec<u8>,
+}
+
+const WIPE_DOMAIN: &[u8] = b"doorstep wipe order v1\0";
+
+/// What a wipe order's signature covers.
+pub fn wipe_digest(w: &WipeOrder) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(WIPE_DOMAIN);
+    h.update(w.device_id.as_bytes());
+    h.update(w.replica.as_bytes());
+    h.update(w.revoked_at_ms.to_le_bytes());
+    h.finalize().into()
+}
+
+/// Sign a wipe order (the server's side).
+pub fn sign_wipe(server_key: &SigningKey, mut w: WipeOrder) -> WipeOrder {
+    w.signature = server_key.sign(&wipe_digest(&w)).to_bytes().to_vec();
+    w
+}
+
+/// Check a wipe order with the server's public key.
+pub fn verify_wipe(server_public_key: &[u8], w: &WipeOrder) -> bool {
+    verify(server_public_key, &wipe_digest(w), &w.signature).is_ok()
+}
+
 /// Why a segment, or the operations given with it, is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SegmentRefusal {

@@ -609,6 +609,23 @@ impl Store {
             .map(|(r, ())| r)
     }
 
+    /// Like [`Store::apply_ops_with_cursor`], and in the same transaction erase what the store
+    /// holds of `dropped` villages (no longer in its scope; see `docs/sync-protocol.md`,
+    /// "Scope that shrinks"). Returns the report and how many households were erased.
+    pub fn apply_pull_page(
+        &mut self,
+        ops: &[Op],
+        peer: &str,
+        cursor: &str,
+        dropped: &[String],
+    ) -> Result<(ApplyReport, usize)> {
+        let own = self.replica;
+        self.apply_inner(ops, None, |conn, _| {
+            set_cursor(conn, peer, cursor)?;
+            crate::lease::forget_villages(conn, &own, dropped)
+        })
+    }
+
     /// Apply operations from another replica in one transaction, letting the caller decide for
     /// each operation new to this replica whether to take it (`check`, which sees the store as
     /// it is after the batch's earlier operations), and run its own statements before the

@@ -10,6 +10,7 @@
 //! Bodies are postcard compressed with zstd — the smallest form the protocol allows, for 2G.
 
 use crate::op::Op;
+use crate::sign::WipeOrder;
 use crate::store::Store;
 use crate::wire::{
     EnrolRefusal, EnrolRequest, EnrolResponse, ErrorBody, PullRequest, PullResponse, PushRequest,
@@ -135,6 +136,12 @@ pub struct SyncReport {
     pub duration: Duration,
     /// The clock correction measured (server time − device time, ms).
     pub clock_offset_ms: i64,
+    /// The server revoked this device and ordered it (signed) to erase the personal data it
+    /// holds: after a last push of what the server still takes, the store was wiped.
+    pub wiped: bool,
+    /// Households erased because their village left this device's scope (an assignment
+    /// ended, the officer moved).
+    pub forgotten: u64,
 }
 
 /// Where a sync is, for a progress display.
@@ -172,6 +179,8 @@ struct Client<'a> {
     config: &'a SyncConfig,
     report: SyncReport,
     started: Instant,
+    /// A wipe order the server answered with (this device was revoked).
+    wipe: Option<WipeOrder>,
 }
 
 impl<'a> Client<'a> {
@@ -201,6 +210,7 @@ impl<'a> Client<'a> {
             config,
             report: SyncReport::default(),
             started: Instant::now(),
+            wipe: None,
         })
     }
 
@@ -331,8 +341,11 @@ impl<'a> Client<'a> {
                     }
                 }
             }
-            let err: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
+            let mut err: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
             let code_num = status.as_u16();
+            if code_num == 401 {
+                self.wipe = err.as_mut().and_then(|e| e.wipe.take());
+            }
             let refusal = err
                 .as_ref()
                 .and_then(|e| e.reason.as_deref())
@@ -446,6 +459,7 @@ pub fn enrol_with(
         |r: &EnrolResponse| r.server_time_ms,
     )?;
     store.set_enrolment_keys(&resp.server_key, resp.certificate.as_ref())?;
+    store.set_lease(resp.lease_until_ms)?;
     Ok(Enrolment {
         device_id: resp.device_id,
         token: resp.token,
@@ -478,11 +492,50 @@ pub fn sync(
 ) -> Result<SyncReport> {
     let started = Instant::now();
     let mut client = Client::new(config)?;
-    pull_all(store, &mut client, progress)?;
+    if let Err(e) = pull_all(store, &mut client, progress) {
+        return match client.wipe.take() {
+            Some(order) => obey_wipe(store, &mut client, order, e, progress, started),
+            None => Err(e),
+        };
+    }
     push_all(store, &mut client, progress)?;
     relay_all(store, &mut client)?;
     pull_all(store, &mut client, progress)?;
     let mut report = client.report;
+    report.duration = started.elapsed();
+    Ok(report)
+}
+
+/// A revoked device's end: check the order is this server's and for this device, push once
+/// more what the server still takes (operations stamped before the revocation), then erase the
+/// store. An order that does not check out is ignored (the 401 is returned as is); a push that
+/// cannot reach the server leaves everything for the next sync.
+fn obey_wipe(
+    store: &mut Store,
+    client: &mut Client<'_>,
+    order: WipeOrder,
+    refused: Error,
+    progress: &mut dyn FnMut(SyncProgress),
+    started: Instant,
+) -> Result<SyncReport> {
+    let ours = store
+        .server_key()?
+        .is_some_and(|k| crate::sign::verify_wipe(&k, &order))
+        && order.replica == store.replica_id().0
+        && store
+            .certificate()?
+            .is_none_or(|c| c.device_id == order.device_id);
+    if !ours {
+        return Err(refused);
+    }
+    // Refused or stalled, the push ends the device's part: what is left the server will not
+    // take from a revoked device. Unreachable, it waits for the next sync.
+    if let Err(e @ (Error::Network { .. } | Error::Cancelled)) = push_all(store, client, progress) {
+        return Err(e);
+    }
+    store.wipe()?;
+    let mut report = std::mem::take(&mut client.report);
+    report.wiped = true;
     report.duration = started.elapsed();
     Ok(report)
 }
@@ -514,7 +567,10 @@ fn pull_all(
             },
             |r: &PullResponse| r.server_time_ms,
         )?;
-        let applied = store.apply_ops_with_cursor(&page.ops, &key, &page.cursor)?;
+        let (applied, forgotten) =
+            store.apply_pull_page(&page.ops, &key, &page.cursor, &page.dropped)?;
+        client.report.forgotten += forgotten as u64;
+        store.set_lease(page.lease_until_ms)?;
         client.report.pulled += applied.applied as u64;
         client.report.pull_duplicates += applied.duplicates as u64;
         progress(SyncProgress::Pulled {

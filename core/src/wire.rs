@@ -56,6 +56,9 @@ pub struct EnrolResponse {
     pub server_key: Vec<u8>,
     /// The server's certificate of the device's key, when the request carried one.
     pub certificate: Option<crate::sign::DeviceCertificate>,
+    /// Until when the device may show personal data offline (Unix ms): the offline lease,
+    /// renewed by every pull.
+    pub lease_until_ms: i64,
 }
 
 /// Send operations the server lacks.
@@ -152,6 +155,11 @@ pub struct PullResponse {
     /// For each replica of `PullRequest::relaying` the server knows a device of: the highest
     /// counter of it the server has processed.
     pub held_others: Vec<(Uuid, u64)>,
+    /// The offline lease renewed (Unix ms): the device may show personal data until then.
+    pub lease_until_ms: i64,
+    /// Village codes no longer in the device's scope (an assignment ended, its officer moved):
+    /// the device erases the households, residents and facts it holds of them.
+    pub dropped: Vec<String>,
 }
 
 /// The body of every 4xx/5xx answer.
@@ -166,6 +174,10 @@ pub struct ErrorBody {
     /// For `unsupported_protocol`: the versions the server speaks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub supported: Vec<u32>,
+    /// For a revoked device (`401`, `reason` = `revoked`): the server's signed order to erase
+    /// the personal data it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wipe: Option<crate::sign::WipeOrder>,
     /// For a refused enrolment code (`401` to `POST /v1/enrol`): why, as an
     /// [`EnrolRefusal`] spelling (`unknown`, `used`, `expired`). Text, so that a reason
     /// added later still reads as an error body.

@@ -357,6 +357,13 @@ impl FieldStore {
             .await
     }
 
+    /// Until when this store may show residents offline (Unix ms; the offline lease the
+    /// server renews at every sync), or `null` before enrolment. Show it; past it the reads of
+    /// residents raise `LeaseExpired` until a sync.
+    pub fn lease_until_ms(&self) -> Result<Option<i64>> {
+        Ok(self.store().lease()?)
+    }
+
     /// How many of this device's operations `server_url`'s server has not acknowledged, and
     /// how many the store holds.
     pub fn sync_status(&self, server_url: String) -> Result<SyncStatus> {

@@ -141,6 +141,13 @@ pub enum DoorstepError {
         /// What the TLS layer said (names, dates; no data).
         detail: String,
     },
+    /// The offline lease is over: the store shows no residents until a sync renews it (field
+    /// work can still be recorded; it is kept and synced). Ask the officer to sync.
+    #[error("the offline lease ended at {until_ms} (Unix ms): sync to see residents again")]
+    LeaseExpired {
+        /// When it ended, Unix ms.
+        until_ms: i64,
+    },
     /// Anything else (a bug on one side, a refused request): report it.
     #[error("{detail}")]
     Other {
@@ -191,6 +198,7 @@ impl From<CoreError> for DoorstepError {
             CoreError::WrongKey { field } => DoorstepError::WrongKey {
                 field: field.into(),
             },
+            CoreError::LeaseExpired { until_ms } => DoorstepError::LeaseExpired { until_ms },
             e => DoorstepError::Other {
                 detail: e.to_string(),
             },

@@ -308,6 +308,7 @@ pub(crate) fn kind(e: &DoorstepError) -> &'static str {
         DoorstepError::CodeRefused { .. } => "enrolment code refused",
         DoorstepError::Cancelled => "cancelled",
         DoorstepError::Closed { .. } => "closed",
+        DoorstepError::LeaseExpired { .. } => "offline lease over",
         DoorstepError::Other { .. } => "other",
     }
 }

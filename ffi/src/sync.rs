@@ -81,6 +81,11 @@ pub struct SyncReport {
     pub duration_ms: i64,
     /// The clock correction measured: server time − device time, ms.
     pub clock_offset_ms: i64,
+    /// The server revoked this device and ordered it (signed) to erase what it held: after a
+    /// last push, the store was wiped. Show it, and ask the station for a new enrolment.
+    pub wiped: bool,
+    /// Households erased because their village left this device's scope.
+    pub forgotten: i64,
 }
 
 impl From<core_sync::SyncReport> for SyncReport {
@@ -105,6 +110,8 @@ impl From<core_sync::SyncReport> for SyncReport {
             retries: i32::try_from(r.retries).unwrap_or(i32::MAX),
             duration_ms: count(r.duration.as_millis() as u64),
             clock_offset_ms: r.clock_offset_ms,
+            wiped: r.wiped,
+            forgotten: count(r.forgotten),
         }
     }
 }

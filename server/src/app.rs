@@ -38,7 +38,13 @@ pub struct AppState {
     pub signin_guard: Arc<crate::throttle::SigninGuard>,
     /// Roster imports started from the admin pages, for their progress bars.
     pub jobs: Arc<Jobs>,
+    /// How long a device may show personal data offline after its last pull (`serve
+    /// --lease-days`; [`DEFAULT_LEASE_MS`]).
+    pub lease_ms: i64,
 }
+
+/// The default offline lease: 14 days.
+pub const DEFAULT_LEASE_MS: i64 = 14 * 24 * 3600 * 1000;
 
 impl AppState {
     /// Shared state over a backend, with fresh counters and an empty statistics cache.
@@ -53,6 +59,7 @@ impl AppState {
             require_totp: false,
             signin_guard: Arc::default(),
             jobs: Arc::default(),
+            lease_ms: DEFAULT_LEASE_MS,
         }
     }
 

@@ -77,6 +77,11 @@ pub enum Command {
         /// command user may enable TOTP either way, and one who has it always needs a code.
         #[arg(long, env = "DOORSTEP_REQUIRE_TOTP")]
         require_totp: bool,
+        /// How many days a phone may show residents' data offline after its last sync (its
+        /// offline lease, renewed at every sync; past it the phone shows no personal data
+        /// until it syncs again, and keeps recording field work). 1 to 90.
+        #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u16).range(1..=90))]
+        lease_days: u16,
         /// Demo mode: the dashboard opens without sign-in as province command, with a banner
         /// saying so. Never on a server with real data: --db must be a demo database or a
         /// fresh file, into which the demo data set is built first (server/src/demo/).

@@ -141,7 +141,7 @@ pub fn pull_page(
     scope: &OfficerScope,
     lineage: &Lineage,
     ask: PullAsk<'_>,
-) -> Result<(Vec<Op>, Cursor, bool)> {
+) -> Result<Page> {
     let PullAsk {
         cursor,
         limit,
@@ -151,6 +151,14 @@ pub fn pull_page(
     let mut cur = Cursor::decode(cursor)?;
     let end = feed.end()?;
     cur.rebase(lineage, end);
+    // Villages the device was fed and that left its scope: it erases them.
+    let in_scope = scope.feed_areas();
+    let dropped: Vec<String> = cur
+        .areas
+        .iter()
+        .filter(|a| !in_scope.contains(*a) && a.contains('-'))
+        .cloned()
+        .collect();
     let mut ops: Vec<Op> = Vec::new();
     if let Some(after) = own_after {
         ops = feed.own_rows(after, limit + 1)?;
@@ -161,7 +169,12 @@ pub fn pull_page(
             if cursor.is_none() {
                 cur.areas = scope.feed_areas().into_iter().collect();
             }
-            return Ok((ops, cur, true));
+            return Ok(Page {
+                ops,
+                cursor: cur,
+                has_more: true,
+                dropped: Vec::new(),
+            });
         }
     }
     // Villages and the units above them: what this device is sent.
@@ -230,7 +243,26 @@ pub fn pull_page(
         }
     }
     cur.areas = fed.into_iter().collect();
-    Ok((ops, cur, has_more))
+    Ok(Page {
+        ops,
+        cursor: cur,
+        has_more,
+        dropped,
+    })
+}
+
+/// One pull page.
+#[derive(Debug)]
+pub struct Page {
+    /// The operations.
+    pub ops: Vec<Op>,
+    /// The next cursor.
+    pub cursor: Cursor,
+    /// Whether more is waiting.
+    pub has_more: bool,
+    /// Village codes the device was fed and that are no longer in its scope (an assignment
+    /// ended, its officer moved): the device erases what it holds of them.
+    pub dropped: Vec<String>,
 }
 
 #[cfg(test)]

@@ -23,6 +23,9 @@ pub enum ServerError {
         v = doorstep_core::wire::PROTOCOL_VERSION
     )]
     UnsupportedProtocol(u64),
+    /// A revoked device: `401` with `reason` `revoked` and the server's signed wipe order.
+    #[error("unauthorized: this device was revoked; it erases the residents' data it holds")]
+    Revoked(Box<doorstep_core::sign::WipeOrder>),
     /// Malformed body, wrong types, bad operation shape, unknown content type.
     #[error("bad request: {0}")]
     BadRequest(String),
@@ -113,9 +116,9 @@ impl ServerError {
             ServerError::Core(doorstep_core::Error::Decode(_)) => {
                 (StatusCode::BAD_REQUEST, "bad_request")
             }
-            ServerError::Unauthorized(_) | ServerError::EnrolRefused(_) => {
-                (StatusCode::UNAUTHORIZED, "unauthorized")
-            }
+            ServerError::Unauthorized(_)
+            | ServerError::EnrolRefused(_)
+            | ServerError::Revoked(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ServerError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ServerError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ServerError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
@@ -152,6 +155,11 @@ impl ServerError {
             },
             reason: match self {
                 ServerError::EnrolRefused(r) => Some(r.as_str().to_owned()),
+                ServerError::Revoked(_) => Some("revoked".to_owned()),
+                _ => None,
+            },
+            wipe: match self {
+                ServerError::Revoked(w) => Some((**w).clone()),
                 _ => None,
             },
         }

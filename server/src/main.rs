@@ -92,6 +92,7 @@ fn main() -> anyhow::Result<()> {
             tls_key,
             insecure_plain_http,
             require_totp,
+            lease_days,
             demo,
             demo_seed,
         } => {
@@ -117,6 +118,7 @@ fn main() -> anyhow::Result<()> {
                     tls,
                     insecure_plain_http,
                     require_totp,
+                    lease_days,
                 },
             )
         }
@@ -146,6 +148,7 @@ struct Serving {
     tls: Option<TlsFiles>,
     insecure_plain_http: bool,
     require_totp: bool,
+    lease_days: u16,
 }
 
 /// Bind `listen`. Without TLS, an address that is not loopback is refused unless
@@ -195,6 +198,7 @@ fn serve(db: Database, listen: &str, how: Serving) -> anyhow::Result<()> {
     let mut state = doorstep_server::state(backend, how.max_body_bytes);
     state.demo = how.demo; // --demo: dashboard without sign-in, with a banner
     state.require_totp = how.require_totp;
+    state.lease_ms = i64::from(how.lease_days) * 24 * 3600 * 1000;
     if how.require_totp {
         tracing::info!("--require-totp: district and province users need a second factor");
     }

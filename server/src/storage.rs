@@ -126,6 +126,8 @@ pub trait Tables {
     /// Record a device's last request and clock offset; returns its acknowledgement (the
     /// highest counter of its replica processed, as this database holds it).
     fn touch_device(&mut self, id: &str, now_ms: i64, clock_offset_ms: i64) -> Result<u64>;
+    /// The revoked device holding the token hash, and when it was revoked.
+    fn revoked_device_by_token(&mut self, token_hash: &str) -> Result<Option<(DeviceAuth, i64)>>;
     /// Set a device's public key.
     fn set_public_key(&mut self, id: &str, key: &[u8]) -> Result<()>;
     /// The device that holds (or last held) `replica`: the one not revoked, else the latest.

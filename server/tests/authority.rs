@@ -577,7 +577,10 @@ fn a_revoked_device_replaying_old_batches_is_refused_case() {
         .revoke_device("test", device.id, now_ms())
         .unwrap());
     let visits = srv.count("SELECT count(*) FROM visits");
-    // The same batch again, and a new one: both 401, nothing stored.
+    // The same batch again, and a new one made after the revocation: nothing stored. A revoked
+    // device's push takes only its own work stamped before the revocation (its last push
+    // before it wipes, docs/sync-protocol.md "Lease and wipe"): the old batch is held already,
+    // the new visit is refused `revoked`.
     dev.store.record_visit(visit(w.lead, w.hh[0])).unwrap();
     let all: Vec<Op> = dev
         .store
@@ -599,9 +602,27 @@ fn a_revoked_device_replaying_old_batches_is_refused_case() {
                 segments: Vec::new(),
             }),
         );
-        assert_eq!(a.status, 401);
+        assert_eq!(a.status, 200);
+        let resp: doorstep_core::wire::PushResponse = Fmt::Json.decode(&a.body);
+        assert_eq!(resp.applied, 0, "{resp:?}");
+        assert!(resp.rejected.iter().all(|r| r.reason == "revoked"), "{resp:?}");
     }
     assert_eq!(srv.count("SELECT count(*) FROM visits"), visits);
+    // Every other request is refused 401 `revoked`, with the server's signed wipe order.
+    let pull = srv.raw(
+        "/v1/sync/pull",
+        Some(&dev.token),
+        "application/json",
+        None,
+        br#"{"protocol": 2, "device_time_ms": 0, "cursor": null, "limit": 1, "own": 0, "relaying": []}"#
+            .to_vec(),
+    );
+    assert_eq!(pull.status, 401);
+    let e = pull.error();
+    assert_eq!(e.reason.as_deref(), Some("revoked"));
+    let order = e.wipe.expect("a wipe order");
+    assert_eq!(order.replica, dev.store.replica_id().0);
+    assert_eq!(order.device_id, device.id);
 }
 
 fn values_are_checked_by_the_core_rules_case() {

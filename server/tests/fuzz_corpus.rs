@@ -156,6 +156,8 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         server_time_ms: 1_688_954_400_000,
         held: 12,
         held_others: Vec::new(),
+        lease_until_ms: 1_690_000_000_000,
+        dropped: Vec::new(),
     };
     let enrol = EnrolRequest {
         protocol: 2,

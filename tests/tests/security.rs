@@ -96,17 +96,21 @@ fn missing_wrong_and_revoked_tokens_are_401_and_store_nothing() {
         assert_eq!(status, 401, "pull with token {token:?}");
     }
     assert_eq!(stored(&server), before);
-    // Revoked: the core client stops with 401; raw requests too; nothing stored.
+    // Revoked: the core client's sync pushes the work made before the revocation (its last
+    // push), then wipes the store on the server's signed order (docs/sync-protocol.md, "Lease
+    // and wipe"). Afterwards a pull is 401 `revoked` with the order, and a push takes nothing
+    // new.
     server.revoke(d.device_id);
-    match d.sync(&server.url()) {
-        Err(doorstep_core::Error::Http { status: 401, .. }) => {}
-        other => panic!("a revoked device must get 401: {other:?}"),
-    }
+    let r = d.sync(&server.url()).unwrap();
+    assert!(r.wiped && r.pushed == ops.len() as u64, "{r:?}");
+    let after = stored(&server);
+    let (status, err) = post(&server, "/v1/sync/pull", Some(&d.token), pull);
+    assert_eq!(status, 401);
+    assert_eq!(err["reason"], "revoked");
+    assert!(err["wipe"]["signature"].is_array(), "{err}");
     let (status, _) = post(&server, "/v1/sync/push", Some(&d.token), body);
-    assert_eq!(status, 401);
-    let (status, _) = post(&server, "/v1/sync/pull", Some(&d.token), pull);
-    assert_eq!(status, 401);
-    assert_eq!(stored(&server), before);
+    assert_eq!(status, 200);
+    assert_eq!(stored(&server), after, "nothing new stored");
 }
 
 #[test]

@@ -188,6 +188,44 @@ impl<S: Storage + ?Sized> Backend<S> {
         })
     }
 
+    /// The revoked device holding `token`, with its signed wipe order.
+    pub fn revoked_device(
+        &self,
+        token: &str,
+    ) -> Result<Option<(DeviceAuth, doorstep_core::sign::WipeOrder)>> {
+        let mut out = None;
+        self.write(|t| {
+            let Some((device, revoked_at_ms)) =
+                t.revoked_device_by_token(&auth::hash_secret(token))?
+            else {
+                return Ok(());
+            };
+            let key = crate::storage::server_signing_key(t)?;
+            let order = doorstep_core::sign::sign_wipe(
+                &key,
+                doorstep_core::sign::WipeOrder {
+                    device_id: device.device_id,
+                    replica: device.replica,
+                    revoked_at_ms,
+                    signature: Vec::new(),
+                },
+            );
+            out = Some((device, order));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Raise a device's acknowledgement over operations refused outside a batch (a revoked
+    /// device's late work); returns the acknowledgement.
+    pub fn raise_ack(&self, device_id: Uuid, counter: u64) -> Result<u64> {
+        let id = device_id.to_string();
+        self.write(|t| {
+            t.raise_ack(&id, i64::try_from(counter).unwrap_or(i64::MAX))?;
+            Ok(t.device(&id)?.map_or(0, |d| d.acked_counter))
+        })
+    }
+
     /// The device holding `token`, unless unknown or revoked.
     pub fn authenticate_device(&self, token: &str) -> Result<Option<DeviceAuth>> {
         self.tables(|t| t.device_by_token(&auth::hash_secret(token)))

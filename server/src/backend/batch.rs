@@ -381,15 +381,17 @@ impl<S: Storage + ?Sized> Backend<S> {
             page = Some(cursor::pull_page(feed, &scope, &lineage, ask)?);
             Ok(())
         })?;
-        let (ops, cur, has_more) =
-            page.ok_or_else(|| ServerError::Internal("feed: not read".into()))?;
+        let page = page.ok_or_else(|| ServerError::Internal("feed: not read".into()))?;
         Ok(PullResponse {
-            ops,
-            cursor: cur.encode(),
-            has_more,
+            ops: page.ops,
+            cursor: page.cursor.encode(),
+            has_more: page.has_more,
+            dropped: page.dropped,
             server_time_ms: now_ms,
             held,
             held_others,
+            // The web layer sets the lease (a server setting); 0 here.
+            lease_until_ms: 0,
         })
     }
 

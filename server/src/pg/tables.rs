@@ -179,6 +179,25 @@ impl<C: GenericClient> Tables for PgTables<'_, C> {
         Ok(())
     }
 
+    fn revoked_device_by_token(&mut self, token_hash: &str) -> Result<Option<(DeviceAuth, i64)>> {
+        let row = self.0.query_opt(
+            "SELECT id, officer_id, replica, revoked_at FROM devices
+             WHERE token_hash = $1 AND revoked_at IS NOT NULL",
+            &[&token_hash],
+        )?;
+        row.map(|r| {
+            Ok((
+                DeviceAuth {
+                    device_id: uuid_col(r.try_get(0)?)?,
+                    officer_id: uuid_col(r.try_get(1)?)?,
+                    replica: uuid_blob(r.try_get(2)?)?,
+                },
+                r.try_get(3)?,
+            ))
+        })
+        .transpose()
+    }
+
     fn set_public_key(&mut self, id: &str, key: &[u8]) -> Result<()> {
         self.0.execute(
             "UPDATE devices SET public_key = $2 WHERE id = $1",

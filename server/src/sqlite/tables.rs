@@ -184,6 +184,30 @@ impl Tables for SqliteTables<'_> {
         Ok(())
     }
 
+    fn revoked_device_by_token(&mut self, token_hash: &str) -> Result<Option<(DeviceAuth, i64)>> {
+        let row: Option<(String, String, Vec<u8>, i64)> = self
+            .0
+            .prepare_cached(
+                "SELECT id, officer_id, replica, revoked_at FROM devices
+                 WHERE token_hash = ?1 AND revoked_at IS NOT NULL",
+            )?
+            .query_row([token_hash], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .optional()?;
+        row.map(|(id, officer, replica, at)| {
+            Ok((
+                DeviceAuth {
+                    device_id: uuid_col(&id)?,
+                    officer_id: uuid_col(&officer)?,
+                    replica: uuid_blob(&replica)?,
+                },
+                at,
+            ))
+        })
+        .transpose()
+    }
+
     fn set_public_key(&mut self, id: &str, key: &[u8]) -> Result<()> {
         self.0
             .prepare_cached("UPDATE devices SET public_key = ?2 WHERE id = ?1")?

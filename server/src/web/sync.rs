@@ -114,11 +114,29 @@ fn token(headers: &HeaderMap) -> Result<String> {
 }
 
 async fn device(state: &AppState, headers: &HeaderMap) -> Result<DeviceAuth> {
+    match device_or_revoked(state, headers).await? {
+        (dev, None) => Ok(dev),
+        (_, Some(order)) => Err(ServerError::Revoked(Box::new(order))),
+    }
+}
+
+/// The device holding the bearer token, and for a revoked one its signed wipe order.
+async fn device_or_revoked(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<(DeviceAuth, Option<doorstep_core::sign::WipeOrder>)> {
     let token = token(headers)?;
     state
-        .blocking(move |s| s.backend.authenticate_device(&token))
-        .await?
-        .ok_or(ServerError::Unauthorized("unknown or revoked device token"))
+        .blocking(move |s| {
+            if let Some(d) = s.backend.authenticate_device(&token)? {
+                return Ok((d, None));
+            }
+            match s.backend.revoked_device(&token)? {
+                Some((d, order)) => Ok((d, Some(order))),
+                None => Err(ServerError::Unauthorized("unknown device token")),
+            }
+        })
+        .await
 }
 
 async fn admin(state: &AppState, headers: &HeaderMap) -> Result<CommandUser> {
@@ -222,6 +240,7 @@ pub(super) async fn enrol(
             server_time_ms: now,
             server_key: done.server_key,
             certificate: done.certificate,
+            lease_until_ms: now.saturating_add(state.lease_ms),
         },
     )
 }
@@ -245,8 +264,19 @@ pub(super) async fn push(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response> {
-    let dev = device(&state, &headers).await?;
-    let (format, req): (Format, PushRequest) = request(&state, &headers, body).await?;
+    // A revoked device may still push once more before it wipes: its own operations stamped
+    // before the revocation (docs/sync-protocol.md, "Lease and wipe").
+    let (dev, revoked) = device_or_revoked(&state, &headers).await?;
+    let (format, mut req): (Format, PushRequest) = request(&state, &headers, body).await?;
+    let mut late = Vec::new();
+    if let Some(order) = &revoked {
+        req.segments.clear();
+        let (kept, after): (Vec<_>, Vec<_>) = req.ops.into_iter().partition(|o| {
+            o.replica.0 == dev.replica && o.hlc.physical_ms() as i64 <= order.revoked_at_ms
+        });
+        req.ops = kept;
+        late = after;
+    }
     if req.ops.len() > MAX_PUSH_OPS {
         return Err(ServerError::TooLarge(format!(
             "{} operations in one push; at most {MAX_PUSH_OPS}",
@@ -255,12 +285,44 @@ pub(super) async fn push(
     }
     let now = now_ms();
     let device_id = dev.device_id;
-    let resp = state
+    let late_max = late
+        .iter()
+        .filter(|o| o.replica.0 == dev.replica)
+        .map(|o| o.counter)
+        .max();
+    let mut resp = state
         .blocking(move |s| {
-            s.backend
-                .push_with(&dev, req.ops, &req.segments, req.device_time_ms, now)
+            let mut resp =
+                s.backend
+                    .push_with(&dev, req.ops, &req.segments, req.device_time_ms, now)?;
+            if let Some(n) = late_max {
+                // Refused, but processed: the device need not send them again.
+                resp.acked_counter = s.backend.raise_ack(dev.device_id, n)?;
+            }
+            if revoked.is_some() {
+                // An admin sees what a revoked device still delivered.
+                s.backend.audit_access(
+                    &format!("device:{}", dev.device_id),
+                    "revoked_push",
+                    &dev.device_id.to_string(),
+                    &format!(
+                        "applied={} duplicates={} refused={}",
+                        resp.applied,
+                        resp.duplicates,
+                        resp.rejected.len()
+                    ),
+                    now,
+                )?;
+            }
+            Ok(resp)
         })
         .await?;
+    resp.rejected
+        .extend(late.iter().map(|o| doorstep_core::wire::Rejected {
+            replica: o.replica.0,
+            counter: o.counter,
+            reason: "revoked".to_owned(),
+        }));
     let m = &state.metrics;
     Metrics::add(&m.ops_applied, resp.applied);
     Metrics::add(&m.ops_duplicate, resp.duplicates);
@@ -310,6 +372,8 @@ pub(super) async fn pull(
             s.backend.pull_with(&dev, ask, now)
         })
         .await?;
+    let mut resp = resp;
+    resp.lease_until_ms = now.saturating_add(state.lease_ms);
     Metrics::add(&state.metrics.ops_pulled, resp.ops.len() as u64);
     tracing::info!(device = %device_id, ops = resp.ops.len(), has_more = resp.has_more, held = resp.held, "pull");
     respond(&state, format, &resp)

@@ -29,6 +29,9 @@ enum class Problem {
     /** The server's certificate is not the trusted one: check the address and the pin. */
     UNTRUSTED_SERVER,
 
+    /** The offline lease is over: residents are hidden until the phone syncs (work can still be recorded). */
+    LEASE_EXPIRED,
+
     /** The server knows no such enrolment code: most often a typing mistake. */
     CODE_UNKNOWN,
 
@@ -71,6 +74,7 @@ fun DoorstepException.toUiError(): UiError = when (this) {
     is DoorstepException.UpdateApp -> UiError(Problem.UPDATE_APP)
     is DoorstepException.Network -> UiError(Problem.NETWORK)
     is DoorstepException.UntrustedServer -> UiError(Problem.UNTRUSTED_SERVER)
+    is DoorstepException.LeaseExpired -> UiError(Problem.LEASE_EXPIRED)
     is DoorstepException.CodeRefused -> when (reason) {
         CodeRefusal.UNKNOWN -> UiError(Problem.CODE_UNKNOWN)
         CodeRefusal.USED -> UiError(Problem.CODE_USED)

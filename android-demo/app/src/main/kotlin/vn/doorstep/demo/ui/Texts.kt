@@ -65,6 +65,7 @@ object Texts {
             Problem.STORAGE -> context.getString(R.string.problem_storage)
             Problem.WRONG_KEY -> context.getString(R.string.problem_wrong_key)
             Problem.UNTRUSTED_SERVER -> context.getString(R.string.problem_untrusted_server)
+            Problem.LEASE_EXPIRED -> context.getString(R.string.problem_lease_expired)
             Problem.CODE_UNKNOWN -> context.getString(R.string.problem_code_unknown)
             Problem.CODE_USED -> context.getString(R.string.problem_code_used)
             Problem.CODE_EXPIRED -> context.getString(R.string.problem_code_expired)

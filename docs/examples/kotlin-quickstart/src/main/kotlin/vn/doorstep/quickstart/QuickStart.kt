@@ -71,6 +71,7 @@ fun advice(e: DoorstepException): String = when (e) {
     is DoorstepException.UpdateApp -> "update the app (${e.detail})"
     is DoorstepException.Network -> "no connection (${e.detail}): nothing is lost, sync again later"
     is DoorstepException.UntrustedServer -> "the server's certificate is not trusted (${e.detail}): check the address and the pin"
+    is DoorstepException.LeaseExpired -> "the offline lease ended (${e.untilMs}): sync to see residents again; recording work still works"
     is DoorstepException.Other -> "unexpected (${e.detail}): report it"
 }
 

@@ -1,0 +1,177 @@
+//! The offline lease and the server's wipe order (`docs/sync-protocol.md`, "Lease and wipe";
+//! Decree 13/2023: a lost phone must not show residents' data for ever).
+//!
+//! Enrolment and every pull grant a lease: until then the store may show personal data
+//! offline. Past it, the reads that show residents ([`Store::my_households`],
+//! [`Store::search_residents`], [`Store::residents_needing_help`], [`Store::revisits_due`])
+//! answer [`Error::LeaseExpired`] until a sync renews it; recording field work still works and
+//! is kept. A store that never enrolled has no lease (local use, tests).
+//!
+//! A revoked device's next contact gets a wipe order signed with the server's key; the sync
+//! client checks it against the key kept from enrolment and this store's replica, pushes what
+//! the server still takes, then erases every replicated row ([`Store::wipe`]).
+
+use crate::error::{Error, Result};
+use crate::store::Store;
+use rusqlite::OptionalExtension;
+
+/// The tables a wipe empties: everything replicated or derived from it. Units (the public
+/// administrative tree) and `meta` (the replica id, keys, the wipe's own record) stay.
+const WIPED: &[&str] = &[
+    "households",
+    "residents",
+    "campaigns",
+    "officers",
+    "assignments",
+    "quotas",
+    "visits",
+    "assists",
+    "retractions",
+    "account_state",
+    "sessions",
+    "outreach",
+    "oplog",
+    "replicas",
+    "sync_cursors",
+    "segments",
+    "segment_deliveries",
+    "certificates",
+];
+
+impl Store {
+    /// Record the lease the server granted (Unix ms). Never shortens one already granted.
+    pub fn set_lease(&mut self, until_ms: i64) -> Result<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO meta (key, value) VALUES ('lease_until_ms', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+            )?
+            .execute([until_ms])?;
+        Ok(())
+    }
+
+    /// Until when this store may show personal data offline (`None`: never enrolled).
+    pub fn lease(&self) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT value FROM meta WHERE key = 'lease_until_ms'")?
+            .query_row([], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// [`Error::LeaseExpired`] when the lease is over (the corrected clock is past it).
+    pub(crate) fn check_lease(&self) -> Result<()> {
+        match self.lease()? {
+            Some(until_ms) if self.now_ms() > until_ms => Err(Error::LeaseExpired { until_ms }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Erase every replicated row this store holds — residents, households, facts, officers,
+    /// the operation log — in one transaction, and remember when (`wiped_at_ms`). What a
+    /// revoked device does on the server's order, after its last push.
+    pub fn wipe(&mut self) -> Result<()> {
+        let now = self.now_ms();
+        let tx = self.conn.unchecked_transaction()?;
+        for table in WIPED {
+            tx.execute(&format!("DELETE FROM {table}"), [])?;
+        }
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('wiped_at_ms', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [now],
+        )?;
+        tx.execute("DELETE FROM meta WHERE key = 'lease_until_ms'", [])?;
+        tx.commit()?;
+        // The freed pages are overwritten, not left in the file for a forensic read.
+        self.conn
+            .execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
+        Ok(())
+    }
+
+    /// When this store was wiped on the server's order, if it was.
+    pub fn wiped_at(&self) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT value FROM meta WHERE key = 'wiped_at_ms'")?
+            .query_row([], |r| r.get(0))
+            .optional()?)
+    }
+}
+
+/// Erase what a store holds of `villages` (codes), in the caller's transaction: the
+/// households, their residents, visits, assistance steps, account states and retractions,
+/// and every operation of another replica about them. This replica's own operations stay in
+/// the log until the server has them (they are pushed as usual). Returns how many households
+/// were erased.
+pub(crate) fn forget_villages(
+    conn: &rusqlite::Connection,
+    own: &crate::op::ReplicaId,
+    villages: &[String],
+) -> Result<usize> {
+    if villages.is_empty() {
+        return Ok(0);
+    }
+    let list = serde_json_list(villages);
+    // Operations of other replicas about these villages, found before the rows they name go.
+    let mut doomed: Vec<(Vec<u8>, i64)> = Vec::new();
+    {
+        let mut stmt =
+            conn.prepare("SELECT replica, counter, hlc, body FROM oplog WHERE replica != ?1")?;
+        let mut rows = stmt.query([own.0.as_bytes().as_slice()])?;
+        while let Some(row) = rows.next()? {
+            let replica: Vec<u8> = row.get(0)?;
+            let counter: i64 = row.get(1)?;
+            let body: Vec<u8> = row.get(3)?;
+            let op = crate::op::Op::from_log(&replica, counter, row.get(2)?, &body)?;
+            if crate::segments::op_village(conn, &op)?.is_some_and(|v| villages.contains(&v)) {
+                doomed.push((replica, counter));
+            }
+        }
+    }
+    for (replica, counter) in &doomed {
+        conn.prepare_cached("DELETE FROM oplog WHERE replica = ?1 AND counter = ?2")?
+            .execute(rusqlite::params![replica, counter])?;
+    }
+    let households =
+        "SELECT id FROM households WHERE village_code IN (SELECT value FROM json_each(?1))";
+    let residents = format!("SELECT id FROM residents WHERE household_id IN ({households})");
+    let facts = format!(
+        "SELECT id FROM visits WHERE household_id IN ({households})
+         UNION SELECT id FROM assists WHERE resident_id IN ({residents})"
+    );
+    conn.execute(
+        &format!("DELETE FROM retractions WHERE fact_id IN ({facts})"),
+        [&list],
+    )?;
+    conn.execute(
+        &format!("DELETE FROM assists WHERE resident_id IN ({residents})"),
+        [&list],
+    )?;
+    conn.execute(
+        &format!("DELETE FROM visits WHERE household_id IN ({households})"),
+        [&list],
+    )?;
+    conn.execute(
+        &format!("DELETE FROM account_state WHERE resident_id IN ({residents})"),
+        [&list],
+    )?;
+    conn.execute(
+        &format!("DELETE FROM residents WHERE household_id IN ({households})"),
+        [&list],
+    )?;
+    let n = conn.execute(
+        "DELETE FROM households WHERE village_code IN (SELECT value FROM json_each(?1))",
+        [&list],
+    )?;
+    Ok(n)
+}
+
+/// A JSON array of strings, for `json_each` (codes are plain ASCII; quotes escaped anyway).
+fn serde_json_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items
+        .iter()
+        .map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect();
+    format!("[{}]", quoted.join(","))
+}
