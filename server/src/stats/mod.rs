@@ -62,6 +62,8 @@
 mod cache;
 mod count;
 pub mod export;
+mod incremental;
+mod ledger;
 mod read;
 mod report;
 mod rollup;
@@ -69,7 +71,7 @@ mod snapshot;
 mod time;
 mod types;
 
-pub use cache::{StatsCache, DEFAULT_DEBOUNCE_MS};
+pub use cache::{Refreshed, StatsCache, StatsCheck, DEFAULT_DEBOUNCE_MS};
 pub use read::fingerprint;
 pub use report::{below_quota, lagging, ranking};
 pub use snapshot::{Snapshot, DEFAULT_STALE_MS};
