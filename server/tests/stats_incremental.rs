@@ -475,3 +475,46 @@ fn random_histories_kept_incrementally_equal_a_rebuild() {
 fn random_histories_on_both_backends() {
     on_both_backends(random_histories_kept_incrementally_equal_a_rebuild);
 }
+
+/// On PostgreSQL, a second instance sees the batches another instance took only through its
+/// view's catch-up from the shared feed: its statistics follow them the same way.
+#[test]
+fn a_second_postgres_instance_follows_through_its_catch_up() {
+    use doorstep_server::pg::{testing, ViewOptions};
+    use doorstep_server::PgBackend;
+    let Some(base) = testing::base_url() else {
+        return;
+    };
+    let url = testing::fresh_database(&base).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let open = |name: &str| {
+        PgBackend::open(
+            &url,
+            ViewOptions {
+                path: Some(dir.path().join(name)),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let (a, b) = (open("a.db"), open("b.db"));
+    let cache = StatsCache::new(0);
+    let mut h = History::new(42);
+    let first = h.batch();
+    a.import_ops("cli", &first, now()).unwrap();
+    cache.refresh(&b).unwrap();
+    let mut incremental = 0;
+    for batch in 0..40 {
+        for _ in 0..h.rng.gen_range(1..=12) {
+            h.act(false);
+        }
+        let ops = h.batch();
+        a.import_ops("cli", &ops, now()).unwrap();
+        if let Refreshed::Incremental { .. } = cache.refresh(&b).unwrap() {
+            incremental += 1;
+        }
+        let check = cache.check(&b).unwrap();
+        assert!(check.equal, "batch {batch}: {:?}", check.difference);
+    }
+    assert!(incremental >= 35, "{incremental} incremental updates");
+}
