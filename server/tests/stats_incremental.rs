@@ -447,6 +447,10 @@ fn random_histories_kept_incrementally_equal_a_rebuild() {
             }
             let check = cache.check(&backend).unwrap();
             assert!(
+                !check.rebuilt,
+                "seed {seed} batch {batch}: the check rebuilt"
+            );
+            assert!(
                 check.equal,
                 "seed {seed} batch {batch}: {:?}",
                 check.difference
@@ -514,7 +518,51 @@ fn a_second_postgres_instance_follows_through_its_catch_up() {
             incremental += 1;
         }
         let check = cache.check(&b).unwrap();
-        assert!(check.equal, "batch {batch}: {:?}", check.difference);
+        assert!(
+            check.equal && !check.rebuilt,
+            "batch {batch}: {:?}",
+            check.difference
+        );
     }
     assert!(incremental >= 35, "{incremental} incremental updates");
+}
+
+/// The check and the repair over HTTP: an admin's token only; the check says equal after
+/// batches, the repair rebuilds; both audited.
+#[test]
+fn the_check_and_repair_routes() {
+    on_both_backends(check_and_repair_routes);
+}
+
+fn check_and_repair_routes() {
+    let srv = common::http::server();
+    let (_, token) = srv
+        .backend
+        .bootstrap_admin("Quản trị", now())
+        .unwrap()
+        .unwrap();
+    let mut h = History::new(7);
+    for _ in 0..5 {
+        for _ in 0..10 {
+            h.act(false);
+        }
+        let ops = h.batch();
+        srv.backend.import_ops("cli", &ops, now()).unwrap();
+        let a = srv.get("/v1/admin/stats/check", Some(&token));
+        assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+        let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+        assert_eq!(v["equal"], true, "{v}");
+    }
+    let a = srv.raw(
+        "/v1/admin/stats/rebuild",
+        Some(&token),
+        "application/json",
+        None,
+        Vec::new(),
+    );
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    assert!(srv.get("/v1/admin/stats/check", None).status == 401);
+    let audit = srv.backend.audit(50).unwrap();
+    assert!(audit.iter().any(|e| e.action == "stats_check"));
+    assert!(audit.iter().any(|e| e.action == "stats_rebuild"));
 }

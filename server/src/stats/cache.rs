@@ -50,6 +50,9 @@ pub struct StatsCheck {
     pub update_ms: f64,
     /// How long the rebuild took, ms.
     pub rebuild_ms: f64,
+    /// The kept numbers could not follow the journal (a unit change, writes it did not see),
+    /// so the rebuild replaced them, as the next request would have.
+    pub rebuilt: bool,
 }
 
 /// The latest snapshot, kept up to date with the store.
@@ -241,15 +244,21 @@ impl StatsCache {
                 };
                 let update_ms = started.elapsed().as_secs_f64() * 1e3;
                 let fresh = Ledger::build(conn, crate::now_ms())?;
-                let difference = match updated {
-                    Updated::Rebuild => Some("the journal cannot be followed: rebuild".into()),
-                    Updated::Done { .. } => f.ledger.snap.same_counts(&fresh.snap).err(),
+                let rebuild_ms = fresh.snap.build_ms;
+                let (difference, rebuilt) = match updated {
+                    Updated::Rebuild => {
+                        f.ledger = fresh;
+                        f.unseen.clear();
+                        (None, true)
+                    }
+                    Updated::Done { .. } => (f.ledger.snap.same_counts(&fresh.snap).err(), false),
                 };
                 Ok(Some(StatsCheck {
                     equal: difference.is_none(),
                     difference,
                     update_ms,
-                    rebuild_ms: fresh.snap.build_ms,
+                    rebuild_ms,
+                    rebuilt,
                 }))
             })?;
         }
