@@ -153,7 +153,7 @@ impl Ledger {
         self.residents[ri as usize] = None;
         self.fails.remove(&ri);
         let mut rec = None;
-        read::account_states(conn, Some(id), |row| {
+        read::account_states(conn, Some(id), self.has_agency, |row| {
             rec = Some(self.record(&row));
             Ok(())
         })?;

@@ -111,6 +111,8 @@ pub(super) struct Ledger {
     pub(super) assignments: Vec<read::Assignment>,
     /// Per replica, the highest counter the ledger has followed.
     pub(super) maxima: HashMap<Uuid, u64>,
+    /// Whether residents have an agency column (schema v2).
+    pub(super) has_agency: bool,
     /// The snapshot the sums make (published by cloning: its big parts are shared).
     pub(super) snap: Snapshot,
 }
@@ -140,6 +142,7 @@ impl Ledger {
             officer_rows: Vec::new(),
             assignments: Vec::new(),
             maxima,
+            has_agency: false,
             snap: Snapshot {
                 built_at_ms: now_ms,
                 build_ms: 0.0,
@@ -154,7 +157,8 @@ impl Ledger {
                 stale_after_ms: DEFAULT_STALE_MS,
             },
         };
-        read::account_states(conn, None, |row| {
+        l.has_agency = read::has_agency(conn)?;
+        read::account_states(conn, None, l.has_agency, |row| {
             let rec = l.record(&row);
             let n = l.resident_ix.len() as u32;
             l.resident_ix.insert(row.resident.as_u128(), n);

@@ -40,6 +40,11 @@ pub(super) fn has_table(conn: &Connection, table: &str) -> Result<bool> {
         .is_some())
 }
 
+/// Whether residents have an agency (schema v2; [`account_states`] reads it then).
+pub(super) fn has_agency(conn: &Connection) -> Result<bool> {
+    has_column(conn, "residents", "agency")
+}
+
 /// Whether the table has the column.
 fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool> {
     let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
@@ -119,6 +124,7 @@ pub(super) struct AccountState<'a> {
 pub(super) fn account_states(
     conn: &Connection,
     one: Option<&str>,
+    agency: bool,
     mut each: impl FnMut(AccountState<'_>) -> Result<()>,
 ) -> Result<()> {
     let sql = format!(
@@ -127,11 +133,7 @@ pub(super) fn account_states(
            FROM residents r JOIN households h ON h.id = r.household_id
            LEFT JOIN account_state s ON s.resident_id = r.id
           WHERE r.deleted = 0 AND h.deleted = 0{}",
-        if has_column(conn, "residents", "agency")? {
-            "r.agency"
-        } else {
-            "NULL"
-        },
+        if agency { "r.agency" } else { "NULL" },
         if one.is_some() { " AND r.id = ?1" } else { "" }
     );
     let mut stmt = conn.prepare_cached(&sql)?;
