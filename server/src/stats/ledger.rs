@@ -62,6 +62,10 @@ pub(super) struct OfficerInfo {
     pub agg: Agg,
 }
 
+/// An officer's assigned area: villages by code (their home units), village and household
+/// numbers.
+type Area = (Vec<String>, HashSet<u32>, HashSet<u32>);
+
 /// Whether a contribution is added or taken back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Sign {
@@ -371,7 +375,7 @@ impl Ledger {
     /// counted once) and what is credited to them. Only officers whose numbers moved are made
     /// anew, unless `all`.
     pub(super) fn publish_officers(&mut self, all: bool) {
-        let mut areas: HashMap<Uuid, (Vec<String>, HashSet<u32>, HashSet<u32>)> = HashMap::new();
+        let mut areas: HashMap<Uuid, Area> = HashMap::new();
         let known: HashSet<Uuid> = self.officer_rows.iter().map(|o| o.id).collect();
         for row in &self.assignments {
             if !known.contains(&row.officer) {
