@@ -566,3 +566,57 @@ fn check_and_repair_routes() {
     assert!(audit.iter().any(|e| e.action == "stats_check"));
     assert!(audit.iter().any(|e| e.action == "stats_rebuild"));
 }
+
+/// Writes that never passed through the journal (a `doorstep` command writing the same SQLite
+/// file from another process; a tool writing through `with_store`) are noticed, and the
+/// statistics rebuild rather than go on without them.
+#[test]
+fn writes_the_journal_did_not_see_mean_a_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.db");
+    let backend = doorstep_server::SqliteBackend::open(&path).unwrap();
+    let cache = StatsCache::new(0);
+    let mut h = History::new(5);
+    let first = h.batch();
+    backend.import_ops("cli", &first, now()).unwrap();
+    assert!(matches!(
+        cache.refresh(&backend).unwrap(),
+        Refreshed::Rebuilt { .. }
+    ));
+    let visit = |s: &mut Store| {
+        s.record_visit(NewVisit {
+            household_id: h.households[0],
+            officer_id: h.officers[0],
+            at_ms: Some(at(3, 0)),
+            outcome: VisitOutcome::Met,
+            revisit_at_ms: None,
+            note: None,
+            location: None,
+        })
+        .unwrap()
+    };
+    // Another connection to the file, as another process would have.
+    let mut other = Store::open(&path, Options::default()).unwrap();
+    visit(&mut other);
+    drop(other);
+    // The first update sees operations it was not shown; if they are still unseen at the next
+    // one, they came another way: rebuild.
+    assert!(matches!(
+        cache.refresh(&backend).unwrap(),
+        Refreshed::Incremental { .. }
+    ));
+    assert!(matches!(
+        cache.refresh(&backend).unwrap(),
+        Refreshed::Rebuilt { .. }
+    ));
+    let check = cache.check(&backend).unwrap();
+    assert!(check.equal && !check.rebuilt, "{:?}", check.difference);
+    // A write through the store itself: unknown to the journal, rebuilt at once.
+    backend.with_store(|s| visit(s)).unwrap();
+    assert!(matches!(
+        cache.refresh(&backend).unwrap(),
+        Refreshed::Rebuilt { .. }
+    ));
+    let check = cache.check(&backend).unwrap();
+    assert!(check.equal && !check.rebuilt, "{:?}", check.difference);
+}
