@@ -25,7 +25,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Request body limit after decompression.
     pub max_body_bytes: usize,
-    /// The command centre's statistics snapshot (`crate::stats`).
+    /// The command centre's statistics, kept up to date from each batch (`crate::stats`).
     pub stats: Arc<StatsCache>,
     /// Demo mode: the dashboard opens without sign-in as province command, with a banner.
     pub demo: bool,
@@ -75,8 +75,8 @@ impl AppState {
             .map_err(|e| ServerError::Internal(format!("worker failed: {e}")))?
     }
 
-    /// The statistics snapshot, fresh within the cache's debounce (blocks: call it inside
-    /// [`AppState::blocking`]).
+    /// The statistics snapshot, brought up to date with the batches committed so far (ADR
+    /// 0009; blocks: call it inside [`AppState::blocking`]).
     pub fn snapshot(&self) -> Result<Arc<Snapshot>> {
         self.stats.get(&self.backend)
     }

@@ -13,7 +13,7 @@
 //! | shared state | [`app`]: [`AppState`], the one blocking-call helper, the job registry |
 //! | behaviour | [`backend`]: every rule once — enrolment and accounts (`backend/accounts.rs`), the push check and pull (`backend/batch.rs`), console writes (`backend/console.rs`); [`scope`] (which villages a device may see and change), [`authority`] (which role may write what), [`throttle`] (failed sign-ins slow down, hashing bounded), [`totp`] (the second factor's codes), [`cursor`] (pull positions), [`limits`] |
 //! | statistics | [`stats`]: the counting rules, each named in the map at the top of `stats/mod.rs`; report files in [`stats::export`] |
-//! | storage | [`storage`]: what a backend implements (ADR 0007); [`sqlite`] and [`pg`], each with its migrations in `schema.rs`; the records they exchange in [`model`] |
+//! | storage | [`storage`]: what a backend implements (ADR 0007), and the [`journal`] of what it applied (ADR 0009); [`sqlite`] and [`pg`], each with its migrations in `schema.rs`; the records they exchange in [`model`] |
 //!
 //! Where to look: the push check — `backend/batch.rs`; the scope rule — `scope.rs`; who may
 //! write what — `authority.rs`; a
@@ -34,6 +34,7 @@ pub mod error;
 pub mod fuzz;
 pub mod generation;
 pub mod html;
+pub mod journal;
 pub mod limits;
 pub mod metrics;
 pub mod model;

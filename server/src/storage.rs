@@ -266,6 +266,12 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     ) -> Result<()>;
     /// `(times taken, nanoseconds waited)` for a lock between instances, if there is one.
     fn feed_lock(&self) -> Option<(u64, u64)>;
+    /// What the core store applied lately, recorded right behind each commit, for the
+    /// statistics to follow incrementally ([`crate::journal`]); `None`: the statistics rebuild
+    /// from the whole store when it changed.
+    fn journal(&self) -> Option<&crate::journal::Journal> {
+        None
+    }
 }
 
 /// A one-shot closure run through one of [`Storage`]'s `&mut dyn FnMut` callbacks (they are

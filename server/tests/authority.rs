@@ -605,7 +605,10 @@ fn a_revoked_device_replaying_old_batches_is_refused_case() {
         assert_eq!(a.status, 200);
         let resp: doorstep_core::wire::PushResponse = Fmt::Json.decode(&a.body);
         assert_eq!(resp.applied, 0, "{resp:?}");
-        assert!(resp.rejected.iter().all(|r| r.reason == "revoked"), "{resp:?}");
+        assert!(
+            resp.rejected.iter().all(|r| r.reason == "revoked"),
+            "{resp:?}"
+        );
     }
     assert_eq!(srv.count("SELECT count(*) FROM visits"), visits);
     // Every other request is refused 401 `revoked`, with the server's signed wipe order.

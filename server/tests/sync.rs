@@ -695,7 +695,10 @@ fn revoked_missing_and_wrong_tokens_are_refused_case() {
     let resp: PushResponse = Fmt::Postcard.decode(&a.body);
     assert_eq!(resp.applied, 0, "{resp:?}");
     assert!(!resp.rejected.is_empty());
-    assert!(resp.rejected.iter().all(|r| r.reason == "revoked"), "{resp:?}");
+    assert!(
+        resp.rejected.iter().all(|r| r.reason == "revoked"),
+        "{resp:?}"
+    );
     assert_eq!(srv.dump(), before, "nothing stored");
 }
 

@@ -158,11 +158,13 @@ fn unassign(server: &Server, officer: uuid::Uuid, village: &str) {
     match &server.database {
         None => {
             let b = doorstep_server::SqliteBackend::open(&server.db).unwrap();
-            b.set_assignment("cli", officer, target, false, now).unwrap();
+            b.set_assignment("cli", officer, target, false, now)
+                .unwrap();
         }
         Some(url) => {
             let b = doorstep_server::PgBackend::open(url, Default::default()).unwrap();
-            b.set_assignment("cli", officer, target, false, now).unwrap();
+            b.set_assignment("cli", officer, target, false, now)
+                .unwrap();
         }
     }
 }

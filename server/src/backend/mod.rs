@@ -91,6 +91,11 @@ impl<S: Storage + ?Sized> Backend<S> {
         self.store.read_view(f)
     }
 
+    /// What the core store applied lately (`crate::journal`), if the storage keeps it.
+    pub fn journal(&self) -> Option<&crate::journal::Journal> {
+        self.store.journal()
+    }
+
     /// Counts for `/metrics`.
     pub fn gauges(&self) -> Result<Gauges> {
         use crate::storage::Counted;

@@ -38,6 +38,7 @@ use crate::backend::Backend;
 use crate::cursor::FeedSnapshot;
 use crate::error::{Result, ServerError};
 use crate::generation::Lineage;
+use crate::journal::Journal;
 use crate::scope;
 use crate::storage::{core_error, Check, Finish, Storage, Tables};
 use doorstep_core::{Op, Options, Store};
@@ -72,6 +73,8 @@ pub struct PgStorage {
     /// A read-only connection to the view for long reads (the dashboard's statistics).
     reader: Mutex<Option<rusqlite::Connection>>,
     view_path: PathBuf,
+    /// What the view applied lately, for the statistics (`crate::journal`).
+    journal: Journal,
     /// The view's cursor key: `postgres:<server replica>`.
     peer: String,
     replica: Uuid,
@@ -268,6 +271,7 @@ impl PgStorage {
             view: Mutex::new(store),
             reader: Mutex::new(None),
             view_path: place.path,
+            journal: Journal::default(),
             peer,
             replica,
             #[cfg(any(test, feature = "test-utils"))]
@@ -321,6 +325,7 @@ impl PgStorage {
             };
             let ops: Vec<Op> = rows.into_iter().map(|(_, op)| op).collect();
             store.apply_ops_with_cursor(&ops, &self.peer, &last.to_string())?;
+            self.journal.record(&ops);
             after = last;
         }
     }
@@ -383,6 +388,8 @@ impl PgStorage {
             )?
             .get(0);
         let ops = store.own_ops_after(known as u64, usize::MAX >> 1)?;
+        // Committed on the view already (a console write): the statistics follow.
+        self.journal.record(&ops);
         let mut areas = Vec::with_capacity(ops.len());
         for op in &ops {
             areas.push(scope::op_area(store.connection(), op)?);
@@ -488,6 +495,10 @@ impl Storage for PgStorage {
 
     fn feed_lock(&self) -> Option<(u64, u64)> {
         Some(feed_lock_stats())
+    }
+
+    fn journal(&self) -> Option<&Journal> {
+        Some(&self.journal)
     }
 }
 

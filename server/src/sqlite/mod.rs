@@ -18,6 +18,7 @@ mod tables;
 use crate::backend::Backend;
 use crate::cursor::FeedSnapshot;
 use crate::error::{Result, ServerError};
+use crate::journal::{Journal, Pending};
 use crate::scope;
 use crate::storage::{core_error, Check, Finish, Storage, Tables};
 use doorstep_core::{Op, Options, Store};
@@ -41,6 +42,8 @@ pub struct SqliteStorage {
     /// so a long read never holds the writer's lock.
     path: Option<PathBuf>,
     reader: Mutex<Option<Connection>>,
+    /// What the store applied lately, for the statistics (`crate::journal`).
+    journal: Journal,
 }
 
 impl std::fmt::Debug for SqliteStorage {
@@ -65,7 +68,11 @@ impl Backend<SqliteStorage> {
     /// Run `f` on the store (the demo generator, tests and tools that read the server's
     /// tables).
     pub fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> T) -> Result<T> {
-        Ok(f(&mut *self.store.lock()?))
+        let mut store = self.store.lock()?;
+        let out = f(&mut store);
+        // What `f` wrote is not known: the statistics rebuild.
+        self.store.journal.record_unknown();
+        Ok(out)
     }
 }
 
@@ -94,6 +101,7 @@ impl SqliteStorage {
             replica,
             path,
             reader: Mutex::new(None),
+            journal: Journal::default(),
         };
         // A crash between a console command's write and its feed rows is mended here.
         backend.feed_own_ops(&*backend.lock()?)?;
@@ -124,6 +132,7 @@ impl SqliteStorage {
             insert_feed(&tx, op, area.feed_area())?;
         }
         tx.commit()?;
+        self.journal.record(ops.iter().map(|(_, op)| op));
         Ok(ops.len())
     }
 
@@ -182,11 +191,17 @@ impl Storage for SqliteStorage {
     /// are written inside the core's own transaction: one commit for all.
     fn apply(&self, ops: &[Op], check: &mut Check<'_>, finish: &mut Finish<'_>) -> Result<()> {
         let mut store = self.lock()?;
+        let mut touched = Pending::default();
         store.apply_checked(
             ops,
             |conn, op| check(conn, op).map_err(core_error),
-            |conn, applied| finish(&mut SqliteTables(conn), applied).map_err(core_error),
+            |conn, applied| {
+                touched = Pending::of(applied.iter().copied());
+                finish(&mut SqliteTables(conn), applied).map_err(core_error)
+            },
         )?;
+        // Committed: the statistics follow (before the store is unlocked).
+        self.journal.record_pending(touched);
         Ok(())
     }
 
@@ -214,6 +229,10 @@ impl Storage for SqliteStorage {
         f(&mut SqliteFeed { conn: &tx, replica })?;
         tx.commit()?;
         Ok(())
+    }
+
+    fn journal(&self) -> Option<&Journal> {
+        Some(&self.journal)
     }
 
     /// One writer by construction: no lock between instances.

@@ -1,16 +1,14 @@
 //! The counting rules of `docs/dashboard-api.md` applied to the store's rows: what each
-//! resident, successful or failed step, visit, session and outreach event adds to its
-//! village's and its officer's sums ([`Agg`]). [`super::rollup`] then carries the villages'
-//! sums up the unit tree.
+//! resident (with their steps, failed or not), household's visits, session and outreach event
+//! adds to its village's and its officers' sums ([`Agg`]): a [`Contribution`], which
+//! [`super::ledger`] adds, and takes back when the resident or household changes.
+//! [`super::rollup`] carries the villages' sums up the unit tree.
 
 use super::read::{self, Step};
 use super::rollup::{commune_of, Agg, State, StateChange, Units};
-use super::time::{day_date, day_num, day_of_ms, local_hm, DayNum};
-use super::types::{DayCounts, OfficerRef, SessionRow};
-use crate::error::Result;
-use rusqlite::Connection;
-use std::collections::{BTreeMap, HashMap, HashSet};
-use uuid::Uuid;
+use super::time::{day_date, day_of_ms, local_hm, DayNum};
+use super::types::{DayCounts, SessionRow};
+use std::collections::BTreeMap;
 
 /// Roster claim bits: what the roster already said.
 const R_L1: u8 = 1; // level1 = 2
@@ -75,235 +73,20 @@ fn resident_state(row: &read::AccountState<'_>, roster: u8) -> State {
     s
 }
 
-/// Rule 10: a resident with an agency counts for it (accounts, level-2 activated, portal).
-fn add_agency(agg: &mut Agg, agency: &str, s: &State) {
-    let e = match agg.agencies.get_mut(agency) {
-        Some(e) => e,
-        None => agg.agencies.entry(agency.to_owned()).or_default(),
-    };
-    e.0 += 1;
-    e.1 += s.level2_activated;
-    e.2 += s.portal;
+/// A step credited (rule 3): its local day and its officer (a number in the ledger's officer
+/// names, known to the `officers` table or not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Credit {
+    pub day: DayNum,
+    pub officer: u32,
 }
 
-struct Resident {
-    village: u32,
-    household: u32,
-    roster: u8,
-    /// Their agency's number in [`Population::agencies`], if any.
-    agency: Option<u32>,
-}
-
-/// The residents in scope (rule 1), numbered, with the sums of each village and the state of
-/// each household.
-#[derive(Default)]
-pub(super) struct Population {
-    villages: Vec<String>,
-    village_ix: HashMap<String, u32>,
-    village_aggs: Vec<Agg>,
-    household_ix: HashMap<String, u32>,
-    household_states: Vec<State>,
-    residents: Vec<Resident>,
-    resident_ix: HashMap<u128, u32>,
-    /// Agencies by number (rule 10 on past days).
-    agencies: Vec<String>,
-    agency_ix: HashMap<String, u32>,
-}
-
-impl Population {
-    /// Every resident of [`read::account_states`], added to their village and household.
-    pub fn read(conn: &Connection) -> Result<Population> {
-        let mut p = Population::default();
-        read::account_states(conn, |row| {
-            p.add_resident(&row);
-            Ok(())
-        })?;
-        Ok(p)
-    }
-
-    fn add_resident(&mut self, row: &read::AccountState<'_>) {
-        let v = self.village(row.village.unwrap_or_default());
-        let h = match self.household_ix.get(row.household) {
-            Some(h) => *h,
-            None => {
-                let h = self.household_states.len() as u32;
-                self.household_ix.insert(row.household.to_owned(), h);
-                self.household_states.push(State::default());
-                h
-            }
-        };
-        let roster = roster_bits(row.roster_account);
-        let s = resident_state(row, roster);
-        let agg = &mut self.village_aggs[v as usize];
-        agg.state.add(&s);
-        self.household_states[h as usize].add(&s);
-        let agency = row.agency.map(|a| {
-            add_agency(agg, a, &s);
-            match self.agency_ix.get(a) {
-                Some(n) => *n,
-                None => {
-                    let n = self.agencies.len() as u32;
-                    self.agency_ix.insert(a.to_owned(), n);
-                    self.agencies.push(a.to_owned());
-                    n
-                }
-            }
-        });
-        self.resident_ix
-            .insert(row.resident.as_u128(), self.residents.len() as u32);
-        self.residents.push(Resident {
-            village: v,
-            household: h,
-            roster,
-            agency,
-        });
-    }
-
-    /// The village's number, made if new.
-    fn village(&mut self, code: &str) -> u32 {
-        if let Some(v) = self.village_ix.get(code) {
-            return *v;
-        }
-        let v = self.villages.len() as u32;
-        self.village_ix.insert(code.to_owned(), v);
-        self.villages.push(code.to_owned());
-        self.village_aggs.push(Agg::default());
-        v
-    }
-
-    fn resident(&self, id: Uuid) -> Option<&Resident> {
-        let ri = *self.resident_ix.get(&id.as_u128())?;
-        Some(&self.residents[ri as usize])
-    }
-
-    /// Each household's village (from any of its residents).
-    fn household_villages(&self) -> Vec<u32> {
-        let mut out = vec![u32::MAX; self.household_states.len()];
-        for r in &self.residents {
-            out[r.household as usize] = r.village;
-        }
-        out
-    }
-
-    /// The villages' codes and sums, for [`super::rollup::roll_up`].
-    pub fn into_villages(self) -> impl Iterator<Item = (String, Agg)> {
-        self.villages.into_iter().zip(self.village_aggs)
-    }
-}
-
-/// An officer as the snapshot keeps them.
-#[derive(Debug, Clone)]
-pub(super) struct OfficerInfo {
-    pub r: OfficerRef,
-    /// Their own unit and every village assigned to them.
-    pub home_units: Vec<String>,
-    /// `state`: their assigned area's; `days` and `blockers`: what is credited to them.
-    pub agg: Agg,
-}
-
-/// The officers, numbered, and what is credited to each.
-pub(super) struct Officers {
-    info: BTreeMap<Uuid, OfficerInfo>,
-    /// Officer number → id.
-    list: Vec<Uuid>,
-    /// Id as the store writes it → officer number.
-    ix: HashMap<String, u32>,
-    /// Credited to each officer, by number.
-    credits: Vec<Agg>,
-}
-
-impl Officers {
-    /// Every officer of [`read::officers`].
-    pub fn read(conn: &Connection) -> Result<Officers> {
-        let mut o = Officers {
-            info: BTreeMap::new(),
-            list: Vec::new(),
-            ix: HashMap::new(),
-            credits: Vec::new(),
-        };
-        for row in read::officers(conn)? {
-            o.ix.insert(row.id_text, o.list.len() as u32);
-            o.list.push(row.id);
-            o.info.insert(
-                row.id,
-                OfficerInfo {
-                    r: OfficerRef {
-                        id: row.id,
-                        name: row.name,
-                        role: row.role,
-                        unit_code: row.unit_code.clone(),
-                    },
-                    home_units: vec![row.unit_code],
-                    agg: Agg::default(),
-                },
-            );
-        }
-        o.credits = vec![Agg::default(); o.list.len()];
-        Ok(o)
-    }
-
-    /// The officer's number, if known.
-    fn number(&self, id: &str) -> Option<u32> {
-        self.ix.get(id).copied()
-    }
-
-    /// The sums credited to an officer number, if it is one.
-    fn credits(&mut self, n: u32) -> Option<&mut Agg> {
-        self.credits.get_mut(n as usize)
-    }
-
-    /// An officer's `accounts`: the residents of the villages and households assigned to them
-    /// (a household in an assigned village counted once). Assigned villages also become home
-    /// units (where the officer is listed).
-    pub fn assigned_accounts(&mut self, rows: Vec<read::Assignment>, people: &Population) {
-        let mut areas: HashMap<Uuid, (HashSet<u32>, HashSet<u32>)> = HashMap::new();
-        for row in rows {
-            let Some(info) = self.info.get_mut(&row.officer) else {
-                continue;
-            };
-            let area = areas.entry(row.officer).or_default();
-            if row.kind == "village" {
-                if let Some(v) = people.village_ix.get(&row.target) {
-                    area.0.insert(*v);
-                }
-                if !info.home_units.contains(&row.target) {
-                    info.home_units.push(row.target);
-                }
-            } else if let Some(h) = people.household_ix.get(&row.target) {
-                area.1.insert(*h);
-            }
-        }
-        let household_village = people.household_villages();
-        for (o, (vs, hs)) in areas {
-            let info = self.info.get_mut(&o).expect("officer exists");
-            for v in &vs {
-                info.agg.state.add(&people.village_aggs[*v as usize].state);
-            }
-            for h in hs {
-                if !vs.contains(&household_village[h as usize]) {
-                    info.agg.state.add(&people.household_states[h as usize]);
-                }
-            }
-        }
-    }
-
-    /// The officers with what is credited to them.
-    pub fn finish(mut self) -> BTreeMap<Uuid, OfficerInfo> {
-        for (i, a) in self.credits.into_iter().enumerate() {
-            let info = self.info.get_mut(&self.list[i]).expect("officer exists");
-            info.agg.days = a.days;
-            info.agg.blockers = a.blockers;
-        }
-        self.info
-    }
-}
-
-/// A successful step that may be credited.
+/// A successful step that may be the earliest of its kind.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Cred {
-    at_ms: i64,
-    id: u128,
-    officer: u32,
+    pub at_ms: i64,
+    pub id: u128,
+    pub officer: u32,
 }
 
 impl Cred {
@@ -311,96 +94,28 @@ impl Cred {
     fn earlier(&self, o: &Cred) -> bool {
         (self.at_ms, self.id) < (o.at_ms, o.id)
     }
-}
 
-/// Per resident, the earliest step of each [`Step`] (indexed by it).
-pub(super) type Earliest = Vec<[Option<Cred>; 4]>;
-
-/// Rule 3: each resident's earliest non-retracted successful step of each kind (by `at_ms`,
-/// then fact id). Steps of residents out of scope are ignored.
-pub(super) fn earliest_steps(
-    conn: &Connection,
-    people: &Population,
-    officers: &Officers,
-) -> Result<Earliest> {
-    let mut best: Earliest = vec![[None; 4]; people.residents.len()];
-    read::successful_steps(conn, |row| {
-        let Some(&ri) = people.resident_ix.get(&row.resident.as_u128()) else {
-            return Ok(()); // deleted or outside every household: not in scope
-        };
-        let c = Cred {
-            at_ms: row.at_ms,
-            id: row.id,
-            officer: officers.number(row.officer).unwrap_or(u32::MAX),
-        };
-        let slot = &mut best[ri as usize][row.step as usize];
-        if slot.is_none_or(|b| c.earlier(&b)) {
-            *slot = Some(c);
-        }
-        Ok(())
-    })?;
-    Ok(best)
-}
-
-/// A state reached before any step (the roster said so): in the state of every day.
-const ALWAYS: DayNum = DayNum::MIN;
-/// A state not reached (yet): in the state of no day.
-const NEVER: DayNum = DayNum::MAX;
-
-/// Rule 2 on past days: the local days on which each resident's state counts changed, added
-/// to their village's [`Agg::changes`] (and their agency's). The state is the join of the
-/// roster's claim and the successful steps, so a count is reached on the day of the earliest
-/// step that reaches it — level-2 received by an application or an activation, level-1
-/// activated counted only while level 2 is not — unless the roster already claimed it.
-pub(super) fn state_changes(best: &Earliest, people: &mut Population) {
-    for (ri, creds) in best.iter().enumerate() {
-        let res = &people.residents[ri];
-        let day = |s: Step| creds[s as usize].map_or(NEVER, |c| day_of_ms(c.at_ms));
-        let reached = |claimed: bool, d: DayNum| if claimed { ALWAYS } else { d };
-        let l1 = reached(res.roster & R_L1 != 0, day(Step::Level1Activated));
-        let l2 = reached(res.roster & R_L2 != 0, day(Step::Level2Activated));
-        let received = reached(
-            res.roster & R_L2REC != 0,
-            day(Step::Level2Received).min(day(Step::Level2Activated)),
-        );
-        let portal = day(Step::PortalGuided);
-        let mut moves: Vec<(DayNum, StateChange)> = Vec::new();
-        let mut at = |d: DayNum, f: fn(&mut StateChange)| {
-            if d != ALWAYS && d != NEVER {
-                let mut c = StateChange::default();
-                f(&mut c);
-                moves.push((d, c));
-            }
-        };
-        at(l2, |c| c.level2_activated += 1);
-        at(received, |c| c.level2_received += 1);
-        at(portal, |c| c.portal += 1);
-        // Level-1 activated counts from its day until level 2's (rule 2: `level1 = 2 AND
-        // level2 < 2`).
-        if l1 < l2 {
-            at(l1, |c| c.level1_activated += 1);
-            at(l2, |c| c.level1_activated -= 1);
-        }
-        if moves.is_empty() {
-            continue;
-        }
-        let agg = &mut people.village_aggs[res.village as usize];
-        for (d, c) in &moves {
-            agg.changes.entry(*d).or_default().add(c);
-            if let Some(a) = res.agency {
-                if c.level2_activated != 0 || c.portal != 0 {
-                    let name = people.agencies[a as usize].clone();
-                    let e = agg.agency_changes.entry((*d, name)).or_default();
-                    e.0 += c.level2_activated;
-                    e.1 += c.portal;
-                }
-            }
+    fn credit(&self) -> Credit {
+        Credit {
+            day: day_of_ms(self.at_ms),
+            officer: self.officer,
         }
     }
 }
 
+/// A resident's earliest successful step of each [`Step`] (indexed by it), while reading.
+pub(super) type Earliest = [Option<Cred>; 4];
+
+/// Rule 3: keep `c` if it is the earliest of its kind so far (by `at_ms`, then fact id).
+pub(super) fn keep_earliest(best: &mut Earliest, step: Step, c: Cred) {
+    let slot = &mut best[step as usize];
+    if slot.is_none_or(|b| c.earlier(&b)) {
+        *slot = Some(c);
+    }
+}
+
 /// Rule 3's `today.activated`: the earlier of the earliest level-1 and level-2 activations.
-fn first_activation(creds: &[Option<Cred>; 4]) -> Option<&Cred> {
+fn first_activation(creds: &Earliest) -> Option<&Cred> {
     let l1 = &creds[Step::Level1Activated as usize];
     let l2 = &creds[Step::Level2Activated as usize];
     match (l1, l2) {
@@ -410,97 +125,247 @@ fn first_activation(creds: &[Option<Cred>; 4]) -> Option<&Cred> {
     }
 }
 
+/// State bits of a resident now (rule 2).
+const S_L1: u8 = 1;
+const S_L2: u8 = 2;
+const S_L2REC: u8 = 4;
+const S_PORTAL: u8 = 8;
+
+/// What the ledger keeps of a resident in scope: enough to say again what they add to every
+/// sum, without reading the store (so that it can be taken back when they change).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ResidentRec {
+    /// Their household's village (a number in the ledger's village names).
+    pub village: u32,
+    /// Their household (a number in the ledger's household names).
+    pub household: u32,
+    /// Their agency (a number in the ledger's agency names).
+    pub agency: Option<u32>,
+    roster: u8,
+    state: u8,
+    /// The earliest step of each [`Step`].
+    steps: [Option<Credit>; 4],
+    /// The first activation (level 1 or 2).
+    first: Option<Credit>,
+}
+
+impl ResidentRec {
+    /// A resident of [`read::account_states`], their places already numbered.
+    pub fn new(
+        row: &read::AccountState<'_>,
+        village: u32,
+        household: u32,
+        agency: Option<u32>,
+    ) -> Self {
+        let roster = roster_bits(row.roster_account);
+        let s = resident_state(row, roster);
+        let bit = |n: u64, b: u8| if n > 0 { b } else { 0 };
+        ResidentRec {
+            village,
+            household,
+            agency,
+            roster,
+            state: bit(s.level1_activated, S_L1)
+                | bit(s.level2_activated, S_L2)
+                | bit(s.level2_received, S_L2REC)
+                | bit(s.portal, S_PORTAL),
+            steps: [None; 4],
+            first: None,
+        }
+    }
+
+    /// Set their earliest steps.
+    pub fn set_steps(&mut self, best: &Earliest) {
+        for (slot, c) in self.steps.iter_mut().zip(best) {
+            *slot = c.map(|c| c.credit());
+        }
+        self.first = first_activation(best).map(Cred::credit);
+    }
+
+    /// Rules 1 and 2: what they add to their village's and household's state.
+    pub fn state(&self) -> State {
+        let one = |b: u8| u64::from(self.state & b != 0);
+        let roster = |b: u8| u64::from(self.roster & b != 0);
+        State {
+            accounts: 1,
+            level1_activated: one(S_L1),
+            level2_activated: one(S_L2),
+            level2_received: one(S_L2REC),
+            portal: one(S_PORTAL),
+            roster_activated: u64::from(roster_activated(self.roster)),
+            roster_level1: roster(R_L1),
+            roster_level2: roster(R_L2),
+        }
+    }
+}
+
+/// A resident's failed steps of one officer, local day and reason (rule 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Fail {
+    pub day: DayNum,
+    pub officer: u32,
+    pub reason: u32,
+    pub count: u64,
+}
+
+/// A household's visits: its village, and per (day, officer) how many (rule 3's visits).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct HouseholdVisits {
+    pub village: u32,
+    pub counts: Vec<(DayNum, u32, u64)>,
+}
+
+/// What one resident or household adds: to their village (and every unit above it), and to
+/// officers (by number) for the steps and visits credited to them.
+#[derive(Debug, Default)]
+pub(super) struct Contribution {
+    pub village: Agg,
+    pub officers: Vec<(u32, Agg)>,
+}
+
+impl Contribution {
+    fn officer(&mut self, n: u32) -> &mut Agg {
+        let i = match self.officers.iter().position(|(o, _)| *o == n) {
+            Some(i) => i,
+            None => {
+                self.officers.push((n, Agg::default()));
+                self.officers.len() - 1
+            }
+        };
+        &mut self.officers[i].1
+    }
+}
+
+/// A state reached before any step (the roster said so): in the state of every day.
+const ALWAYS: DayNum = DayNum::MIN;
+/// A state not reached (yet): in the state of no day.
+const NEVER: DayNum = DayNum::MAX;
+
+/// Everything a resident adds (rules 1, 2, 3, 5, 10): `agencies` and `reasons` name the numbers
+/// the record and its failed steps hold.
+pub(super) fn resident_contribution(
+    rec: &ResidentRec,
+    fails: &[Fail],
+    agencies: &[String],
+    reasons: &[String],
+) -> Contribution {
+    let mut out = Contribution::default();
+    let s = rec.state();
+    out.village.state = s;
+    let agency = rec.agency.and_then(|a| agencies.get(a as usize));
+    // Rule 10: a resident with an agency counts for it (accounts, level-2 activated, portal).
+    if let Some(a) = agency {
+        out.village
+            .agencies
+            .insert(a.clone(), (1, s.level2_activated, s.portal));
+    }
+    state_changes(rec, agency, &mut out.village);
+    credit_steps(rec, &mut out);
+    // Rule 5: failed steps, by day and reason, for the village and the step's officer.
+    for f in fails {
+        let Some(reason) = reasons.get(f.reason as usize) else {
+            continue;
+        };
+        add_blocker(&mut out.village.blockers, f.day, reason, f.count);
+        add_blocker(&mut out.officer(f.officer).blockers, f.day, reason, f.count);
+    }
+    out
+}
+
+/// Rule 2 on past days: the local days on which the resident's state counts changed, for
+/// their village's [`Agg::changes`] (and their agency's). The state is the join of the
+/// roster's claim and the successful steps, so a count is reached on the day of the earliest
+/// step that reaches it — level-2 received by an application or an activation, level-1
+/// activated counted only while level 2 is not — unless the roster already claimed it.
+fn state_changes(res: &ResidentRec, agency: Option<&String>, agg: &mut Agg) {
+    let day = |s: Step| res.steps[s as usize].map_or(NEVER, |c| c.day);
+    let reached = |claimed: bool, d: DayNum| if claimed { ALWAYS } else { d };
+    let l1 = reached(res.roster & R_L1 != 0, day(Step::Level1Activated));
+    let l2 = reached(res.roster & R_L2 != 0, day(Step::Level2Activated));
+    let received = reached(
+        res.roster & R_L2REC != 0,
+        day(Step::Level2Received).min(day(Step::Level2Activated)),
+    );
+    let portal = day(Step::PortalGuided);
+    let mut moves: Vec<(DayNum, StateChange)> = Vec::new();
+    let mut at = |d: DayNum, f: fn(&mut StateChange)| {
+        if d != ALWAYS && d != NEVER {
+            let mut c = StateChange::default();
+            f(&mut c);
+            moves.push((d, c));
+        }
+    };
+    at(l2, |c| c.level2_activated += 1);
+    at(received, |c| c.level2_received += 1);
+    at(portal, |c| c.portal += 1);
+    // Level-1 activated counts from its day until level 2's (rule 2: `level1 = 2 AND
+    // level2 < 2`).
+    if l1 < l2 {
+        at(l1, |c| c.level1_activated += 1);
+        at(l2, |c| c.level1_activated -= 1);
+    }
+    for (d, c) in &moves {
+        agg.changes.entry(*d).or_default().add(c);
+        if let Some(name) = agency {
+            if c.level2_activated != 0 || c.portal != 0 {
+                let e = agg.agency_changes.entry((*d, name.clone())).or_default();
+                e.0 += c.level2_activated;
+                e.1 += c.portal;
+            }
+        }
+    }
+}
+
 /// Rule 3: each earliest step counts on its day, for the resident's village and the step's
 /// officer, unless the roster already included its metric; the first activation counts as
 /// `activated` unless the roster already said activated.
-pub(super) fn credit_steps(best: Earliest, people: &mut Population, officers: &mut Officers) {
+fn credit_steps(res: &ResidentRec, out: &mut Contribution) {
     const STEPS: [Step; 4] = [
         Step::Level1Activated,
         Step::Level2Received,
         Step::Level2Activated,
         Step::PortalGuided,
     ];
-    for (ri, creds) in best.iter().enumerate() {
-        let res = &people.residents[ri];
-        let village = &mut people.village_aggs[res.village as usize];
-        let mut credit = |c: &Cred, f: fn(&mut DayCounts)| {
-            let d = day_of_ms(c.at_ms);
-            f(village.day(d));
-            if let Some(o) = officers.credits(c.officer) {
-                f(o.day(d));
-            }
-        };
-        for (step, c) in STEPS.into_iter().zip(creds) {
-            let Some(c) = c else { continue };
-            if roster_included(res.roster, step) {
-                continue;
-            }
-            match step {
-                Step::Level1Activated => credit(c, |d| d.level1_activated += 1),
-                Step::Level2Received => credit(c, |d| d.level2_received += 1),
-                Step::Level2Activated => credit(c, |d| d.level2_activated += 1),
-                Step::PortalGuided => credit(c, |d| d.portal_guided += 1),
-            }
+    let mut credit = |c: &Credit, f: fn(&mut DayCounts)| {
+        f(out.village.day(c.day));
+        f(out.officer(c.officer).day(c.day));
+    };
+    for (step, c) in STEPS.into_iter().zip(&res.steps) {
+        let Some(c) = c else { continue };
+        if roster_included(res.roster, step) {
+            continue;
         }
-        if !roster_activated(res.roster) {
-            if let Some(c) = first_activation(creds) {
-                credit(c, |d| d.activated += 1);
-            }
+        match step {
+            Step::Level1Activated => credit(c, |d| d.level1_activated += 1),
+            Step::Level2Received => credit(c, |d| d.level2_received += 1),
+            Step::Level2Activated => credit(c, |d| d.level2_activated += 1),
+            Step::PortalGuided => credit(c, |d| d.portal_guided += 1),
+        }
+    }
+    if !roster_activated(res.roster) {
+        if let Some(c) = &res.first {
+            credit(c, |d| d.activated += 1);
         }
     }
 }
 
-/// Rule 5: non-retracted failed steps of residents in scope, by day and reason, for the
-/// resident's village and the step's officer.
-pub(super) fn count_blockers(
-    conn: &Connection,
-    people: &mut Population,
-    officers: &mut Officers,
-) -> Result<()> {
-    read::failed_steps(conn, |row| {
-        let Some(v) = people.resident(row.resident).map(|r| r.village) else {
-            return Ok(());
-        };
-        let day = day_num(row.day);
-        let village = &mut people.village_aggs[v as usize];
-        add_blocker(&mut village.blockers, day, row.reason, row.count);
-        if let Some(o) = officers
-            .number(row.officer)
-            .and_then(|n| officers.credits(n))
-        {
-            add_blocker(&mut o.blockers, day, row.reason, row.count);
-        }
-        Ok(())
-    })
+/// Rule 3's `today.visits`: a household's non-retracted visits, each counted on its day for
+/// the household's village and the visiting officer.
+pub(super) fn visits_contribution(v: &HouseholdVisits) -> Contribution {
+    let mut out = Contribution::default();
+    for (d, officer, n) in &v.counts {
+        out.village.day(*d).visits += n;
+        out.officer(*officer).day(*d).visits += n;
+    }
+    out
 }
 
 fn add_blocker(blockers: &mut BTreeMap<(DayNum, String), u64>, day: DayNum, reason: &str, n: u64) {
     *blockers.entry((day, reason.to_owned())).or_default() += n;
 }
 
-/// Rule 3's `today.visits`: non-retracted visits to households in scope, each counted on its
-/// day for the household's village and the visiting officer.
-pub(super) fn count_visits(
-    conn: &Connection,
-    people: &mut Population,
-    officers: &mut Officers,
-) -> Result<()> {
-    read::visits(conn, |row| {
-        let d = day_num(row.day);
-        let v = people.village(row.village.unwrap_or_default());
-        people.village_aggs[v as usize].day(d).visits += row.count;
-        if let Some(o) = officers
-            .number(row.officer)
-            .and_then(|n| officers.credits(n))
-        {
-            o.day(d).visits += row.count;
-        }
-        Ok(())
-    })
-}
-
 /// A session or outreach fact, kept whole (there are few).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(super) struct Event {
     /// The commune it counts for.
     pub commune: String,
@@ -549,6 +414,7 @@ pub(super) fn outreach_event(units: &Units, o: read::Outreach) -> Event {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use uuid::Uuid;
 
     fn state(level1: i64, level2: i64, portal: i64, roster: Option<&str>) -> State {
         let row = read::AccountState {

@@ -40,6 +40,11 @@ pub(super) fn has_table(conn: &Connection, table: &str) -> Result<bool> {
         .is_some())
 }
 
+/// Whether residents have an agency (schema v2; [`account_states`] reads it then).
+pub(super) fn has_agency(conn: &Connection) -> Result<bool> {
+    has_column(conn, "residents", "agency")
+}
+
 /// Whether the table has the column.
 fn has_column(conn: &Connection, table: &str, column: &str) -> Result<bool> {
     let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
@@ -118,6 +123,8 @@ pub(super) struct AccountState<'a> {
 /// (rule 2). A resident whose id is not a UUID is skipped.
 pub(super) fn account_states(
     conn: &Connection,
+    one: Option<&str>,
+    agency: bool,
     mut each: impl FnMut(AccountState<'_>) -> Result<()>,
 ) -> Result<()> {
     let sql = format!(
@@ -125,15 +132,15 @@ pub(super) fn account_states(
                 coalesce(s.level1, 0), coalesce(s.level2, 0), coalesce(s.portal, 0), {}
            FROM residents r JOIN households h ON h.id = r.household_id
            LEFT JOIN account_state s ON s.resident_id = r.id
-          WHERE r.deleted = 0 AND h.deleted = 0",
-        if has_column(conn, "residents", "agency")? {
-            "r.agency"
-        } else {
-            "NULL"
-        }
+          WHERE r.deleted = 0 AND h.deleted = 0{}",
+        if agency { "r.agency" } else { "NULL" },
+        if one.is_some() { " AND r.id = ?1" } else { "" }
     );
-    let mut stmt = conn.prepare(&sql)?;
-    let mut rows = stmt.query([])?;
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = match one {
+        Some(id) => stmt.query([id])?,
+        None => stmt.query([])?,
+    };
     while let Some(r) = rows.next()? {
         let Ok(resident) = Uuid::parse_str(txt(r, 0)?) else {
             continue;
@@ -242,15 +249,24 @@ pub(super) struct Success<'a> {
 /// UUID is skipped.
 pub(super) fn successful_steps(
     conn: &Connection,
+    one: Option<&str>,
     mut each: impl FnMut(Success<'_>) -> Result<()>,
 ) -> Result<()> {
-    let mut stmt = conn.prepare(
-        "SELECT resident_id, step, officer_id, at_ms, id FROM assists
+    const SQL: &str = "SELECT resident_id, step, officer_id, at_ms, id FROM assists
           WHERE retracted = 0 AND failure IS NULL
             AND step IN ('level1_activated', 'level2_received', 'level2_activated',
-                         'portal_guided')",
-    )?;
-    let mut rows = stmt.query([])?;
+                         'portal_guided')";
+    let mut stmt;
+    let mut rows = match one {
+        Some(id) => {
+            stmt = conn.prepare_cached(&format!("{SQL} AND resident_id = ?1"))?;
+            stmt.query([id])?
+        }
+        None => {
+            stmt = conn.prepare_cached(SQL)?;
+            stmt.query([])?
+        }
+    };
     while let Some(r) = rows.next()? {
         let Ok(resident) = Uuid::parse_str(txt(r, 0)?) else {
             continue;
@@ -286,14 +302,24 @@ pub(super) struct Failure<'a> {
 /// is not a UUID, or a day that is not a date, is skipped.
 pub(super) fn failed_steps(
     conn: &Connection,
+    one: Option<&str>,
     mut each: impl FnMut(Failure<'_>) -> Result<()>,
 ) -> Result<()> {
-    let mut stmt = conn.prepare(
+    let sql = format!(
         "SELECT resident_id, officer_id, failure, count(*), day FROM assists
-          WHERE retracted = 0 AND failure IS NOT NULL
+          WHERE retracted = 0 AND failure IS NOT NULL{}
           GROUP BY resident_id, officer_id, day, failure",
-    )?;
-    let mut rows = stmt.query([])?;
+        if one.is_some() {
+            " AND resident_id = ?1"
+        } else {
+            ""
+        }
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = match one {
+        Some(id) => stmt.query([id])?,
+        None => stmt.query([])?,
+    };
     while let Some(r) = rows.next()? {
         let Ok(resident) = Uuid::parse_str(txt(r, 0)?) else {
             continue;
@@ -312,41 +338,100 @@ pub(super) fn failed_steps(
     Ok(())
 }
 
-/// Visits of one village, officer and day.
+/// Visits of one household, officer and day.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Visits<'a> {
+    pub household: &'a str,
+    /// The household's village.
     pub village: Option<&'a str>,
     pub officer: &'a str,
     pub day: NaiveDate,
     pub count: u64,
 }
 
-/// Non-retracted visits to households not deleted, counted per village, officer and day. A
-/// day that is not `YYYY-MM-DD` is skipped.
+/// Non-retracted visits to households not deleted (all, or `one`'s), counted per household,
+/// officer and day. A day that is not `YYYY-MM-DD` is skipped.
 pub(super) fn visits(
     conn: &Connection,
+    one: Option<&str>,
     mut each: impl FnMut(Visits<'_>) -> Result<()>,
 ) -> Result<()> {
-    let mut stmt = conn.prepare(
-        "SELECT h.village_code, v.officer_id, v.day, count(*)
+    let sql = format!(
+        "SELECT v.household_id, h.village_code, v.officer_id, v.day, count(*)
            FROM visits v JOIN households h ON h.id = v.household_id
-          WHERE v.retracted = 0 AND h.deleted = 0
-          GROUP BY h.village_code, v.officer_id, v.day",
-    )?;
-    let mut rows = stmt.query([])?;
+          WHERE v.retracted = 0 AND h.deleted = 0{}
+          GROUP BY v.household_id, v.officer_id, v.day",
+        if one.is_some() {
+            " AND v.household_id = ?1"
+        } else {
+            ""
+        }
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = match one {
+        Some(id) => stmt.query([id])?,
+        None => stmt.query([])?,
+    };
     while let Some(r) = rows.next()? {
-        let village = opt_txt(r, 0)?;
-        let Some(day) = parse_day(txt(r, 2)?) else {
+        let Some(day) = parse_day(txt(r, 3)?) else {
             continue;
         };
         each(Visits {
-            village,
-            officer: txt(r, 1)?,
+            household: txt(r, 0)?,
+            village: opt_txt(r, 1)?,
+            officer: txt(r, 2)?,
             day,
-            count: r.get::<_, i64>(3)? as u64,
+            count: r.get::<_, i64>(4)? as u64,
         })?;
     }
     Ok(())
+}
+
+/// The residents whose household is `household` (deleted or not).
+pub(super) fn residents_of(conn: &Connection, household: &str) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached("SELECT id FROM residents WHERE household_id = ?1")?;
+    let rows = stmt.query_map([household], |r| r.get(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// Where a fact is: `(resident of an assistance step, household of a visit)`; neither for a
+/// session, an outreach event, or a fact not (yet) in the store.
+pub(super) fn fact_owner(conn: &Connection, id: &str) -> Result<(Option<String>, Option<String>)> {
+    let resident = conn
+        .prepare_cached("SELECT resident_id FROM assists WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    let household = conn
+        .prepare_cached("SELECT household_id FROM visits WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    Ok((resident, household))
+}
+
+/// Each replica's highest counter in the log (the server's own included), as
+/// [`fingerprint`] sums them.
+pub(super) fn replica_maxima(conn: &Connection) -> Result<Vec<(Uuid, u64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.replica, (SELECT coalesce(max(counter), 0) FROM oplog o
+                             WHERE o.replica = r.replica)
+           FROM (SELECT replica FROM replicas
+                 UNION SELECT value FROM meta WHERE key = 'replica_id') r",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let id = match r.get_ref(0)? {
+            ValueRef::Blob(b) => Uuid::from_slice(b).ok(),
+            ValueRef::Text(t) => std::str::from_utf8(t)
+                .ok()
+                .and_then(|t| Uuid::parse_str(t).ok()),
+            _ => None,
+        };
+        if let Some(id) = id {
+            out.push((id, r.get::<_, i64>(1)?.max(0) as u64));
+        }
+    }
+    Ok(out)
 }
 
 /// Campaigns by start date, then id. One without a UUID or both dates is skipped.

@@ -2,7 +2,8 @@
 //! map look-ups and a sum over at most a campaign's days; each number's rule is a function
 //! here named for it.
 
-use super::count::{Event, OfficerInfo};
+use super::count::Event;
+use super::ledger::OfficerInfo;
 use super::rollup::{AgencyCount, Agg, State};
 use super::snapshot::Snapshot;
 use super::time::{day_date, day_num, local_rfc3339};
@@ -102,7 +103,7 @@ impl Snapshot {
         static EMPTY: std::sync::OnceLock<Agg> = std::sync::OnceLock::new();
         self.aggs
             .get(code)
-            .unwrap_or_else(|| EMPTY.get_or_init(Agg::default))
+            .map_or_else(|| EMPTY.get_or_init(Agg::default), |a| &**a)
     }
 
     /// The row of an officer: `accounts` of their assigned area, every other count what
@@ -247,6 +248,7 @@ impl Snapshot {
         let mut out: Vec<&OfficerInfo> = self
             .officers
             .values()
+            .map(|o| &**o)
             .filter(|o| self.works_in(o, code))
             .collect();
         out.sort_by(|a, b| (&a.r.name, a.r.id).cmp(&(&b.r.name, b.r.id)));

@@ -36,6 +36,18 @@ impl State {
         self.roster_level1 += o.roster_level1;
         self.roster_level2 += o.roster_level2;
     }
+
+    /// Take back what [`State::add`] added (never below zero).
+    pub fn sub(&mut self, o: &State) {
+        self.accounts = self.accounts.saturating_sub(o.accounts);
+        self.level1_activated = self.level1_activated.saturating_sub(o.level1_activated);
+        self.level2_activated = self.level2_activated.saturating_sub(o.level2_activated);
+        self.level2_received = self.level2_received.saturating_sub(o.level2_received);
+        self.portal = self.portal.saturating_sub(o.portal);
+        self.roster_activated = self.roster_activated.saturating_sub(o.roster_activated);
+        self.roster_level1 = self.roster_level1.saturating_sub(o.roster_level1);
+        self.roster_level2 = self.roster_level2.saturating_sub(o.roster_level2);
+    }
 }
 
 /// How a day's steps moved the state counts of rule 2 (activations and applications have
@@ -56,6 +68,13 @@ impl StateChange {
         self.level2_received += o.level2_received;
         self.portal += o.portal;
     }
+
+    fn sub(&mut self, o: &StateChange) {
+        self.level1_activated -= o.level1_activated;
+        self.level2_activated -= o.level2_activated;
+        self.level2_received -= o.level2_received;
+        self.portal -= o.portal;
+    }
 }
 
 /// `n` without a change made after the day (never below zero: a store whose derived state
@@ -68,7 +87,7 @@ fn undo(n: u64, change: i64) -> u64 {
 pub(super) type AgencyCount = (u64, u64, u64);
 
 /// What one unit, household or officer adds up to.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub(super) struct Agg {
     /// Rules 1 and 2, as the store holds them now.
     pub state: State,
@@ -107,6 +126,53 @@ impl Agg {
             let e = self.agency_changes.entry(k.clone()).or_default();
             e.0 += v.0;
             e.1 += v.1;
+        }
+    }
+
+    /// Take back what [`Agg::add`] added: an entry that falls to nothing is removed, so that
+    /// sums kept by adding and taking back equal sums built afresh.
+    pub fn sub(&mut self, o: &Agg) {
+        self.state.sub(&o.state);
+        for (d, c) in &o.days {
+            if let Some(e) = self.days.get_mut(d) {
+                e.sub(c);
+                if *e == DayCounts::default() {
+                    self.days.remove(d);
+                }
+            }
+        }
+        for (d, c) in &o.changes {
+            let e = self.changes.entry(*d).or_default();
+            e.sub(c);
+            if *e == StateChange::default() {
+                self.changes.remove(d);
+            }
+        }
+        for (k, v) in &o.blockers {
+            if let Some(e) = self.blockers.get_mut(k) {
+                *e = e.saturating_sub(*v);
+                if *e == 0 {
+                    self.blockers.remove(k);
+                }
+            }
+        }
+        for (k, v) in &o.agencies {
+            if let Some(e) = self.agencies.get_mut(k) {
+                e.0 = e.0.saturating_sub(v.0);
+                e.1 = e.1.saturating_sub(v.1);
+                e.2 = e.2.saturating_sub(v.2);
+                if *e == (0, 0, 0) {
+                    self.agencies.remove(k);
+                }
+            }
+        }
+        for (k, v) in &o.agency_changes {
+            let e = self.agency_changes.entry(k.clone()).or_default();
+            e.0 -= v.0;
+            e.1 -= v.1;
+            if *e == (0, 0) {
+                self.agency_changes.remove(k);
+            }
         }
     }
 
@@ -168,7 +234,7 @@ impl Agg {
 }
 
 /// A unit and its place in the tree.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(super) struct UnitInfo {
     pub name: String,
     pub level: String,
@@ -214,18 +280,26 @@ pub(super) fn roll_up(
 ) -> HashMap<String, Agg> {
     let mut aggs: HashMap<String, Agg> = HashMap::new();
     for (v, agg) in villages {
-        let mut code = Some(v);
-        let mut depth = 0;
-        while let Some(c) = code {
-            code = units.get(&c).and_then(|u| u.parent.clone());
+        for c in chain(units, &v) {
             aggs.entry(c).or_default().add(&agg);
-            depth += 1;
-            if depth > MAX_DEPTH {
-                break;
-            }
         }
     }
     aggs
+}
+
+/// The units a village's sums count for: the village itself and every unit above it (at most
+/// [`MAX_DEPTH`] steps up).
+pub(super) fn chain(units: &Units, village: &str) -> Vec<String> {
+    let mut out = Vec::with_capacity(4);
+    let mut code = Some(village.to_owned());
+    while let Some(c) = code {
+        code = units.get(&c).and_then(|u| u.parent.clone());
+        out.push(c);
+        if out.len() > MAX_DEPTH {
+            break;
+        }
+    }
+    out
 }
 
 /// The commune a session or outreach event counts for (rules 11, 12): the unit itself, or the

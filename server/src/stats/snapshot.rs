@@ -1,8 +1,9 @@
-//! The snapshot: everything a report needs, computed once from the store
-//! ([`Snapshot::build`]), and the look-ups pages make in it (units, officers, campaigns).
-//! Reports are assembled from it in [`super::report`].
+//! The snapshot: everything a report needs, from the store ([`Snapshot::build`], or kept up
+//! to date by the ledger, `ledger.rs`), and the look-ups pages make in it (units, officers,
+//! campaigns). Reports are assembled from it in [`super::report`].
 
-use super::count::{self, Event, OfficerInfo, Officers, Population};
+use super::count::Event;
+use super::ledger::{Ledger, OfficerInfo};
 use super::read;
 use super::rollup::{self, Agg, Units};
 use super::time::{day_date, day_num, today};
@@ -11,29 +12,31 @@ use crate::error::{Result, ServerError};
 use chrono::NaiveDate;
 use rusqlite::Connection;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// (campaign, subject kind, subject id) → [(period, metric, target)].
 pub(super) type QuotaMap = HashMap<(String, String, String), Vec<(String, String, i64)>>;
 
-/// Everything a report needs, computed once from the store.
+/// Everything a report needs. Cloning it is cheap: its big parts are shared, and the ledger
+/// copies only the sums it changes.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
-    /// When the build started, Unix ms (what pages call "as of").
+    /// When the numbers were last brought up to date, Unix ms (what pages call "as of").
     pub built_at_ms: i64,
-    /// How long the build took, ms.
+    /// How long the last full build took, ms.
     pub build_ms: f64,
-    /// The store's [`super::fingerprint`] when it was read.
+    /// The store's [`super::fingerprint`] when it was last read whole.
     pub fingerprint: (i64, i64),
-    pub(super) units: Units,
+    pub(super) units: Arc<Units>,
     /// Every unit's sums, rolled up the tree.
-    pub(super) aggs: HashMap<String, Agg>,
-    pub(super) officers: BTreeMap<Uuid, OfficerInfo>,
+    pub(super) aggs: HashMap<String, Arc<Agg>>,
+    pub(super) officers: BTreeMap<Uuid, Arc<OfficerInfo>>,
     pub(super) campaigns: Vec<CampaignInfo>,
     /// (campaign, subject kind, subject id) → [(period, metric, target)].
-    pub(super) quotas: QuotaMap,
-    pub(super) sessions: Option<Vec<Event>>,
-    pub(super) outreach: Option<Vec<Event>>,
+    pub(super) quotas: Arc<QuotaMap>,
+    pub(super) sessions: Option<Arc<Vec<Event>>>,
+    pub(super) outreach: Option<Arc<Vec<Event>>>,
     /// Stale limit for devices, ms.
     pub stale_after_ms: i64,
 }
@@ -42,48 +45,52 @@ pub struct Snapshot {
 pub const DEFAULT_STALE_MS: i64 = 48 * 3600 * 1000;
 
 impl Snapshot {
-    /// Read the store's materialised tables (best inside one read transaction).
+    /// Read the store's materialised tables whole (best inside one read transaction).
     pub fn build(conn: &Connection, now_ms: i64) -> Result<Snapshot> {
-        let started = std::time::Instant::now();
-        let fingerprint = read::fingerprint(conn)?;
-        let units = rollup::unit_tree(read::units(conn)?);
-        let mut people = Population::read(conn)?;
-        let mut officers = Officers::read(conn)?;
-        officers.assigned_accounts(read::assignments(conn)?, &people);
-        let best = count::earliest_steps(conn, &people, &officers)?;
-        count::state_changes(&best, &mut people);
-        count::credit_steps(best, &mut people, &mut officers);
-        count::count_blockers(conn, &mut people, &mut officers)?;
-        count::count_visits(conn, &mut people, &mut officers)?;
-        let officers = officers.finish();
-        let aggs = rollup::roll_up(&units, people.into_villages());
-        let campaigns = read::campaigns(conn)?;
-        let quotas = quota_map(read::quotas(conn)?);
-        let sessions = if read::has_table(conn, "sessions")? {
-            let rows = read::sessions(conn)?.into_iter();
-            Some(rows.map(|s| count::session_event(&units, s)).collect())
-        } else {
-            None
-        };
-        let outreach = if read::has_table(conn, "outreach")? {
-            let rows = read::outreach(conn)?.into_iter();
-            Some(rows.map(|o| count::outreach_event(&units, o)).collect())
-        } else {
-            None
-        };
-        Ok(Snapshot {
-            built_at_ms: now_ms,
-            build_ms: started.elapsed().as_secs_f64() * 1e3,
-            fingerprint,
-            units,
-            aggs,
-            officers,
-            campaigns,
-            quotas,
-            sessions,
-            outreach,
-            stale_after_ms: DEFAULT_STALE_MS,
-        })
+        Ok(Ledger::build(conn, now_ms)?.snap)
+    }
+
+    /// Whether two snapshots hold the same numbers, field by field (when they were taken
+    /// aside); the first difference found, named (no personal data: codes, ids and sums).
+    /// A unit whose sums are all zero is the same as a unit without sums.
+    pub fn same_counts(&self, other: &Snapshot) -> std::result::Result<(), String> {
+        if self.units != other.units {
+            return Err("units differ".into());
+        }
+        let empty = Agg::default();
+        let codes: std::collections::BTreeSet<&String> =
+            self.aggs.keys().chain(other.aggs.keys()).collect();
+        for code in codes {
+            let a = self.aggs.get(code).map_or(&empty, |a| &**a);
+            let b = other.aggs.get(code).map_or(&empty, |a| &**a);
+            if a != b {
+                return Err(format!("unit {code}: {a:?} != {b:?}"));
+            }
+        }
+        let ids: std::collections::BTreeSet<&Uuid> =
+            self.officers.keys().chain(other.officers.keys()).collect();
+        for id in ids {
+            let (a, b) = (self.officers.get(id), other.officers.get(id));
+            if a.map(|a| &**a) != b.map(|b| &**b) {
+                return Err(format!("officer {id}: {a:?} != {b:?}"));
+            }
+        }
+        if self.campaigns != other.campaigns {
+            return Err("campaigns differ".into());
+        }
+        if self.quotas != other.quotas {
+            return Err("quotas differ".into());
+        }
+        if self.sessions != other.sessions {
+            return Err("sessions differ".into());
+        }
+        if self.outreach != other.outreach {
+            return Err("outreach differs".into());
+        }
+        if self.stale_after_ms != other.stale_after_ms {
+            return Err("stale limits differ".into());
+        }
+        Ok(())
     }
 
     /// The unit, if known.
@@ -188,7 +195,7 @@ impl Snapshot {
 }
 
 /// Quotas by campaign and subject, as rules 6 and 7 look them up.
-fn quota_map(rows: Vec<read::Quota>) -> QuotaMap {
+pub(super) fn quota_map(rows: Vec<read::Quota>) -> QuotaMap {
     let mut quotas: QuotaMap = HashMap::new();
     for q in rows {
         quotas

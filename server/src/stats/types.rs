@@ -34,6 +34,15 @@ impl DayCounts {
         self.visits += o.visits;
     }
 
+    pub(super) fn sub(&mut self, o: &DayCounts) {
+        self.activated = self.activated.saturating_sub(o.activated);
+        self.level1_activated = self.level1_activated.saturating_sub(o.level1_activated);
+        self.level2_received = self.level2_received.saturating_sub(o.level2_received);
+        self.level2_activated = self.level2_activated.saturating_sub(o.level2_activated);
+        self.portal_guided = self.portal_guided.saturating_sub(o.portal_guided);
+        self.visits = self.visits.saturating_sub(o.visits);
+    }
+
     /// The count of a quota metric (`visits`, `level1_activated`…), if it is one.
     pub fn metric(&self, metric: &str) -> Option<u64> {
         Some(match metric {

@@ -9,6 +9,7 @@
 //! | `/`, `/signin`, `/signout` | [`signin`] |
 //! | `/dash`, `/dash/officer/{id}` (the dashboard pages) | [`dashboard`] |
 //! | `/api/v1/report…` (JSON), `/reports/{file}` (XLSX/CSV/JSON files) | [`reports`] |
+//! | `/v1/admin/stats/check`, `/v1/admin/stats/rebuild` (the statistics checked against a rebuild, repaired; ADR 0009) | [`stats`] |
 //! | `/v1/openapi.json`, `/v1/schema.json` (the contract: OpenAPI document, wire types' JSON Schema, also in `docs/api/`) | [`openapi`] |
 //! | `/admin`, `/admin/quotas`, `/admin/assign`, `/admin/devices`, `/admin/roster` (pages) | [`admin`] |
 //! | `POST /admin/roster`, `/admin/roster/jobs/{id}` (roster imports and their progress) | [`jobs`] |
@@ -26,6 +27,7 @@ pub mod openapi;
 pub mod reports;
 pub mod respond;
 pub mod signin;
+pub mod stats;
 pub mod sync;
 pub mod tls;
 
@@ -57,6 +59,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/admin/devices", get(sync::list_devices))
         .route("/v1/admin/devices/{id}/revoke", post(sync::revoke))
         .route("/v1/admin/audit", get(sync::audit))
+        .route("/v1/admin/stats/check", get(stats::check))
+        .route("/v1/admin/stats/rebuild", post(stats::rebuild))
         // The contract: docs/api/, generated (openapi.rs).
         .route("/v1/openapi.json", get(openapi::serve_openapi))
         .route("/v1/schema.json", get(openapi::serve_schema))

@@ -277,6 +277,8 @@ impl utoipa::Modify for Security {
         super::sync::list_devices,
         super::sync::revoke,
         super::sync::audit,
+        super::stats::check,
+        super::stats::rebuild,
         super::sync::health,
         super::sync::metrics,
         serve_openapi,
