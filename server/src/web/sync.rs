@@ -272,7 +272,7 @@ pub(super) async fn push(
     if let Some(order) = &revoked {
         req.segments.clear();
         let (kept, after): (Vec<_>, Vec<_>) = req.ops.into_iter().partition(|o| {
-            o.replica.0 == dev.replica && o.hlc.physical_ms() as i64 <= order.revoked_at_ms
+            o.replica.0 == dev.replica && (o.hlc.physical_ms() as i64) < order.revoked_at_ms
         });
         req.ops = kept;
         late = after;
