@@ -294,8 +294,17 @@ impl Exchange {
         };
         store.keep_segment(&kept, village.as_deref())?;
         // The giver holds it: never give it back.
-        let peer = self.peer_key()?;
-        store.mark_delivered(&peer, &[&kept.segment])?;
+        if let Ok(peer) = self.peer_key() {
+            store.mark_delivered(&peer, &[&kept.segment])?;
+        }
+        Ok(())
+    }
+
+    /// Check and take runs that came another way than messages (a bundle's).
+    pub(crate) fn take_all(&mut self, store: &mut Store, runs: Vec<WireRun>) -> Result<()> {
+        for run in runs {
+            self.take(store, run)?;
+        }
         Ok(())
     }
 

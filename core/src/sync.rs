@@ -475,6 +475,12 @@ fn push_key(config: &SyncConfig) -> String {
     push_key_of(&config.base_url)
 }
 
+/// The peer name a store gives `base_url`'s server (segments delivered to it, what it
+/// acknowledged): for [`Store::export_bundle`] to leave out what that server has.
+pub fn push_peer(base_url: &str) -> String {
+    push_key_of(base_url)
+}
+
 /// The cursor key of what `base_url`'s server acknowledged (`base_url` without a final `/`).
 fn push_key_of(base_url: &str) -> String {
     format!("push {}", base_url.trim_end_matches('/'))

@@ -357,6 +357,45 @@ impl FieldStore {
             .await
     }
 
+    /// This device's public key (32 bytes), for another phone to seal a bundle for it (show it
+    /// as a QR code).
+    pub fn public_key(&self) -> Result<Vec<u8>> {
+        Ok(self.store().public_key()?)
+    }
+
+    /// A bundle of this device's signed work (and what it relays) for a file: sealed for the
+    /// server when `recipient_key` is null (the server's key from enrolment; what `server_url`
+    /// has acknowledged is left out), or for another phone (its `publicKey()`). The server
+    /// opens it with `doorstep bundle import FILE`; a phone with `importBundle`.
+    #[uniffi::method(default(recipient_key = None))]
+    pub fn export_bundle(
+        &self,
+        server_url: String,
+        recipient_key: Option<Vec<u8>>,
+    ) -> Result<Vec<u8>> {
+        let mut store = self.store();
+        let (key, peer) = match recipient_key {
+            Some(k) => (k, "bundle".to_owned()),
+            None => (
+                store
+                    .server_key()?
+                    .ok_or_else(|| DoorstepError::InvalidInput {
+                        field: "store".into(),
+                        expected: "an enrolled store (no server key)".into(),
+                    })?,
+                doorstep_core::sync::push_peer(&server_url),
+            ),
+        };
+        Ok(store.export_bundle(&key, &peer, None)?)
+    }
+
+    /// Open a bundle another phone sealed for this one, and take its work (checked as a
+    /// `PeerExchange` would); the next sync delivers it to the server.
+    pub fn import_bundle(&self, bundle: Vec<u8>) -> Result<crate::peer::PeerReport> {
+        let report = self.store().import_bundle(&bundle)?;
+        Ok(crate::peer::PeerReport::from(&report))
+    }
+
     /// Until when this store may show residents offline (Unix ms; the offline lease the
     /// server renews at every sync), or `null` before enrolment. Show it; past it the reads of
     /// residents raise `LeaseExpired` until a sync.

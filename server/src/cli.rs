@@ -103,6 +103,11 @@ pub enum Command {
         /// Where the copy goes (a new file).
         out: PathBuf,
     },
+    /// File bundles: work carried from phones on a USB stick, an SD card or a chat attachment.
+    Bundle {
+        #[command(subcommand)]
+        command: BundleCommand,
+    },
     /// The national roll-up: the country's figures from the province servers' report APIs.
     ///
     /// A command centre above the province servers (docs/scaling.md). Reads each province's
@@ -458,4 +463,15 @@ pub enum DeviceCommand {
     },
     /// List devices.
     List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Open a bundle a phone sealed for this server and apply its signed work, checked as a
+    /// relayed push (author's signature, revocation, scope and authority). Importing the same
+    /// bundle twice changes nothing more. Audited `bundle_import`.
+    Import {
+        /// The bundle file.
+        file: PathBuf,
+    },
 }

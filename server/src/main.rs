@@ -11,8 +11,9 @@ mod cli;
 use anyhow::{bail, Context};
 use clap::Parser;
 use cli::{
-    AdminCommand, CampaignCommand, Cli, Command, DeviceCommand, OfficerCommand, QuotaCommand,
-    ReportCommand, ResidentCommand, RosterCommand, TotpCommand, UnitsCommand, UserCommand,
+    AdminCommand, BundleCommand, CampaignCommand, Cli, Command, DeviceCommand, OfficerCommand,
+    QuotaCommand, ReportCommand, ResidentCommand, RosterCommand, TotpCommand, UnitsCommand,
+    UserCommand,
 };
 use doorstep_core::{AssignTarget, Role};
 use doorstep_server::backend::{Backend, CLI_ACTOR};
@@ -503,6 +504,28 @@ fn console(db: Database, command: Command) -> anyhow::Result<()> {
             let id_number = first_line(id_number_file, "ID number")?;
             let n = b.erase_resident(CLI_ACTOR, &id_number, now)?;
             println!("{n} resident(s) erased");
+        }
+        Command::Bundle {
+            command: BundleCommand::Import { file },
+        } => {
+            let bytes = std::fs::read(&file)
+                .with_context(|| format!("reading the bundle {}", file.display()))?;
+            let r = b.import_bundle(CLI_ACTOR, &bytes, now)?;
+            println!(
+                "bundle from device {}: {} runs, {} applied, {} duplicates, {} refused",
+                r.sender,
+                r.runs,
+                r.applied,
+                r.duplicates,
+                r.rejected.len()
+            );
+            let mut reasons: Vec<&str> = r.rejected.iter().map(|x| x.reason.as_str()).collect();
+            reasons.sort_unstable();
+            reasons.dedup();
+            for reason in reasons {
+                let n = r.rejected.iter().filter(|x| x.reason == reason).count();
+                println!("refused {reason}: {n}");
+            }
         }
         Command::Officer {
             command: OfficerCommand::Add { name, role, unit },

@@ -386,6 +386,23 @@ fn backup_copies_the_database_and_never_overwrites() {
 }
 
 #[test]
+fn bundle_import_names_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("server.db");
+    let db_args = ["--db", db.to_str().unwrap()];
+    let missing = doorstep(&db_args, &["bundle", "import", "/nonexistent/x.bundle"]);
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("reading the bundle"));
+    let junk = dir.path().join("junk.bundle");
+    std::fs::write(&junk, b"DOORSTEP-BUNDLE-1\n0912345678").unwrap();
+    let out = doorstep(&db_args, &["bundle", "import", junk.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bundle"), "{err}");
+    assert!(!err.contains("0912345678"), "the error repeats the file's content: {err}");
+}
+
+#[test]
 fn console_commands_on_postgres() {
     let Some(base) = testing::base_url() else {
         return;

@@ -276,7 +276,7 @@ impl<S: Storage + ?Sized> Backend<S> {
 
     /// Apply the signed runs of other devices' operations a device relays. Returns how many
     /// were applied, the refusals, and the operations no segment covers.
-    fn relay(
+    pub(super) fn relay(
         &self,
         mut foreign: Vec<Op>,
         segments: &[Segment],

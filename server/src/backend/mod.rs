@@ -16,6 +16,7 @@
 
 mod accounts;
 mod batch;
+mod bundle;
 pub(crate) mod console;
 mod resident;
 
@@ -29,6 +30,7 @@ pub use crate::model::{
     IssuedCode, CLI_ACTOR, COMMAND_ROLES,
 };
 pub use batch::PullArgs;
+pub use bundle::BundleImport;
 
 /// The server's behaviour over a storage backend `S` (by default any, behind `dyn`).
 pub struct Backend<S: Storage + ?Sized = dyn Storage> {

@@ -1,0 +1,122 @@
+//! File bundles (#14): work carried on a USB stick, an SD card or a chat attachment — from a
+//! phone to the server (opened with `doorstep bundle import`) and from a phone to another
+//! phone — sealed for its recipient, signed by its sender; opening one twice, or a bent one,
+//! stores nothing more. On SQLite and, with `DOORSTEP_TEST_BACKEND=postgres`, on PostgreSQL.
+
+use doorstep_tests::harness::{OfficerSpec, Server, COMMUNE_A};
+use doorstep_tests::{actions, scope};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+fn team() -> Vec<OfficerSpec> {
+    ["Trần Văn Bình", "Lê Thị Hoa"]
+        .iter()
+        .map(|n| OfficerSpec {
+            name: (*n).into(),
+            commune: COMMUNE_A.into(),
+            villages: vec!["22738-01".into()],
+        })
+        .collect()
+}
+
+/// Open a bundle on the server the console's way (`doorstep bundle import FILE`).
+fn import(server: &Server, bytes: &[u8]) -> doorstep_server::backend::BundleImport {
+    let now = doorstep_tests::harness::wall_ms();
+    match &server.database {
+        None => doorstep_server::SqliteBackend::open(&server.db)
+            .unwrap()
+            .import_bundle("cli", bytes, now)
+            .unwrap(),
+        Some(url) => doorstep_server::PgBackend::open(url, Default::default())
+            .unwrap()
+            .import_bundle("cli", bytes, now)
+            .unwrap(),
+    }
+}
+
+fn try_import(server: &Server, bytes: &[u8]) -> Result<(), String> {
+    let now = doorstep_tests::harness::wall_ms();
+    let r = match &server.database {
+        None => doorstep_server::SqliteBackend::open(&server.db)
+            .unwrap()
+            .import_bundle("cli", bytes, now),
+        Some(url) => doorstep_server::PgBackend::open(url, Default::default())
+            .unwrap()
+            .import_bundle("cli", bytes, now),
+    };
+    r.map(drop).map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_bundle_carries_a_phones_work_to_the_server_once() {
+    let mut server = Server::start(&team(), 4, 2);
+    let url = server.url();
+    let mut a = server.enrol_device(0, "a", 0);
+    a.sync(&url).unwrap();
+    let mut rng = StdRng::seed_from_u64(21);
+    actions::random_work(&mut a, &server.world, &mut rng, 25);
+    // No link: the day's work leaves on a USB stick, sealed for the server.
+    let server_key = a.store.server_key().unwrap().unwrap();
+    let bundle = a.store.export_bundle(&server_key, "usb", None).unwrap();
+    let r = import(&server, &bundle);
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    assert_eq!(r.applied as u64, a.store.own_counter());
+    assert_eq!(
+        scope::replica_ops(&server.reader(), &a.replica()).0,
+        a.store.own_counter() as i64
+    );
+    // Twice: nothing more.
+    let again = import(&server, &bundle);
+    assert_eq!(again.applied, 0);
+    // Bent, or not a bundle: refused, nothing stored, the error names the bundle only.
+    let mut bent = bundle.clone();
+    let mid = bent.len() / 2;
+    bent[mid] ^= 0x40;
+    let e = try_import(&server, &bent).unwrap_err();
+    assert!(e.contains("bundle"), "{e}");
+    assert!(try_import(&server, b"PK\x03\x04 a zip file").is_err());
+    // The phone's next sync has nothing to push (the server says it holds it all).
+    let s = a.sync(&url).unwrap();
+    assert_eq!((s.pushed, s.push_duplicates), (0, 0), "{s:?}");
+    // The audit log says a bundle was imported, with counts only.
+    let audit: String = server
+        .reader()
+        .query_row(
+            "SELECT detail FROM audit WHERE action = 'bundle_import' ORDER BY id LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(audit.starts_with("runs="), "{audit}");
+}
+
+#[test]
+fn a_bundle_carries_work_to_another_phone_which_delivers_it() {
+    let mut server = Server::start(&team(), 4, 2);
+    let url = server.url();
+    let mut a = server.enrol_device(0, "a", 0);
+    let mut b = server.enrol_device(1, "b", 0);
+    a.sync(&url).unwrap();
+    b.sync(&url).unwrap();
+    let mut rng = StdRng::seed_from_u64(22);
+    actions::random_work(&mut a, &server.world, &mut rng, 20);
+    // Sealed for b (its key from its certificate, shown as a QR code, say).
+    let b_key = b.store.certificate().unwrap().unwrap().public_key;
+    let bundle = a.store.export_bundle(&b_key, "sd card", None).unwrap();
+    // Not for the server: it cannot open it.
+    assert!(try_import(&server, &bundle).is_err());
+    let r = b.store.import_bundle(&bundle).unwrap();
+    assert!(r.refused.is_empty() && r.ops_new > 0, "{r:?}");
+    for f in &a.facts {
+        assert!(
+            scope::holds_fact(b.store.connection(), f),
+            "b lacks a's {f}"
+        );
+    }
+    // Again: nothing new.
+    assert_eq!(b.store.import_bundle(&bundle).unwrap().ops_new, 0);
+    let s = b.sync(&url).unwrap();
+    assert!(s.relayed > 0 && s.rejected.is_empty(), "{s:?}");
+    a.sync(&url).unwrap();
+    scope::assert_converged(&server, &[&a, &b]);
+}
