@@ -399,7 +399,10 @@ fn bundle_import_names_what_is_wrong() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bundle"), "{err}");
-    assert!(!err.contains("0912345678"), "the error repeats the file's content: {err}");
+    assert!(
+        !err.contains("0912345678"),
+        "the error repeats the file's content: {err}"
+    );
 }
 
 #[test]
