@@ -29,6 +29,8 @@ if command -v rustup >/dev/null 2>&1; then
   rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 fi
 cargo --version
+# A clean clone builds everything once: incremental caches only cost disk there.
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=0; fi
 
 step "format"
 cargo fmt --all -- --check
@@ -62,6 +64,10 @@ if [ -n "${DOORSTEP_TEST_DATABASE_URL:-}" ]; then
   DOORSTEP_TEST_BACKEND=postgres cargo test -p doorstep-tests --locked 2>&1 | tee -a target/test-output.txt
 fi
 # --- end PostgreSQL ---
+
+step "disk after the Rust tests"
+df -h . | tail -1
+du -sh target 2>/dev/null || true
 
 step "kotlin bindings on the JVM"
 scripts/test-kotlin.sh 2>&1 | tee target/test-kotlin.txt
