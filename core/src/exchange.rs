@@ -301,6 +301,7 @@ impl Exchange {
     }
 
     /// Check and take runs that came another way than messages (a bundle's).
+    #[cfg(feature = "bundle")]
     pub(crate) fn take_all(&mut self, store: &mut Store, runs: Vec<WireRun>) -> Result<()> {
         for run in runs {
             self.take(store, run)?;

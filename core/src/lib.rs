@@ -7,7 +7,7 @@
 //! another replica sent). The merge rule — how each operation changes the tables in any order —
 //! is [`merge::materialize`]; the model is DESIGN.md §4; `docs/adr/` records the choices.
 
-#[cfg(feature = "sync-client")]
+#[cfg(feature = "bundle")]
 pub mod bundle;
 pub mod cancel;
 pub mod check;
