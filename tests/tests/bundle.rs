@@ -120,3 +120,102 @@ fn a_bundle_carries_work_to_another_phone_which_delivers_it() {
     a.sync(&url).unwrap();
     scope::assert_converged(&server, &[&a, &b]);
 }
+
+/// The command centre's upload page (`/admin/bundles`): a bundle brought on a USB stick is
+/// sent as it is; the answer counts what was new; the same bundle again, or an older one
+/// after a newer, adds nothing; a bent file or an empty body is a 400 naming the bundle.
+#[test]
+fn the_admin_upload_page_opens_bundles_once_in_any_order() {
+    let mut server = Server::start(&team(), 4, 2);
+    let url = server.url();
+    let token = server.world.admin_token.clone();
+    let http = reqwest::blocking::Client::new();
+    let upload = |bytes: Vec<u8>| {
+        let r = http
+            .post(format!("{url}/admin/bundles"))
+            .bearer_auth(&token)
+            .header("content-type", "application/octet-stream")
+            .body(bytes)
+            .send()
+            .unwrap();
+        let status = r.status().as_u16();
+        let body: serde_json::Value = serde_json::from_str(&r.text().unwrap()).unwrap();
+        (status, body)
+    };
+    let page = http
+        .get(format!("{url}/admin/bundles?lang=en"))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().unwrap().contains("Bundle import"));
+    // Without a sign-in: refused, nothing opened.
+    let anon = http
+        .post(format!("{url}/admin/bundles"))
+        .body(vec![1u8, 2, 3])
+        .send()
+        .unwrap();
+    assert!(anon.status().is_client_error() || anon.status().is_redirection());
+
+    let mut a = server.enrol_device(0, "a", 0);
+    a.sync(&url).unwrap();
+    let mut rng = StdRng::seed_from_u64(23);
+    actions::random_work(&mut a, &server.world, &mut rng, 10);
+    let server_key = a.store.server_key().unwrap().unwrap();
+    let first = a.store.export_bundle(&server_key, "usb", None).unwrap();
+    let at_first = a.store.own_counter();
+    actions::random_work(&mut a, &server.world, &mut rng, 10);
+    let second = a.store.export_bundle(&server_key, "usb", None).unwrap();
+    assert!(a.store.own_counter() > at_first);
+
+    // The newer bundle first: everything in it is new.
+    let (status, body) = upload(second.clone());
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["sender"], a.device_id.to_string());
+    assert_eq!(body["applied"].as_u64(), Some(a.store.own_counter()));
+    assert_eq!(body["rejected"], serde_json::json!([]));
+    // The older one after it, and the newer one again: nothing new, nothing refused.
+    for again in [first, second.clone()] {
+        let (status, body) = upload(again);
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["applied"], 0, "{body}");
+        assert!(body["duplicates"].as_u64().unwrap() > 0, "{body}");
+        assert_eq!(body["rejected"], serde_json::json!([]));
+    }
+    assert_eq!(
+        scope::replica_ops(&server.reader(), &a.replica()).0,
+        a.store.own_counter() as i64
+    );
+    // A bent file, and no file: 400, the message names the bundle.
+    let mut bent = second;
+    let mid = bent.len() / 2;
+    bent[mid] ^= 0x01;
+    for bad in [bent, Vec::new()] {
+        let (status, body) = upload(bad);
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("bundle"),
+            "{body}"
+        );
+    }
+    // Audited under the admin who uploaded, with counts only (one row per opened bundle).
+    let rows: Vec<(String, String)> = {
+        let conn = server.reader();
+        let mut stmt = conn
+            .prepare("SELECT actor, detail FROM audit WHERE action = 'bundle_import' ORDER BY id")
+            .unwrap();
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        rows
+    };
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    assert!(rows
+        .iter()
+        .all(|(actor, d)| actor != "cli" && d.starts_with("runs=")));
+    // The phone's next sync has nothing left to push.
+    let s = a.sync(&url).unwrap();
+    assert_eq!((s.pushed, s.push_duplicates), (0, 0), "{s:?}");
+}

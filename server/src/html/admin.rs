@@ -54,12 +54,13 @@ fn campaign_select(snap: &Snapshot) -> String {
 pub fn index(lang: Lang, user: &CommandUser, demo: bool, entries: &[AuditEntry]) -> String {
     let mut b = format!(
         "<h1>{}</h1><ul><li><a href=\"/admin/quotas\">{}</a></li><li><a href=\"/admin/assign\">{}</a></li>\
-         <li><a href=\"/admin/devices\">{}</a></li><li><a href=\"/admin/roster\">{}</a></li></ul><h2>{}</h2>",
+         <li><a href=\"/admin/devices\">{}</a></li><li><a href=\"/admin/roster\">{}</a></li><li><a href=\"/admin/bundles\">{}</a></li></ul><h2>{}</h2>",
         lang.t("Quản trị", "Admin"),
         lang.t("Giao chỉ tiêu", "Quotas"),
         lang.t("Phân công địa bàn", "Assignments"),
         lang.t("Thiết bị", "Devices"),
         lang.t("Nhập danh sách", "Roster import"),
+        lang.t("Nhận gói dữ liệu", "Bundle import"),
         lang.t("Nhật ký thao tác", "Audit log"),
     );
     b.push_str("<div class=\"tw\"><table id=\"audit\"><tr><th class=\"l\">at</th><th class=\"l\">actor</th><th class=\"l\">action</th><th class=\"l\">target</th><th class=\"l\">detail</th></tr>");
@@ -234,4 +235,32 @@ pub fn roster(lang: Lang, user: &CommandUser, demo: bool, snap: &Snapshot) -> St
         lang.t("Tải lên", "Upload"),
     );
     layout(lang, Some(user), demo, "Roster", "/admin/roster", &b)
+}
+
+/// `/admin/bundles`: a bundle file (work carried from phones without coverage on a USB stick,
+/// an SD card or a chat attachment) sent as it is, and what the server made of it.
+pub fn bundles(lang: Lang, user: &CommandUser, demo: bool) -> String {
+    let b = format!(
+        "<h1>{}</h1><p>{}</p><form class=\"f\" id=\"bf\"><label>{}<input type=\"file\" id=\"file\" required></label>\
+         <button id=\"upload\">{}</button></form><div id=\"out\"></div>\
+         <script>document.getElementById('bf').onsubmit=async function(e){{e.preventDefault();\
+         var f=document.getElementById('file').files[0];if(!f)return;var o=document.getElementById('out');o.textContent='…';\
+         var r=await fetch('/admin/bundles',{{method:'POST',body:f,headers:{{'content-type':'application/octet-stream'}}}});\
+         var j=await r.json();var pre=document.createElement('pre');o.textContent='';\
+         pre.textContent=r.ok?('{}: '+j.sender+'\\n{}: '+j.runs+'\\n{}: '+j.applied+'\\n{}: '+j.duplicates+'\\n{}: '+\
+         (j.rejected.length?j.rejected.map(function(x){{return x[0]+' '+x[1];}}).join(', '):'0')):j.message;o.appendChild(pre);}};</script>",
+        lang.t("Nhận gói dữ liệu", "Bundle import"),
+        lang.t(
+            "Gói dữ liệu do điện thoại xuất (USB, thẻ nhớ, tệp đính kèm) cho máy chủ này. Mỗi thao tác được kiểm tra chữ ký và thẩm quyền của người tạo; nhận lại một gói đã nhận không ghi gì thêm.",
+            "A bundle a phone exported for this server (USB stick, SD card, attachment). Each operation is checked against its author's signature and authority; a bundle imported again adds nothing.",
+        ),
+        lang.t("Tệp gói", "Bundle file"),
+        lang.t("Tải lên", "Upload"),
+        lang.t("Thiết bị gửi", "Sent by device"),
+        lang.t("Đoạn đã ký", "Signed runs"),
+        lang.t("Thao tác mới", "New operations"),
+        lang.t("Đã có", "Already held"),
+        lang.t("Bị từ chối", "Refused"),
+    );
+    layout(lang, Some(user), demo, "Bundles", "/admin/bundles", &b)
 }

@@ -36,6 +36,13 @@ pub struct AdminQuery {
     done: Option<String>,
 }
 
+impl AdminQuery {
+    /// The language asked for, if any.
+    pub fn lang(&self) -> Option<&str> {
+        self.lang.as_deref()
+    }
+}
+
 /// An admin form's post: the caller, the form (`expected` names its fields when it does not
 /// parse), then the change against the snapshot on a blocking thread, which answers where
 /// to go next; errors as pages.

@@ -20,6 +20,7 @@
 
 pub mod admin;
 pub mod body;
+pub mod bundles;
 pub mod caller;
 pub mod dashboard;
 pub mod jobs;
@@ -85,6 +86,7 @@ pub fn router(state: AppState) -> Router {
             get(admin::roster).post(jobs::roster_upload),
         )
         .route("/admin/roster/jobs/{id}", get(jobs::roster_job))
+        .route("/admin/bundles", get(bundles::page).post(bundles::upload))
         .fallback(|| async { ServerError::NotFound("no such route") })
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -54,6 +54,7 @@ fn definitions(definitions_path: &'static str) -> Map<String, Value> {
     g.subschema_for::<IssuedCode>();
     g.subschema_for::<RevokeResponse>();
     g.subschema_for::<DeviceInfo>();
+    g.subschema_for::<super::bundles::BundleUpload>();
     // The admin lists, named so that the OpenAPI document can refer to them.
     let devices = g.subschema_for::<Vec<DeviceInfo>>();
     let audit = g.subschema_for::<Vec<AuditEntry>>();
@@ -302,6 +303,8 @@ impl utoipa::Modify for Security {
         super::admin::roster,
         super::jobs::roster_upload,
         super::jobs::roster_job,
+        super::bundles::page,
+        super::bundles::upload,
     ),
     components(responses(
         BadRequest, Unauthorized, Forbidden, NotFound, TooLarge, Unavailable, Internal,
