@@ -322,3 +322,68 @@ fn a_household_moved_out_and_back_between_two_syncs_stays() {
         .unwrap();
     assert_eq!(village, V1);
 }
+
+/// Open the server's database beside the serving process (the console's way) and assign an
+/// officer a village.
+fn assign(server: &Server, officer: Uuid, village: &str) {
+    let target = doorstep_core::AssignTarget::Village(village.to_owned());
+    let now = wall_ms();
+    match &server.database {
+        None => {
+            let b = doorstep_server::SqliteBackend::open(&server.db).unwrap();
+            b.set_assignment("cli", officer, target, true, now).unwrap();
+        }
+        Some(url) => {
+            let b = doorstep_server::PgBackend::open(url, Default::default()).unwrap();
+            b.set_assignment("cli", officer, target, true, now).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_village_newly_assigned_comes_without_the_households_that_moved_out_of_it() {
+    const ELSEWHERE: &str = "22741-01";
+    let officers = vec![
+        OfficerSpec {
+            name: "Trần Văn Bình".into(),
+            commune: COMMUNE_A.into(),
+            villages: vec![V2.into()],
+        },
+        OfficerSpec {
+            name: "Lê Thị Hoa".into(),
+            commune: COMMUNE_A.into(),
+            villages: vec![V1.into(), ELSEWHERE.into()],
+        },
+    ];
+    let mut server = Server::start(&officers, 3, 1);
+    let url = server.url();
+    let mut a = server.enrol_device(0, "a", 0);
+    let mut b = server.enrol_device(1, "b", 0);
+    a.sync(&url).unwrap();
+    b.sync(&url).unwrap();
+    let h = server.world.households[V1][2];
+    let rs = server.world.residents[&h].clone();
+    move_household(&mut b, h, ELSEWHERE);
+    b.sync(&url).unwrap();
+    // A's cursor passes the move (not A's business yet).
+    assert_eq!(a.sync(&url).unwrap().forgotten, 0);
+    // Village 1 is given to A after the move: its history comes, but not that household.
+    assign(&server, server.world.officers[0], V1);
+    let r = a.sync(&url).unwrap();
+    let held = |v: &str| -> i64 {
+        a.store
+            .connection()
+            .query_row(
+                "SELECT count(*) FROM households WHERE village_code = ?1",
+                [v],
+                |x| x.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(
+        held(V1),
+        server.world.households[V1].len() as i64 - 1,
+        "{r:?}"
+    );
+    assert_eq!(traces_of_household(&a, h, &rs), 0, "{}", a.dump());
+}
