@@ -291,8 +291,21 @@ pub(crate) fn forget_moved(
         "DELETE FROM account_state WHERE resident_id IN (SELECT value FROM json_each(?1))",
         [&r_list],
     )?;
-    // Residents moved on their own are counted; those of an erased household go with it.
+    // Residents moved on their own are counted; those of an erased household go with it. The
+    // households they leave behind count who still needs help again.
     let s_list = serde_json_list(&single.into_iter().collect::<Vec<_>>());
+    let mut left_behind: Vec<String> = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT DISTINCT household_id FROM residents
+             WHERE id IN (SELECT value FROM json_each(?1)) AND household_id IS NOT NULL
+               AND household_id NOT IN (SELECT value FROM json_each(?2))
+               AND household_id IN (SELECT id FROM households)",
+        )?;
+        for h in stmt.query_map([&s_list, &h_list], |r| r.get::<_, String>(0))? {
+            left_behind.push(h?);
+        }
+    }
     let singles = conn.execute(
         "DELETE FROM residents WHERE id IN (SELECT value FROM json_each(?1))
            AND (household_id IS NULL
@@ -307,6 +320,9 @@ pub(crate) fn forget_moved(
         "DELETE FROM households WHERE id IN (SELECT value FROM json_each(?1))",
         [&h_list],
     )?;
+    for h in &left_behind {
+        crate::merge::refresh_needing(conn, h)?;
+    }
     Ok(n + singles)
 }
 

@@ -125,6 +125,16 @@ fn households_and_residents_moved_out_are_erased_but_own_operations_stay() {
         count(&phone, "SELECT count(*) FROM residents"),
         w.residents.len() as i64 - 3
     );
+    // The household a resident left counts who still needs help without them.
+    let needing: i64 = phone
+        .connection()
+        .query_row(
+            "SELECT needing FROM households WHERE id = ?1",
+            [h1.to_string()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(needing, 1);
     for kept in [theirs_kept, mine_kept] {
         let n: i64 = phone
             .connection()
