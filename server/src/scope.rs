@@ -365,6 +365,79 @@ pub fn op_area(conn: &Connection, op: &Op) -> rusqlite::Result<Area> {
     })
 }
 
+/// Where a console write remembers the village each household and resident it moves leaves
+/// (per connection, emptied after each write).
+const CONSOLE_MOVES: &str =
+    "CREATE TEMP TABLE IF NOT EXISTS console_moves (id TEXT PRIMARY KEY, from_area TEXT NOT NULL)";
+
+/// Before a console write on the server's own store: remember, as the write changes the
+/// tables, the village each household it moves leaves and each resident it moves leaves (its
+/// household's). A console write is filed in the feed after it is applied, when the tables
+/// already show the new village ([`console_op_area`]); triggers of this connection only, until
+/// [`forget_console_moves`].
+pub fn remember_console_moves(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(&format!(
+        "{CONSOLE_MOVES};
+         DELETE FROM temp.console_moves;
+         CREATE TEMP TRIGGER IF NOT EXISTS console_household_moves
+             AFTER UPDATE OF village_code ON households
+             WHEN OLD.village_code IS NOT NULL AND OLD.village_code IS NOT NEW.village_code
+         BEGIN
+             INSERT OR IGNORE INTO console_moves VALUES (OLD.id, OLD.village_code);
+         END;
+         CREATE TEMP TRIGGER IF NOT EXISTS console_resident_moves
+             AFTER UPDATE OF household_id ON residents
+             WHEN OLD.household_id IS NOT NULL AND OLD.household_id IS NOT NEW.household_id
+         BEGIN
+             INSERT OR IGNORE INTO console_moves
+                 SELECT OLD.id, village_code FROM households
+                 WHERE id = OLD.household_id AND village_code IS NOT NULL;
+         END;"
+    ))
+}
+
+/// After a console write's operations are filed: stop remembering moves.
+pub fn forget_console_moves(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(&format!(
+        "DROP TRIGGER IF EXISTS temp.console_household_moves;
+         DROP TRIGGER IF EXISTS temp.console_resident_moves;
+         {CONSOLE_MOVES};
+         DELETE FROM temp.console_moves;"
+    ))
+}
+
+/// The area of one of the server's own operations (a console write), filed after it was
+/// applied: as [`op_area`], and for a move the village it left as the write remembered it
+/// ([`remember_console_moves`]; none remembered: not reported as a move).
+pub fn console_op_area(conn: &Connection, op: &Op) -> rusqlite::Result<Area> {
+    let area = op_area(conn, op)?;
+    let moving = match &op.body {
+        OpBody::Set {
+            entity: Entity::Household,
+            fields,
+            ..
+        } => fields.iter().any(|(f, _)| *f == Field::Village),
+        OpBody::Set {
+            entity: Entity::Resident,
+            fields,
+            ..
+        } => fields.iter().any(|(f, _)| *f == Field::Household),
+        _ => false,
+    };
+    let (Area::Village { code, from: None }, true, Some(id)) = (&area, moving, moved_id(op)) else {
+        return Ok(area);
+    };
+    conn.execute_batch(CONSOLE_MOVES)?;
+    let from: Option<String> = conn
+        .prepare_cached("SELECT from_area FROM temp.console_moves WHERE id = ?1")?
+        .query_row([&id], |r| r.get(0))
+        .optional()?;
+    Ok(Area::Village {
+        code: code.clone(),
+        from: from.filter(|f| f != code),
+    })
+}
+
 /// The moves the feed holds, as the batch check asks for them (each storage's feed).
 pub trait Moves {
     /// `(village left, the move)` of every move of the household or resident `id` filed in

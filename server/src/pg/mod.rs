@@ -398,7 +398,7 @@ impl PgStorage {
         self.journal.record(&ops);
         let mut areas = Vec::with_capacity(ops.len());
         for op in &ops {
-            areas.push(scope::op_area(store.connection(), op)?);
+            areas.push(scope::console_op_area(store.connection(), op)?);
         }
         let rows: Vec<FeedRow<'_>> = ops
             .iter()
@@ -477,8 +477,10 @@ impl Storage for PgStorage {
         finish: &mut dyn FnMut(&mut dyn Tables) -> Result<()>,
     ) -> Result<()> {
         self.feed_write(false, &mut |store, tx| {
-            write(store)?;
-            self.send_own_ops(store, tx)?;
+            scope::remember_console_moves(store.connection())?;
+            let filed = write(store).and_then(|()| self.send_own_ops(store, tx));
+            scope::forget_console_moves(store.connection())?;
+            filed?;
             finish(&mut PgTables(tx))
         })
     }

@@ -128,7 +128,7 @@ impl SqliteStorage {
             [self.replica.as_bytes().as_slice()],
         )?;
         for (_, op) in &ops {
-            let area = scope::op_area(&tx, op)?;
+            let area = scope::console_op_area(&tx, op)?;
             let row = FeedRow {
                 op,
                 area: area.feed_area(),
@@ -218,8 +218,10 @@ impl Storage for SqliteStorage {
         finish: &mut dyn FnMut(&mut dyn Tables) -> Result<()>,
     ) -> Result<()> {
         let mut store = self.lock()?;
-        write(&mut store)?;
-        self.feed_own_ops(&store)?;
+        scope::remember_console_moves(store.connection())?;
+        let filed = write(&mut store).and_then(|()| self.feed_own_ops(&store));
+        scope::forget_console_moves(store.connection())?;
+        filed?;
         finish(&mut SqliteTables(store.connection()))
     }
 
