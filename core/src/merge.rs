@@ -467,7 +467,7 @@ fn raise_account(conn: &Connection, resident: &str, step: AssistStep) -> Result<
 }
 
 /// Recount the residents of a household who still need help.
-fn refresh_needing(conn: &Connection, household: &str) -> Result<()> {
+pub(crate) fn refresh_needing(conn: &Connection, household: &str) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO households (id, needing)
          SELECT ?1, count(*) FROM residents r LEFT JOIN account_state s ON s.resident_id = r.id

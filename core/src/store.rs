@@ -609,20 +609,22 @@ impl Store {
             .map(|(r, ())| r)
     }
 
-    /// Like [`Store::apply_ops_with_cursor`], and in the same transaction erase what the store
-    /// holds of `dropped` villages (no longer in its scope; see `docs/sync-protocol.md`,
-    /// "Scope that shrinks"). Returns the report and how many households were erased.
+    /// Like [`Store::apply_ops_with_cursor`], and in the same transaction, after the page's
+    /// operations, erase what the store holds of `dropped` villages, households and residents
+    /// (no longer in its scope; see `docs/sync-protocol.md`, "Scope that shrinks"). Returns
+    /// the report and how many households were erased plus how many residents were erased on
+    /// their own (moved out without their household).
     pub fn apply_pull_page(
         &mut self,
         ops: &[Op],
         peer: &str,
         cursor: &str,
-        dropped: &[String],
+        dropped: &crate::lease::Dropped<'_>,
     ) -> Result<(ApplyReport, usize)> {
         let own = self.replica;
         self.apply_inner(ops, None, |conn, _| {
             set_cursor(conn, peer, cursor)?;
-            crate::lease::forget_villages(conn, &own, dropped)
+            crate::lease::forget(conn, &own, dropped)
         })
     }
 

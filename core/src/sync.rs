@@ -139,8 +139,9 @@ pub struct SyncReport {
     /// The server revoked this device and ordered it (signed) to erase the personal data it
     /// holds: after a last push of what the server still takes, the store was wiped.
     pub wiped: bool,
-    /// Households erased because their village left this device's scope (an assignment
-    /// ended, the officer moved).
+    /// Households erased because they left this device's scope — their village did (an
+    /// assignment ended, the officer moved) or they moved to a village outside it — plus
+    /// residents erased on their own (moved to a household of such a village).
     pub forgotten: u64,
 }
 
@@ -573,8 +574,13 @@ fn pull_all(
             },
             |r: &PullResponse| r.server_time_ms,
         )?;
+        let dropped = crate::lease::Dropped {
+            villages: &page.dropped,
+            households: &page.dropped_households,
+            residents: &page.dropped_residents,
+        };
         let (applied, forgotten) =
-            store.apply_pull_page(&page.ops, &key, &page.cursor, &page.dropped)?;
+            store.apply_pull_page(&page.ops, &key, &page.cursor, &dropped)?;
         client.report.forgotten += forgotten as u64;
         store.set_lease(page.lease_until_ms)?;
         client.report.pulled += applied.applied as u64;

@@ -160,6 +160,15 @@ pub struct PullResponse {
     /// Village codes no longer in the device's scope (an assignment ended, its officer moved):
     /// the device erases the households, residents and facts it holds of them.
     pub dropped: Vec<String>,
+    /// Households moved out of the device's villages to a village outside its scope (protocol
+    /// 2, added later: absent from an older server's answer): the device erases them with
+    /// their residents and facts.
+    #[serde(default)]
+    pub dropped_households: Vec<Uuid>,
+    /// Residents moved to a household of a village outside the device's scope: the device
+    /// erases them with their assistance steps and account state.
+    #[serde(default)]
+    pub dropped_residents: Vec<Uuid>,
 }
 
 /// The body of every 4xx/5xx answer.

@@ -84,7 +84,9 @@ pub struct SyncReport {
     /// The server revoked this device and ordered it (signed) to erase what it held: after a
     /// last push, the store was wiped. Show it, and ask the station for a new enrolment.
     pub wiped: bool,
-    /// Households erased because their village left this device's scope.
+    /// Households erased because they left this device's scope (their village did, or they
+    /// moved to a village outside it), plus residents erased on their own (moved to a
+    /// household of such a village).
     pub forgotten: i64,
 }
 

@@ -11,9 +11,10 @@ use crate::generation::{Generation, Lineage};
 use crate::scope::OfficerScope;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use doorstep_core::Op;
+use doorstep_core::{Entity, Key, Op, OpBody};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
+use uuid::Uuid;
 
 /// A position in the feed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,6 +112,17 @@ pub trait FeedSnapshot {
         after: u64,
         n: usize,
     ) -> Result<Vec<(u64, Op)>>;
+    /// The moves out of `from` (village codes): rows whose `from_area` is one of them with
+    /// `after < seq <= until`, leaving out the pulling device's own, in `seq` order.
+    fn moves_from(
+        &mut self,
+        from: &BTreeSet<String>,
+        after: u64,
+        until: u64,
+    ) -> Result<Vec<(u64, Op)>>;
+    /// The village the latest move of a household or resident (`id`) took it to, any
+    /// replica's, if it was ever moved.
+    fn last_move(&mut self, id: &str) -> Result<Option<String>>;
     /// The last `seq` of the snapshot (0 for an empty feed).
     fn end(&mut self) -> Result<u64>;
     /// Up to `n` of the pulling device's own operations with counters above `after`, in
@@ -174,6 +186,7 @@ pub fn pull_page(
                 cursor: cur,
                 has_more: true,
                 dropped: Vec::new(),
+                moved_out: MovedOut::default(),
             });
         }
     }
@@ -196,6 +209,9 @@ pub fn pull_page(
         cur.backfill = None;
     }
     let mut has_more = false;
+    // Where this page starts in the feed, and the areas whose backfill it ends.
+    let seq_before = cur.seq;
+    let mut backfilled: BTreeSet<String> = BTreeSet::new();
     // Backfill areas newly in scope, up to the cursor's position, one at a time.
     loop {
         if cur.backfill.is_none() {
@@ -221,6 +237,7 @@ pub fn pull_page(
         }
         ops.extend(rows.into_iter().map(|(_, op)| op));
         fed.insert(b.area.clone());
+        backfilled.insert(b.area.clone());
         cur.backfill = None;
         if ops.len() == limit {
             has_more = true;
@@ -242,13 +259,69 @@ pub fn pull_page(
             cur.seq = cur.seq.max(end);
         }
     }
+    // Households and residents that moved out of the device's villages: out of an area whose
+    // backfill this page ended, in the history it sent; out of any fed area, in the part of
+    // the feed this page covered.
+    let mut moves = feed.moves_from(&backfilled, 0, seq_before)?;
+    moves.extend(feed.moves_from(&fed, seq_before, cur.seq)?);
+    let moved_out = moved_out(feed, &fed, &moves)?;
     cur.areas = fed.into_iter().collect();
     Ok(Page {
         ops,
         cursor: cur,
         has_more,
         dropped,
+        moved_out,
     })
+}
+
+/// Households and residents a device erases because they moved out of its villages.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MovedOut {
+    /// Households moved to a village the device is not fed.
+    pub households: Vec<Uuid>,
+    /// Residents moved to a household of such a village.
+    pub residents: Vec<Uuid>,
+}
+
+/// Of the `moves` out of a fed village, those whose latest move in the snapshot (the same
+/// one, or a later one: moved on, or back) leaves the household or resident outside `fed`. One
+/// moved back into a fed village is kept: the device gets that move with its area.
+fn moved_out(
+    feed: &mut dyn FeedSnapshot,
+    fed: &BTreeSet<String>,
+    moves: &[(u64, Op)],
+) -> Result<MovedOut> {
+    let mut out = MovedOut::default();
+    let mut seen = BTreeSet::new();
+    for (_, op) in moves {
+        let (household, id) = match &op.body {
+            OpBody::Set {
+                entity: Entity::Household,
+                key: Key::Uuid(id),
+                ..
+            } => (true, *id),
+            OpBody::Set {
+                entity: Entity::Resident,
+                key: Key::Uuid(id),
+                ..
+            } => (false, *id),
+            _ => continue,
+        };
+        if !seen.insert(id) {
+            continue;
+        }
+        let now_in = feed.last_move(&id.to_string())?;
+        if now_in.is_some_and(|area| fed.contains(&area)) {
+            continue;
+        }
+        if household {
+            out.households.push(id);
+        } else {
+            out.residents.push(id);
+        }
+    }
+    Ok(out)
 }
 
 /// One pull page.
@@ -263,6 +336,9 @@ pub struct Page {
     /// Village codes the device was fed and that are no longer in its scope (an assignment
     /// ended, its officer moved): the device erases what it holds of them.
     pub dropped: Vec<String>,
+    /// Households and residents moved out of its villages to a village it is not fed: the
+    /// device erases them.
+    pub moved_out: MovedOut,
 }
 
 #[cfg(test)]

@@ -49,6 +49,27 @@ impl Area {
             _ => None,
         }
     }
+
+    /// The feed's `from_area` column: the village a move leaves, `None` for anything else.
+    pub fn from_area(&self) -> Option<&str> {
+        match self {
+            Area::Village { from, .. } => from.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// The id of the household or resident an operation sets (what a move moves): `None` for any
+/// other operation.
+pub fn moved_id(op: &Op) -> Option<String> {
+    match &op.body {
+        OpBody::Set {
+            entity: Entity::Household | Entity::Resident,
+            key: Key::Uuid(id),
+            ..
+        } => Some(id.to_string()),
+        _ => None,
+    }
 }
 
 /// What an officer may see and do.
@@ -344,10 +365,148 @@ pub fn op_area(conn: &Connection, op: &Op) -> rusqlite::Result<Area> {
     })
 }
 
+/// Where a console write remembers the village each household and resident it moves leaves
+/// (per connection, emptied after each write).
+const CONSOLE_MOVES: &str =
+    "CREATE TEMP TABLE IF NOT EXISTS console_moves (id TEXT PRIMARY KEY, from_area TEXT NOT NULL)";
+
+/// Before a console write on the server's own store: remember, as the write changes the
+/// tables, the village each household it moves leaves and each resident it moves leaves (its
+/// household's). A console write is filed in the feed after it is applied, when the tables
+/// already show the new village ([`console_op_area`]); triggers of this connection only, until
+/// [`forget_console_moves`].
+pub fn remember_console_moves(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(&format!(
+        "{CONSOLE_MOVES};
+         DELETE FROM temp.console_moves;
+         CREATE TEMP TRIGGER IF NOT EXISTS console_household_moves
+             AFTER UPDATE OF village_code ON households
+             WHEN OLD.village_code IS NOT NULL AND OLD.village_code IS NOT NEW.village_code
+         BEGIN
+             INSERT OR IGNORE INTO console_moves VALUES (OLD.id, OLD.village_code);
+         END;
+         CREATE TEMP TRIGGER IF NOT EXISTS console_resident_moves
+             AFTER UPDATE OF household_id ON residents
+             WHEN OLD.household_id IS NOT NULL AND OLD.household_id IS NOT NEW.household_id
+         BEGIN
+             INSERT OR IGNORE INTO console_moves
+                 SELECT OLD.id, village_code FROM households
+                 WHERE id = OLD.household_id AND village_code IS NOT NULL;
+         END;"
+    ))
+}
+
+/// After a console write's operations are filed: stop remembering moves.
+pub fn forget_console_moves(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(&format!(
+        "DROP TRIGGER IF EXISTS temp.console_household_moves;
+         DROP TRIGGER IF EXISTS temp.console_resident_moves;
+         {CONSOLE_MOVES};
+         DELETE FROM temp.console_moves;"
+    ))
+}
+
+/// The area of one of the server's own operations (a console write), filed after it was
+/// applied: as [`op_area`], and for a move the village it left as the write remembered it
+/// ([`remember_console_moves`]; none remembered: not reported as a move).
+pub fn console_op_area(conn: &Connection, op: &Op) -> rusqlite::Result<Area> {
+    let area = op_area(conn, op)?;
+    let moving = match &op.body {
+        OpBody::Set {
+            entity: Entity::Household,
+            fields,
+            ..
+        } => fields.iter().any(|(f, _)| *f == Field::Village),
+        OpBody::Set {
+            entity: Entity::Resident,
+            fields,
+            ..
+        } => fields.iter().any(|(f, _)| *f == Field::Household),
+        _ => false,
+    };
+    let (Area::Village { code, from: None }, true, Some(id)) = (&area, moving, moved_id(op)) else {
+        return Ok(area);
+    };
+    conn.execute_batch(CONSOLE_MOVES)?;
+    let from: Option<String> = conn
+        .prepare_cached("SELECT from_area FROM temp.console_moves WHERE id = ?1")?
+        .query_row([&id], |r| r.get(0))
+        .optional()?;
+    Ok(Area::Village {
+        code: code.clone(),
+        from: from.filter(|f| f != code),
+    })
+}
+
+/// The moves the feed holds, as the batch check asks for them (each storage's feed).
+pub trait Moves {
+    /// `(village left, the move)` of every move of the household or resident `id` filed in
+    /// the feed.
+    fn moves_of(&mut self, id: &str) -> crate::error::Result<Vec<(String, Op)>>;
+}
+
+/// The households and residents a fact is about: a visit's household; an assistance step's
+/// resident and their household; a retraction's fact's. Nothing for any other operation.
+fn fact_subjects(conn: &Connection, op: &Op) -> rusqlite::Result<Vec<String>> {
+    let resident_and_household = |r: String| -> rusqlite::Result<Vec<String>> {
+        let h = resident_household(conn, &r)?;
+        Ok(std::iter::once(r).chain(h).collect())
+    };
+    Ok(match &op.body {
+        OpBody::Visit(v) => vec![v.household_id.to_string()],
+        OpBody::Assist(a) => resident_and_household(a.resident_id.to_string())?,
+        OpBody::Retract { fact_id, .. } => {
+            let id = fact_id.to_string();
+            let visit: Option<String> = conn
+                .prepare_cached("SELECT household_id FROM visits WHERE id = ?1")?
+                .query_row([&id], |r| r.get(0))
+                .optional()?;
+            match visit {
+                Some(h) => vec![h],
+                None => {
+                    let resident: Option<String> = conn
+                        .prepare_cached("SELECT resident_id FROM assists WHERE id = ?1")?
+                        .query_row([&id], |r| r.get(0))
+                        .optional()?;
+                    match resident {
+                        Some(r) => resident_and_household(r)?,
+                        None => Vec::new(),
+                    }
+                }
+            }
+        }
+        _ => Vec::new(),
+    })
+}
+
+/// Whether a fact (a visit, an assistance step, a retraction) outside the officer's villages
+/// is about a household or resident that moved out of one of them, by a move stamped after
+/// the fact: work recorded there before the device could know of the move. Such a fact is
+/// taken, filed where the household now lies (`docs/sync-protocol.md`, "Scope that shrinks").
+pub fn recorded_before_move(
+    conn: &Connection,
+    moves: &mut dyn Moves,
+    scope: &OfficerScope,
+    op: &Op,
+) -> crate::error::Result<bool> {
+    for id in fact_subjects(conn, op)? {
+        for (from, mv) in moves.moves_of(&id)? {
+            if scope.areas.contains(&from) && op.hlc < mv.hlc {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// The refusal of an operation outside the officer's villages (or about what the server does
+/// not hold).
+pub const OUT_OF_SCOPE: &str = "out_of_scope";
+
 /// Why an operation pushed by an officer is refused, if it is.
 pub fn refusal(scope: &OfficerScope, op: &Op, area: &Area, now_ms: i64) -> Option<&'static str> {
     match area {
-        Area::Unknown => return Some("out_of_scope"),
+        Area::Unknown => return Some(OUT_OF_SCOPE),
         Area::Reference | Area::Unit(_) => {
             if scope.role == Role::Field {
                 return Some("forbidden");
@@ -355,13 +514,13 @@ pub fn refusal(scope: &OfficerScope, op: &Op, area: &Area, now_ms: i64) -> Optio
         }
         Area::Activity(code) => {
             if !scope.areas.contains(code) && !scope.units.contains(code) {
-                return Some("out_of_scope");
+                return Some(OUT_OF_SCOPE);
             }
         }
         Area::Village { code, from } => {
             let inside = |v: &String| scope.areas.contains(v);
             if !inside(code) || from.as_ref().is_some_and(|f| !inside(f)) {
-                return Some("out_of_scope");
+                return Some(OUT_OF_SCOPE);
             }
         }
     }

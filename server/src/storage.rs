@@ -22,6 +22,7 @@
 use crate::cursor::FeedSnapshot;
 use crate::error::{Result, ServerError};
 use crate::model::{AuditEntry, Author, CommandUser, DeviceAuth, DeviceInfo};
+use crate::scope::Moves;
 use doorstep_core::store::Verdict;
 use doorstep_core::{Op, Store};
 use rusqlite::Connection;
@@ -65,6 +66,26 @@ pub struct NewUser<'a> {
     pub now_ms: i64,
     /// argon2 PHC string (`None` for an admin, who signs in with a token).
     pub password_hash: Option<&'a str>,
+}
+
+/// A row to file in the feed: the operation, the area it is filed under (`None`: reference
+/// data every device receives) and, for a move ([`crate::scope::Area::Village`]'s `from`),
+/// the village the household or resident leaves.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedRow<'a> {
+    /// The operation.
+    pub op: &'a Op,
+    /// Its area.
+    pub area: Option<&'a str>,
+    /// The village it moves a household or resident out of, if it does.
+    pub from: Option<&'a str>,
+}
+
+impl FeedRow<'_> {
+    /// The id of the household or resident moved, for a move (the feed's `moved` column).
+    pub fn moved(&self) -> Option<String> {
+        self.from.and_then(|_| crate::scope::moved_id(self.op))
+    }
 }
 
 /// An enrolment code as stored: `(officer id, expires ms, device that used it)`.
@@ -218,16 +239,16 @@ pub trait Tables {
     /// The newest `limit` audit entries, newest first.
     fn audit_log(&mut self, limit: u32) -> Result<Vec<AuditEntry>>;
 
-    /// File operations in the feed with their areas, in this order (a row already there is
-    /// left alone).
-    fn file(&mut self, rows: &[(&Op, Option<&str>)]) -> Result<()>;
+    /// File operations in the feed with their areas (and, for moves, the village left), in
+    /// this order (a row already there is left alone).
+    fn file(&mut self, rows: &[FeedRow<'_>]) -> Result<()>;
     /// Keep an operation refused for `clock_ahead` for an admin to look at.
     fn quarantine(&mut self, op: &Op, device_id: &str, now_ms: i64) -> Result<()>;
 }
 
 /// A check of each operation of a batch, given the core store's tables as the batch so far
-/// left them.
-pub type Check<'a> = dyn FnMut(&Connection, &Op) -> Result<Verdict> + 'a;
+/// left them and the moves the feed holds.
+pub type Check<'a> = dyn FnMut(&Connection, &mut dyn Moves, &Op) -> Result<Verdict> + 'a;
 /// What a batch does in the server's tables once applied, with the operations applied (new to
 /// the server and accepted), in the same transaction as the feed's.
 pub type Finish<'a> = dyn FnMut(&mut dyn Tables, &[&Op]) -> Result<()> + 'a;

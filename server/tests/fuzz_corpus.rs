@@ -158,6 +158,8 @@ fn seeds() -> Vec<(&'static str, String, Vec<u8>)> {
         held_others: Vec::new(),
         lease_until_ms: 1_690_000_000_000,
         dropped: Vec::new(),
+        dropped_households: Vec::new(),
+        dropped_residents: Vec::new(),
     };
     let enrol = EnrolRequest {
         protocol: 2,

@@ -15,7 +15,7 @@ use crate::cursor;
 use crate::error::{Result, ServerError};
 use crate::model::Author;
 use crate::scope::{self, OfficerScope};
-use crate::storage::{Storage, Tables};
+use crate::storage::{FeedRow, Storage, Tables};
 use doorstep_core::store::Verdict;
 use doorstep_core::wire::{PullResponse, PushResponse, Rejected};
 use doorstep_core::{CampaignDays, Entity, Op, OpBody, ReplicaId, Segment, SegmentRefusal};
@@ -89,7 +89,8 @@ struct Checked {
     /// The device's officer's scope, read on the first operation (from the core store's
     /// tables as the storage holds them for the check); `None` for an import.
     scope: Option<OfficerScope>,
-    areas: HashMap<(ReplicaId, u64), Option<String>>,
+    /// Each accepted operation's feed area and, for a move, the village it leaves.
+    areas: HashMap<(ReplicaId, u64), (Option<String>, Option<String>)>,
     rejected: Vec<Rejected>,
     /// Refused for `clock_ahead`: kept in quarantine.
     quarantined: Vec<Op>,
@@ -104,6 +105,7 @@ impl Checked {
     fn check(
         &mut self,
         conn: &Connection,
+        moves: &mut dyn scope::Moves,
         op: &Op,
         officer: Option<Uuid>,
         now_ms: i64,
@@ -120,6 +122,13 @@ impl Checked {
             Some(r) => Some(r),
             None => match &self.scope {
                 Some(s) => match scope::refusal(s, op, &area, now_ms) {
+                    // Work on a household recorded before it moved out of the officer's
+                    // villages is still theirs to send.
+                    Some(scope::OUT_OF_SCOPE)
+                        if scope::recorded_before_move(conn, moves, s, op)? =>
+                    {
+                        authority::refusal(conn, s, op)?.map(str::to_owned)
+                    }
                     Some(r) => Some(r.to_owned()),
                     None => authority::refusal(conn, s, op)?.map(str::to_owned),
                 },
@@ -139,7 +148,10 @@ impl Checked {
         }
         self.areas.insert(
             (op.replica, op.counter),
-            area.feed_area().map(str::to_owned),
+            (
+                area.feed_area().map(str::to_owned),
+                area.from_area().map(str::to_owned),
+            ),
         );
         if matches!(
             op.body,
@@ -156,11 +168,15 @@ impl Checked {
 
     /// File the applied operations in the feed under their areas, in batch order.
     fn file(&self, t: &mut dyn Tables, applied: &[&Op]) -> Result<()> {
-        let rows: Vec<(&Op, Option<&str>)> = applied
+        let rows: Vec<FeedRow<'_>> = applied
             .iter()
             .map(|op| {
                 let area = self.areas.get(&(op.replica, op.counter));
-                (*op, area.and_then(|a| a.as_deref()))
+                FeedRow {
+                    op,
+                    area: area.and_then(|(a, _)| a.as_deref()),
+                    from: area.and_then(|(_, f)| f.as_deref()),
+                }
             })
             .collect();
         t.file(&rows)
@@ -199,7 +215,7 @@ impl<S: Storage + ?Sized> Backend<S> {
         let mut applied_n = 0;
         self.store.apply(
             ops,
-            &mut |conn, op| checked.borrow_mut().check(conn, op, officer, now_ms),
+            &mut |conn, moves, op| checked.borrow_mut().check(conn, moves, op, officer, now_ms),
             &mut |t, applied| {
                 applied_n = applied.len();
                 let checked = checked.borrow();
@@ -387,6 +403,8 @@ impl<S: Storage + ?Sized> Backend<S> {
             cursor: page.cursor.encode(),
             has_more: page.has_more,
             dropped: page.dropped,
+            dropped_households: page.moved_out.households,
+            dropped_residents: page.moved_out.residents,
             server_time_ms: now_ms,
             held,
             held_others,

@@ -11,6 +11,7 @@
 
 use crate::cursor::FeedSnapshot;
 use crate::error::Result;
+use crate::storage::FeedRow;
 use doorstep_core::Op;
 use postgres::GenericClient;
 use std::collections::BTreeSet;
@@ -42,26 +43,52 @@ pub(super) fn lock_feed(c: &mut impl GenericClient) -> Result<()> {
 }
 
 /// Append operations to the feed (the caller holds [`FEED_LOCK`]), in the given order.
-pub(super) fn insert_feed(c: &mut impl GenericClient, rows: &[(&Op, Option<&str>)]) -> Result<u64> {
+pub(super) fn insert_feed(c: &mut impl GenericClient, rows: &[FeedRow<'_>]) -> Result<u64> {
     if rows.is_empty() {
         return Ok(0);
     }
     let replicas: Vec<Vec<u8>> = rows
         .iter()
-        .map(|(op, _)| op.replica.0.as_bytes().to_vec())
+        .map(|r| r.op.replica.0.as_bytes().to_vec())
         .collect();
-    let counters: Vec<i64> = rows.iter().map(|(op, _)| op.counter as i64).collect();
-    let areas: Vec<Option<&str>> = rows.iter().map(|(_, a)| *a).collect();
-    let bodies: Vec<Vec<u8>> = rows.iter().map(|(op, _)| op.encode()).collect();
+    let counters: Vec<i64> = rows.iter().map(|r| r.op.counter as i64).collect();
+    let areas: Vec<Option<&str>> = rows.iter().map(|r| r.area).collect();
+    let bodies: Vec<Vec<u8>> = rows.iter().map(|r| r.op.encode()).collect();
+    let froms: Vec<Option<&str>> = rows.iter().map(|r| r.from).collect();
+    let moved: Vec<Option<String>> = rows.iter().map(FeedRow::moved).collect();
     Ok(c.execute(
-        "INSERT INTO feed (replica, counter, area, op)
-         SELECT r, c, a, o
-         FROM unnest($1::bytea[], $2::int8[], $3::text[], $4::bytea[])
-              WITH ORDINALITY AS t(r, c, a, o, n)
+        "INSERT INTO feed (replica, counter, area, op, from_area, moved)
+         SELECT r, c, a, o, f, m
+         FROM unnest($1::bytea[], $2::int8[], $3::text[], $4::bytea[], $5::text[], $6::text[])
+              WITH ORDINALITY AS t(r, c, a, o, f, m, n)
          ORDER BY n
          ON CONFLICT (replica, counter) DO NOTHING",
-        &[&replicas, &counters, &areas, &bodies],
+        &[&replicas, &counters, &areas, &bodies, &froms, &moved],
     )?)
+}
+
+/// The moves in the feed, read in the push's transaction (under the feed lock: everything
+/// committed is there).
+pub(super) struct PgMoves<'a, 'b> {
+    pub(super) tx: &'a mut postgres::Transaction<'b>,
+}
+
+impl crate::scope::Moves for PgMoves<'_, '_> {
+    fn moves_of(&mut self, id: &str) -> Result<Vec<(String, Op)>> {
+        self.tx
+            .query(
+                "SELECT from_area, op FROM feed
+                 WHERE moved = $1 AND from_area IS NOT NULL ORDER BY seq",
+                &[&id],
+            )?
+            .into_iter()
+            .map(|r| {
+                let from: String = r.try_get(0)?;
+                let body: &[u8] = r.try_get(1)?;
+                Ok((from, Op::decode(body)?))
+            })
+            .collect()
+    }
 }
 
 /// Feed rows `(seq, op)` from a query whose columns are `seq, op`.
@@ -136,6 +163,36 @@ impl FeedSnapshot for PgFeed<'_, '_> {
             ],
         )?)?;
         Ok(rows.into_iter().map(|(_, op)| op).collect())
+    }
+
+    fn moves_from(
+        &mut self,
+        from: &BTreeSet<String>,
+        after: u64,
+        until: u64,
+    ) -> Result<Vec<(u64, Op)>> {
+        let from: Vec<&str> = from.iter().map(String::as_str).collect();
+        feed_ops(self.tx.query(
+            "SELECT seq, op FROM feed
+             WHERE from_area = ANY($1) AND seq > $2 AND seq <= $3 AND replica != $4
+             ORDER BY seq",
+            &[
+                &from,
+                &(after as i64),
+                &(until as i64),
+                &self.replica.as_bytes().as_slice(),
+            ],
+        )?)
+    }
+
+    fn last_move(&mut self, id: &str) -> Result<Option<String>> {
+        Ok(self
+            .tx
+            .query_opt(
+                "SELECT area FROM feed WHERE moved = $1 ORDER BY seq DESC LIMIT 1",
+                &[&id],
+            )?
+            .and_then(|r| r.get::<_, Option<String>>(0)))
     }
 
     fn end(&mut self) -> Result<u64> {

@@ -40,7 +40,7 @@ use crate::error::{Result, ServerError};
 use crate::generation::Lineage;
 use crate::journal::Journal;
 use crate::scope;
-use crate::storage::{core_error, Check, Finish, Storage, Tables};
+use crate::storage::{core_error, Check, FeedRow, Finish, Storage, Tables};
 use doorstep_core::{Op, Options, Store};
 use feed::{feed_ops, insert_feed, lock_feed, PgFeed};
 use postgres::{GenericClient, IsolationLevel};
@@ -108,11 +108,17 @@ const DRY_RUN: &str = "dry run: rolled back on purpose";
 /// Apply a batch to the view inside a transaction that is rolled back: `check` sees each
 /// operation after the batch's earlier ones, exactly as a real apply would. Returns the
 /// operations the apply took (a dot twice in one batch is taken once).
-fn dry_run(store: &mut Store, ops: &[Op], check: &mut Check<'_>) -> Result<Vec<Op>> {
+fn dry_run(
+    store: &mut Store,
+    tx: &mut postgres::Transaction<'_>,
+    ops: &[Op],
+    check: &mut Check<'_>,
+) -> Result<Vec<Op>> {
     let mut taken: Option<Vec<Op>> = None;
+    let mut moves = feed::PgMoves { tx };
     let outcome = store.apply_checked(
         ops,
-        |conn, op| check(conn, op).map_err(core_error),
+        |conn, op| check(conn, &mut moves, op).map_err(core_error),
         |_, applied| {
             taken = Some(applied.iter().map(|op| (*op).clone()).collect());
             Err::<(), _>(doorstep_core::Error::Decode(DRY_RUN.into()))
@@ -392,12 +398,16 @@ impl PgStorage {
         self.journal.record(&ops);
         let mut areas = Vec::with_capacity(ops.len());
         for op in &ops {
-            areas.push(scope::op_area(store.connection(), op)?);
+            areas.push(scope::console_op_area(store.connection(), op)?);
         }
-        let rows: Vec<(&Op, Option<&str>)> = ops
+        let rows: Vec<FeedRow<'_>> = ops
             .iter()
             .zip(&areas)
-            .map(|(op, a)| (op, a.feed_area()))
+            .map(|(op, a)| FeedRow {
+                op,
+                area: a.feed_area(),
+                from: a.from_area(),
+            })
             .collect();
         insert_feed(tx, &rows)?;
         Ok(rows.len())
@@ -451,7 +461,7 @@ impl Storage for PgStorage {
     /// them with the server's rows, commit, and the view catches up (applying them).
     fn apply(&self, ops: &[Op], check: &mut Check<'_>, finish: &mut Finish<'_>) -> Result<()> {
         self.feed_write(true, &mut |store, tx| {
-            let taken = dry_run(store, ops, check)?;
+            let taken = dry_run(store, tx, ops, check)?;
             let taken: Vec<&Op> = taken.iter().collect();
             finish(&mut PgTables(tx), &taken)?;
             self.commit_jitter();
@@ -467,8 +477,10 @@ impl Storage for PgStorage {
         finish: &mut dyn FnMut(&mut dyn Tables) -> Result<()>,
     ) -> Result<()> {
         self.feed_write(false, &mut |store, tx| {
-            write(store)?;
-            self.send_own_ops(store, tx)?;
+            scope::remember_console_moves(store.connection())?;
+            let filed = write(store).and_then(|()| self.send_own_ops(store, tx));
+            scope::forget_console_moves(store.connection())?;
+            filed?;
             finish(&mut PgTables(tx))
         })
     }

@@ -122,8 +122,17 @@ const V5: &str = r#"
 ALTER TABLE devices ADD COLUMN public_key bytea;
 "#;
 
+/// Version 6: moves in the feed (issue #13, "scope that shrinks"): the village a household or
+/// resident moved by the row's operation leaves, and its id. Mirrors the SQLite backend's V6.
+const V6: &str = r#"
+ALTER TABLE feed ADD COLUMN from_area text;
+ALTER TABLE feed ADD COLUMN moved text;
+CREATE INDEX feed_from_area ON feed (from_area, seq) WHERE from_area IS NOT NULL;
+CREATE INDEX feed_moved ON feed (moved, seq) WHERE moved IS NOT NULL;
+"#;
+
 /// `MIGRATIONS[i]` takes the PostgreSQL schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The PostgreSQL schema version this code writes.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -381,11 +390,59 @@ mod tests {
         )
         .unwrap();
         migrate(&mut c).unwrap();
-        assert_eq!(schema_version(&mut c).unwrap(), 5);
+        assert_eq!(schema_version(&mut c).unwrap(), PG_SCHEMA_VERSION);
         let row = c
             .query_one("SELECT public_key FROM devices WHERE id = 'd1'", &[])
             .unwrap();
         assert_eq!(row.get::<_, Option<Vec<u8>>>(0), None);
+    }
+
+    /// A database at v5 with feed rows migrates to v6: the rows are kept, none is a move, and
+    /// a move can be filed and found by the village it leaves.
+    #[test]
+    fn migration_from_v5_adds_moves_to_the_feed() {
+        let Some(base) = testing::base_url() else {
+            return;
+        };
+        let url = testing::fresh_database(&base).unwrap();
+        let mut c = postgres::Client::connect(&url, NoTls).unwrap();
+        c.batch_execute(
+            "CREATE TABLE server_meta (key text PRIMARY KEY, value text NOT NULL);
+             INSERT INTO server_meta VALUES ('schema_version', '5'),
+                 ('server_replica', '0190a5c4-7c11-7000-8000-000000000001');",
+        )
+        .unwrap();
+        for v in [V1, V2, V3, V4, V5] {
+            c.batch_execute(v).unwrap();
+        }
+        c.batch_execute(
+            "INSERT INTO feed (replica, counter, area, op)
+             VALUES ('\\x01', 1, '22738-01', '\\x00'), ('\\x01', 2, NULL, '\\x00');",
+        )
+        .unwrap();
+        migrate(&mut c).unwrap();
+        assert_eq!(schema_version(&mut c).unwrap(), PG_SCHEMA_VERSION);
+        let row = c
+            .query_one(
+                "SELECT count(*), count(from_area) + count(moved) FROM feed",
+                &[],
+            )
+            .unwrap();
+        assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (2, 0));
+        c.execute(
+            "INSERT INTO feed (replica, counter, area, op, from_area, moved)
+             VALUES ('\\x01', 3, '22738-02', '\\x00', '22738-01', 'h1')",
+            &[],
+        )
+        .unwrap();
+        let moved: String = c
+            .query_one(
+                "SELECT moved FROM feed WHERE from_area = '22738-01' AND seq > 2",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(moved, "h1");
     }
 
     #[test]

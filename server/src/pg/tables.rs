@@ -8,7 +8,7 @@ use crate::backend::{AuditEntry, CommandUser, DeviceAuth, DeviceInfo};
 use crate::error::Result;
 use crate::model::Author;
 use crate::storage::{
-    uuid_blob, uuid_col, CodeRow, Counted, NewDevice, NewUser, Tables, DEVICE_COLUMNS,
+    uuid_blob, uuid_col, CodeRow, Counted, FeedRow, NewDevice, NewUser, Tables, DEVICE_COLUMNS,
 };
 use doorstep_core::Op;
 use postgres::{GenericClient, Row};
@@ -467,7 +467,7 @@ impl<C: GenericClient> Tables for PgTables<'_, C> {
     }
 
     /// One statement for the whole batch; the caller holds the feed lock.
-    fn file(&mut self, rows: &[(&Op, Option<&str>)]) -> Result<()> {
+    fn file(&mut self, rows: &[FeedRow<'_>]) -> Result<()> {
         insert_feed(self.0, rows)?;
         Ok(())
     }

@@ -5,21 +5,50 @@
 
 use crate::cursor::FeedSnapshot;
 use crate::error::{Result, ServerError};
+use crate::storage::FeedRow;
 use doorstep_core::Op;
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::BTreeSet;
 use uuid::Uuid;
 
-pub(super) fn insert_feed(conn: &Connection, op: &Op, area: Option<&str>) -> Result<()> {
+pub(super) fn insert_feed(conn: &Connection, row: &FeedRow<'_>) -> Result<()> {
     conn.prepare_cached(
-        "INSERT INTO feed (replica, counter, area) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+        "INSERT INTO feed (replica, counter, area, from_area, moved) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT DO NOTHING",
     )?
     .execute(params![
-        op.replica.0.as_bytes().as_slice(),
-        op.counter as i64,
-        area
+        row.op.replica.0.as_bytes().as_slice(),
+        row.op.counter as i64,
+        row.area,
+        row.from,
+        row.moved()
     ])?;
     Ok(())
+}
+
+/// The moves in the feed, read in the batch's own transaction (the same file).
+pub(super) struct SqliteMoves<'a>(pub(super) &'a Connection);
+
+impl crate::scope::Moves for SqliteMoves<'_> {
+    fn moves_of(&mut self, id: &str) -> Result<Vec<(String, Op)>> {
+        let mut stmt = self.0.prepare_cached(
+            "SELECT f.from_area, o.replica, o.counter, o.hlc, o.body
+             FROM feed f JOIN oplog o ON o.replica = f.replica AND o.counter = f.counter
+             WHERE f.moved = ?1 AND f.from_area IS NOT NULL ORDER BY f.seq",
+        )?;
+        let mut rows = stmt.query([id])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let from: String = row.get(0)?;
+            let replica: Vec<u8> = row.get(1)?;
+            let body: Vec<u8> = row.get(4)?;
+            out.push((
+                from,
+                Op::from_log(&replica, row.get(2)?, row.get(3)?, &body)?,
+            ));
+        }
+        Ok(out)
+    }
 }
 
 /// Feed rows joined with their operations.
@@ -112,6 +141,39 @@ impl FeedSnapshot for SqliteFeed<'_> {
             params![self.replica.as_bytes().as_slice(), after as i64, n as i64],
         )?;
         Ok(rows.into_iter().map(|(_, op)| op).collect())
+    }
+
+    fn moves_from(
+        &mut self,
+        from: &BTreeSet<String>,
+        after: u64,
+        until: u64,
+    ) -> Result<Vec<(u64, Op)>> {
+        let from_json =
+            serde_json::to_string(from).map_err(|e| ServerError::Internal(e.to_string()))?;
+        feed_ops(
+            self.conn,
+            "SELECT f.seq, o.replica, o.counter, o.hlc, o.body
+             FROM feed f JOIN oplog o ON o.replica = f.replica AND o.counter = f.counter
+             WHERE f.from_area IN (SELECT value FROM json_each(?1))
+               AND f.seq > ?2 AND f.seq <= ?3 AND f.replica != ?4
+             ORDER BY f.seq",
+            params![
+                from_json,
+                after as i64,
+                until as i64,
+                self.replica.as_bytes().as_slice()
+            ],
+        )
+    }
+
+    fn last_move(&mut self, id: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT area FROM feed WHERE moved = ?1 ORDER BY seq DESC LIMIT 1")?
+            .query_row([id], |r| r.get::<_, Option<String>>(0))
+            .optional()?
+            .flatten())
     }
 
     fn end(&mut self) -> Result<u64> {

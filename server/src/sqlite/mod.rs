@@ -20,9 +20,9 @@ use crate::cursor::FeedSnapshot;
 use crate::error::{Result, ServerError};
 use crate::journal::{Journal, Pending};
 use crate::scope;
-use crate::storage::{core_error, Check, Finish, Storage, Tables};
+use crate::storage::{core_error, Check, FeedRow, Finish, Storage, Tables};
 use doorstep_core::{Op, Options, Store};
-use feed::{feed_ops, insert_feed, SqliteFeed};
+use feed::{feed_ops, insert_feed, SqliteFeed, SqliteMoves};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -128,8 +128,13 @@ impl SqliteStorage {
             [self.replica.as_bytes().as_slice()],
         )?;
         for (_, op) in &ops {
-            let area = scope::op_area(&tx, op)?;
-            insert_feed(&tx, op, area.feed_area())?;
+            let area = scope::console_op_area(&tx, op)?;
+            let row = FeedRow {
+                op,
+                area: area.feed_area(),
+                from: area.from_area(),
+            };
+            insert_feed(&tx, &row)?;
         }
         tx.commit()?;
         self.journal.record(ops.iter().map(|(_, op)| op));
@@ -194,7 +199,7 @@ impl Storage for SqliteStorage {
         let mut touched = Pending::default();
         store.apply_checked(
             ops,
-            |conn, op| check(conn, op).map_err(core_error),
+            |conn, op| check(conn, &mut SqliteMoves(conn), op).map_err(core_error),
             |conn, applied| {
                 touched = Pending::of(applied.iter().copied());
                 finish(&mut SqliteTables(conn), applied).map_err(core_error)
@@ -213,8 +218,10 @@ impl Storage for SqliteStorage {
         finish: &mut dyn FnMut(&mut dyn Tables) -> Result<()>,
     ) -> Result<()> {
         let mut store = self.lock()?;
-        write(&mut store)?;
-        self.feed_own_ops(&store)?;
+        scope::remember_console_moves(store.connection())?;
+        let filed = write(&mut store).and_then(|()| self.feed_own_ops(&store));
+        scope::forget_console_moves(store.connection())?;
+        filed?;
         finish(&mut SqliteTables(store.connection()))
     }
 

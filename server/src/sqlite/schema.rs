@@ -119,8 +119,20 @@ const V5: &str = r#"
 ALTER TABLE devices ADD COLUMN public_key BLOB;
 "#;
 
+/// Version 6: moves in the feed (issue #13, "scope that shrinks"). An operation that moves a
+/// household to another village, or a resident to a household of another village, is filed
+/// under the new village; `from_area` is the village it leaves and `moved` the household's or
+/// resident's id, so that a pull tells a device holding the old village but not the new one
+/// to erase it. NULL for every other row (and for moves filed before this version).
+const V6: &str = r#"
+ALTER TABLE feed ADD COLUMN from_area TEXT;
+ALTER TABLE feed ADD COLUMN moved TEXT;
+CREATE INDEX feed_from_area ON feed(from_area, seq) WHERE from_area IS NOT NULL;
+CREATE INDEX feed_moved ON feed(moved, seq) WHERE moved IS NOT NULL;
+"#;
+
 /// `MIGRATIONS[i]` takes the server schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The server schema version this code writes.
 pub const SERVER_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -264,7 +276,7 @@ mod tests {
         )
         .unwrap();
         migrate(&conn).unwrap();
-        assert_eq!(server_version(&conn).unwrap(), 5);
+        assert_eq!(server_version(&conn).unwrap(), SERVER_SCHEMA_VERSION);
         let key: Option<Vec<u8>> = conn
             .query_row("SELECT public_key FROM devices WHERE id = 'd1'", [], |r| {
                 r.get(0)
@@ -276,6 +288,53 @@ mod tests {
             [],
         )
         .unwrap();
+    }
+
+    /// A file at v5 with feed rows migrates to v6: the rows are kept, none is a move, and a
+    /// move can be filed and found by the village it leaves.
+    #[test]
+    fn migration_from_v5_adds_moves_to_the_feed() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE server_meta (key TEXT PRIMARY KEY, value ANY) STRICT;
+             INSERT INTO server_meta VALUES ('server_schema_version', 5);",
+        )
+        .unwrap();
+        for v in [V1, V2, V3, V4, V5] {
+            conn.execute_batch(v).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO feed (replica, counter, area) VALUES (x'01', 1, '22738-01'),
+                                                            (x'01', 2, NULL);",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        assert_eq!(server_version(&conn).unwrap(), SERVER_SCHEMA_VERSION);
+        let moves: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM feed WHERE from_area IS NOT NULL OR moved IS NOT NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM feed", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!((rows, moves), (2, 0));
+        conn.execute(
+            "INSERT INTO feed (replica, counter, area, from_area, moved)
+             VALUES (x'01', 3, '22738-02', '22738-01', 'h1')",
+            [],
+        )
+        .unwrap();
+        let moved: String = conn
+            .query_row(
+                "SELECT moved FROM feed WHERE from_area = '22738-01' AND seq > 2",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(moved, "h1");
     }
 
     #[test]

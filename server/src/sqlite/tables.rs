@@ -8,7 +8,7 @@ use crate::backend::{AuditEntry, CommandUser, DeviceAuth, DeviceInfo};
 use crate::error::Result;
 use crate::model::Author;
 use crate::storage::{
-    uuid_blob, uuid_col, CodeRow, Counted, NewDevice, NewUser, Tables, DEVICE_COLUMNS,
+    uuid_blob, uuid_col, CodeRow, Counted, FeedRow, NewDevice, NewUser, Tables, DEVICE_COLUMNS,
 };
 use doorstep_core::Op;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -485,9 +485,9 @@ impl Tables for SqliteTables<'_> {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    fn file(&mut self, rows: &[(&Op, Option<&str>)]) -> Result<()> {
-        for (op, area) in rows {
-            insert_feed(self.0, op, *area)?;
+    fn file(&mut self, rows: &[FeedRow<'_>]) -> Result<()> {
+        for row in rows {
+            insert_feed(self.0, row)?;
         }
         Ok(())
     }
