@@ -287,9 +287,10 @@ impl Exchange {
         let applied = store.apply_ops(&run.ops)?;
         self.report.ops_new += applied.applied as u64;
         self.report.runs_taken += 1;
+        // The ops stay with it: `keep_segment` records which counters are the run's.
         let kept = SignedRun {
             segment: run.segment,
-            ops: Vec::new(),
+            ops: run.ops,
             certificate: Some(run.certificate),
         };
         store.keep_segment(&kept, village.as_deref())?;

@@ -269,6 +269,14 @@ CREATE TABLE certificates (
 ) STRICT, WITHOUT ROWID;
 "#;
 
+/// Version 5: a segment's operations need not be every operation of its replica between its
+/// first and last counters. A device signs one run per village of what it recorded since its
+/// last signature (a day that goes back and forth between villages is a few runs, not one per
+/// change of village), so runs of one replica interleave; `counters` lists the run's counters
+/// (postcard `Vec<u64>`). NULL, as in every row written by version 4: every operation of the
+/// replica in `first..=last` this store holds.
+pub(crate) const V5: &str = "ALTER TABLE segments ADD COLUMN counters BLOB;";
+
 /// One migration: its statements, then a data step written in Rust (what SQL cannot compute).
 struct Migration {
     sql: &'static str,
@@ -291,6 +299,10 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         sql: V4,
+        data: None,
+    },
+    Migration {
+        sql: V5,
         data: None,
     },
 ];

@@ -165,23 +165,31 @@ impl Store {
             if ops.is_empty() {
                 break;
             }
-            let mut run: Vec<&Op> = Vec::new();
-            let mut run_village: Option<Option<String>> = None;
+            // One run per village (in the order each village first appears), whatever the
+            // order the officer went between them; at most MAX_SEGMENT_OPS each.
+            let mut runs: Vec<(Option<String>, Vec<&Op>)> = Vec::new();
             for op in &ops {
                 let village = op_village(&tx, op)?;
-                let cut = run.len() == MAX_SEGMENT_OPS
-                    || run_village.as_ref().is_some_and(|v| *v != village);
-                if cut {
-                    insert_own(&tx, &key, &run, run_village.take().flatten(), now)?;
+                let at = match runs.iter().position(|(v, _)| *v == village) {
+                    Some(i) => i,
+                    None => {
+                        runs.push((village, Vec::new()));
+                        runs.len() - 1
+                    }
+                };
+                let run = &mut runs[at].1;
+                if run.len() == MAX_SEGMENT_OPS {
+                    let full = std::mem::take(run);
+                    insert_own(&tx, &key, &full, runs[at].0.clone(), now)?;
                     made += 1;
-                    run.clear();
                 }
-                run_village = Some(village);
-                run.push(op);
+                runs[at].1.push(op);
             }
-            if !run.is_empty() {
-                insert_own(&tx, &key, &run, run_village.flatten(), now)?;
-                made += 1;
+            for (village, run) in runs {
+                if !run.is_empty() {
+                    insert_own(&tx, &key, &run, village, now)?;
+                    made += 1;
+                }
             }
             after = ops.last().map_or(after, |o| o.counter);
         }
@@ -189,14 +197,15 @@ impl Store {
         Ok(made)
     }
 
-    /// Keep another device's segment (received from a peer, checked) to relay it.
+    /// Keep another device's segment (received from a peer, checked) to relay it; `run.ops`
+    /// are its operations (already applied), whose counters are recorded with it.
     pub(crate) fn keep_segment(&mut self, run: &SignedRun, village: Option<&str>) -> Result<()> {
         let s = &run.segment;
         self.conn
             .prepare_cached(
                 "INSERT INTO segments (replica, first, last, count, signed_at_ms, signature,
-                                       village_code)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+                                       village_code, counters)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING",
             )?
             .execute(params![
                 s.replica.as_bytes().as_slice(),
@@ -205,7 +214,8 @@ impl Store {
                 s.count as i64,
                 s.signed_at_ms,
                 s.signature,
-                village
+                village,
+                counters_blob(run.ops.iter().map(|o| o.counter))?
             ])?;
         if let Some(c) = &run.certificate {
             let bytes = postcard::to_allocvec(c).map_err(|e| Error::Decode(e.to_string()))?;
@@ -245,7 +255,7 @@ impl Store {
     ) -> Result<Vec<SignedRun>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT s.replica, s.first, s.last, s.count, s.signed_at_ms, s.signature,
-                    s.village_code
+                    s.village_code, s.counters
              FROM segments s
              WHERE (s.replica = ?1) = ?2
                AND NOT EXISTS (SELECT 1 FROM segment_deliveries d
@@ -274,7 +284,12 @@ impl Store {
                 signed_at_ms: row.get(4)?,
                 signature: row.get(5)?,
             };
-            let ops = ops_in(&self.conn, ReplicaId(replica), segment.first, segment.last)?;
+            let mut ops = ops_in(&self.conn, ReplicaId(replica), segment.first, segment.last)?;
+            if let Some(blob) = row.get::<_, Option<Vec<u8>>>(7)? {
+                let counters: Vec<u64> =
+                    postcard::from_bytes(&blob).map_err(|e| Error::Decode(e.to_string()))?;
+                ops.retain(|o| counters.binary_search(&o.counter).is_ok());
+            }
             if ops.len() != segment.count as usize {
                 continue;
             }
@@ -354,8 +369,9 @@ fn insert_own(
         return Ok(());
     };
     conn.prepare_cached(
-        "INSERT INTO segments (replica, first, last, count, signed_at_ms, signature, village_code)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO segments (replica, first, last, count, signed_at_ms, signature, village_code,
+                               counters)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         seg.replica.as_bytes().as_slice(),
@@ -364,7 +380,8 @@ fn insert_own(
         seg.count as i64,
         seg.signed_at_ms,
         seg.signature,
-        village
+        village,
+        counters_blob(run.iter().map(|o| o.counter))?
     ])?;
     Ok(())
 }
@@ -396,6 +413,14 @@ fn own_ops_after(conn: &Connection, replica: ReplicaId, after: u64, n: usize) ->
     )
 }
 
+/// A run's counters as stored in `segments.counters` (ascending: runs are in counter order).
+fn counters_blob(counters: impl Iterator<Item = u64>) -> Result<Vec<u8>> {
+    let list: Vec<u64> = counters.collect();
+    postcard::to_allocvec(&list).map_err(|e| Error::Decode(e.to_string()))
+}
+
+/// Every operation of `replica` this store holds in `first..=last` (a run's, with those of
+/// other runs interleaved with it: the caller keeps the run's counters).
 fn ops_in(conn: &Connection, replica: ReplicaId, first: u64, last: u64) -> Result<Vec<Op>> {
     read_ops(
         conn,

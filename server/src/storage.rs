@@ -156,6 +156,9 @@ pub trait Tables {
     /// Raise a device's acknowledgement to `counter` (never lowers it) without recording a
     /// request of it (its operations arrived through another device).
     fn raise_ack(&mut self, id: &str, counter: i64) -> Result<()>;
+    /// Raise a device's acknowledgement through the operations of its `replica` this server
+    /// holds without a gap after it (they arrived in runs relayed by other devices).
+    fn raise_ack_held(&mut self, id: &str, replica: Uuid) -> Result<()>;
     /// A value of `server_meta`.
     fn meta(&mut self, key: &str) -> Result<Option<String>>;
     /// Set a value of `server_meta`.

@@ -115,6 +115,83 @@ fn a_team_without_coverage_shares_its_work_and_one_phone_delivers_it() {
     scope::assert_converged(&server, &[&a, &b, &c]);
 }
 
+/// An officer who goes back and forth between two villages signs one run per village, not
+/// one per change of village (a segment's 100-odd bytes are paid per run); a phone of one of
+/// the villages receives only that village's run, and relays it, accepted.
+#[test]
+fn a_day_across_two_villages_is_one_run_per_village() {
+    let team = vec![
+        spec("Đỗ Thị Lan", &["22738-01", "22738-02"]),
+        spec("Lê Thị Hoa", &["22738-01"]),
+        spec("Phạm Văn Cường", &["22738-01", "22738-02"]),
+    ];
+    let mut server = Server::start(&team, 5, 2);
+    let url = server.url();
+    let mut a = server.enrol_device(0, "a", 0);
+    let mut b = server.enrol_device(1, "b", 0);
+    let mut c = server.enrol_device(2, "c", 0);
+    for d in [&mut a, &mut b, &mut c] {
+        sync(d, &url);
+    }
+    let acked_before = server_ops_of(&server, &a);
+    let mut rng = StdRng::seed_from_u64(141);
+    actions::random_work(&mut a, &server.world, &mut rng, 80);
+    let villages_worked: std::collections::BTreeSet<String> = a
+        .store
+        .connection()
+        .prepare(
+            "SELECT DISTINCT h.village_code FROM visits v JOIN households h
+             ON h.id = v.household_id",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(villages_worked.len(), 2, "{villages_worked:?}");
+    // Two villages' runs, and at most one of operations filed under no village.
+    let runs = a.store.sign_pending().unwrap();
+    assert!((2..=3).contains(&runs), "{runs} runs");
+    // b works village 01 only: it gets that run alone, and relays it.
+    let (ra, rb) = exchange_in_memory(&mut a.store, &mut b.store).unwrap();
+    assert!(
+        ra.refused.is_empty() && rb.refused.is_empty(),
+        "{ra:?} {rb:?}"
+    );
+    assert_eq!(ra.runs_sent, 1, "only village 01's run: {ra:?}");
+    let rb = sync(&mut b, &url);
+    assert!(rb.rejected.is_empty(), "{:?}", rb.rejected);
+    assert!(rb.relayed > 0, "{rb:?}");
+    // The server holds a's village-01 run, not village 02's interleaved with it: a's
+    // acknowledgement must not pass the first counter it lacks.
+    let acked: i64 = server
+        .reader()
+        .query_row(
+            "SELECT acked_counter FROM devices WHERE id = ?1",
+            [a.device_id.to_string()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(
+        acked < a.store.own_counter() as i64,
+        "acknowledged through {acked} of {} with village 02 missing (before: {acked_before})",
+        a.store.own_counter()
+    );
+    // c works both villages: both runs, interleaved counters, in one relayed push.
+    let (ra, _) = exchange_in_memory(&mut a.store, &mut c.store).unwrap();
+    assert_eq!(ra.runs_sent, 2, "{ra:?}");
+    let rc = sync(&mut c, &url);
+    assert!(rc.rejected.is_empty(), "{:?}", rc.rejected);
+    assert!(rc.relayed > 0, "{rc:?}");
+    // a's own sync brings whatever is left, nothing twice, nothing lost.
+    let ra = sync(&mut a, &url);
+    assert!(ra.rejected.is_empty(), "{ra:?}");
+    assert_eq!(server_ops_of(&server, &a), a.store.own_counter() as i64);
+    sync(&mut b, &url);
+    sync(&mut c, &url);
+    scope::assert_converged(&server, &[&a, &b, &c]);
+}
+
 /// Length-prefixed frames over a TCP stream.
 fn send(s: &mut std::net::TcpStream, m: &[u8]) {
     s.write_all(&(m.len() as u32).to_le_bytes()).unwrap();

@@ -294,23 +294,29 @@ impl<S: Storage + ?Sized> Backend<S> {
     /// were applied, the refusals, and the operations no segment covers.
     pub(super) fn relay(
         &self,
-        mut foreign: Vec<Op>,
+        foreign: Vec<Op>,
         segments: &[Segment],
         now_ms: i64,
     ) -> Result<(usize, Vec<Rejected>, Vec<Op>)> {
         let mut applied = 0;
         let mut rejected = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
+        // Each run's operations follow each other in `ops`, runs in the order of `segments`
+        // (runs of one replica may interleave their counters: a run is one village's).
+        let mut rest = foreign.into_iter().peekable();
         for seg in segments {
+            let mut run: Vec<Op> = Vec::new();
+            while run.len() < seg.count as usize {
+                match rest.next_if(|o| {
+                    o.replica.0 == seg.replica && (seg.first..=seg.last).contains(&o.counter)
+                }) {
+                    Some(o) => run.push(o),
+                    None => break,
+                }
+            }
             if !seen.insert((seg.replica, seg.first)) {
                 continue; // the same run twice in one request: once is enough
             }
-            let (run, rest): (Vec<Op>, Vec<Op>) = foreign.into_iter().partition(|o| {
-                o.replica.0 == seg.replica && (seg.first..=seg.last).contains(&o.counter)
-            });
-            foreign = rest;
-            let mut run = run;
-            run.sort_by_key(|o| o.counter);
             let author = self.tables(|t| t.author_of_replica(seg.replica))?;
             let refusal = relay_refusal(author.as_ref(), seg, &run, now_ms);
             let refuse = |reason: &str, run: &[Op], rejected: &mut Vec<Rejected>| {
@@ -330,16 +336,15 @@ impl<S: Storage + ?Sized> Backend<S> {
                     for op in &checked.quarantined {
                         t.quarantine(op, &author_id, now_ms)?;
                     }
-                    // The author need not send what the server now holds after what it had.
-                    if seg.first <= author.acked_counter + 1 {
-                        t.raise_ack(&author_id, seg.last as i64)?;
-                    }
+                    // The author need not send what the server now holds without a gap after
+                    // what it had (another village's run may still be missing in between).
+                    t.raise_ack_held(&author_id, seg.replica)?;
                     Ok(())
                 })?;
             applied += n;
             rejected.extend(checked.rejected);
         }
-        Ok((applied, rejected, foreign))
+        Ok((applied, rejected, rest.collect()))
     }
 
     /// A page of the feed in the device's scope after `cursor`, for a device that lacks none

@@ -233,6 +233,29 @@ impl<C: GenericClient> Tables for PgTables<'_, C> {
         Ok(())
     }
 
+    fn raise_ack_held(&mut self, id: &str, replica: Uuid) -> Result<()> {
+        let acked: i64 = self
+            .0
+            .query_one("SELECT acked_counter FROM devices WHERE id = $1", &[&id])?
+            .try_get(0)?;
+        let rows = self.0.query(
+            "SELECT counter FROM feed WHERE replica = $1 AND counter > $2 ORDER BY counter",
+            &[&replica.as_bytes().as_slice(), &acked],
+        )?;
+        let mut through = acked;
+        for r in rows {
+            let c: i64 = r.try_get(0)?;
+            if c != through + 1 {
+                break;
+            }
+            through = c;
+        }
+        if through > acked {
+            self.raise_ack(id, through)?;
+        }
+        Ok(())
+    }
+
     fn feed_end(&mut self) -> Result<u64> {
         let end: i64 = self
             .0

@@ -254,6 +254,31 @@ impl Tables for SqliteTables<'_> {
         Ok(())
     }
 
+    fn raise_ack_held(&mut self, id: &str, replica: Uuid) -> Result<()> {
+        let acked: i64 = self
+            .0
+            .prepare_cached("SELECT acked_counter FROM devices WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))?;
+        let mut through = acked;
+        {
+            let mut stmt = self.0.prepare_cached(
+                "SELECT counter FROM feed WHERE replica = ?1 AND counter > ?2 ORDER BY counter",
+            )?;
+            let mut rows = stmt.query(params![replica.as_bytes().as_slice(), acked])?;
+            while let Some(r) = rows.next()? {
+                let c: i64 = r.get(0)?;
+                if c != through + 1 {
+                    break;
+                }
+                through = c;
+            }
+        }
+        if through > acked {
+            self.raise_ack(id, through)?;
+        }
+        Ok(())
+    }
+
     fn feed_end(&mut self) -> Result<u64> {
         let end: i64 = self
             .0
