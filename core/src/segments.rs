@@ -156,6 +156,20 @@ impl Store {
             [replica.0.as_bytes().as_slice()],
             |r| r.get(0),
         )?;
+        // What each server this store syncs with acknowledged of its own operations.
+        let acked: Vec<u64> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT cursor FROM sync_cursors WHERE peer LIKE 'push %'")?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            let mut v = Vec::new();
+            for c in rows {
+                if let Ok(n) = c?.parse::<u64>() {
+                    v.push(n);
+                }
+            }
+            v
+        };
         let now = self.now_ms();
         let tx = self.conn.unchecked_transaction()?;
         let mut after = signed as u64;
@@ -166,26 +180,29 @@ impl Store {
                 break;
             }
             // One run per village (in the order each village first appears), whatever the
-            // order the officer went between them; at most MAX_SEGMENT_OPS each.
-            let mut runs: Vec<(Option<String>, Vec<&Op>)> = Vec::new();
+            // order the officer went between them; at most MAX_SEGMENT_OPS each. Runs are also
+            // cut where a server's acknowledgement stands, so that a peer relaying them leaves
+            // out whole runs that server holds (a signed run cannot be cut later).
+            let mut runs: Vec<((usize, Option<String>), Vec<&Op>)> = Vec::new();
             for op in &ops {
-                let village = op_village(&tx, op)?;
-                let at = match runs.iter().position(|(v, _)| *v == village) {
+                let epoch = acked.iter().filter(|a| **a < op.counter).count();
+                let group = (epoch, op_village(&tx, op)?);
+                let at = match runs.iter().position(|(g, _)| *g == group) {
                     Some(i) => i,
                     None => {
-                        runs.push((village, Vec::new()));
+                        runs.push((group, Vec::new()));
                         runs.len() - 1
                     }
                 };
                 let run = &mut runs[at].1;
                 if run.len() == MAX_SEGMENT_OPS {
                     let full = std::mem::take(run);
-                    insert_own(&tx, &key, &full, runs[at].0.clone(), now)?;
+                    insert_own(&tx, &key, &full, runs[at].0 .1.clone(), now)?;
                     made += 1;
                 }
                 runs[at].1.push(op);
             }
-            for (village, run) in runs {
+            for ((_, village), run) in runs {
                 if !run.is_empty() {
                     insert_own(&tx, &key, &run, village, now)?;
                     made += 1;

@@ -124,14 +124,16 @@ fn a_day_across_two_villages_is_one_run_per_village() {
         spec("Đỗ Thị Lan", &["22738-01", "22738-02"]),
         spec("Lê Thị Hoa", &["22738-01"]),
         spec("Phạm Văn Cường", &["22738-01", "22738-02"]),
+        spec("Võ Văn Dũng", &["22738-02"]),
     ];
     let mut server = Server::start(&team, 5, 2);
     let url = server.url();
     let mut a = server.enrol_device(0, "a", 0);
     let mut b = server.enrol_device(1, "b", 0);
     let mut c = server.enrol_device(2, "c", 0);
-    for d in [&mut a, &mut b, &mut c] {
-        sync(d, &url);
+    let mut d = server.enrol_device(3, "d", 0);
+    for p in [&mut a, &mut b, &mut c, &mut d] {
+        sync(p, &url);
     }
     let acked_before = server_ops_of(&server, &a);
     let mut rng = StdRng::seed_from_u64(141);
@@ -152,17 +154,36 @@ fn a_day_across_two_villages_is_one_run_per_village() {
     // Two villages' runs, and at most one of operations filed under no village.
     let runs = a.store.sign_pending().unwrap();
     assert!((2..=3).contains(&runs), "{runs} runs");
-    // b works village 01 only: it gets that run alone, and relays it.
-    let (ra, rb) = exchange_in_memory(&mut a.store, &mut b.store).unwrap();
+    // The run holding a's first unacknowledged counter goes first, relayed by a phone of
+    // its village alone (b: 01, d: 02); the other village's run interleaves with it.
+    let first_village: String = a
+        .store
+        .connection()
+        .query_row(
+            "SELECT village_code FROM segments WHERE replica = ?1 AND village_code IS NOT NULL
+             ORDER BY first LIMIT 1",
+            [a.replica().as_bytes().as_slice()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let relayer = if first_village == "22738-01" {
+        &mut b
+    } else {
+        &mut d
+    };
+    let (ra, rb) = exchange_in_memory(&mut a.store, &mut relayer.store).unwrap();
     assert!(
         ra.refused.is_empty() && rb.refused.is_empty(),
         "{ra:?} {rb:?}"
     );
-    assert_eq!(ra.runs_sent, 1, "only village 01's run: {ra:?}");
-    let rb = sync(&mut b, &url);
+    assert_eq!(
+        ra.runs_sent, 1,
+        "only village {first_village}'s run: {ra:?}"
+    );
+    let rb = sync(relayer, &url);
     assert!(rb.rejected.is_empty(), "{:?}", rb.rejected);
     assert!(rb.relayed > 0, "{rb:?}");
-    // The server holds a's village-01 run, not village 02's interleaved with it: a's
+    // The server holds that run, not the other village's interleaved with it: a's
     // acknowledgement must not pass the first counter it lacks.
     let acked: i64 = server
         .reader()
@@ -187,9 +208,39 @@ fn a_day_across_two_villages_is_one_run_per_village() {
     let ra = sync(&mut a, &url);
     assert!(ra.rejected.is_empty(), "{ra:?}");
     assert_eq!(server_ops_of(&server, &a), a.store.own_counter() as i64);
+    for p in [&mut b, &mut c, &mut d] {
+        sync(p, &url);
+    }
+    scope::assert_converged(&server, &[&a, &b, &c, &d]);
+}
+
+/// A phone that synced part of its work signs the rest as runs of their own: the phone that
+/// carries its work later relays only what the server lacks, not again what it holds.
+#[test]
+fn work_the_server_holds_is_not_relayed_again() {
+    let mut server = Server::start(&team(), 5, 2);
+    let url = server.url();
+    let mut a = server.enrol_device(0, "a", 0);
+    let mut b = server.enrol_device(1, "b", 0);
+    sync(&mut a, &url);
     sync(&mut b, &url);
-    sync(&mut c, &url);
-    scope::assert_converged(&server, &[&a, &b, &c]);
+    let mut rng = StdRng::seed_from_u64(142);
+    actions::random_work(&mut a, &server.world, &mut rng, 30);
+    let synced = sync(&mut a, &url);
+    assert!(synced.pushed > 0, "{synced:?}");
+    let held = a.store.own_counter();
+    actions::random_work(&mut a, &server.world, &mut rng, 30);
+    let later = a.store.own_counter() - held;
+    let (ra, _) = exchange_in_memory(&mut a.store, &mut b.store).unwrap();
+    assert!(ra.refused.is_empty() && ra.ops_sent >= later, "{ra:?}");
+    let r = sync(&mut b, &url);
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    assert_eq!(
+        (r.relayed, r.push_duplicates),
+        (later, 0),
+        "only a's work after its sync is relayed: {r:?}"
+    );
+    assert_eq!(server_ops_of(&server, &a), a.store.own_counter() as i64);
 }
 
 /// Length-prefixed frames over a TCP stream.
