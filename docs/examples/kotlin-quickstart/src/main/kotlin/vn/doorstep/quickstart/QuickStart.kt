@@ -139,9 +139,9 @@ private fun saveSession(storePath: String, s: Session) {
 }
 
 /** Stop: this device has to be enrolled again with a new code. */
-private fun mustEnrolAgain(storePath: String): Nothing {
+private fun mustEnrolAgain(storePath: String, wiped: Boolean = false): Nothing {
     sessionFile(storePath).delete()
-    println("QUICKSTART stopped=enrol-again handled=${handled.joinToString(",")}")
+    println("QUICKSTART stopped=enrol-again wiped=$wiped handled=${handled.joinToString(",")}")
     exitProcess(3)
 }
 
@@ -227,6 +227,12 @@ fun main(args: Array<String>) = runBlocking {
         mustEnrolAgain(storePath)
     }
     println("   pulled ${first.pulled}, pushed ${first.pushed} in ${first.requests} requests, ${first.durationMs} ms")
+    if (first.wiped) {
+        // Revoked at the station: the server's signed order made the store push what the
+        // server still takes, then erase every resident it held. Tell the officer, enrol anew.
+        println("   revoked at the station: the phone's data was erased after its last push")
+        mustEnrolAgain(storePath, wiped = true)
+    }
 
     // The code was one-time: tapped again (or on a second phone), the server refuses it.
     handling("enrol again with the code just used") {
