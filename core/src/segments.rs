@@ -183,7 +183,7 @@ impl Store {
             // order the officer went between them; at most MAX_SEGMENT_OPS each. Runs are also
             // cut where a server's acknowledgement stands, so that a peer relaying them leaves
             // out whole runs that server holds (a signed run cannot be cut later).
-            let mut runs: Vec<((usize, Option<String>), Vec<&Op>)> = Vec::new();
+            let mut runs: Vec<(RunGroup, Vec<&Op>)> = Vec::new();
             for op in &ops {
                 let epoch = acked.iter().filter(|a| **a < op.counter).count();
                 let group = (epoch, op_village(&tx, op)?);
@@ -429,6 +429,10 @@ fn own_ops_after(conn: &Connection, replica: ReplicaId, after: u64, n: usize) ->
         n as i64,
     )
 }
+
+/// What a run of the store's own operations shares: the stretch between two servers'
+/// acknowledgements it lies in, and its village.
+type RunGroup = (usize, Option<String>);
 
 /// A run's counters as stored in `segments.counters` (ascending: runs are in counter order).
 fn counters_blob(counters: impl Iterator<Item = u64>) -> Result<Vec<u8>> {
