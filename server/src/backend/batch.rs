@@ -67,10 +67,7 @@ fn relay_refusal(
     if let Err(r) = doorstep_core::sign::verify_segment(key, seg, &ops) {
         return Some(r.as_str());
     }
-    if author
-        .revoked_at_ms
-        .is_some_and(|revoked| seg.signed_at_ms > revoked)
-    {
+    if after_revocation(author.revoked_at_ms, seg, run) {
         return Some(SegmentRefusal::Revoked.as_str());
     }
     // Signed "in the future" would dodge a later revocation.
@@ -78,6 +75,15 @@ fn relay_refusal(
         return Some(scope::CLOCK_AHEAD);
     }
     None
+}
+
+/// Whether a run is on the wrong side of its author's revocation: signed, or any of its
+/// operations stamped, at or after `revoked_at` (only what is strictly before it is taken, as
+/// from the device's own last push).
+fn after_revocation(revoked_at_ms: Option<i64>, seg: &Segment, run: &[Op]) -> bool {
+    revoked_at_ms.is_some_and(|at| {
+        seg.signed_at_ms >= at || run.iter().any(|o| o.hlc.physical_ms() as i64 >= at)
+    })
 }
 
 /// What an operation without an instant (a `Set`, a retraction) is checked against.
@@ -325,8 +331,18 @@ impl<S: Storage + ?Sized> Backend<S> {
                 continue;
             };
             let author_id = author.device_id.to_string();
-            let (checked, n) =
+            let mut revoked_meanwhile = false;
+            let outcome =
                 self.apply_batch(&run, Some(author.officer_id), now_ms, |t, checked, _| {
+                    // The author may have been revoked since it was read: read it again in
+                    // this transaction, which a revocation's is serialised with (PostgreSQL:
+                    // the feed lock; SQLite: one writer), and refuse the run whole if it is
+                    // now on the wrong side.
+                    let now = t.author_of_replica(seg.replica)?;
+                    if after_revocation(now.and_then(|a| a.revoked_at_ms), seg, &run) {
+                        revoked_meanwhile = true;
+                        return Err(ServerError::Internal("author revoked meanwhile".into()));
+                    }
                     for op in &checked.quarantined {
                         t.quarantine(op, &author_id, now_ms)?;
                     }
@@ -335,7 +351,14 @@ impl<S: Storage + ?Sized> Backend<S> {
                         t.raise_ack(&author_id, seg.last as i64)?;
                     }
                     Ok(())
-                })?;
+                });
+            let (checked, n) = match outcome {
+                Err(_) if revoked_meanwhile => {
+                    refuse(SegmentRefusal::Revoked.as_str(), &run, &mut rejected);
+                    continue;
+                }
+                other => other?,
+            };
             applied += n;
             rejected.extend(checked.rejected);
         }
