@@ -5,7 +5,8 @@
 //! before the revocation and delivered after it: taken once, and the author's next contact
 //! wipes it without doubling anything. A relay and the revocation sent at the same moment:
 //! whichever lands first, what the server holds of the author is exactly what was stamped
-//! before `revoked_at`, and the carrier's report says so. On SQLite and, with
+//! before `revoked_at`, and the carrier's report says so; the same for the author's own sync
+//! racing its revocation. On SQLite and, with
 //! `DOORSTEP_TEST_BACKEND=postgres`, on PostgreSQL.
 
 use doorstep_core::exchange::exchange_in_memory;
@@ -440,4 +441,98 @@ fn a_relay_racing_the_revocation_leaves_the_server_consistent() {
         }
     }
     eprintln!("rounds where the relay took all: {all_taken}, some refused: {some_refused}");
+}
+
+/// A's own sync and its revocation sent at the same moment, many times over (a fresh A each
+/// round), then A's next contact (its wipe): A's operations the server holds are exactly those
+/// stamped before `revoked_at`, the others were refused `revoked`, and A's reports count what
+/// the server took. (A push that loses the race is refused whole, `401`, and sent again with
+/// the wipe.)
+#[test]
+fn a_phones_own_push_racing_its_revocation_leaves_the_server_consistent() {
+    const ROUNDS: usize = 10;
+    let mut server = Server::start(&officers(ROUNDS), 2, 1);
+    let url = server.url();
+    let mut rng = StdRng::seed_from_u64(1405);
+    let mut interrupted = 0;
+    for round in 0..ROUNDS {
+        let mut a = server.enrol_device(round, &format!("a{round}"), 0);
+        sync(&mut a, &url);
+        let start = wall_ms() + 150;
+        visits_at(&mut a, &server.world, &mut rng, start - 10_000, 2);
+        for k in [-20, 0, 5, 15, 40, 100, 600] {
+            visits_at(&mut a, &server.world, &mut rng, start + k, 1);
+        }
+        let mine = made(&a);
+        let wait = start - wall_ms();
+        if wait > 0 {
+            std::thread::sleep(Duration::from_millis(wait as u64));
+        }
+        const DELAYS_MS: [u64; 10] = [0, 2, 5, 10, 20, 40, 80, 160, 240, 320];
+        let delay = Duration::from_millis(DELAYS_MS[round % DELAYS_MS.len()]);
+        let barrier = std::sync::Barrier::new(2);
+        let device = a.device_id;
+        let raced = std::thread::scope(|s| {
+            let push = s.spawn(|| {
+                barrier.wait();
+                a.sync(&url)
+            });
+            let revoke = s.spawn(|| {
+                barrier.wait();
+                std::thread::sleep(delay);
+                server.revoke(device);
+            });
+            revoke.join().unwrap();
+            push.join().unwrap()
+        });
+        // A sync that meets the revocation after its first request ends `401` (its report is
+        // lost: what it pushed is checked on the server only); the next one wipes.
+        let mut reports = Vec::new();
+        let complete = match raced {
+            Ok(r) => {
+                reports.push(r);
+                true
+            }
+            Err(doorstep_core::Error::Http { status: 401, .. }) => false,
+            Err(e) => panic!("round {round}: {e}"),
+        };
+        if !reports.iter().any(|r| r.wiped) {
+            let last = sync(&mut a, &url);
+            assert!(last.wiped, "round {round}: {last:?}");
+            reports.push(last);
+        }
+        let revoked = revoked_at(&server, &a);
+        let on_server = held(&server, &a);
+        let refused: BTreeSet<u64> = reports
+            .iter()
+            .flat_map(|r| refused_revoked(&r.rejected, &a))
+            .collect();
+        for (counter, stamp) in &mine {
+            if *stamp < revoked {
+                assert_eq!(
+                    on_server.get(counter),
+                    Some(stamp),
+                    "round {round}: {counter}"
+                );
+            } else {
+                assert!(!on_server.contains_key(counter), "round {round}: {counter}");
+                assert!(
+                    refused.contains(counter) || !complete,
+                    "round {round}: {counter} {reports:?}"
+                );
+            }
+        }
+        if complete {
+            assert_eq!(on_server.len() + refused.len(), mine.len(), "round {round}");
+            let pushed: u64 = reports.iter().map(|r| r.pushed).sum();
+            assert_eq!(
+                pushed as usize,
+                on_server.len(),
+                "round {round}: {reports:?}"
+            );
+        } else {
+            interrupted += 1;
+        }
+    }
+    eprintln!("own syncs interrupted by the revocation: {interrupted} of {ROUNDS}");
 }

@@ -264,19 +264,32 @@ impl<S: Storage + ?Sized> Backend<S> {
         let own_max = ops.iter().map(|o| o.counter).max().unwrap_or(0) as i64;
         let device_id = device.device_id.to_string();
         let mut acked = 0;
-        let (checked, mut applied) =
-            self.apply_batch(&ops, Some(device.officer_id), now_ms, |t, checked, _| {
-                for op in &checked.quarantined {
-                    t.quarantine(op, &device_id, now_ms)?;
-                }
-                acked = t.ack_device(
-                    &device_id,
-                    own_max,
-                    now_ms,
-                    now_ms.saturating_sub(device_time_ms),
-                )?;
-                Ok(())
-            })?;
+        let mut revoked_meanwhile = false;
+        let outcome = self.apply_batch(&ops, Some(device.officer_id), now_ms, |t, checked, _| {
+            // Revoked since its token was checked (a revocation is serialised with this
+            // transaction): nothing stamped at or after `revoked_at` is taken. The whole
+            // push is refused; the device's next request gets its wipe order and pushes
+            // once more under that rule.
+            let revoked = t.device(&device_id)?.and_then(|d| d.revoked_at_ms);
+            if revoked.is_some_and(|at| ops.iter().any(|o| o.hlc.physical_ms() as i64 >= at)) {
+                revoked_meanwhile = true;
+                return Err(ServerError::Internal("device revoked meanwhile".into()));
+            }
+            for op in &checked.quarantined {
+                t.quarantine(op, &device_id, now_ms)?;
+            }
+            acked = t.ack_device(
+                &device_id,
+                own_max,
+                now_ms,
+                now_ms.saturating_sub(device_time_ms),
+            )?;
+            Ok(())
+        });
+        let (checked, mut applied) = match outcome {
+            Err(_) if revoked_meanwhile => return Err(ServerError::Unauthorized("device revoked")),
+            other => other?,
+        };
         let mut rejected = checked.rejected;
         let (relayed, relay_rejected, uncovered) = self.relay(foreign, segments, now_ms)?;
         applied += relayed;
