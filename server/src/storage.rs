@@ -142,6 +142,12 @@ pub trait Tables {
     fn active_device_of_replica(&mut self, replica: Uuid) -> Result<Option<String>>;
     /// Mark the device revoked; `false` if it already was.
     fn revoke_device(&mut self, id: &str, now_ms: i64) -> Result<bool>;
+    /// Hold off every write of the feed (a push, a relay) until this transaction ends
+    /// (PostgreSQL: the feed lock; SQLite: one writer already). Taken before any row lock.
+    fn hold_feed(&mut self) -> Result<()>;
+    /// The newest stamp (physical ms) of the operations the server holds of the device's
+    /// replica, if it holds any.
+    fn newest_stamp_of_device(&mut self, id: &str) -> Result<Option<i64>>;
     /// Every device, in enrolment order.
     fn devices(&mut self) -> Result<Vec<DeviceInfo>>;
     /// Record a device's last request and clock offset; returns its acknowledgement (the

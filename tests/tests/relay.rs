@@ -366,6 +366,11 @@ fn forged_altered_truncated_unknown_revoked_and_out_of_scope_runs_are_refused() 
         sync(d, &url);
     }
     let mut rng = StdRng::seed_from_u64(142);
+    // A's clock five minutes behind: all it records before the revocation below is stamped
+    // before it (the random work moves the clock ahead as it goes, and a run is taken after
+    // the revocation only if its operations, not only its signature, are older).
+    a.clock
+        .set((wall_ms() - a.store.clock_offset_ms() - 300_000) as u64);
     actions::random_work(&mut a, &server.world, &mut rng, 20);
     a.store.sign_pending().unwrap();
     let runs = a.store.undelivered("test", true, None, usize::MAX).unwrap();
@@ -441,9 +446,9 @@ fn forged_altered_truncated_unknown_revoked_and_out_of_scope_runs_are_refused() 
     );
     assert_eq!(reasons(&r), ["out_of_scope"]);
     // Revoked: a run a signs after its device is revoked is refused by any path; one signed
-    // before is still taken.
+    // (and stamped) before is still taken.
     actions::random_work(&mut a, &server.world, &mut rng, 5);
-    // Signed now (the work above moved the phone's clock ahead of the real time).
+    // Signed now.
     a.clock
         .set((wall_ms() - a.store.clock_offset_ms() - 1_000) as u64);
     a.store.sign_pending().unwrap();

@@ -306,10 +306,20 @@ impl<S: Storage + ?Sized> Backend<S> {
     pub fn revoke_device(&self, actor: &str, device_id: Uuid, now_ms: i64) -> Result<bool> {
         let id = device_id.to_string();
         self.write(|t| {
+            // Between two writes of the feed, never inside one: a relay of the device's work
+            // either sees the revocation or is wholly before it.
+            t.hold_feed()?;
             if !t.lock_device(&id)? {
                 return Err(ServerError::NotFound("no device with that id"));
             }
-            let revoked = t.revoke_device(&id, now_ms)?;
+            // Never before what the server already took from the device (a run signed by a
+            // clock a little ahead, relayed just before): all it holds of the device is
+            // stamped strictly before `revoked_at`, as all it takes from it later must be.
+            let at = match t.newest_stamp_of_device(&id)? {
+                Some(stamp) => now_ms.max(stamp.saturating_add(1)),
+                None => now_ms,
+            };
+            let revoked = t.revoke_device(&id, at)?;
             let detail = if revoked {
                 "revoked"
             } else {

@@ -67,10 +67,7 @@ fn relay_refusal(
     if let Err(r) = doorstep_core::sign::verify_segment(key, seg, &ops) {
         return Some(r.as_str());
     }
-    if author
-        .revoked_at_ms
-        .is_some_and(|revoked| seg.signed_at_ms > revoked)
-    {
+    if after_revocation(author.revoked_at_ms, seg, run) {
         return Some(SegmentRefusal::Revoked.as_str());
     }
     // Signed "in the future" would dodge a later revocation.
@@ -78,6 +75,15 @@ fn relay_refusal(
         return Some(scope::CLOCK_AHEAD);
     }
     None
+}
+
+/// Whether a run is on the wrong side of its author's revocation: signed, or any of its
+/// operations stamped, at or after `revoked_at` (only what is strictly before it is taken, as
+/// from the device's own last push).
+fn after_revocation(revoked_at_ms: Option<i64>, seg: &Segment, run: &[Op]) -> bool {
+    revoked_at_ms.is_some_and(|at| {
+        seg.signed_at_ms >= at || run.iter().any(|o| o.hlc.physical_ms() as i64 >= at)
+    })
 }
 
 /// What an operation without an instant (a `Set`, a retraction) is checked against.
@@ -258,19 +264,32 @@ impl<S: Storage + ?Sized> Backend<S> {
         let own_max = ops.iter().map(|o| o.counter).max().unwrap_or(0) as i64;
         let device_id = device.device_id.to_string();
         let mut acked = 0;
-        let (checked, mut applied) =
-            self.apply_batch(&ops, Some(device.officer_id), now_ms, |t, checked, _| {
-                for op in &checked.quarantined {
-                    t.quarantine(op, &device_id, now_ms)?;
-                }
-                acked = t.ack_device(
-                    &device_id,
-                    own_max,
-                    now_ms,
-                    now_ms.saturating_sub(device_time_ms),
-                )?;
-                Ok(())
-            })?;
+        let mut revoked_meanwhile = false;
+        let outcome = self.apply_batch(&ops, Some(device.officer_id), now_ms, |t, checked, _| {
+            // Revoked since its token was checked (a revocation is serialised with this
+            // transaction): nothing stamped at or after `revoked_at` is taken. The whole
+            // push is refused; the device's next request gets its wipe order and pushes
+            // once more under that rule.
+            let revoked = t.device(&device_id)?.and_then(|d| d.revoked_at_ms);
+            if revoked.is_some_and(|at| ops.iter().any(|o| o.hlc.physical_ms() as i64 >= at)) {
+                revoked_meanwhile = true;
+                return Err(ServerError::Internal("device revoked meanwhile".into()));
+            }
+            for op in &checked.quarantined {
+                t.quarantine(op, &device_id, now_ms)?;
+            }
+            acked = t.ack_device(
+                &device_id,
+                own_max,
+                now_ms,
+                now_ms.saturating_sub(device_time_ms),
+            )?;
+            Ok(())
+        });
+        let (checked, mut applied) = match outcome {
+            Err(_) if revoked_meanwhile => return Err(ServerError::Unauthorized("device revoked")),
+            other => other?,
+        };
         let mut rejected = checked.rejected;
         let (relayed, relay_rejected, uncovered) = self.relay(foreign, segments, now_ms)?;
         applied += relayed;
@@ -331,8 +350,18 @@ impl<S: Storage + ?Sized> Backend<S> {
                 continue;
             };
             let author_id = author.device_id.to_string();
-            let (checked, n) =
+            let mut revoked_meanwhile = false;
+            let outcome =
                 self.apply_batch(&run, Some(author.officer_id), now_ms, |t, checked, _| {
+                    // The author may have been revoked since it was read: read it again in
+                    // this transaction, which a revocation's is serialised with (PostgreSQL:
+                    // the feed lock; SQLite: one writer), and refuse the run whole if it is
+                    // now on the wrong side.
+                    let now = t.author_of_replica(seg.replica)?;
+                    if after_revocation(now.and_then(|a| a.revoked_at_ms), seg, &run) {
+                        revoked_meanwhile = true;
+                        return Err(ServerError::Internal("author revoked meanwhile".into()));
+                    }
                     for op in &checked.quarantined {
                         t.quarantine(op, &author_id, now_ms)?;
                     }
@@ -340,7 +369,14 @@ impl<S: Storage + ?Sized> Backend<S> {
                     // what it had (another village's run may still be missing in between).
                     t.raise_ack_held(&author_id, seg.replica)?;
                     Ok(())
-                })?;
+                });
+            let (checked, n) = match outcome {
+                Err(_) if revoked_meanwhile => {
+                    refuse(SegmentRefusal::Revoked.as_str(), &run, &mut rejected);
+                    continue;
+                }
+                other => other?,
+            };
             applied += n;
             rejected.extend(checked.rejected);
         }

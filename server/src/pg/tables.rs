@@ -102,6 +102,24 @@ impl<C: GenericClient> Tables for PgTables<'_, C> {
         Ok(n == 1)
     }
 
+    fn hold_feed(&mut self) -> Result<()> {
+        super::feed::lock_feed(self.0)
+    }
+
+    fn newest_stamp_of_device(&mut self, id: &str) -> Result<Option<i64>> {
+        // A replica's stamps rise with its counter: the last operation has the newest.
+        let row = self.0.query_opt(
+            "SELECT f.op FROM devices d JOIN feed f ON f.replica = d.replica
+             WHERE d.id = $1 ORDER BY f.counter DESC LIMIT 1",
+            &[&id],
+        )?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let op = Op::decode(row.try_get::<_, &[u8]>(0)?)?;
+        Ok(Some(op.hlc.physical_ms() as i64))
+    }
+
     fn device(&mut self, id: &str) -> Result<Option<DeviceInfo>> {
         self.0
             .query_opt(

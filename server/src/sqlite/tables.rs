@@ -106,6 +106,25 @@ impl Tables for SqliteTables<'_> {
         Ok(n == 1)
     }
 
+    fn hold_feed(&mut self) -> Result<()> {
+        // Every write is `BEGIN IMMEDIATE` on the one connection: already one at a time.
+        Ok(())
+    }
+
+    fn newest_stamp_of_device(&mut self, id: &str) -> Result<Option<i64>> {
+        // A replica's stamps rise with its counter: the last operation has the newest.
+        let hlc: Option<i64> = self
+            .0
+            .query_row(
+                "SELECT o.hlc FROM devices d JOIN oplog o ON o.replica = d.replica
+                 WHERE d.id = ?1 ORDER BY o.counter DESC LIMIT 1",
+                [id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(hlc.map(|h| doorstep_core::Hlc::from_sql(h).physical_ms() as i64))
+    }
+
     fn device(&mut self, id: &str) -> Result<Option<DeviceInfo>> {
         let mut stmt = self.0.prepare_cached(&format!(
             "SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?1"
