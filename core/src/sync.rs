@@ -499,18 +499,28 @@ pub fn sync(
 ) -> Result<SyncReport> {
     let started = Instant::now();
     let mut client = Client::new(config)?;
-    if let Err(e) = pull_all(store, &mut client, progress) {
+    // A revocation can land at any step (between the push and the last pull, say): whichever
+    // request is answered with the server's wipe order, the device obeys it there.
+    if let Err(e) = sync_steps(store, &mut client, progress) {
         return match client.wipe.take() {
             Some(order) => obey_wipe(store, &mut client, order, e, progress, started),
             None => Err(e),
         };
     }
-    push_all(store, &mut client, progress)?;
-    relay_all(store, &mut client)?;
-    pull_all(store, &mut client, progress)?;
     let mut report = client.report;
     report.duration = started.elapsed();
     Ok(report)
+}
+
+fn sync_steps(
+    store: &mut Store,
+    client: &mut Client<'_>,
+    progress: &mut dyn FnMut(SyncProgress),
+) -> Result<()> {
+    pull_all(store, client, progress)?;
+    push_all(store, client, progress)?;
+    relay_all(store, client)?;
+    pull_all(store, client, progress)
 }
 
 /// A revoked device's end: check the order is this server's and for this device, push once

@@ -217,3 +217,58 @@ fn a_village_that_leaves_a_phones_scope_is_erased_from_it() {
     let again = p.sync(&url).unwrap();
     assert_eq!((again.forgotten, again.pushed), (0, 0), "{again:?}");
 }
+
+/// A revocation that lands between a sync's push and its last pull: the pull is answered with
+/// the wipe order, and the same sync obeys it — the report says what was pushed and that the
+/// store was wiped, instead of ending in a 401 that loses the report.
+#[test]
+fn a_revocation_between_the_push_and_the_last_pull_wipes_in_the_same_sync() {
+    use doorstep_tests::proxy::{Fault, Proxy};
+    let mut server = Server::start(&one(), 4, 2);
+    let url = server.url();
+    let mut p = server.enrol_device(0, "p", 0);
+    p.sync(&url).unwrap();
+    let mut rng = StdRng::seed_from_u64(32);
+    p.clock
+        .set((wall_ms() - p.store.clock_offset_ms() - 5_000) as u64);
+    let mut visits = Vec::new();
+    for h in &server.world.households["22738-01"][..3] {
+        visits.push(actions::visit(&mut p, *h, &mut rng).expect("a visit"));
+    }
+    // The first pull passes; the last one is held back a second, while the station revokes.
+    let proxy = Proxy::start(server.addr);
+    proxy.only_paths(Some("/v1/sync/pull"));
+    proxy.queue([
+        Fault::Pass,
+        Fault::Delay(std::time::Duration::from_millis(1500)),
+    ]);
+    let proxied = proxy.url();
+    let device = p.device_id;
+    let syncing = std::thread::spawn(move || {
+        let r = p.sync(&proxied);
+        (p, r)
+    });
+    let started = std::time::Instant::now();
+    while proxy.faulted() == 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the last pull never came"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    server.revoke(device);
+    let (p, r) = syncing.join().unwrap();
+    let r = r.expect("the sync obeys the wipe order instead of failing");
+    assert!(r.wiped, "{r:?}");
+    assert_eq!(r.pushed, 3, "{r:?}");
+    let conn = server.reader();
+    for v in &visits {
+        assert!(scope::holds_fact(&conn, v), "pushed before the revocation");
+    }
+    let left: i64 = p
+        .store
+        .connection()
+        .query_row("SELECT count(*) FROM residents", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(left, 0, "the store was wiped");
+}
