@@ -115,25 +115,9 @@ pub(crate) fn forget_villages(
     }
     let list = serde_json_list(villages);
     // Operations of other replicas about these villages, found before the rows they name go.
-    let mut doomed: Vec<(Vec<u8>, i64)> = Vec::new();
-    {
-        let mut stmt =
-            conn.prepare("SELECT replica, counter, hlc, body FROM oplog WHERE replica != ?1")?;
-        let mut rows = stmt.query([own.0.as_bytes().as_slice()])?;
-        while let Some(row) = rows.next()? {
-            let replica: Vec<u8> = row.get(0)?;
-            let counter: i64 = row.get(1)?;
-            let body: Vec<u8> = row.get(3)?;
-            let op = crate::op::Op::from_log(&replica, counter, row.get(2)?, &body)?;
-            if crate::segments::op_village(conn, &op)?.is_some_and(|v| villages.contains(&v)) {
-                doomed.push((replica, counter));
-            }
-        }
-    }
-    for (replica, counter) in &doomed {
-        conn.prepare_cached("DELETE FROM oplog WHERE replica = ?1 AND counter = ?2")?
-            .execute(rusqlite::params![replica, counter])?;
-    }
+    delete_others_ops(conn, own, |op| {
+        Ok(crate::segments::op_village(conn, op)?.is_some_and(|v| villages.contains(&v)))
+    })?;
     let households =
         "SELECT id FROM households WHERE village_code IN (SELECT value FROM json_each(?1))";
     let residents = format!("SELECT id FROM residents WHERE household_id IN ({households})");
@@ -240,41 +224,24 @@ pub(crate) fn forget_moved(
         Key::Uuid(u) => u.to_string(),
         Key::Code(c) => c.clone(),
     };
-    let mut doomed: Vec<(Vec<u8>, i64)> = Vec::new();
-    {
-        let mut stmt =
-            conn.prepare("SELECT replica, counter, hlc, body FROM oplog WHERE replica != ?1")?;
-        let mut rows = stmt.query([own.0.as_bytes().as_slice()])?;
-        while let Some(row) = rows.next()? {
-            let replica: Vec<u8> = row.get(0)?;
-            let counter: i64 = row.get(1)?;
-            let body: Vec<u8> = row.get(3)?;
-            let op = crate::op::Op::from_log(&replica, counter, row.get(2)?, &body)?;
-            let about = match &op.body {
-                OpBody::Set {
-                    entity: Entity::Household,
-                    key: k,
-                    ..
-                } => hs.contains(&key(k)),
-                OpBody::Set {
-                    entity: Entity::Resident,
-                    key: k,
-                    ..
-                } => rs.contains(&key(k)),
-                OpBody::Visit(v) => hs.contains(&v.household_id.to_string()),
-                OpBody::Assist(a) => rs.contains(&a.resident_id.to_string()),
-                OpBody::Retract { fact_id, .. } => facts.contains(&fact_id.to_string()),
-                _ => false,
-            };
-            if about {
-                doomed.push((replica, counter));
-            }
-        }
-    }
-    for (replica, counter) in &doomed {
-        conn.prepare_cached("DELETE FROM oplog WHERE replica = ?1 AND counter = ?2")?
-            .execute(rusqlite::params![replica, counter])?;
-    }
+    delete_others_ops(conn, own, |op| {
+        Ok(match &op.body {
+            OpBody::Set {
+                entity: Entity::Household,
+                key: k,
+                ..
+            } => hs.contains(&key(k)),
+            OpBody::Set {
+                entity: Entity::Resident,
+                key: k,
+                ..
+            } => rs.contains(&key(k)),
+            OpBody::Visit(v) => hs.contains(&v.household_id.to_string()),
+            OpBody::Assist(a) => rs.contains(&a.resident_id.to_string()),
+            OpBody::Retract { fact_id, .. } => facts.contains(&fact_id.to_string()),
+            _ => false,
+        })
+    })?;
     conn.execute(
         "DELETE FROM retractions WHERE fact_id IN (SELECT value FROM json_each(?1))",
         [&f_list],
@@ -324,6 +291,35 @@ pub(crate) fn forget_moved(
         crate::merge::refresh_needing(conn, h)?;
     }
     Ok(n + singles)
+}
+
+/// Delete every operation of another replica than `own` that `about` says concerns what is
+/// being erased (decided before the rows it names go).
+fn delete_others_ops(
+    conn: &rusqlite::Connection,
+    own: &crate::op::ReplicaId,
+    mut about: impl FnMut(&crate::op::Op) -> Result<bool>,
+) -> Result<usize> {
+    let mut doomed: Vec<(Vec<u8>, i64)> = Vec::new();
+    {
+        let mut stmt =
+            conn.prepare("SELECT replica, counter, hlc, body FROM oplog WHERE replica != ?1")?;
+        let mut rows = stmt.query([own.0.as_bytes().as_slice()])?;
+        while let Some(row) = rows.next()? {
+            let replica: Vec<u8> = row.get(0)?;
+            let counter: i64 = row.get(1)?;
+            let body: Vec<u8> = row.get(3)?;
+            let op = crate::op::Op::from_log(&replica, counter, row.get(2)?, &body)?;
+            if about(&op)? {
+                doomed.push((replica, counter));
+            }
+        }
+    }
+    for (replica, counter) in &doomed {
+        conn.prepare_cached("DELETE FROM oplog WHERE replica = ?1 AND counter = ?2")?
+            .execute(rusqlite::params![replica, counter])?;
+    }
+    Ok(doomed.len())
 }
 
 /// A JSON array of strings, for `json_each` (codes are plain ASCII; quotes escaped anyway).

@@ -613,6 +613,24 @@ impl Server {
         }
     }
 
+    /// Open a bundle on the server the console's way (`doorstep bundle import FILE`); the
+    /// error's text if it is refused.
+    pub fn import_bundle(
+        &self,
+        bytes: &[u8],
+    ) -> Result<doorstep_server::backend::BundleImport, String> {
+        let now = wall_ms();
+        let r = match &self.database {
+            None => doorstep_server::SqliteBackend::open(&self.db)
+                .expect("open the server database")
+                .import_bundle("cli", bytes, now),
+            Some(url) => doorstep_server::PgBackend::open(url, Default::default())
+                .expect("open the server database")
+                .import_bundle("cli", bytes, now),
+        };
+        r.map_err(|e| e.to_string())
+    }
+
     /// Revoke a device through the admin API.
     pub fn revoke(&self, device: Uuid) {
         let r = reqwest::blocking::Client::new()

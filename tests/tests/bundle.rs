@@ -19,34 +19,6 @@ fn team() -> Vec<OfficerSpec> {
         .collect()
 }
 
-/// Open a bundle on the server the console's way (`doorstep bundle import FILE`).
-fn import(server: &Server, bytes: &[u8]) -> doorstep_server::backend::BundleImport {
-    let now = doorstep_tests::harness::wall_ms();
-    match &server.database {
-        None => doorstep_server::SqliteBackend::open(&server.db)
-            .unwrap()
-            .import_bundle("cli", bytes, now)
-            .unwrap(),
-        Some(url) => doorstep_server::PgBackend::open(url, Default::default())
-            .unwrap()
-            .import_bundle("cli", bytes, now)
-            .unwrap(),
-    }
-}
-
-fn try_import(server: &Server, bytes: &[u8]) -> Result<(), String> {
-    let now = doorstep_tests::harness::wall_ms();
-    let r = match &server.database {
-        None => doorstep_server::SqliteBackend::open(&server.db)
-            .unwrap()
-            .import_bundle("cli", bytes, now),
-        Some(url) => doorstep_server::PgBackend::open(url, Default::default())
-            .unwrap()
-            .import_bundle("cli", bytes, now),
-    };
-    r.map(drop).map_err(|e| e.to_string())
-}
-
 #[test]
 fn a_bundle_carries_a_phones_work_to_the_server_once() {
     let mut server = Server::start(&team(), 4, 2);
@@ -58,7 +30,7 @@ fn a_bundle_carries_a_phones_work_to_the_server_once() {
     // No link: the day's work leaves on a USB stick, sealed for the server.
     let server_key = a.store.server_key().unwrap().unwrap();
     let bundle = a.store.export_bundle(&server_key, "usb", None).unwrap();
-    let r = import(&server, &bundle);
+    let r = server.import_bundle(&bundle).unwrap();
     assert!(r.rejected.is_empty(), "{:?}", r.rejected);
     assert_eq!(r.applied as u64, a.store.own_counter());
     assert_eq!(
@@ -66,15 +38,15 @@ fn a_bundle_carries_a_phones_work_to_the_server_once() {
         a.store.own_counter() as i64
     );
     // Twice: nothing more.
-    let again = import(&server, &bundle);
+    let again = server.import_bundle(&bundle).unwrap();
     assert_eq!(again.applied, 0);
     // Bent, or not a bundle: refused, nothing stored, the error names the bundle only.
     let mut bent = bundle.clone();
     let mid = bent.len() / 2;
     bent[mid] ^= 0x40;
-    let e = try_import(&server, &bent).unwrap_err();
+    let e = server.import_bundle(&bent).unwrap_err();
     assert!(e.contains("bundle"), "{e}");
-    assert!(try_import(&server, b"PK\x03\x04 a zip file").is_err());
+    assert!(server.import_bundle(b"PK\x03\x04 a zip file").is_err());
     // The phone's next sync has nothing to push (the server says it holds it all).
     let s = a.sync(&url).unwrap();
     assert_eq!((s.pushed, s.push_duplicates), (0, 0), "{s:?}");
@@ -104,7 +76,7 @@ fn a_bundle_carries_work_to_another_phone_which_delivers_it() {
     let b_key = b.store.certificate().unwrap().unwrap().public_key;
     let bundle = a.store.export_bundle(&b_key, "sd card", None).unwrap();
     // Not for the server: it cannot open it.
-    assert!(try_import(&server, &bundle).is_err());
+    assert!(server.import_bundle(&bundle).is_err());
     let r = b.store.import_bundle(&bundle).unwrap();
     assert!(r.refused.is_empty() && r.ops_new > 0, "{r:?}");
     for f in &a.facts {

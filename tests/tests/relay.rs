@@ -35,6 +35,18 @@ fn sync(d: &mut Device, url: &str) -> doorstep_core::sync::SyncReport {
         .unwrap_or_else(|e| panic!("{}: sync failed: {e}", d.name))
 }
 
+/// What the server acknowledges of a device's own operations.
+fn acked_of(server: &Server, d: &Device) -> i64 {
+    server
+        .reader()
+        .query_row(
+            "SELECT acked_counter FROM devices WHERE id = ?1",
+            [d.device_id.to_string()],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
 fn server_ops_of(server: &Server, d: &Device) -> i64 {
     scope::replica_ops(&server.reader(), &d.replica()).0
 }
@@ -89,14 +101,7 @@ fn a_team_without_coverage_shares_its_work_and_one_phone_delivers_it() {
         a.store.own_counter() as i64,
         "the server holds all of a's work (it had {before})"
     );
-    let acked: i64 = server
-        .reader()
-        .query_row(
-            "SELECT acked_counter FROM devices WHERE id = ?1",
-            [a.device_id.to_string()],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let acked: i64 = acked_of(&server, &a);
     assert_eq!(
         acked,
         a.store.own_counter() as i64,
@@ -185,14 +190,7 @@ fn a_day_across_two_villages_is_one_run_per_village() {
     assert!(rb.relayed > 0, "{rb:?}");
     // The server holds that run, not the other village's interleaved with it: a's
     // acknowledgement must not pass the first counter it lacks.
-    let acked: i64 = server
-        .reader()
-        .query_row(
-            "SELECT acked_counter FROM devices WHERE id = ?1",
-            [a.device_id.to_string()],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let acked: i64 = acked_of(&server, &a);
     let lacked: i64 = a
         .store
         .connection()

@@ -279,21 +279,6 @@ fn runs_signed_after_the_revocation_are_refused_whoever_carries_them() {
     assert_eq!(server_visits(&server).len(), visits + 5);
 }
 
-/// Open a bundle on the server the console's way (`doorstep bundle import FILE`).
-fn import(server: &Server, bytes: &[u8]) -> doorstep_server::backend::BundleImport {
-    let now = wall_ms();
-    match &server.database {
-        None => doorstep_server::SqliteBackend::open(&server.db)
-            .unwrap()
-            .import_bundle("cli", bytes, now)
-            .unwrap(),
-        Some(url) => doorstep_server::PgBackend::open(url, Default::default())
-            .unwrap()
-            .import_bundle("cli", bytes, now)
-            .unwrap(),
-    }
-}
-
 #[test]
 fn a_bundle_opened_after_the_revocation_delivers_only_what_was_signed_before() {
     let mut server = Server::start(&officers(1), 4, 2);
@@ -317,7 +302,7 @@ fn a_bundle_opened_after_the_revocation_delivers_only_what_was_signed_before() {
         .collect();
     // The whole day's work, exported after the revocation, opened at the command centre.
     let all = a.store.export_bundle(&server_key, "usb", None).unwrap();
-    let r = import(&server, &all);
+    let r = server.import_bundle(&all).unwrap();
     assert_eq!(r.sender, a.device_id);
     assert_eq!(r.applied, signed_before.len(), "{r:?}");
     assert_eq!(refused_revoked(&r.rejected, &a), late, "{r:?}");
@@ -335,10 +320,10 @@ fn a_bundle_opened_after_the_revocation_delivers_only_what_was_signed_before() {
     );
     // The bundle made before the revocation, opened after: nothing new, nothing refused; the
     // late one again: refused again, nothing stored.
-    let r = import(&server, &early);
+    let r = server.import_bundle(&early).unwrap();
     assert_eq!((r.applied, r.rejected.len()), (0, 0), "{r:?}");
     assert_eq!(r.duplicates, signed_before.len(), "{r:?}");
-    let r = import(&server, &all);
+    let r = server.import_bundle(&all).unwrap();
     assert_eq!(r.applied, 0, "{r:?}");
     assert_eq!(refused_revoked(&r.rejected, &a), late, "{r:?}");
     assert_eq!(held(&server, &a), signed_before);

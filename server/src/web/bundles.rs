@@ -17,7 +17,6 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use http_body_util::{BodyExt, Limited};
 use serde::Serialize;
 
 /// What an upload did, as JSON.
@@ -79,16 +78,8 @@ pub async fn upload(
     body: Body,
 ) -> Result<Response> {
     let user = require_admin_writes(&state, &headers).await?;
-    let limit = state.max_body_bytes;
-    let bytes = Limited::new(body, limit)
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .map_err(|_| {
-            ServerError::TooLarge(format!(
-                "bundle over the limit of {limit} bytes (import larger ones with `doorstep bundle import FILE`)"
-            ))
-        })?;
+    // Larger than the request limit: `doorstep bundle import FILE` on the server.
+    let bytes = crate::web::jobs::body_bytes(&state, body).await?;
     if bytes.is_empty() {
         return Err(ServerError::BadRequest(
             "bundle: expected the file's bytes as the request body".into(),

@@ -25,7 +25,7 @@ pub struct RosterQuery {
 }
 
 /// Read a request body up to the server's limit.
-async fn body_bytes(state: &AppState, body: Body) -> Result<Bytes> {
+pub(crate) async fn body_bytes(state: &AppState, body: Body) -> Result<Bytes> {
     let limit = state.max_body_bytes;
     Limited::new(body, limit)
         .collect()
