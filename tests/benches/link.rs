@@ -272,17 +272,6 @@ fn max(xs: impl Iterator<Item = f64>) -> f64 {
     xs.fold(f64::MIN, f64::max)
 }
 
-/// Least squares line through (x, y) points: (slope, intercept); slope 0 when x does not vary.
-fn fit(points: &[(f64, f64)]) -> (f64, f64) {
-    let n = points.len().max(1) as f64;
-    let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
-    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
-    let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
-    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
-    let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
-    (slope, my - slope * mx)
-}
-
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let Some(env) = Env::from_env() else {
@@ -423,20 +412,40 @@ fn main() {
          (new UUIDs), so the modes' byte counts differ slightly though their work is the same.",
         RATE / 1000,
     );
-    // What a lost packet costs: least squares of the lossy rounds' wall time on their lost
-    // packets (both directions); the intercept is the lossy link without a loss.
-    let (slope, intercept) = fit(&lossy
-        .iter()
-        .map(|x| ((x.up.lost + x.down.lost) as f64, x.secs))
-        .collect::<Vec<_>>());
+    // What lost packets cost: the lossy rounds grouped by their lost packets (both
+    // directions), against the floor without a loss (the rate-only time plus the round trips).
     let under = lossy.iter().filter(|x| x.secs < GOAL_S).count();
-    let lost_med = md_of(&|x| (x.up.lost + x.down.lost) as f64, lossy);
+    let lost = |x: &Sample| x.up.lost + x.down.lost;
+    let mut groups = Vec::new();
+    for (lo, hi) in [(0, 1), (2, 3), (4, 5), (6, u64::MAX)] {
+        let g: Vec<f64> = lossy
+            .iter()
+            .filter(|x| (lo..=hi).contains(&lost(x)))
+            .map(|x| x.secs)
+            .collect();
+        if g.is_empty() {
+            continue;
+        }
+        let what = if hi == u64::MAX {
+            format!("{lo} or more lost")
+        } else {
+            format!("{lo}–{hi} lost")
+        };
+        groups.push(format!(
+            "{what}: {} round{}, median {:.2} s",
+            g.len(),
+            if g.len() == 1 { "" } else { "s" },
+            median(g)
+        ));
+    }
     let _ = writeln!(
         md,
-        "\nThe lossy link's time against its lost packets (least squares over the {} rounds): \
-         about {intercept:.1} s with no loss, plus {slope:.2} s per lost packet (median {lost_med:.0} \
-         lost per sync). {under} of {} rounds took under {GOAL_S:.0} s.",
-        lossy.len(),
+        "\nWithout a loss the lossy link would take about {:.1} s by the estimate above (the \
+         rate-only time plus the round trips; some round trips overlap the bytes, so a little \
+         less). Its rounds by packets lost in the sync (both directions): {}. {under} of {} \
+         rounds took under {GOAL_S:.0} s.",
+        rate_med + latency,
+        groups.join("; "),
         lossy.len(),
     );
     let yes = |ok: bool| if ok { "yes" } else { "**no**" };
