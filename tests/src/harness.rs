@@ -299,6 +299,8 @@ pub struct Server {
     /// One enrolment code per officer spec, in order (more can be issued before starting).
     pub codes: Vec<Vec<String>>,
     child: Option<Child>,
+    /// The network namespace the process runs in (`ip netns exec`), if not this process's.
+    netns: Option<String>,
     log: PathBuf,
     _dir: TempDir,
 }
@@ -330,6 +332,41 @@ impl Server {
         households_per_village: usize,
         residents_per_household: usize,
     ) -> Server {
+        Self::start_placed(
+            test_db,
+            officers,
+            households_per_village,
+            residents_per_household,
+            None,
+        )
+    }
+
+    /// [`Server::start`], the process run in the named network namespace (`ip netns exec NS`)
+    /// and listening on `ip` there (scripts/bench-link.sh: a server behind an emulated link).
+    /// `/health` is awaited from this process's namespace, so `ip` must be reachable from it.
+    pub fn start_in_netns(
+        officers: &[OfficerSpec],
+        households_per_village: usize,
+        residents_per_household: usize,
+        netns: &str,
+        ip: std::net::IpAddr,
+    ) -> Server {
+        Self::start_placed(
+            TestDb::from_env(),
+            officers,
+            households_per_village,
+            residents_per_household,
+            Some((netns.to_owned(), ip)),
+        )
+    }
+
+    fn start_placed(
+        test_db: TestDb,
+        officers: &[OfficerSpec],
+        households_per_village: usize,
+        residents_per_household: usize,
+        place: Option<(String, std::net::IpAddr)>,
+    ) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
         let (mut world, ops) = seed_ops(households_per_village, residents_per_household);
         let (db, database, codes) = match test_db {
@@ -352,14 +389,20 @@ impl Server {
             }
         };
         world.seed = ops;
+        // A free port here is free in a fresh namespace too.
         let port = free_port();
+        let (netns, ip) = match place {
+            Some((ns, ip)) => (Some(ns), ip),
+            None => (None, std::net::IpAddr::from([127, 0, 0, 1])),
+        };
         let mut server = Server {
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            addr: SocketAddr::new(ip, port),
             db,
             database,
             world,
             codes,
             child: None,
+            netns,
             log: dir.path().join("server.log"),
             _dir: dir,
         };
@@ -380,7 +423,15 @@ impl Server {
             .append(true)
             .open(&self.log)
             .expect("server log");
-        let mut cmd = Command::new(server_bin());
+        let mut cmd = match &self.netns {
+            // `ip netns exec` execs the program itself: the child is the server (kill works).
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(server_bin());
+                c
+            }
+            None => Command::new(server_bin()),
+        };
         cmd.arg("serve").arg("--listen").arg(self.addr.to_string());
         match &self.database {
             Some(url) => cmd.arg("--database").arg(url).arg("--view").arg(&self.db),
