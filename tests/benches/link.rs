@@ -21,7 +21,7 @@
 
 use doorstep_core::sync::{SyncConfig, SyncReport};
 use doorstep_tests::actions;
-use doorstep_tests::harness::{Device, OfficerSpec, Server, COMMUNE_A};
+use doorstep_tests::harness::{Device, OfficerSpec, Server};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::fmt::Write as _;
@@ -42,14 +42,7 @@ const JITTER_MS: u32 = 100;
 const LOSS: f64 = 0.10;
 
 fn team() -> Vec<OfficerSpec> {
-    ["Trần Văn Bình", "Lê Thị Hoa"]
-        .iter()
-        .map(|n| OfficerSpec {
-            name: (*n).into(),
-            commune: COMMUNE_A.into(),
-            villages: vec!["22738-01".into()],
-        })
-        .collect()
+    doorstep_tests::harness::pair(&["22738-01"])
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

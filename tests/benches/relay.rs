@@ -10,7 +10,7 @@
 use doorstep_core::exchange::exchange_in_memory;
 use doorstep_core::sync::SyncReport;
 use doorstep_tests::actions;
-use doorstep_tests::harness::{Device, OfficerSpec, Server, COMMUNE_A};
+use doorstep_tests::harness::{Device, OfficerSpec, Server};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::fmt::Write as _;
@@ -20,14 +20,7 @@ use std::time::{Duration, Instant};
 const DAY_ACTIONS: usize = 190;
 
 fn team() -> Vec<OfficerSpec> {
-    ["Trần Văn Bình", "Lê Thị Hoa"]
-        .iter()
-        .map(|n| OfficerSpec {
-            name: (*n).into(),
-            commune: COMMUNE_A.into(),
-            villages: vec!["22738-01".into()],
-        })
-        .collect()
+    doorstep_tests::harness::pair(&["22738-01"])
 }
 
 /// A sync with the phone's defaults (500 operations a request), not the tests' small batches.

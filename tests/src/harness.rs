@@ -75,6 +75,18 @@ pub struct OfficerSpec {
     pub villages: Vec<String>,
 }
 
+/// Two field officers of commune A (Trần Văn Bình, Lê Thị Hoa), both given `villages`.
+pub fn pair(villages: &[&str]) -> Vec<OfficerSpec> {
+    ["Trần Văn Bình", "Lê Thị Hoa"]
+        .iter()
+        .map(|n| OfficerSpec {
+            name: (*n).into(),
+            commune: COMMUNE_A.into(),
+            villages: villages.iter().map(|v| v.to_string()).collect(),
+        })
+        .collect()
+}
+
 /// The reference world on the server: campaign, households, residents, officers.
 #[derive(Debug, Clone, Default)]
 pub struct World {

@@ -3,20 +3,13 @@
 //! phone — sealed for its recipient, signed by its sender; opening one twice, or a bent one,
 //! stores nothing more. On SQLite and, with `DOORSTEP_TEST_BACKEND=postgres`, on PostgreSQL.
 
-use doorstep_tests::harness::{OfficerSpec, Server, COMMUNE_A};
+use doorstep_tests::harness::{OfficerSpec, Server};
 use doorstep_tests::{actions, scope};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
 fn team() -> Vec<OfficerSpec> {
-    ["Trần Văn Bình", "Lê Thị Hoa"]
-        .iter()
-        .map(|n| OfficerSpec {
-            name: (*n).into(),
-            commune: COMMUNE_A.into(),
-            villages: vec!["22738-01".into()],
-        })
-        .collect()
+    doorstep_tests::harness::pair(&["22738-01"])
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! On SQLite and, with `DOORSTEP_TEST_BACKEND=postgres`, on PostgreSQL.
 
 use doorstep_core::exchange::exchange_in_memory;
-use doorstep_tests::harness::{OfficerSpec, Server, COMMUNE_A};
+use doorstep_tests::harness::{OfficerSpec, Server};
 use doorstep_tests::proxy::{Fault, Proxy};
 use doorstep_tests::{actions, scope};
 use rand::rngs::StdRng;
@@ -13,14 +13,7 @@ use rand::SeedableRng;
 use std::time::Duration;
 
 fn team() -> Vec<OfficerSpec> {
-    ["Trần Văn Bình", "Lê Thị Hoa"]
-        .iter()
-        .map(|n| OfficerSpec {
-            name: (*n).into(),
-            commune: COMMUNE_A.into(),
-            villages: vec!["22738-01".into(), "22738-02".into()],
-        })
-        .collect()
+    doorstep_tests::harness::pair(&["22738-01", "22738-02"])
 }
 
 /// The stamp the server holds for one operation, if it holds it.
