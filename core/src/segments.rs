@@ -160,8 +160,11 @@ impl Store {
         let acked: Vec<u64> = {
             let mut stmt = self
                 .conn
-                .prepare("SELECT cursor FROM sync_cursors WHERE peer LIKE 'push %'")?;
-            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+                .prepare("SELECT cursor FROM sync_cursors WHERE substr(peer, 1, ?1) = ?2")?;
+            let rows = stmt.query_map(
+                params![PUSH_PEER_PREFIX.len() as i64, PUSH_PEER_PREFIX],
+                |r| r.get::<_, String>(0),
+            )?;
             let mut v = Vec::new();
             for c in rows {
                 if let Ok(n) = c?.parse::<u64>() {
@@ -429,6 +432,10 @@ fn own_ops_after(conn: &Connection, replica: ReplicaId, after: u64, n: usize) ->
         n as i64,
     )
 }
+
+/// How the sync client names a server's push cursor in `sync_cursors` (`push <base URL>`:
+/// what that server acknowledged of this store's own operations).
+pub(crate) const PUSH_PEER_PREFIX: &str = "push ";
 
 /// What a run of the store's own operations shares: the stretch between two servers'
 /// acknowledgements it lies in, and its village.

@@ -484,7 +484,11 @@ pub fn push_peer(base_url: &str) -> String {
 
 /// The cursor key of what `base_url`'s server acknowledged (`base_url` without a final `/`).
 fn push_key_of(base_url: &str) -> String {
-    format!("push {}", base_url.trim_end_matches('/'))
+    format!(
+        "{}{}",
+        crate::segments::PUSH_PEER_PREFIX,
+        base_url.trim_end_matches('/')
+    )
 }
 
 /// Sync with a server: pull until nothing is left, push everything the server does not hold,
