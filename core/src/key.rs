@@ -82,6 +82,27 @@ fn wipe(bytes: &mut [u8]) {
     std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
 }
 
+/// Finish SQLite's (and SQLCipher's) process-wide set-up before the first connection opens.
+///
+/// SQLCipher completes its own set-up (`sqlcipher_extra_init`) after SQLite has marked itself
+/// initialised and released its lock, so a thread opening its first connection while another
+/// thread is still in that set-up gets a failing `PRAGMA key` (tests/first_open.rs). Every
+/// connection the store opens comes through here; `OnceLock` holds the other threads until
+/// the first has finished.
+pub(crate) fn sqlite_ready() -> Result<()> {
+    static INIT: std::sync::OnceLock<std::ffi::c_int> = std::sync::OnceLock::new();
+    // SAFETY: `sqlite3_initialize` takes no arguments and may be called at any time.
+    let rc = *INIT.get_or_init(|| unsafe { rusqlite::ffi::sqlite3_initialize() });
+    if rc == rusqlite::ffi::SQLITE_OK {
+        Ok(())
+    } else {
+        Err(Error::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rc),
+            Some("initialising SQLite".into()),
+        )))
+    }
+}
+
 /// Apply `key` (or none) to a freshly opened connection and check that the file can be read
 /// with it: a file encrypted with another key, or encrypted and opened without a key, is
 /// [`Error::WrongKey`].

@@ -155,6 +155,7 @@ impl Store {
     /// migrating it if it is older than this code. The file is not encrypted: phones use
     /// [`Store::open_encrypted`]. An encrypted file opened this way is [`Error::WrongKey`].
     pub fn open(path: impl AsRef<Path>, options: Options) -> Result<Store> {
+        key::sqlite_ready()?;
         let conn = Connection::open(path)?;
         key::unlock(&conn, None)?;
         Self::init(conn, options, None)
@@ -175,6 +176,7 @@ impl Store {
         if key::is_plain_sqlite(path)? {
             Self::encrypt_in_place(path, key)?;
         }
+        key::sqlite_ready()?;
         let conn = Connection::open(path)?;
         key::unlock(&conn, Some(key))?;
         Self::init(conn, options, Some(key.clone()))
@@ -196,6 +198,7 @@ impl Store {
             remove_if_exists(&stale)?;
         }
         {
+            key::sqlite_ready()?;
             let conn = Connection::open(path)?;
             conn.busy_timeout(Duration::from_secs(5))?;
             key::unlock(&conn, None)?;
@@ -251,6 +254,7 @@ impl Store {
 
     /// A store in memory (tests, simulations).
     pub fn open_in_memory(options: Options) -> Result<Store> {
+        key::sqlite_ready()?;
         Self::init(Connection::open_in_memory()?, options, None)
     }
 
@@ -266,6 +270,7 @@ impl Store {
     }
 
     fn reader(path: &Path, key: Option<&StoreKey>) -> Result<Connection> {
+        key::sqlite_ready()?;
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
