@@ -60,6 +60,22 @@ impl Hlc {
 pub trait Clock: Send + Sync {
     /// Milliseconds since the Unix epoch, as this device believes.
     fn now_ms(&self) -> u64;
+
+    /// Time since this device started, counting sleep, which the user cannot set, with an id
+    /// of the boot; `None` where the platform gives none. The offline lease uses it to tell
+    /// time passing from a clock turned back or forward (`crate::lease`).
+    fn since_boot(&self) -> Option<BootTime> {
+        None
+    }
+}
+
+/// Milliseconds since a boot of the device, and which boot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootTime {
+    /// An id that changes at every boot (Linux and Android: the kernel's `boot_id`).
+    pub boot: String,
+    /// Milliseconds since that boot, sleep included.
+    pub ms: u64,
 }
 
 /// The system clock.
@@ -73,30 +89,78 @@ impl Clock for SystemClock {
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0)
     }
+
+    /// Linux and Android: `CLOCK_BOOTTIME` (what Android's `elapsedRealtime` reads) and the
+    /// kernel's boot id. Other platforms (iOS): none yet.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn since_boot(&self) -> Option<BootTime> {
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+        let boot = boot.trim();
+        if boot.is_empty() {
+            return None;
+        }
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec; CLOCK_BOOTTIME exists on Linux ≥ 2.6.39.
+        if unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) } != 0 {
+            return None;
+        }
+        let ms = u64::try_from(ts.tv_sec).ok()?.checked_mul(1000)?
+            + u64::try_from(ts.tv_nsec).ok()? / 1_000_000;
+        Some(BootTime {
+            boot: boot.to_owned(),
+            ms,
+        })
+    }
 }
 
-/// A clock fixed at a value and moved by hand, for tests and simulations.
+/// A clock fixed at a value and moved by hand, for tests and simulations. It has a boot clock
+/// too: [`ManualClock::advance`] is time passing (both move), [`ManualClock::set`] is somebody
+/// setting the clock (the boot clock stays), [`ManualClock::reboot`] starts a new boot.
 #[derive(Debug, Default)]
-pub struct ManualClock(pub std::sync::atomic::AtomicU64);
+pub struct ManualClock {
+    now: std::sync::atomic::AtomicU64,
+    boot: std::sync::Mutex<(u64, u64)>,
+}
 
 impl ManualClock {
-    /// A clock at `ms`.
+    /// A clock at `ms`, one second after the first boot.
     pub fn new(ms: u64) -> Self {
-        ManualClock(std::sync::atomic::AtomicU64::new(ms))
+        ManualClock {
+            now: std::sync::atomic::AtomicU64::new(ms),
+            boot: std::sync::Mutex::new((1, 1000)),
+        }
     }
-    /// Set the time.
+    /// Set the time (the boot clock does not move).
     pub fn set(&self, ms: u64) {
-        self.0.store(ms, std::sync::atomic::Ordering::SeqCst)
+        self.now.store(ms, std::sync::atomic::Ordering::SeqCst)
     }
-    /// Move the time forward.
+    /// Let `ms` pass.
     pub fn advance(&self, ms: u64) {
-        self.0.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+        let mut boot = self.boot.lock().unwrap_or_else(|e| e.into_inner());
+        boot.1 += ms;
+        self.now.fetch_add(ms, std::sync::atomic::Ordering::SeqCst);
+    }
+    /// Restart the device: a new boot id, its boot clock at one second.
+    pub fn reboot(&self) {
+        let mut boot = self.boot.lock().unwrap_or_else(|e| e.into_inner());
+        *boot = (boot.0 + 1, 1000);
     }
 }
 
 impl Clock for ManualClock {
     fn now_ms(&self) -> u64 {
-        self.0.load(std::sync::atomic::Ordering::SeqCst)
+        self.now.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn since_boot(&self) -> Option<BootTime> {
+        let boot = self.boot.lock().unwrap_or_else(|e| e.into_inner());
+        Some(BootTime {
+            boot: format!("manual-{}", boot.0),
+            ms: boot.1,
+        })
     }
 }
 
@@ -156,6 +220,17 @@ impl HlcGenerator {
 
 #[cfg(test)]
 mod tests {
+    /// The system's boot clock exists here (Linux), keeps its boot id and does not go back.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn the_system_boot_clock_moves_forward_within_a_boot() {
+        let a = SystemClock.since_boot().expect("a boot clock on Linux");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let b = SystemClock.since_boot().expect("a boot clock on Linux");
+        assert_eq!(a.boot, b.boot);
+        assert!(b.ms >= a.ms + 10, "{a:?} then {b:?}");
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -39,6 +39,58 @@ const WIPED: &[&str] = &[
     "certificates",
 ];
 
+/// How far the clock may fall behind the boot clock before it counts as turned back (network
+/// time corrections are smaller).
+pub const CLOCK_SLACK_MS: i64 = 2_000;
+
+/// How often the lease's clock is written while nothing changes: a restart loses at most this
+/// much of what it saw (a turn back smaller than this, across a restart, can go unseen).
+const SAVE_EVERY_MS: i64 = 60_000;
+
+/// What the lease's clock saw last ([`Store::lease_now`]), kept in `meta`.
+#[derive(Debug, Default)]
+pub(crate) struct LeaseClock {
+    /// The corrected clock at the last look (`None`: never looked).
+    at_ms: Option<i64>,
+    /// The boot clock then.
+    boot: Option<crate::hlc::BootTime>,
+    /// The turns back seen since the last sync, ms.
+    setback_ms: i64,
+    /// When it was last written (corrected clock).
+    saved_at_ms: i64,
+}
+
+impl LeaseClock {
+    /// As kept in `meta` (absent keys: never looked).
+    pub(crate) fn load(conn: &rusqlite::Connection) -> Result<LeaseClock> {
+        let get = |key: &str| -> Result<Option<rusqlite::types::Value>> {
+            Ok(conn
+                .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+                .query_row([key], |r| r.get(0))
+                .optional()?)
+        };
+        use rusqlite::types::Value;
+        let int = |v: Option<Value>| match v {
+            Some(Value::Integer(i)) => Some(i),
+            _ => None,
+        };
+        let at_ms = int(get("lease_clock_at_ms")?);
+        let boot = match (get("lease_clock_boot")?, int(get("lease_clock_boot_ms")?)) {
+            (Some(Value::Text(boot)), Some(ms)) if ms >= 0 => Some(crate::hlc::BootTime {
+                boot,
+                ms: ms as u64,
+            }),
+            _ => None,
+        };
+        Ok(LeaseClock {
+            at_ms,
+            boot,
+            setback_ms: int(get("lease_clock_setback_ms")?).unwrap_or(0).max(0),
+            saved_at_ms: at_ms.unwrap_or(i64::MIN),
+        })
+    }
+}
+
 impl Store {
     /// Record the lease the server granted (Unix ms). Never shortens one already granted.
     pub fn set_lease(&mut self, until_ms: i64) -> Result<()> {
@@ -60,12 +112,102 @@ impl Store {
             .optional()?)
     }
 
-    /// [`Error::LeaseExpired`] when the lease is over (the corrected clock is past it).
+    /// [`Error::LeaseExpired`] when the lease is over: the time the lease is measured in
+    /// ([`Store::lease_now`]) is past it.
     pub(crate) fn check_lease(&self) -> Result<()> {
         match self.lease()? {
-            Some(until_ms) if self.now_ms() > until_ms => Err(Error::LeaseExpired { until_ms }),
+            Some(until_ms) if self.lease_now()? > until_ms => Err(Error::LeaseExpired { until_ms }),
             _ => Ok(()),
         }
+    }
+
+    /// The time the offline lease is measured in: the corrected clock plus every turn back of
+    /// the clock seen since the last sync, so that setting the phone's clock back does not
+    /// stretch the lease.
+    ///
+    /// Each call compares the clock with the previous call's. Within one boot the boot clock
+    /// (which the user cannot set) says how much time really passed: a clock behind that (by
+    /// more than [`CLOCK_SLACK_MS`]) was turned back, and the difference is added; a clock
+    /// ahead of it was turned forward, which first repays earlier turns back (a phone that
+    /// started at 1970 and later got the network's time). Across a reboot, or without a boot
+    /// clock, only a clock behind the previous call's is seen (and added). Every sync resets
+    /// this to the server's time ([`Store::set_clock_offset`]).
+    pub fn lease_now(&self) -> Result<i64> {
+        let now = self.now_ms();
+        let boot = self.clock.since_boot();
+        let mut c = self
+            .lease_clock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut changed = c.at_ms.is_none();
+        if let Some(at_ms) = c.at_ms {
+            let expected = match (&c.boot, &boot) {
+                (Some(then), Some(b)) if then.boot == b.boot && b.ms >= then.ms => {
+                    Some(at_ms.saturating_add((b.ms - then.ms).min(i64::MAX as u64) as i64))
+                }
+                _ => None,
+            };
+            match expected {
+                Some(expected) => {
+                    let drift = now.saturating_sub(expected);
+                    if drift < -CLOCK_SLACK_MS {
+                        c.setback_ms = c.setback_ms.saturating_add(-drift);
+                        changed = true;
+                    } else if drift > CLOCK_SLACK_MS && c.setback_ms > 0 {
+                        c.setback_ms -= drift.min(c.setback_ms);
+                        changed = true;
+                    }
+                }
+                None => {
+                    if now < at_ms {
+                        c.setback_ms = c.setback_ms.saturating_add(at_ms - now);
+                        changed = true;
+                    }
+                    // A new boot: note where this one starts.
+                    changed |= c.boot != boot;
+                }
+            }
+        }
+        changed |= now.saturating_sub(c.saved_at_ms) >= SAVE_EVERY_MS;
+        c.at_ms = Some(now);
+        c.boot = boot;
+        if changed {
+            self.save_lease_clock(&mut c, now)?;
+        }
+        Ok(now.saturating_add(c.setback_ms))
+    }
+
+    /// Start the lease's time afresh at the corrected clock (a server just gave its time).
+    pub(crate) fn reset_lease_clock(&self) -> Result<()> {
+        let now = self.now_ms();
+        let mut c = self
+            .lease_clock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        c.at_ms = Some(now);
+        c.boot = self.clock.since_boot();
+        c.setback_ms = 0;
+        self.save_lease_clock(&mut c, now)
+    }
+
+    fn save_lease_clock(&self, c: &mut LeaseClock, now: i64) -> Result<()> {
+        let (boot, boot_ms) = match &c.boot {
+            Some(b) => (
+                Some(b.boot.as_str()),
+                Some(b.ms.min(i64::MAX as u64) as i64),
+            ),
+            None => (None, None),
+        };
+        self.conn
+            .prepare_cached(
+                "INSERT INTO meta (key, value) VALUES
+                   ('lease_clock_at_ms', ?1), ('lease_clock_setback_ms', ?2),
+                   ('lease_clock_boot', ?3), ('lease_clock_boot_ms', ?4)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(rusqlite::params![c.at_ms, c.setback_ms, boot, boot_ms])?;
+        c.saved_at_ms = now;
+        Ok(())
     }
 
     /// Erase every replicated row this store holds — residents, households, facts, officers,

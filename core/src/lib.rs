@@ -38,7 +38,7 @@ mod wire_examples;
 pub use cancel::Cancel;
 pub use check::{in_campaign_days, CampaignDays};
 pub use error::{Error, Result};
-pub use hlc::{Clock, Hlc, ManualClock, SystemClock};
+pub use hlc::{BootTime, Clock, Hlc, ManualClock, SystemClock};
 pub use key::StoreKey;
 pub use model::*;
 pub use op::{Op, OpBody, ReplicaId, VersionVector};

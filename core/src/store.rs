@@ -115,6 +115,8 @@ pub struct Store {
     pub(crate) clock_offset_ms: i64,
     /// The key the file was opened with (kept for second handles and `rekey`).
     pub(crate) key: Option<StoreKey>,
+    /// What the offline lease's clock saw last (`crate::lease`).
+    pub(crate) lease_clock: std::sync::Mutex<crate::lease::LeaseClock>,
 }
 
 impl std::fmt::Debug for Store {
@@ -330,6 +332,7 @@ impl Store {
             )
             .optional()?
             .unwrap_or(0);
+        let lease_clock = crate::lease::LeaseClock::load(&tx)?;
         tx.commit()?;
         Ok(Store {
             conn,
@@ -339,6 +342,7 @@ impl Store {
             next_counter: max_counter as u64 + 1,
             clock_offset_ms,
             key,
+            lease_clock: std::sync::Mutex::new(lease_clock),
         })
     }
 
@@ -375,7 +379,8 @@ impl Store {
             [offset_ms],
         )?;
         self.clock_offset_ms = offset_ms;
-        Ok(())
+        // The server's time is the truth: the lease's clock starts afresh from it.
+        self.reset_lease_clock()
     }
 
     /// The counter of this replica's latest operation (0 before the first).
