@@ -123,6 +123,18 @@ pub trait FeedSnapshot {
     /// The village the latest move of a household or resident (`id`) took it to, any
     /// replica's, if it was ever moved.
     fn last_move(&mut self, id: &str) -> Result<Option<String>>;
+    /// The moves into `into` (village codes) from another village: rows in one of them with a
+    /// `from_area` and `after < seq <= until`, leaving out the pulling device's own, in `seq`
+    /// order, each with the village it left.
+    fn moves_into(
+        &mut self,
+        into: &BTreeSet<String>,
+        after: u64,
+        until: u64,
+    ) -> Result<Vec<crate::movein::MoveIn>>;
+    /// Every move of a household or resident (`id`), any replica's: `(seq, from_area, area)`
+    /// in `seq` order.
+    fn moves_of(&mut self, id: &str) -> Result<Vec<crate::movein::Move>>;
     /// The last `seq` of the snapshot (0 for an empty feed).
     fn end(&mut self) -> Result<u64>;
     /// Up to `n` of the pulling device's own operations with counters above `after`, in
@@ -265,6 +277,20 @@ pub fn pull_page(
     let mut moves = feed.moves_from(&backfilled, 0, seq_before)?;
     moves.extend(feed.moves_from(&fed, seq_before, cur.seq)?);
     let moved_out = moved_out(feed, &fed, &moves)?;
+    // Households and residents that moved into them, in the same parts of the feed: what was
+    // recorded about them while they lay elsewhere comes with this page.
+    let mut moves_in = feed.moves_into(&backfilled, 0, seq_before)?;
+    moves_in.extend(feed.moves_into(&fed, seq_before, cur.seq)?);
+    let history = crate::movein::history_of_moves_in(feed, &fed, &moves_in)?;
+    if !history.is_empty() {
+        let sent: BTreeSet<(doorstep_core::ReplicaId, u64)> =
+            ops.iter().map(|op| (op.replica, op.counter)).collect();
+        ops.extend(
+            history
+                .into_iter()
+                .filter(|op| !sent.contains(&(op.replica, op.counter))),
+        );
+    }
     cur.areas = fed.into_iter().collect();
     Ok(Page {
         ops,

@@ -387,3 +387,127 @@ fn a_village_newly_assigned_comes_without_the_households_that_moved_out_of_it() 
     );
     assert_eq!(traces_of_household(&a, h, &rs), 0, "{}", a.dump());
 }
+
+/// [`officers`] and officer 2, who has village 2 only.
+fn officers_with_village_2() -> Vec<OfficerSpec> {
+    let mut o = officers();
+    o.push(OfficerSpec {
+        name: "Phạm Minh Tuấn".into(),
+        commune: COMMUNE_A.into(),
+        villages: vec![V2.into()],
+    });
+    o
+}
+
+/// Whether phone `p` holds household `h` in `village`, with its code.
+fn holds_household_in(p: &Device, h: Uuid, village: &str) -> bool {
+    count(
+        p,
+        &format!(
+            "SELECT count(*) FROM households
+             WHERE id = ?1 AND village_code = '{village}' AND code IS NOT NULL"
+        ),
+        h,
+    ) == 1
+}
+
+fn retracted(p: &Device, fact: Uuid) -> bool {
+    count(
+        p,
+        "SELECT count(*) FROM retractions WHERE fact_id = ?1",
+        fact,
+    ) == 1
+}
+
+#[test]
+fn a_household_moved_into_a_phones_villages_comes_with_its_residents_and_history() {
+    let mut server = Server::start(&officers_with_village_2(), 3, 2);
+    let url = server.url();
+    let mut a = server.enrol_device(0, "a", 0);
+    let mut b = server.enrol_device(1, "b", 0);
+    let mut e = server.enrol_device(2, "e", 0);
+    for p in [&mut a, &mut b, &mut e] {
+        p.sync(&url).unwrap();
+    }
+    let mut rng = StdRng::seed_from_u64(47);
+    let h = server.world.households[V1][0];
+    let rs = server.world.residents[&h].clone();
+    let other = server.world.households[V1][1];
+    let other_rs = server.world.residents[&other].clone();
+    assert_eq!(traces_of_household(&e, h, &rs), 0);
+    // Village 1's officer works on the household: a visit, two steps, one retracted, and a
+    // visit to another household of village 1.
+    let visit = actions::visit(&mut a, h, &mut rng).unwrap();
+    let assist = actions::assist(&mut a, rs[0], &mut rng).unwrap();
+    let mistake = actions::assist(&mut a, rs[1], &mut rng).unwrap();
+    a.store.retract(mistake, Some("nhập nhầm")).unwrap();
+    let elsewhere = actions::visit(&mut a, other, &mut rng).unwrap();
+    a.sync(&url).unwrap();
+    b.sync(&url).unwrap();
+    // The household moves to village 2.
+    later(&b, 1_000);
+    move_household(&mut b, h, V2);
+    b.sync(&url).unwrap();
+    // Village 2's phone gets it whole: the household, its residents, their history.
+    let mut f = server.enrol_device(2, "f", 0);
+    for p in [&mut e, &mut f] {
+        p.sync(&url).unwrap();
+        assert!(holds_household_in(p, h, V2), "{}", p.dump());
+        for r in &rs {
+            let name = name_of(&b, *r);
+            assert_eq!(name_of(p, *r), name);
+            assert!(found(p, &name, *r));
+        }
+        for fact in [visit, assist, mistake] {
+            assert!(scope::holds_fact(p.store.connection(), &fact));
+        }
+        assert!(retracted(p, mistake));
+        // Nothing else of village 1.
+        assert_eq!(traces_of_household(p, other, &other_rs), 0, "{}", p.dump());
+        assert!(!scope::holds_fact(p.store.connection(), &elsewhere));
+        // Sent once: the next sync brings nothing.
+        let again = p.sync(&url).unwrap();
+        assert_eq!((again.pulled, again.pull_duplicates), (0, 0), "{again:?}");
+    }
+    // Village 2's phone works on it like any of its households.
+    let later_visit = actions::visit(&mut e, h, &mut rng).unwrap();
+    let r = e.sync(&url).unwrap();
+    assert!(r.rejected.is_empty(), "{r:?}");
+    assert!(scope::holds_fact(&server.reader(), &later_visit));
+}
+
+#[test]
+fn a_resident_moved_into_a_phones_villages_comes_with_their_history_alone() {
+    let mut server = Server::start(&officers_with_village_2(), 3, 2);
+    let url = server.url();
+    let mut a = server.enrol_device(0, "a", 0);
+    let mut b = server.enrol_device(1, "b", 0);
+    let mut e = server.enrol_device(2, "e", 0);
+    for p in [&mut a, &mut b, &mut e] {
+        p.sync(&url).unwrap();
+    }
+    let mut rng = StdRng::seed_from_u64(53);
+    let h1 = server.world.households[V1][0];
+    let h2 = server.world.households[V2][0];
+    let rs = server.world.residents[&h1].clone();
+    let moved = rs[0];
+    let assist = actions::assist(&mut a, moved, &mut rng).unwrap();
+    let stays = actions::assist(&mut a, rs[1], &mut rng).unwrap();
+    a.sync(&url).unwrap();
+    b.sync(&url).unwrap();
+    later(&b, 1_000);
+    move_resident(&mut b, moved, h2);
+    b.sync(&url).unwrap();
+    e.sync(&url).unwrap();
+    let name = name_of(&b, moved);
+    assert_eq!(name_of(&e, moved), name);
+    assert!(found(&e, &name, moved));
+    assert!(scope::holds_fact(e.store.connection(), &assist));
+    // The household they left, and its other resident, stay out.
+    assert_eq!(
+        count(&e, "SELECT count(*) FROM households WHERE id = ?1", h1),
+        0
+    );
+    assert_eq!(traces_of_resident(&e, rs[1]), 0, "{}", e.dump());
+    assert!(!scope::holds_fact(e.store.connection(), &stays));
+}

@@ -195,6 +195,48 @@ impl FeedSnapshot for PgFeed<'_, '_> {
             .and_then(|r| r.get::<_, Option<String>>(0)))
     }
 
+    fn moves_into(
+        &mut self,
+        into: &BTreeSet<String>,
+        after: u64,
+        until: u64,
+    ) -> Result<Vec<crate::movein::MoveIn>> {
+        let into: Vec<&str> = into.iter().map(String::as_str).collect();
+        let rows = self.tx.query(
+            "SELECT seq, op, from_area FROM feed
+             WHERE area = ANY($1) AND from_area IS NOT NULL
+               AND seq > $2 AND seq <= $3 AND replica != $4
+             ORDER BY seq",
+            &[
+                &into,
+                &(after as i64),
+                &(until as i64),
+                &self.replica.as_bytes().as_slice(),
+            ],
+        )?;
+        rows.into_iter()
+            .map(|r| {
+                let seq: i64 = r.try_get(0)?;
+                let body: &[u8] = r.try_get(1)?;
+                let from: Option<String> = r.try_get(2)?;
+                Ok((seq as u64, from, Op::decode(body)?))
+            })
+            .collect()
+    }
+
+    fn moves_of(&mut self, id: &str) -> Result<Vec<crate::movein::Move>> {
+        let rows = self.tx.query(
+            "SELECT seq, from_area, area FROM feed WHERE moved = $1 ORDER BY seq",
+            &[&id],
+        )?;
+        rows.into_iter()
+            .map(|r| {
+                let seq: i64 = r.try_get(0)?;
+                Ok((seq as u64, r.try_get(1)?, r.try_get(2)?))
+            })
+            .collect()
+    }
+
     fn end(&mut self) -> Result<u64> {
         let end: i64 = self
             .tx

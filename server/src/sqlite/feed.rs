@@ -176,6 +176,49 @@ impl FeedSnapshot for SqliteFeed<'_> {
             .flatten())
     }
 
+    fn moves_into(
+        &mut self,
+        into: &BTreeSet<String>,
+        after: u64,
+        until: u64,
+    ) -> Result<Vec<crate::movein::MoveIn>> {
+        let into_json =
+            serde_json::to_string(into).map_err(|e| ServerError::Internal(e.to_string()))?;
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT f.seq, f.from_area, o.replica, o.counter, o.hlc, o.body
+             FROM feed f JOIN oplog o ON o.replica = f.replica AND o.counter = f.counter
+             WHERE f.area IN (SELECT value FROM json_each(?1)) AND f.from_area IS NOT NULL
+               AND f.seq > ?2 AND f.seq <= ?3 AND f.replica != ?4
+             ORDER BY f.seq",
+        )?;
+        let mut rows = stmt.query(params![
+            into_json,
+            after as i64,
+            until as i64,
+            self.replica.as_bytes().as_slice()
+        ])?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get(0)?;
+            let from: Option<String> = row.get(1)?;
+            let replica: Vec<u8> = row.get(2)?;
+            let body: Vec<u8> = row.get(5)?;
+            let op = Op::from_log(&replica, row.get(3)?, row.get(4)?, &body)?;
+            out.push((seq as u64, from, op));
+        }
+        Ok(out)
+    }
+
+    fn moves_of(&mut self, id: &str) -> Result<Vec<crate::movein::Move>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, from_area, area FROM feed WHERE moved = ?1 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map([id], |r| {
+            Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     fn end(&mut self) -> Result<u64> {
         // SQLite has one writer, so no lower sequence number can commit later.
         let end: i64 = self
