@@ -38,7 +38,6 @@ pub mod journal;
 pub mod limits;
 pub mod metrics;
 pub mod model;
-pub mod movein;
 pub mod national;
 pub mod pg;
 pub mod scope;

@@ -200,7 +200,7 @@ impl FeedSnapshot for PgFeed<'_, '_> {
         into: &BTreeSet<String>,
         after: u64,
         until: u64,
-    ) -> Result<Vec<crate::movein::MoveIn>> {
+    ) -> Result<Vec<crate::cursor::movein::MoveIn>> {
         let into: Vec<&str> = into.iter().map(String::as_str).collect();
         let rows = self.tx.query(
             "SELECT seq, op, from_area FROM feed
@@ -224,7 +224,7 @@ impl FeedSnapshot for PgFeed<'_, '_> {
             .collect()
     }
 
-    fn moves_of(&mut self, id: &str) -> Result<Vec<crate::movein::Move>> {
+    fn moves_of(&mut self, id: &str) -> Result<Vec<crate::cursor::movein::Move>> {
         let rows = self.tx.query(
             "SELECT seq, from_area, area FROM feed WHERE moved = $1 ORDER BY seq",
             &[&id],

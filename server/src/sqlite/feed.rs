@@ -181,7 +181,7 @@ impl FeedSnapshot for SqliteFeed<'_> {
         into: &BTreeSet<String>,
         after: u64,
         until: u64,
-    ) -> Result<Vec<crate::movein::MoveIn>> {
+    ) -> Result<Vec<crate::cursor::movein::MoveIn>> {
         let into_json =
             serde_json::to_string(into).map_err(|e| ServerError::Internal(e.to_string()))?;
         let mut stmt = self.conn.prepare_cached(
@@ -209,7 +209,7 @@ impl FeedSnapshot for SqliteFeed<'_> {
         Ok(out)
     }
 
-    fn moves_of(&mut self, id: &str) -> Result<Vec<crate::movein::Move>> {
+    fn moves_of(&mut self, id: &str) -> Result<Vec<crate::cursor::movein::Move>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT seq, from_area, area FROM feed WHERE moved = ?1 ORDER BY seq",
         )?;

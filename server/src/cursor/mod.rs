@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use uuid::Uuid;
 
+pub mod movein;
+
 /// A position in the feed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cursor {
@@ -131,10 +133,10 @@ pub trait FeedSnapshot {
         into: &BTreeSet<String>,
         after: u64,
         until: u64,
-    ) -> Result<Vec<crate::movein::MoveIn>>;
+    ) -> Result<Vec<movein::MoveIn>>;
     /// Every move of a household or resident (`id`), any replica's: `(seq, from_area, area)`
     /// in `seq` order.
-    fn moves_of(&mut self, id: &str) -> Result<Vec<crate::movein::Move>>;
+    fn moves_of(&mut self, id: &str) -> Result<Vec<movein::Move>>;
     /// The last `seq` of the snapshot (0 for an empty feed).
     fn end(&mut self) -> Result<u64>;
     /// Up to `n` of the pulling device's own operations with counters above `after`, in
@@ -281,7 +283,7 @@ pub fn pull_page(
     // recorded about them while they lay elsewhere comes with this page.
     let mut moves_in = feed.moves_into(&backfilled, 0, seq_before)?;
     moves_in.extend(feed.moves_into(&fed, seq_before, cur.seq)?);
-    let history = crate::movein::history_of_moves_in(feed, &fed, &moves_in)?;
+    let history = movein::history_of_moves_in(feed, &fed, &moves_in)?;
     if !history.is_empty() {
         let sent: BTreeSet<(doorstep_core::ReplicaId, u64)> =
             ops.iter().map(|op| (op.replica, op.counter)).collect();
