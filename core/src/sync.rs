@@ -13,8 +13,9 @@ use crate::op::Op;
 use crate::sign::WipeOrder;
 use crate::store::Store;
 use crate::wire::{
-    EnrolRefusal, EnrolRequest, EnrolResponse, ErrorBody, PullRequest, PullResponse, PushRequest,
-    PushResponse, Rejected, POSTCARD_MEDIA_TYPE, PROTOCOL_VERSION,
+    EnrolRefusal, EnrolRequest, EnrolResponse, ErrorBody, PullRequest, PullResponse,
+    PushPullRequest, PushPullResponse, PushRequest, PushResponse, Rejected, POSTCARD_MEDIA_TYPE,
+    PROTOCOL_VERSION,
 };
 use crate::{Cancel, Error, Result};
 use serde::{de::DeserializeOwned, Serialize};
@@ -182,6 +183,13 @@ struct Client<'a> {
     started: Instant,
     /// A wipe order the server answered with (this device was revoked).
     wipe: Option<WipeOrder>,
+    /// Whether to send the last push of a sync with its final pull (`/v1/sync/push-pull`);
+    /// off once the server answers that it does not know the route.
+    push_pull: bool,
+    /// Whether the last push carried the final pull and the feed was read to its end.
+    tail_pulled: bool,
+    /// Push requests (own work or relayed runs) answered in this sync.
+    pushes: u32,
 }
 
 impl<'a> Client<'a> {
@@ -212,6 +220,9 @@ impl<'a> Client<'a> {
             report: SyncReport::default(),
             started: Instant::now(),
             wipe: None,
+            push_pull: true,
+            tail_pulled: false,
+            pushes: 0,
         })
     }
 
@@ -522,8 +533,15 @@ fn sync_steps(
     progress: &mut dyn FnMut(SyncProgress),
 ) -> Result<()> {
     pull_all(store, client, progress)?;
+    // The last push (or relay) carries the final pull when the server takes both at once; with
+    // nothing sent, the first pull already read the feed to its end.
+    client.tail_pulled = false;
+    client.pushes = 0;
     push_all(store, client, progress)?;
-    relay_all(store, client)?;
+    relay_all(store, client, progress)?;
+    if client.tail_pulled || client.pushes == 0 {
+        return Ok(());
+    }
     pull_all(store, client, progress)
 }
 
@@ -551,6 +569,8 @@ fn obey_wipe(
     }
     // Refused or stalled, the push ends the device's part: what is left the server will not
     // take from a revoked device. Unreachable, it waits for the next sync.
+    // Alone: the server answers a revoked device's push-and-pull with the order again.
+    client.push_pull = false;
     if let Err(e @ (Error::Network { .. } | Error::Cancelled)) = push_all(store, client, progress) {
         return Err(e);
     }
@@ -566,54 +586,118 @@ fn pull_all(
     client: &mut Client<'_>,
     progress: &mut dyn FnMut(SyncProgress),
 ) -> Result<()> {
-    let key = pull_key(client.config);
     loop {
         client.config.cancel.check()?;
-        let cursor = store.cursor(&key)?;
-        let own = store.own_logged()?;
-        let relaying = store.relaying(&push_key(client.config), MAX_RELAYING)?;
-        let limit = client.config.pull_page;
+        let ask = pull_ask(store, client)?;
         let token = client.config.token.clone();
         let page: PullResponse = client.post(
             store,
             "/v1/sync/pull",
             Some(&token),
-            |device_time_ms| PullRequest {
-                protocol: PROTOCOL_VERSION,
-                device_time_ms,
-                cursor: cursor.clone(),
-                limit,
-                own,
-                relaying: relaying.clone(),
-            },
+            |device_time_ms| ask.request(device_time_ms),
             |r: &PullResponse| r.server_time_ms,
         )?;
-        let dropped = crate::lease::Dropped {
-            villages: &page.dropped,
-            households: &page.dropped_households,
-            residents: &page.dropped_residents,
-        };
-        let (applied, forgotten) =
-            store.apply_pull_page(&page.ops, &key, &page.cursor, &dropped)?;
-        client.report.forgotten += forgotten as u64;
-        store.set_lease(page.lease_until_ms)?;
-        client.report.pulled += applied.applied as u64;
-        client.report.pull_duplicates += applied.duplicates as u64;
-        progress(SyncProgress::Pulled {
-            ops: client.report.pulled + client.report.pull_duplicates,
-            more: page.has_more,
-        });
-        if !page.has_more {
-            // What the server's database holds of this replica now is where pushing starts,
-            // whatever it acknowledged before: a server restored from a backup gets the lost
-            // operations again. And no counter it has processed is ever issued again.
-            store.reserve_counters_through(page.held)?;
-            store.set_cursor(&push_key(client.config), &page.held.to_string())?;
-            // Runs of others the server already holds are not relayed.
-            store.mark_held(&push_key(client.config), &page.held_others)?;
+        if !take_page(store, client, &page, progress)? {
             return Ok(());
         }
     }
+}
+
+/// What a pull asks, read from the store.
+struct PullAsk {
+    cursor: Option<String>,
+    own: u64,
+    relaying: Vec<Uuid>,
+    limit: u32,
+}
+
+impl PullAsk {
+    fn request(&self, device_time_ms: i64) -> PullRequest {
+        PullRequest {
+            protocol: PROTOCOL_VERSION,
+            device_time_ms,
+            cursor: self.cursor.clone(),
+            limit: self.limit,
+            own: self.own,
+            relaying: self.relaying.clone(),
+        }
+    }
+}
+
+fn pull_ask(store: &Store, client: &Client<'_>) -> Result<PullAsk> {
+    Ok(PullAsk {
+        cursor: store.cursor(&pull_key(client.config))?,
+        own: store.own_logged()?,
+        relaying: store.relaying(&push_key(client.config), MAX_RELAYING)?,
+        limit: client.config.pull_page,
+    })
+}
+
+/// Apply a pull page with its cursor; whether more is waiting.
+fn take_page(
+    store: &mut Store,
+    client: &mut Client<'_>,
+    page: &PullResponse,
+    progress: &mut dyn FnMut(SyncProgress),
+) -> Result<bool> {
+    let key = pull_key(client.config);
+    let dropped = crate::lease::Dropped {
+        villages: &page.dropped,
+        households: &page.dropped_households,
+        residents: &page.dropped_residents,
+    };
+    let (applied, forgotten) = store.apply_pull_page(&page.ops, &key, &page.cursor, &dropped)?;
+    client.report.forgotten += forgotten as u64;
+    store.set_lease(page.lease_until_ms)?;
+    client.report.pulled += applied.applied as u64;
+    client.report.pull_duplicates += applied.duplicates as u64;
+    progress(SyncProgress::Pulled {
+        ops: client.report.pulled + client.report.pull_duplicates,
+        more: page.has_more,
+    });
+    if !page.has_more {
+        // What the server's database holds of this replica now is where pushing starts,
+        // whatever it acknowledged before: a server restored from a backup gets the lost
+        // operations again. And no counter it has processed is ever issued again.
+        store.reserve_counters_through(page.held)?;
+        store.set_cursor(&push_key(client.config), &page.held.to_string())?;
+        // Runs of others the server already holds are not relayed.
+        store.mark_held(&push_key(client.config), &page.held_others)?;
+    }
+    Ok(page.has_more)
+}
+
+/// Send `push` with the pull that ends the sync in one request (`/v1/sync/push-pull`) and apply
+/// the page; `None` if the server does not know that route (an older server: the caller pushes
+/// alone, and the sync ends with its own pull).
+fn push_then_pull(
+    store: &mut Store,
+    client: &mut Client<'_>,
+    push: impl Fn(i64) -> PushRequest,
+    progress: &mut dyn FnMut(SyncProgress),
+) -> Result<Option<PushResponse>> {
+    let ask = pull_ask(store, client)?;
+    let token = client.config.token.clone();
+    let answer = client.post(
+        store,
+        "/v1/sync/push-pull",
+        Some(&token),
+        |device_time_ms| PushPullRequest {
+            push: push(device_time_ms),
+            pull: ask.request(device_time_ms),
+        },
+        |r: &PushPullResponse| r.pull.server_time_ms,
+    );
+    let both = match answer {
+        Ok(both) => both,
+        Err(Error::Http { status: 404, .. }) => {
+            client.push_pull = false;
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    client.tail_pulled = !take_page(store, client, &both.pull, progress)?;
+    Ok(Some(both.push))
 }
 
 fn push_all(
@@ -634,19 +718,37 @@ fn push_all(
             return Ok(());
         }
         let last = ops.last().map_or(acked, |o| o.counter);
-        let token = client.config.token.clone();
-        let resp: PushResponse = client.post(
-            store,
-            "/v1/sync/push",
-            Some(&token),
-            |device_time_ms| PushRequest {
-                protocol: PROTOCOL_VERSION,
-                device_time_ms,
-                ops: ops.clone(),
-                segments: Vec::new(),
-            },
-            |r: &PushResponse| r.server_time_ms,
-        )?;
+        let make = |device_time_ms| PushRequest {
+            protocol: PROTOCOL_VERSION,
+            device_time_ms,
+            ops: ops.clone(),
+            segments: Vec::new(),
+        };
+        // The last request before the final pull carries it.
+        let ends = client.push_pull
+            && store.own_ops_after(last, 1)?.is_empty()
+            && store
+                .undelivered(&push_key(client.config), false, None, 1)?
+                .is_empty();
+        let combined = if ends {
+            push_then_pull(store, client, make, progress)?
+        } else {
+            None
+        };
+        let resp = match combined {
+            Some(resp) => resp,
+            None => {
+                let token = client.config.token.clone();
+                client.post(
+                    store,
+                    "/v1/sync/push",
+                    Some(&token),
+                    make,
+                    |r: &PushResponse| r.server_time_ms,
+                )?
+            }
+        };
+        client.pushes += 1;
         client.report.pushed += resp.applied;
         client.report.push_duplicates += resp.duplicates;
         client.report.rejected.extend(resp.rejected);
@@ -674,11 +776,16 @@ fn push_all(
 /// files) and has not given this server yet, whole runs per request. The server checks each
 /// run's signature and its author's authority; whatever it answers, a run it answered for is
 /// not sent again.
-fn relay_all(store: &mut Store, client: &mut Client<'_>) -> Result<()> {
+fn relay_all(
+    store: &mut Store,
+    client: &mut Client<'_>,
+    progress: &mut dyn FnMut(SyncProgress),
+) -> Result<()> {
     let peer = push_key(client.config);
     loop {
         client.config.cancel.check()?;
         let mut runs = store.undelivered(&peer, false, None, 64)?;
+        let fetched = runs.len();
         // Whole runs, at most the batch size in all (a run alone may reach it).
         let mut n = 0;
         let keep = runs
@@ -695,19 +802,33 @@ fn relay_all(store: &mut Store, client: &mut Client<'_>) -> Result<()> {
         }
         let ops: Vec<Op> = runs.iter().flat_map(|r| r.ops.iter().cloned()).collect();
         let segments: Vec<crate::sign::Segment> = runs.iter().map(|r| r.segment.clone()).collect();
-        let token = client.config.token.clone();
-        let resp: PushResponse = client.post(
-            store,
-            "/v1/sync/push",
-            Some(&token),
-            |device_time_ms| PushRequest {
-                protocol: PROTOCOL_VERSION,
-                device_time_ms,
-                ops: ops.clone(),
-                segments: segments.clone(),
-            },
-            |r: &PushResponse| r.server_time_ms,
-        )?;
+        let make = |device_time_ms| PushRequest {
+            protocol: PROTOCOL_VERSION,
+            device_time_ms,
+            ops: ops.clone(),
+            segments: segments.clone(),
+        };
+        // The last request before the final pull carries it.
+        let ends = client.push_pull && fetched == runs.len() && fetched < 64;
+        let combined = if ends {
+            push_then_pull(store, client, make, progress)?
+        } else {
+            None
+        };
+        let resp = match combined {
+            Some(resp) => resp,
+            None => {
+                let token = client.config.token.clone();
+                client.post(
+                    store,
+                    "/v1/sync/push",
+                    Some(&token),
+                    make,
+                    |r: &PushResponse| r.server_time_ms,
+                )?
+            }
+        };
+        client.pushes += 1;
         client.report.relayed += resp.applied;
         client.report.push_duplicates += resp.duplicates;
         client.report.rejected.extend(resp.rejected);

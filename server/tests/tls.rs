@@ -305,5 +305,5 @@ fn the_sync_client_pinned_to_the_ca_enrols_and_syncs_and_refuses_others() {
     let mut pinned = config(Some(&ours.ca_pem));
     pinned.token = enrolled.token;
     let report = sync(&mut phone, &pinned, &mut |_| {}).unwrap();
-    assert!(report.requests >= 2 && report.retries == 0, "{report:?}");
+    assert!(report.requests >= 1 && report.retries == 0, "{report:?}");
 }

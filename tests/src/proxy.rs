@@ -35,6 +35,9 @@ pub enum Fault {
     TruncateResponseBody,
     /// Do not forward; answer `500` with `{"error":"internal","message":"injected"}`.
     Http500,
+    /// Do not forward; answer `404` with `{"error":"not_found",…}`, as a server without the
+    /// route does (an older server).
+    Http404,
     /// Wait this long, then forward (the request is forwarded even if the client gave up:
     /// a late delivery).
     Delay(Duration),
@@ -50,6 +53,7 @@ impl Fault {
             Fault::DropResponseAfter(_) => "drop_response",
             Fault::TruncateResponseBody => "truncate_body",
             Fault::Http500 => "http500",
+            Fault::Http404 => "http404",
             Fault::Delay(_) => "delay",
             Fault::Duplicate => "duplicate",
         }
@@ -288,6 +292,17 @@ impl Request {
     }
 }
 
+/// Answer `status` (e.g. `404 Not Found`) with the JSON `body` without asking upstream.
+async fn canned(client: &mut TcpStream, status: &str, body: &[u8]) -> std::io::Result<()> {
+    let head = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    limit(client.write_all(head.as_bytes())).await?;
+    limit(client.write_all(body)).await?;
+    Ok(())
+}
+
 async fn read_request(client: &mut TcpStream) -> std::io::Result<Option<Request>> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
@@ -401,13 +416,20 @@ async fn handle(
             limit(client.write_all(&answer[..keep])).await?;
         }
         Fault::Http500 => {
-            let body = br#"{"error":"internal","message":"injected"}"#;
-            let head = format!(
-                "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                body.len()
-            );
-            limit(client.write_all(head.as_bytes())).await?;
-            limit(client.write_all(body)).await?;
+            canned(
+                &mut client,
+                "500 Internal Server Error",
+                br#"{"error":"internal","message":"injected"}"#,
+            )
+            .await?;
+        }
+        Fault::Http404 => {
+            canned(
+                &mut client,
+                "404 Not Found",
+                br#"{"error":"not_found","message":"no such route"}"#,
+            )
+            .await?;
         }
         Fault::Delay(d) => {
             tokio::time::sleep(d).await;

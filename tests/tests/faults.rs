@@ -279,3 +279,38 @@ fn a_lost_enrolment_answer_is_retried_by_the_client() {
         got => panic!("another phone with a used code: {got:?}"),
     }
 }
+
+/// A day's sync is two requests: a pull, then the last push carrying the final pull
+/// (`/v1/sync/push-pull`); with nothing to send, one. A server that does not know that route
+/// (`404`, an older server) gets the push alone and the pull after, and converges the same.
+#[test]
+fn the_last_push_carries_the_final_pull_and_an_older_server_is_still_served() {
+    let (server, mut a, mut b, proxy) = setup(11);
+    // One batch, one page.
+    let big = |c: &mut doorstep_core::sync::SyncConfig| {
+        c.push_batch = 1000;
+        c.pull_page = 1000;
+    };
+    let r = a.sync_with(&proxy.url(), big).unwrap();
+    assert!(r.pushed > 0 && r.pulled > 0, "{r:?}");
+    assert_eq!((r.requests, r.retries), (2, 0), "{r:?}");
+    // Nothing to send: the first pull reads the feed to its end.
+    let r = b.sync_with(&proxy.url(), big).unwrap();
+    assert!(r.pushed == 0 && r.pulled > 0, "{r:?}");
+    assert_eq!(r.requests, 1, "{r:?}");
+    scope::assert_converged(&server, &[&a, &b]);
+    // An older server: push-pull answered 404, then the push alone and the pull.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+    actions::random_work(&mut a, &server.world, &mut rng, 30);
+    actions::random_work(&mut b, &server.world, &mut rng, 30);
+    b.sync(&server.url()).unwrap();
+    proxy.only_paths(Some("/v1/sync/push-pull"));
+    proxy.set(Fault::Http404);
+    let r = a.sync_with(&proxy.url(), big).unwrap();
+    assert!(r.pushed > 0 && r.pulled > 0, "{r:?}");
+    assert_eq!(r.requests, 4, "pull, push-pull (404), push, pull: {r:?}");
+    assert_eq!(proxy.faulted(), 1);
+    proxy.clear();
+    b.sync(&server.url()).unwrap();
+    scope::assert_converged(&server, &[&a, &b]);
+}

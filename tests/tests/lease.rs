@@ -235,9 +235,10 @@ fn a_revocation_between_the_push_and_the_last_pull_wipes_in_the_same_sync() {
     for h in &server.world.households["22738-01"][..3] {
         visits.push(actions::visit(&mut p, *h, &mut rng).expect("a visit"));
     }
-    // The first pull passes; the last one is held back a second, while the station revokes.
+    // The first pull passes; the last one (with the push: `/v1/sync/push-pull`) is held back a
+    // second, while the station revokes.
     let proxy = Proxy::start(server.addr);
-    proxy.only_paths(Some("/v1/sync/pull"));
+    proxy.only_paths(Some("pull"));
     proxy.queue([
         Fault::Pass,
         Fault::Delay(std::time::Duration::from_millis(1500)),

@@ -56,6 +56,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/enrol", post(sync::enrol))
         .route("/v1/sync/push", post(sync::push))
         .route("/v1/sync/pull", post(sync::pull))
+        .route("/v1/sync/push-pull", post(sync::push_pull))
         .route("/v1/admin/enrol-codes", post(sync::issue_code))
         .route("/v1/admin/devices", get(sync::list_devices))
         .route("/v1/admin/devices/{id}/revoke", post(sync::revoke))

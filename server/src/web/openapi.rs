@@ -18,8 +18,8 @@ use crate::web::sync::{EnrolCodeRequest, RevokeResponse};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use doorstep_core::wire::{
-    EnrolRefusal, EnrolRequest, EnrolResponse, ErrorBody, PullRequest, PullResponse, PushRequest,
-    PushResponse, Rejected,
+    EnrolRefusal, EnrolRequest, EnrolResponse, ErrorBody, PullRequest, PullResponse,
+    PushPullRequest, PushPullResponse, PushRequest, PushResponse, Rejected,
 };
 use doorstep_core::Op;
 use schemars::generate::SchemaSettings;
@@ -47,6 +47,8 @@ fn definitions(definitions_path: &'static str) -> Map<String, Value> {
     g.subschema_for::<Rejected>();
     g.subschema_for::<PullRequest>();
     g.subschema_for::<PullResponse>();
+    g.subschema_for::<PushPullRequest>();
+    g.subschema_for::<PushPullResponse>();
     g.subschema_for::<ErrorBody>();
     g.subschema_for::<EnrolRefusal>();
     g.subschema_for::<Op>();
@@ -274,6 +276,7 @@ impl utoipa::Modify for Security {
         super::sync::enrol,
         super::sync::push,
         super::sync::pull,
+        super::sync::push_pull,
         super::sync::issue_code,
         super::sync::list_devices,
         super::sync::revoke,

@@ -19,8 +19,10 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use doorstep_core::sign::WipeOrder;
 use doorstep_core::wire::{
-    EnrolRequest, EnrolResponse, PullRequest, PushRequest, POSTCARD_MEDIA_TYPE,
+    EnrolRequest, EnrolResponse, PullRequest, PullResponse, PushPullRequest, PushPullResponse,
+    PushRequest, PushResponse, POSTCARD_MEDIA_TYPE,
 };
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::de::DeserializeOwned;
@@ -267,7 +269,52 @@ pub(super) async fn push(
     // A revoked device may still push once more before it wipes: its own operations stamped
     // before the revocation (docs/sync-protocol.md, "Lease and wipe").
     let (dev, revoked) = device_or_revoked(&state, &headers).await?;
-    let (format, mut req): (Format, PushRequest) = request(&state, &headers, body).await?;
+    let (format, req): (Format, PushRequest) = request(&state, &headers, body).await?;
+    let resp = push_ops(&state, dev, revoked, req).await?;
+    respond(&state, format, &resp)
+}
+
+/// A push and the pull after it, in one request: the last push of a sync carries the pull
+/// that ends it (one round trip fewer on a 2G link).
+///
+/// A revoked device is answered `401` with its wipe order before anything is applied (it
+/// pushes alone, then wipes). Otherwise the push is applied as `POST /v1/sync/push` would,
+/// the device is checked again (revoked meanwhile: `401`, and the pushed operations come
+/// back as duplicates in its last push) and the pull is answered as `POST /v1/sync/pull`
+/// would.
+#[utoipa::path(post, path = "/v1/sync/push-pull", tag = "sync",
+    params(("Content-Encoding" = Option<String>, Header, description = "`gzip` or `zstd` if the body is compressed (answered 415 otherwise)"),
+        ("Accept-Encoding" = Option<String>, Header, description = "`zstd, gzip` for a compressed answer")),
+    request_body(description = "`PushPullRequest`", content((ref("#/components/schemas/PushPullRequest") = "application/json"), (ref("#/components/schemas/PushPullRequest") = "application/x-doorstep-postcard"))),
+    security(("device_token" = [])),
+    responses(
+        (status = 200, description = "`PushPullResponse`, in the request's format", content((ref("#/components/schemas/PushPullResponse") = "application/json"), (ref("#/components/schemas/PushPullResponse") = "application/x-doorstep-postcard"))),
+        super::openapi::SyncErrors,
+    )
+)]
+pub(super) async fn push_pull(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response> {
+    // A revoked device gets its wipe order before anything is applied: it pushes what it still
+    // may with `POST /v1/sync/push` (whose answer it reports), then wipes.
+    let dev = device(&state, &headers).await?;
+    let (format, req): (Format, PushPullRequest) = request(&state, &headers, body).await?;
+    let push = push_ops(&state, dev, None, req.push).await?;
+    // Revoked while the push was applied: the pull is refused, as `POST /v1/sync/pull` would.
+    let dev = device(&state, &headers).await?;
+    let pull = pull_ops(&state, dev, req.pull).await?;
+    respond(&state, format, &PushPullResponse { push, pull })
+}
+
+/// Apply a push of `dev` (`revoked`: its wipe order, if it was revoked).
+async fn push_ops(
+    state: &AppState,
+    dev: DeviceAuth,
+    revoked: Option<WipeOrder>,
+    mut req: PushRequest,
+) -> Result<PushResponse> {
     let mut late = Vec::new();
     if let Some(order) = &revoked {
         req.segments.clear();
@@ -335,7 +382,7 @@ pub(super) async fn push(
         acked = resp.acked_counter,
         "push"
     );
-    respond(&state, format, &resp)
+    Ok(resp)
 }
 
 /// A page of operations in the device's scope after its cursor (never its own).
@@ -358,6 +405,12 @@ pub(super) async fn pull(
 ) -> Result<Response> {
     let dev = device(&state, &headers).await?;
     let (format, req): (Format, PullRequest) = request(&state, &headers, body).await?;
+    let resp = pull_ops(&state, dev, req).await?;
+    respond(&state, format, &resp)
+}
+
+/// Answer a pull of `dev`.
+async fn pull_ops(state: &AppState, dev: DeviceAuth, req: PullRequest) -> Result<PullResponse> {
     let now = now_ms();
     let device_id = dev.device_id;
     let resp = state
@@ -376,7 +429,7 @@ pub(super) async fn pull(
     resp.lease_until_ms = now.saturating_add(state.lease_ms);
     Metrics::add(&state.metrics.ops_pulled, resp.ops.len() as u64);
     tracing::info!(device = %device_id, ops = resp.ops.len(), has_more = resp.has_more, held = resp.held, "pull");
-    respond(&state, format, &resp)
+    Ok(resp)
 }
 
 /// `POST /v1/admin/enrol-codes` body.
