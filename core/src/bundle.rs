@@ -89,16 +89,8 @@ pub fn seal(
     sender_key: &SigningKey,
     recipient: &[u8],
 ) -> Result<Vec<u8>> {
-    let point = montgomery(recipient)?;
-    let secret: [u8; 32] = rand::random();
-    let ephemeral = MontgomeryPoint::mul_base_clamped(secret).to_bytes();
-    let shared = point.mul_clamped(secret);
     let plain = postcard::to_allocvec(runs).map_err(|e| Error::Decode(e.to_string()))?;
-    let packed = zstd_compress(&plain)?;
-    let nonce: [u8; 12] = rand::random();
-    let ciphertext = ChaCha20Poly1305::new(&aead_key(&shared, &ephemeral, recipient))
-        .encrypt(Nonce::from_slice(&nonce), packed.as_slice())
-        .map_err(|_| Error::invalid("bundle", "runs that can be encrypted"))?;
+    let (ephemeral, nonce, ciphertext) = encrypt_for(recipient, &plain)?;
     let mut env = Envelope {
         sender: sender.clone(),
         recipient: recipient.to_vec(),
@@ -160,17 +152,137 @@ pub fn open(bytes: &[u8], recipient_key: &SigningKey, server_public: &[u8]) -> R
             )
         })
         .map_err(|_| bad("a bundle signed by its sender (altered or forged)"))?;
-    let shared = MontgomeryPoint(env.ephemeral).mul_clamped(recipient_key.to_scalar_bytes());
-    let packed = ChaCha20Poly1305::new(&aead_key(&shared, &env.ephemeral, &me))
-        .decrypt(Nonce::from_slice(&env.nonce), env.ciphertext.as_slice())
-        .map_err(|_| bad("a bundle that decrypts (altered, or for another key)"))?;
-    let plain = zstd_decompress(&packed).map_err(|_| bad("a bundle whose contents unpack"))?;
+    let plain = decrypt_with(recipient_key, &env.ephemeral, &env.nonce, &env.ciphertext)?;
     let runs: Vec<WireRun> =
         postcard::from_bytes(&plain).map_err(|_| bad("a bundle whose runs decode"))?;
     Ok(Opened {
         sender: env.sender,
         runs,
     })
+}
+
+const AREA_MAGIC: &[u8] = b"DOORSTEP-AREA-1\n";
+const AREA_SIGN_DOMAIN: &[u8] = b"doorstep area bundle v1\0";
+
+/// A device's whole area as its first pull would bring it, sealed by the server for that
+/// device: `"DOORSTEP-AREA-1\n" ‖ postcard(AreaEnvelope)`, encrypted as a bundle is and signed
+/// with the server's key (which every enrolled phone holds).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AreaEnvelope {
+    recipient: Vec<u8>,
+    ephemeral: [u8; 32],
+    nonce: [u8; 12],
+    ciphertext: Vec<u8>,
+    signature: Vec<u8>,
+}
+
+impl AreaEnvelope {
+    fn signed_bytes(&self) -> Vec<u8> {
+        let mut h = Sha256::new();
+        h.update(AREA_SIGN_DOMAIN);
+        h.update((self.recipient.len() as u64).to_le_bytes());
+        h.update(&self.recipient);
+        h.update(self.ephemeral);
+        h.update(self.nonce);
+        h.update((self.ciphertext.len() as u64).to_le_bytes());
+        h.update(&self.ciphertext);
+        h.finalize().to_vec()
+    }
+}
+
+/// What an area bundle carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Area {
+    /// The device it was made for.
+    pub device_id: uuid::Uuid,
+    /// When the server made it (Unix ms).
+    pub made_at_ms: i64,
+    /// The pull pages of a first pull, in order (the last has `has_more` false).
+    pub pages: Vec<crate::wire::PullResponse>,
+}
+
+/// Encrypt `plain` for `recipient` (an Ed25519 public key): ephemeral key, nonce, ciphertext.
+fn encrypt_for(recipient: &[u8], plain: &[u8]) -> Result<([u8; 32], [u8; 12], Vec<u8>)> {
+    let point = montgomery(recipient)?;
+    let secret: [u8; 32] = rand::random();
+    let ephemeral = MontgomeryPoint::mul_base_clamped(secret).to_bytes();
+    let shared = point.mul_clamped(secret);
+    let packed = zstd_compress(plain)?;
+    let nonce: [u8; 12] = rand::random();
+    let ciphertext = ChaCha20Poly1305::new(&aead_key(&shared, &ephemeral, recipient))
+        .encrypt(Nonce::from_slice(&nonce), packed.as_slice())
+        .map_err(|_| Error::invalid("bundle", "contents that can be encrypted"))?;
+    Ok((ephemeral, nonce, ciphertext))
+}
+
+/// Decrypt and unpack what [`encrypt_for`] made for `recipient_key`'s public key.
+fn decrypt_with(
+    recipient_key: &SigningKey,
+    ephemeral: &[u8; 32],
+    nonce: &[u8; 12],
+    ciphertext: &[u8],
+) -> Result<Vec<u8>> {
+    let bad = |what: &'static str| Error::invalid("bundle", what);
+    let me = recipient_key.verifying_key().to_bytes();
+    let shared = MontgomeryPoint(*ephemeral).mul_clamped(recipient_key.to_scalar_bytes());
+    let packed = ChaCha20Poly1305::new(&aead_key(&shared, ephemeral, &me))
+        .decrypt(Nonce::from_slice(nonce), ciphertext)
+        .map_err(|_| bad("a bundle that decrypts (altered, or for another key)"))?;
+    zstd_decompress(&packed).map_err(|_| bad("a bundle whose contents unpack"))
+}
+
+/// Seal a device's area (`area`) for it (`recipient`: its public key), signed with the
+/// server's key.
+pub fn seal_area(area: &Area, server_key: &SigningKey, recipient: &[u8]) -> Result<Vec<u8>> {
+    let plain = postcard::to_allocvec(area).map_err(|e| Error::Decode(e.to_string()))?;
+    let (ephemeral, nonce, ciphertext) = encrypt_for(recipient, &plain)?;
+    let mut env = AreaEnvelope {
+        recipient: recipient.to_vec(),
+        ephemeral,
+        nonce,
+        ciphertext,
+        signature: Vec::new(),
+    };
+    env.signature = server_key.sign(&env.signed_bytes()).to_bytes().to_vec();
+    let mut out = AREA_MAGIC.to_vec();
+    out.extend(postcard::to_allocvec(&env).map_err(|e| Error::Decode(e.to_string()))?);
+    Ok(out)
+}
+
+/// Open an area bundle sealed for the holder of `recipient_key`, checking the server's
+/// signature with `server_public`. Errors name `bundle`, never a value from inside it.
+pub fn open_area(bytes: &[u8], recipient_key: &SigningKey, server_public: &[u8]) -> Result<Area> {
+    let bad = |what: &'static str| Error::invalid("bundle", what);
+    if bytes.len() > MAX_BUNDLE_BYTES {
+        return Err(bad("a bundle of at most 256 MiB"));
+    }
+    let body = bytes
+        .strip_prefix(AREA_MAGIC)
+        .ok_or_else(|| bad("a Doorstep area bundle (DOORSTEP-AREA-1)"))?;
+    let env: AreaEnvelope =
+        postcard::from_bytes(body).map_err(|_| bad("a whole Doorstep area bundle"))?;
+    let me = recipient_key.verifying_key().to_bytes();
+    if env.recipient != me {
+        return Err(bad("a bundle made for this device"));
+    }
+    let server: [u8; 32] = server_public
+        .try_into()
+        .map_err(|_| bad("a bundle signed by this device's server"))?;
+    let sig: [u8; 64] = env
+        .signature
+        .as_slice()
+        .try_into()
+        .map_err(|_| bad("a bundle signed by this device's server"))?;
+    VerifyingKey::from_bytes(&server)
+        .and_then(|k| {
+            k.verify_strict(
+                &env.signed_bytes(),
+                &ed25519_dalek::Signature::from_bytes(&sig),
+            )
+        })
+        .map_err(|_| bad("a bundle signed by this device's server (altered or forged)"))?;
+    let plain = decrypt_with(recipient_key, &env.ephemeral, &env.nonce, &env.ciphertext)?;
+    postcard::from_bytes(&plain).map_err(|_| bad("a bundle whose pages decode"))
 }
 
 fn zstd_compress(b: &[u8]) -> Result<Vec<u8>> {

@@ -480,7 +480,11 @@ pub fn enrol_with(
 }
 
 fn pull_key(config: &SyncConfig) -> String {
-    format!("pull {}", config.base_url)
+    pull_key_of(&config.base_url)
+}
+
+fn pull_key_of(base_url: &str) -> String {
+    format!("pull {base_url}")
 }
 
 fn push_key(config: &SyncConfig) -> String {
@@ -835,6 +839,70 @@ fn relay_all(
         let delivered: Vec<&crate::sign::Segment> = segments.iter().collect();
         store.mark_delivered(&peer, &delivered)?;
     }
+}
+
+/// What opening an area bundle did ([`import_area_bundle`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AreaImport {
+    /// Pull pages in it.
+    pub pages: usize,
+    /// Operations new to this store, applied.
+    pub applied: u64,
+    /// Operations it already held.
+    pub duplicates: u64,
+    /// Households (and residents on their own) erased as out of scope.
+    pub forgotten: u64,
+    /// When the server made it (Unix ms).
+    pub made_at_ms: i64,
+}
+
+/// Open an area bundle that `base_url`'s server made for this phone (`doorstep bundle area`:
+/// the device's whole area as its first pull would bring it, sealed for it and signed with the
+/// server's key) and apply its pages as that pull would, cursor included: the next sync with
+/// `base_url` starts where the bundle ends. A phone that has pulled from `base_url` before
+/// keeps its own cursor (what it holds counts as duplicates). Opening the same bundle again
+/// changes nothing more. A bundle made for another device, by another server, or altered, is
+/// refused whole (`Invalid { field: "bundle" }`).
+pub fn import_area_bundle(store: &mut Store, bytes: &[u8], base_url: &str) -> Result<AreaImport> {
+    check_base_url(base_url)?;
+    let server = store
+        .server_key()?
+        .ok_or_else(|| Error::invalid("store", "an enrolled store (no server key)"))?;
+    let key = store.signing_key()?;
+    let area = crate::bundle::open_area(bytes, &key, &server)?;
+    if store
+        .certificate()?
+        .is_some_and(|c| c.device_id != area.device_id)
+    {
+        return Err(Error::invalid("bundle", "a bundle made for this device"));
+    }
+    let pull = pull_key_of(base_url);
+    let push = push_key_of(base_url);
+    let own_cursor = store.cursor(&pull)?;
+    let mut report = AreaImport {
+        pages: area.pages.len(),
+        made_at_ms: area.made_at_ms,
+        ..AreaImport::default()
+    };
+    for page in &area.pages {
+        let dropped = crate::lease::Dropped {
+            villages: &page.dropped,
+            households: &page.dropped_households,
+            residents: &page.dropped_residents,
+        };
+        let cursor = own_cursor.as_deref().unwrap_or(&page.cursor);
+        let (applied, forgotten) = store.apply_pull_page(&page.ops, &pull, cursor, &dropped)?;
+        report.applied += applied.applied as u64;
+        report.duplicates += applied.duplicates as u64;
+        report.forgotten += forgotten as u64;
+        store.set_lease(page.lease_until_ms)?;
+        if !page.has_more && own_cursor.is_none() {
+            store.reserve_counters_through(page.held)?;
+            store.set_cursor(&push, &page.held.to_string())?;
+            store.mark_held(&push, &page.held_others)?;
+        }
+    }
+    Ok(report)
 }
 
 /// How many of this replica's own operations `base_url`'s server has not acknowledged yet

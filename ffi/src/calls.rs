@@ -396,6 +396,23 @@ impl FieldStore {
         Ok(crate::peer::PeerReport::from(&report))
     }
 
+    /// Open an area bundle `server_url`'s server made for this phone (`doorstep bundle area
+    /// --device D`: the device's whole area, as its first sync would bring it, sealed for it and
+    /// signed with the server's key) and take it as that sync would: the next `sync` with
+    /// `server_url` starts where the file ends. For a new officer's phone at a station with a
+    /// slow link. The same file again changes nothing; a file for another phone, from another
+    /// server or altered is refused whole (`InvalidInput`, field `bundle`).
+    pub fn import_area_bundle(&self, bundle: Vec<u8>, server_url: String) -> Result<AreaImport> {
+        let mut store = self.store();
+        let r = doorstep_core::sync::import_area_bundle(&mut store, &bundle, &server_url)?;
+        Ok(AreaImport {
+            pages: count(r.pages as u64),
+            applied: count(r.applied),
+            duplicates: count(r.duplicates),
+            made_at_ms: r.made_at_ms,
+        })
+    }
+
     /// Until when this store may show residents offline (Unix ms; the offline lease the
     /// server renews at every sync), or `null` before enrolment. Show it; past it the reads of
     /// residents raise `LeaseExpired` until a sync.
@@ -417,4 +434,17 @@ impl FieldStore {
             ops_held: held,
         })
     }
+}
+
+/// What opening an area bundle did (`importAreaBundle`).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct AreaImport {
+    /// Pull pages in the file.
+    pub pages: i64,
+    /// Operations new to this phone.
+    pub applied: i64,
+    /// Operations it already held.
+    pub duplicates: i64,
+    /// When the server made the file (Unix ms).
+    pub made_at_ms: i64,
 }

@@ -474,4 +474,16 @@ pub enum BundleCommand {
         /// The bundle file.
         file: PathBuf,
     },
+    /// Write a device's whole area (what its first pull would bring) to a file, sealed for
+    /// that device and signed with this server's key: a new officer's phone imports it from a
+    /// USB stick or an SD card (`importAreaBundle`) instead of pulling it over a slow link, and
+    /// its next sync starts where the file ends. Audited `area_bundle`.
+    Area {
+        /// The device (enrolled, not revoked).
+        #[arg(long)]
+        device: Uuid,
+        /// Where to write the bundle (replaced if it exists).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }

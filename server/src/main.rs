@@ -527,6 +527,23 @@ fn console(db: Database, command: Command) -> anyhow::Result<()> {
                 println!("refused {reason}: {n}");
             }
         }
+        Command::Bundle {
+            command: BundleCommand::Area { device, out },
+        } => {
+            let area = b.area_bundle(CLI_ACTOR, device, now)?;
+            // Written beside, then renamed: a cut leaves no half bundle under the name.
+            let tmp = out.with_extension("partial");
+            std::fs::write(&tmp, &area.bytes)
+                .with_context(|| format!("writing {}", tmp.display()))?;
+            std::fs::rename(&tmp, &out).with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "area of device {device}: {} pages, {} operations, {} bytes in {}",
+                area.pages,
+                area.ops,
+                area.bytes.len(),
+                out.display()
+            );
+        }
         Command::Officer {
             command: OfficerCommand::Add { name, role, unit },
         } => {

@@ -320,6 +320,25 @@ pub struct Server {
 /// How many enrolment codes to issue per officer.
 pub const CODES_PER_OFFICER: usize = 3;
 
+/// Run `$body` with `$b` the server's backend opened as a console command opens it (SQLite or
+/// PostgreSQL, whichever the test server runs on).
+macro_rules! on_console {
+    ($server:expr, |$b:ident| $body:expr) => {
+        match &$server.database {
+            None => {
+                let $b = doorstep_server::SqliteBackend::open(&$server.db)
+                    .expect("open the server database");
+                $body
+            }
+            Some(url) => {
+                let $b = doorstep_server::PgBackend::open(url, Default::default())
+                    .expect("open the server database");
+                $body
+            }
+        }
+    };
+}
+
 impl Server {
     /// Create a database with the units, officers (each assigned their villages, with
     /// [`CODES_PER_OFFICER`] enrolment codes), the campaign and its households and residents;
@@ -683,15 +702,16 @@ impl Server {
         bytes: &[u8],
     ) -> Result<doorstep_server::backend::BundleImport, String> {
         let now = wall_ms();
-        let r = match &self.database {
-            None => doorstep_server::SqliteBackend::open(&self.db)
-                .expect("open the server database")
-                .import_bundle("cli", bytes, now),
-            Some(url) => doorstep_server::PgBackend::open(url, Default::default())
-                .expect("open the server database")
-                .import_bundle("cli", bytes, now),
-        };
-        r.map_err(|e| e.to_string())
+        on_console!(self, |b| b.import_bundle("cli", bytes, now)).map_err(|e| e.to_string())
+    }
+
+    /// A device's area bundle, made the console's way (`doorstep bundle area --device D`);
+    /// the error's text if it is refused.
+    pub fn area_bundle(&self, device: Uuid) -> Result<Vec<u8>, String> {
+        let now = wall_ms();
+        on_console!(self, |b| b.area_bundle("cli", device, now))
+            .map(|a| a.bytes)
+            .map_err(|e| e.to_string())
     }
 
     /// Revoke a device through the admin API.

@@ -184,3 +184,55 @@ fn the_admin_upload_page_opens_bundles_once_in_any_order() {
     let s = a.sync(&url).unwrap();
     assert_eq!((s.pushed, s.push_duplicates), (0, 0), "{s:?}");
 }
+
+/// A new officer's phone takes its whole area from a file the station made (`doorstep bundle
+/// area`) instead of pulling it over the link; its next sync brings only what came after. The
+/// same file again changes nothing; a file made for another phone, or bent, is refused whole.
+#[test]
+fn a_new_phone_takes_its_whole_area_from_a_file_and_syncs_on_from_there() {
+    let mut server = Server::start(&team(), 4, 2);
+    let url = server.url();
+    let mut a = server.enrol_device(0, "a", 0);
+    a.sync(&url).unwrap();
+    let mut rng = StdRng::seed_from_u64(29);
+    actions::random_work(&mut a, &server.world, &mut rng, 25);
+    a.sync(&url).unwrap();
+    // The new phone: enrolled, never synced; its area leaves the station on an SD card.
+    let mut n = server.enrol_device(1, "n", 0);
+    let file = server.area_bundle(n.device_id).unwrap();
+    let r = doorstep_core::sync::import_area_bundle(&mut n.store, &file, &url).unwrap();
+    assert!(r.applied > 0 && r.duplicates == 0 && r.pages >= 1, "{r:?}");
+    scope::assert_converged(&server, &[&a, &n]);
+    let again = doorstep_core::sync::import_area_bundle(&mut n.store, &file, &url).unwrap();
+    assert_eq!(again.applied, 0, "{again:?}");
+    // Later work reaches it by sync, and only that.
+    actions::random_work(&mut a, &server.world, &mut rng, 5);
+    a.sync(&url).unwrap();
+    let s = n.sync(&url).unwrap();
+    assert!(s.pulled > 0 && s.pull_duplicates == 0, "{s:?}");
+    assert!(s.pulled < r.applied, "the whole area again: {s:?}");
+    scope::assert_converged(&server, &[&a, &n]);
+    // A file made for another phone, a bent one: refused, naming the bundle only.
+    let other = server.area_bundle(a.device_id).unwrap();
+    let e = doorstep_core::sync::import_area_bundle(&mut n.store, &other, &url)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("bundle"), "{e}");
+    let mut bent = file.clone();
+    let mid = bent.len() / 2;
+    bent[mid] ^= 0x08;
+    assert!(doorstep_core::sync::import_area_bundle(&mut n.store, &bent, &url).is_err());
+    // A revoked device gets none; the console's bundles are audited, counts only.
+    server.revoke(a.device_id);
+    assert!(server.area_bundle(a.device_id).is_err());
+    let audits: Vec<String> = server
+        .reader()
+        .prepare("SELECT detail FROM audit WHERE action = 'area_bundle' ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(audits.len(), 2, "{audits:?}");
+    assert!(audits.iter().all(|d| d.starts_with("pages=")), "{audits:?}");
+}

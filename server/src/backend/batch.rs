@@ -428,14 +428,28 @@ impl<S: Storage + ?Sized> Backend<S> {
             }
             Ok((held, crate::storage::lineage(t)?, others))
         })?;
+        let ask = cursor::PullAsk {
+            cursor: ask.cursor,
+            limit,
+            own_after: (held > ask.own).then_some(ask.own),
+        };
+        self.feed_page(device, &scope, &lineage, ask, (held, held_others), now_ms)
+    }
+
+    /// One pull page of `device`'s feed; `held`: what the server holds of its replica, and of
+    /// the replicas it relays.
+    pub(super) fn feed_page(
+        &self,
+        device: &DeviceAuth,
+        scope: &scope::OfficerScope,
+        lineage: &crate::generation::Lineage,
+        ask: cursor::PullAsk<'_>,
+        (held, held_others): (u64, Vec<(Uuid, u64)>),
+        now_ms: i64,
+    ) -> Result<PullResponse> {
         let mut page = None;
         self.store.feed(device.replica, &mut |feed| {
-            let ask = cursor::PullAsk {
-                cursor: ask.cursor,
-                limit,
-                own_after: (held > ask.own).then_some(ask.own),
-            };
-            page = Some(cursor::pull_page(feed, &scope, &lineage, ask)?);
+            page = Some(cursor::pull_page(feed, scope, lineage, ask)?);
             Ok(())
         })?;
         let page = page.ok_or_else(|| ServerError::Internal("feed: not read".into()))?;

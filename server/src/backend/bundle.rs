@@ -73,3 +73,96 @@ impl<S: Storage + ?Sized> Backend<S> {
         })
     }
 }
+
+/// What an area bundle holds ([`Backend::area_bundle`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AreaBundle {
+    /// The sealed bundle.
+    pub bytes: Vec<u8>,
+    /// Pull pages in it.
+    pub pages: usize,
+    /// Operations in it.
+    pub ops: usize,
+}
+
+impl<S: Storage + ?Sized> Backend<S> {
+    /// The whole area of a device as its first pull would bring it (every page, its own
+    /// operations the server holds first), sealed for that device and signed with the server's
+    /// key: what a new officer's phone imports from a USB stick or an SD card instead of
+    /// pulling it over a slow link (`doorstep bundle area`). The device must be enrolled, not
+    /// revoked, with a public key. Audited `area_bundle` (a list of residents leaves the server).
+    pub fn area_bundle(
+        &self,
+        actor: &str,
+        device_id: uuid::Uuid,
+        now_ms: i64,
+    ) -> Result<AreaBundle> {
+        let (info, author) = self.tables(|t| {
+            let info = t.device(&device_id.to_string())?;
+            let author = match &info {
+                Some(i) => t.author_of_replica(i.replica)?,
+                None => None,
+            };
+            Ok((info, author))
+        })?;
+        let info = info.ok_or(ServerError::NotFound("device: no such device"))?;
+        if info.revoked_at_ms.is_some() {
+            return Err(ServerError::BadRequest(
+                "device: revoked (enrol a new device)".into(),
+            ));
+        }
+        let public = author
+            .filter(|a| a.device_id == device_id)
+            .and_then(|a| a.public_key)
+            .ok_or_else(|| {
+                ServerError::BadRequest(
+                    "device: registered no public key (enrol it with this version)".into(),
+                )
+            })?;
+        let device = crate::model::DeviceAuth {
+            device_id,
+            officer_id: info.officer_id,
+            replica: info.replica,
+        };
+        let scope = self.view(|c| Ok(crate::scope::officer_scope(c, device.officer_id)?))?;
+        let lineage = self.tables(|t| crate::storage::lineage(t))?;
+        let held = info.acked_counter;
+        let mut pages = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let ask = crate::cursor::PullAsk {
+                cursor: cursor.as_deref(),
+                limit: crate::limits::MAX_PAGE as usize,
+                // A replaced phone gets its own work back first.
+                own_after: (held > 0 && cursor.is_none()).then_some(0),
+            };
+            let page =
+                self.feed_page(&device, &scope, &lineage, ask, (held, Vec::new()), now_ms)?;
+            let more = page.has_more;
+            cursor = Some(page.cursor.clone());
+            pages.push(page);
+            if !more {
+                break;
+            }
+        }
+        let ops: usize = pages.iter().map(|p| p.ops.len()).sum();
+        let area = doorstep_core::bundle::Area {
+            device_id,
+            made_at_ms: now_ms,
+            pages,
+        };
+        let pages = area.pages.len();
+        let key = self.tables(crate::storage::server_signing_key)?;
+        let bytes = doorstep_core::bundle::seal_area(&area, &key, &public)?;
+        self.tables(|t| {
+            t.audit(
+                now_ms,
+                actor,
+                "area_bundle",
+                &device_id.to_string(),
+                &format!("pages={pages} ops={ops} bytes={}", bytes.len()),
+            )
+        })?;
+        Ok(AreaBundle { bytes, pages, ops })
+    }
+}

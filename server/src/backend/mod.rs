@@ -30,7 +30,7 @@ pub use crate::model::{
     IssuedCode, CLI_ACTOR, COMMAND_ROLES,
 };
 pub use batch::PullArgs;
-pub use bundle::BundleImport;
+pub use bundle::{AreaBundle, BundleImport};
 
 /// The server's behaviour over a storage backend `S` (by default any, behind `dyn`).
 pub struct Backend<S: Storage + ?Sized = dyn Storage> {
