@@ -403,6 +403,23 @@ fn bundle_import_names_what_is_wrong() {
         !err.contains("0912345678"),
         "the error repeats the file's content: {err}"
     );
+    // An area bundle for a device the server does not know: refused, no file written.
+    let out_file = dir.path().join("area.bundle");
+    let unknown = doorstep(
+        &db_args,
+        &[
+            "bundle",
+            "area",
+            "--device",
+            "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",
+            "--out",
+            out_file.to_str().unwrap(),
+        ],
+    );
+    assert!(!unknown.status.success());
+    let err = String::from_utf8_lossy(&unknown.stderr);
+    assert!(err.contains("no such device"), "{err}");
+    assert!(!out_file.exists());
 }
 
 #[test]
