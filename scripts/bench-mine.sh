@@ -145,7 +145,8 @@ if base:
           "(one `String` per UUID and per outcome, parsed and dropped). The statement now returns the rows "
           "unsorted and the same order is applied in Rust on small keys (`in_list_order` in "
           "core/src/query.rs; core/tests/my_households.rs compares it with the former `ORDER BY`); the "
-          f"call executes **{100 * (now['call'] - b['call']) / b['call']:+.0f} %** instructions.")
+          f"call now executes **{abs(100 * (now['call'] - b['call']) / b['call']):.0f} % "
+          f"{'fewer' if now['call'] < b['call'] else 'more'}** instructions.")
 else:
     print("| part | Ir per call | share of the call |")
     print("| --- | ---: | ---: |")
