@@ -9,8 +9,12 @@
 #   - wall time: the benchmark's `mine` section, ROUNDS runs of each build, BASE and this tree
 #     alternating so machine noise hits both.
 # Writes docs/bench/mine.md (folded into docs/benchmarks.md by scripts/bench.sh). About 3
-# minutes per build under callgrind, plus the builds (BASE shares target/, so only the
-# workspace's crates are rebuilt).
+# minutes per build under callgrind, plus the builds. BASE is built in target/bench-base, not
+# in target/: cargo names and fingerprints a workspace crate by its path inside the workspace,
+# so a build of another checkout in the same target dir replaces this tree's binaries and
+# leaves them looking fresh. The first time, target/bench-base starts as a copy of
+# target/release (the dependencies; the workspace's crates are rebuilt, their sources being
+# newer).
 #
 #   scripts/bench-mine.sh [BASE]      e.g. scripts/bench-mine.sh f09c2b3
 #   ROUNDS=3 (default)
@@ -26,9 +30,9 @@ command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq
 
 TARGET="${CARGO_TARGET_DIR:-$PWD/target}"
 
-# The core bench binary of the tree at $1 (built into this tree's target dir); prints its path.
+# The core bench binary of the tree at $1, built into target dir $2; prints its path.
 bench_binary() {
-  (cd "$1" && CARGO_TARGET_DIR="$TARGET" cargo bench -p doorstep-core --bench core --no-run \
+  (cd "$1" && CARGO_TARGET_DIR="$2" cargo bench -p doorstep-core --bench core --no-run \
     --message-format=json 2>/dev/null) |
     python3 -c 'import json,sys
 for line in sys.stdin:
@@ -79,13 +83,17 @@ timed() {
 }
 
 echo "building this tree's core benchmark" >&2
-NOW_BIN=$(bench_binary .)
+NOW_BIN=$(bench_binary . "$TARGET")
 cp "$NOW_BIN" "$WORK/core-now"
 if [ -n "$BASE" ]; then
   WT="$WORK/base"
   git worktree add --detach "$WT" "$BASE" >/dev/null
   echo "building $BASE's core benchmark" >&2
-  BASE_BIN=$(bench_binary "$WT")
+  if [ ! -d "$TARGET/bench-base/release" ] && [ -d "$TARGET/release" ]; then
+    mkdir -p "$TARGET/bench-base"
+    cp -r "$TARGET/release" "$TARGET/bench-base/release"
+  fi
+  BASE_BIN=$(bench_binary "$WT" "$TARGET/bench-base")
   cp "$BASE_BIN" "$WORK/core-base"
 fi
 
