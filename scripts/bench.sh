@@ -117,6 +117,12 @@ def parse(lines):
             sections[cur] = []; order.append(cur)
         if cur is not None: sections[cur].append(l)
     return sections, order, summary, metrics, env, whole, since
+def spans(ns):
+    runs = []
+    for n in ns:
+        if runs and n == runs[-1][1] + 1: runs[-1][1] = n
+        else: runs.append([n, n])
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
 os_, oo, osum, omet, _, _, osince = parse(old)
 ns, no, nsum, nmet, nenv, nwhole, _ = parse(new)
 kept = sorted(k for k in oo if isinstance(k, int) and k not in ns)
@@ -125,6 +131,9 @@ nums = sorted(set(k for k in no if isinstance(k, int)) | set(kept))
 lines = []
 for k in heads + nums:
     lines += (ns.get(k) or os_.get(k))
+rerun = sorted(k for k in no if isinstance(k, int))
+if nwhole and kept and rerun:
+    nwhole = nwhole.rstrip(".") + (" (section " if len(rerun) == 1 else " (sections ") + spans(rerun) + " only)."
 lines.append(nwhole or "")
 lines.append("")
 lines += nenv
@@ -137,12 +146,6 @@ def merge(olds, news, key):
 lines += merge(osum, nsum, lambda l: l.split("\t")[1])
 lines += merge(omet, nmet, lambda l: l.split()[1])
 open(out, "w", encoding="utf-8").write("\n".join(lines) + "\n")
-def spans(ns):
-    runs = []
-    for n in ns:
-        if runs and n == runs[-1][1] + 1: runs[-1][1] = n
-        else: runs.append([n, n])
-    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
 print(", ".join(("section " if len(ks) == 1 else "sections ") + spans(ks) + f" ({w})"
                 for w in sorted(set(when.values()))
                 for ks in [[k for k in kept if when[k] == w]]))
