@@ -24,6 +24,9 @@ OUT=docs/benchmarks.md
 # dashboard suites (target/bench-*.txt) and the fragments in docs/bench/ (scale, instances,
 # FFI size). For when one long suite was rerun on its own.
 PAGE_ONLY=""
+# Suites not named in a run that names some: reprinted from their last raw output, if any.
+REPRINT_SYNC=""
+REPRINT_DASH=""
 REUSED=()
 ARGS=()
 for a in "$@"; do
@@ -51,7 +54,21 @@ section_core() {
     [ -f "$raw" ] || { echo "bench.sh --page-only: no $raw (run the core suite once)" >&2; exit 1; }
     REUSED+=("core ($(date -u -r "$raw" '+%Y-%m-%d %H:%M UTC'))")
   else
-    cargo bench -p doorstep-core --bench core -- "$@" >"$raw"
+    cargo bench -p doorstep-core --bench core -- "$@" >"$WORK/core-run.txt"
+    local names
+    names=$(printf '%s\n' "$@" | grep -v -- '^-' || true)
+    if [ -n "$names" ] && ! printf '%s\n' "$@" | grep -qx -- --quick && [ -f "$raw" ] &&
+      ! grep -q -- '--quick' "$raw"; then
+      # Some of the core benchmarks, named: the sections, summary rows and metrics of the
+      # others are carried over from the last full run's raw output, so the page keeps them.
+      local kept
+      kept=$(merge_core "$raw" "$WORK/core-run.txt" "$WORK/core-merged.txt" \
+        "$(date -u -r "$raw" '+%Y-%m-%d %H:%M UTC')")
+      [ -z "$kept" ] || REUSED+=("core $kept")
+      mv "$WORK/core-merged.txt" "$raw"
+    else
+      mv "$WORK/core-run.txt" "$raw"
+    fi
   fi
   cp "$raw" "$WORK/core.txt"
   grep -P '^ENV\t' "$raw" | cut -f2- >>"$ENVF" || true
@@ -61,7 +78,7 @@ section_core() {
   echo
   # The bench's Markdown, without its environment section (the page header has it) and with
   # its headings one level down.
-  grep -v -E '^(SUMMARY|ENV)	|^METRIC ' "$raw" |
+  grep -v -E '^(SUMMARY|ENV|FROM)	|^METRIC ' "$raw" |
     awk '/^## Environment/ { skip = 1; next }
          /^## / { skip = 0 }
          !skip { sub(/^## /, "### "); print }'
@@ -73,13 +90,75 @@ section_core() {
   echo
 }
 
+# Merge the raw output of a run of some core benchmarks ($2) into that of an earlier run ($1,
+# written at $4), writing $3: the new run's sections (`## N. ...`), environment and "Whole run"
+# line; the earlier run's sections the new one lacks, each with a `FROM<TAB>N<TAB>when` line;
+# summary rows and metrics replaced by name (a row's "what", a metric's name), the earlier ones
+# kept otherwise. Prints which sections were kept and from when, e.g. "sections 1-4
+# (2026-12-06 22:50 UTC)".
+merge_core() {
+  python3 - "$@" <<'PY'
+import re, sys
+old, new = (open(p, encoding="utf-8").read().splitlines() for p in sys.argv[1:3])
+out, written = sys.argv[3], sys.argv[4]
+def parse(lines):
+    sections, order, summary, metrics, env, whole, since = {}, [], [], [], [], None, {}
+    cur = None
+    for l in lines:
+        if l.startswith("FROM\t"):
+            _, n, when = l.split("\t", 2); since[int(n)] = when; continue
+        if l.startswith("SUMMARY\t"): summary.append(l); continue
+        if l.startswith("METRIC "): metrics.append(l); continue
+        if l.startswith("ENV\t"): env.append(l); continue
+        if l.startswith("Whole run:"): whole = l; cur = None; continue
+        if l.startswith("## "):
+            m = re.match(r"## (\d+)\.", l)
+            cur = int(m.group(1)) if m else l
+            sections[cur] = []; order.append(cur)
+        if cur is not None: sections[cur].append(l)
+    return sections, order, summary, metrics, env, whole, since
+def spans(ns):
+    runs = []
+    for n in ns:
+        if runs and n == runs[-1][1] + 1: runs[-1][1] = n
+        else: runs.append([n, n])
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
+os_, oo, osum, omet, _, _, osince = parse(old)
+ns, no, nsum, nmet, nenv, nwhole, _ = parse(new)
+kept = sorted(k for k in oo if isinstance(k, int) and k not in ns)
+heads = [k for k in no if not isinstance(k, int)]
+nums = sorted(set(k for k in no if isinstance(k, int)) | set(kept))
+lines = []
+for k in heads + nums:
+    lines += (ns.get(k) or os_.get(k))
+rerun = sorted(k for k in no if isinstance(k, int))
+if nwhole and kept and rerun:
+    nwhole = nwhole.rstrip(".") + (" (section " if len(rerun) == 1 else " (sections ") + spans(rerun) + " only)."
+lines.append(nwhole or "")
+lines.append("")
+lines += nenv
+when = {k: osince.get(k, written) for k in kept}
+lines += [f"FROM\t{k}\t{when[k]}" for k in kept]
+def merge(olds, news, key):
+    got = {key(l): l for l in news}
+    merged = [got.pop(key(l), l) for l in olds]
+    return merged + [l for l in news if key(l) in got]
+lines += merge(osum, nsum, lambda l: l.split("\t")[1])
+lines += merge(omet, nmet, lambda l: l.split()[1])
+open(out, "w", encoding="utf-8").write("\n".join(lines) + "\n")
+print(", ".join(("section " if len(ks) == 1 else "sections ") + spans(ks) + f" ({w})"
+                for w in sorted(set(when.values()))
+                for ks in [[k for k in kept if when[k] == w]]))
+PY
+}
+
 # The sync server benchmarks: server/benches/sync.rs (ingest, bytes per operation against
 # automerge, one device's day sync). Takes only --quick.
 section_sync() {
   local raw="$TARGET/bench-sync.txt"
   mkdir -p "$TARGET"
   echo "running: cargo bench -p doorstep-server --bench sync -- $*" >&2
-  if [ -n "$PAGE_ONLY" ]; then
+  if [ -n "$PAGE_ONLY$REPRINT_SYNC" ]; then
     [ -f "$raw" ] || { echo "bench.sh --page-only: no $raw (run the sync suite once)" >&2; exit 1; }
     REUSED+=("sync ($(date -u -r "$raw" '+%Y-%m-%d %H:%M UTC'))")
   else
@@ -143,7 +222,7 @@ section_dashboard() {
   local raw="$TARGET/bench-dashboard.txt"
   mkdir -p "$TARGET"
   echo "running: cargo bench -p doorstep-server --bench dashboard -- $*" >&2
-  if [ -n "$PAGE_ONLY" ]; then
+  if [ -n "$PAGE_ONLY$REPRINT_DASH" ]; then
     [ -f "$raw" ] || { echo "bench.sh --page-only: no $raw (run the dashboard suite once)" >&2; exit 1; }
     REUSED+=("dashboard ($(date -u -r "$raw" '+%Y-%m-%d %H:%M UTC'))")
   else
@@ -203,6 +282,12 @@ main() {
     [ "$want_inst" = 2 ] || want_inst=0
   fi
   if [ -n "$PAGE_ONLY" ]; then want_pg=0; want_inst=0; fi
+  # A suite not run this time keeps its place on the page when an earlier run left its raw
+  # output (target/bench-*.txt): reprinted as it was, and the header says so.
+  if [ -z "$PAGE_ONLY" ]; then
+    if [ "$want_sync" = 0 ] && [ -f "$TARGET/bench-sync.txt" ]; then REPRINT_SYNC=1; want_sync=1; fi
+    if [ "$want_dash" = 0 ] && [ -f "$TARGET/bench-dashboard.txt" ]; then REPRINT_DASH=1; want_dash=1; fi
+  fi
   # The scale suite writes a fragment (docs/bench/scale.md) that section_fragments
   # folds in, as it does the FFI size fragment.
   if [ "$want_pg" != 0 ]; then section_scale ${sync_args[@]+"${sync_args[@]}"} >&2; fi
@@ -232,6 +317,11 @@ main() {
       echo "Nothing was rerun for this page: the sections of ${reused%, } are reprinted from"
       echo "their last raw outputs (target/bench-*.txt), and the fragments from docs/bench/ as they stand"
       echo "(each fragment says when and how it was generated)."
+    elif [ "${#REUSED[@]}" -gt 0 ]; then
+      local reused
+      reused=$(printf '%s, ' "${REUSED[@]}")
+      echo "Not rerun for this page: ${reused%, }, reprinted from their last raw outputs"
+      echo "(target/bench-*.txt)."
     fi
     echo "Regenerate with \`scripts/bench.sh\` (about an hour: five minutes for the core, sync and"
     echo "dashboard suites, plus ten the first time for the dashboard's province-scale store, cached"

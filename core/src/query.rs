@@ -8,6 +8,7 @@ use crate::model::{FailureReason, Need, QuotaMetric, VisitOutcome};
 use crate::store::Store;
 use crate::time::{day_start_ms, local_day, DAY_MS};
 use crate::{text, validate, Error, Result};
+use rusqlite::types::{FromSqlError, ValueRef};
 use rusqlite::{params, Row};
 use uuid::Uuid;
 
@@ -132,11 +133,54 @@ pub struct BlockerCount {
     pub attempts: i64,
 }
 
+fn conversion_error(
+    i: usize,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
+}
+
+/// A UUID column, parsed from the row's text in place (no `String` in between).
 fn uuid_col(row: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
-    let s: String = row.get(i)?;
-    Uuid::parse_str(&s).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e))
-    })
+    match row.get_ref(i)? {
+        ValueRef::Text(s) => Uuid::try_parse_ascii(s).map_err(|e| conversion_error(i, e)),
+        _ => Err(conversion_error(i, FromSqlError::InvalidType)),
+    }
+}
+
+/// Where a household stands in the day's list, first to last: a revisit due by `day_end` and
+/// not yet visited with residents needing help; a revisit due; not yet visited with residents
+/// needing help; the rest.
+fn list_rank(h: &HouseholdToday, day_end: i64) -> u8 {
+    let waiting = !h.visited_today && h.residents_needing_help > 0;
+    (u8::from(!h.revisit_due(day_end)) << 1) | u8::from(!waiting)
+}
+
+/// The day's list in order: by rank, then as SQLite's `ORDER BY h.village_code, h.code` sorts
+/// (a NULL village code first, text compared byte by byte like SQLite's BINARY collation), ties
+/// in the order SQLite returned them. `keys[i]` is `(rank, village code not NULL, i)` of
+/// `list[i]`. The ranks are sorted by counting, then each rank's households by a stable sort of
+/// small keys (the households do not move until the end); SQLite returns a village's households
+/// one village after another, mostly in code order, which that sort finishes in about one
+/// comparison per household.
+fn in_list_order(list: Vec<HouseholdToday>, keys: Vec<(u8, bool, usize)>) -> Vec<HouseholdToday> {
+    let mut ranks: [Vec<(bool, usize)>; 4] = Default::default();
+    for (rank, has_village, i) in keys {
+        ranks[usize::from(rank & 3)].push((has_village, i));
+    }
+    let text = |i: usize| {
+        list.get(i)
+            .map(|h| (h.village_code.as_str(), h.code.as_str()))
+    };
+    for rank in &mut ranks {
+        rank.sort_by(|a, b| (a.0, text(a.1)).cmp(&(b.0, text(b.1))));
+    }
+    let mut slots: Vec<Option<HouseholdToday>> = list.into_iter().map(Some).collect();
+    ranks
+        .iter()
+        .flatten()
+        .filter_map(|&(_, i)| slots.get_mut(i).and_then(Option::take))
+        .collect()
 }
 
 fn day_bounds(day: &str) -> Result<(i64, i64)> {
@@ -159,37 +203,50 @@ impl Store {
         let (_, day_end) = day_bounds(day)?;
         // The per-household state is materialised in `households`; the only look-up left is
         // for a household whose latest visit is later than `day` (a past day's list).
+        //
+        // The order is `ORDER BY coalesce(h.last_outcome = 'come_back' AND h.revisit_at_ms <=
+        // <end of day>, 0) DESC, (today = 0 AND h.needing > 0) DESC, h.village_code, h.code`,
+        // applied below in Rust ([`in_list_order`]): SQLite's sorter carried every column of every
+        // row through ~60,000 generic record comparisons, a quarter of the query's instructions
+        // (callgrind, docs/benchmarks.md section 5).
         let sql = "SELECT h.id, h.code, h.village_code, h.address, h.needing, h.last_at_ms, h.last_outcome,
                     CASE WHEN h.last_outcome = 'come_back' THEN h.revisit_at_ms END,
                     CASE WHEN h.last_day = ?2 THEN 1
                          WHEN h.last_day > ?2 THEN EXISTS (
                              SELECT 1 FROM visits v WHERE v.household_id = h.id AND v.retracted = 0 AND v.day = ?2)
-                         ELSE 0 END AS today
+                         ELSE 0 END
                FROM households h
               WHERE h.deleted = 0 AND h.code IS NOT NULL
                 AND (h.village_code IN (SELECT target_id FROM assignments
                                          WHERE officer_id = ?1 AND active = 1 AND target_kind = 'village')
                      OR h.id IN (SELECT target_id FROM assignments
-                                  WHERE officer_id = ?1 AND active = 1 AND target_kind = 'household'))
-              ORDER BY coalesce(h.last_outcome = 'come_back' AND h.revisit_at_ms <= ?3, 0) DESC,
-                       (today = 0 AND h.needing > 0) DESC,
-                       h.village_code, h.code";
+                                  WHERE officer_id = ?1 AND active = 1 AND target_kind = 'household'))";
         let mut stmt = self.conn.prepare_cached(sql)?;
-        let rows = stmt.query_map(params![officer_id.to_string(), day, day_end], |r| {
+        let mut rows = stmt.query(params![officer_id.to_string(), day])?;
+        let mut list: Vec<HouseholdToday> = Vec::new();
+        // Each household's place in the order: (rank, village code not NULL, index in `list`).
+        let mut keys: Vec<(u8, bool, usize)> = Vec::new();
+        while let Some(r) = rows.next()? {
             let last_at: Option<i64> = r.get(5)?;
-            let outcome: Option<String> = r.get(6)?;
-            Ok(HouseholdToday {
+            let village: Option<String> = r.get(2)?;
+            let has_village = village.is_some();
+            let h = HouseholdToday {
                 id: uuid_col(r, 0)?,
                 code: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-                village_code: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                village_code: village.unwrap_or_default(),
                 address: r.get(3)?,
                 residents_needing_help: r.get(4)?,
-                last_visit: last_at.zip(outcome.and_then(|o| VisitOutcome::parse(&o).ok())),
+                last_visit: match r.get_ref(6)?.as_str_or_null() {
+                    Ok(o) => last_at.zip(o.and_then(|o| VisitOutcome::parse(o).ok())),
+                    Err(e) => return Err(conversion_error(6, e).into()),
+                },
                 revisit_at_ms: r.get(7)?,
                 visited_today: r.get(8)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            };
+            keys.push((list_rank(&h, day_end), has_village, list.len()));
+            list.push(h);
+        }
+        Ok(in_list_order(list, keys))
     }
 
     /// Households of the officer whose latest visit asked to come back by the end of `day`.
