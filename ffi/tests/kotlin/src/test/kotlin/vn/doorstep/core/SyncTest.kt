@@ -176,4 +176,47 @@ class SyncTest {
         assertEquals(0L, later.pushDuplicates)
         assertEquals(0L, a.syncStatus(url).unsentOps)
     }
+
+    /**
+     * A new officer's phone at a station with a slow link: the station writes the phone's whole
+     * area to a file (`doorstep bundle area`), the phone opens it with [FieldStore.importAreaBundle]
+     * and shows its households before any sync; its first sync then brings nothing twice.
+     */
+    @Test
+    fun `a new phone takes its whole area from a file the station made`() {
+        doorstep("units", "import", Fixtures.unitsCsv.path)
+        val lead = doorstep("officer", "add", "--name", "Trực ban Công an tỉnh", "--role", "province", "--unit", "58")
+        val field = doorstep("officer", "add", "--name", "CSKV Trần Văn Bình", "--role", "field", "--unit", Fixtures.COMMUNE)
+        val leadCode = doorstep("enrol-code", "--officer", lead)
+        val fieldCode = doorstep("enrol-code", "--officer", field)
+        val url = serve()
+
+        val c = FieldStore.open(File(dir, "command.db").path, Fixtures.key)
+        val cToken = c.enrol(url, leadCode, "command phone").token
+        c.sync(url, cToken, null)
+        c.importUnitsCsv(Fixtures.villagesCsv)
+        c.sync(url, cToken, null)
+        val campaign = Fixtures.campaign(c)
+        c.putCampaign(campaign)
+        c.importRoster(campaign.id, Fixtures.roster)
+        c.assignVillage(field, Fixtures.VILLAGE)
+        assertTrue(c.sync(url, cToken, null).refused.isEmpty())
+
+        val b = FieldStore.open(File(dir, "new.db").path, Fixtures.key)
+        val enrolment = b.enrol(url, fieldCode, "new phone")
+        val file = File(dir, "area.bundle")
+        doorstep("bundle", "area", "--device", enrolment.deviceId, "--out", file.path)
+        val imported = b.importAreaBundle(file.readBytes(), url)
+        assertTrue(imported.applied > 0L && imported.duplicates == 0L, "$imported")
+        val day = b.today()
+        assertEquals(setOf("HH001", "HH002"), b.myHouseholds(field, day).map { it.code }.toSet())
+        // The same file again: nothing more. The first sync: nothing pulled twice.
+        assertEquals(0L, b.importAreaBundle(file.readBytes(), url).applied)
+        val first = b.sync(url, enrolment.token, null)
+        assertEquals(0L, first.pullDuplicates)
+        // A bent file is refused, naming the bundle.
+        val bent = file.readBytes().also { it[it.size / 2] = (it[it.size / 2].toInt() xor 1).toByte() }
+        val e = runCatching { b.importAreaBundle(bent, url) }.exceptionOrNull()
+        assertTrue(e is DoorstepException.InvalidInput && e.field == "bundle", "got $e")
+    }
 }
