@@ -19,6 +19,7 @@ pub mod lease;
 pub mod merge;
 pub mod model;
 pub mod op;
+pub mod peer_stream;
 pub mod query;
 pub mod record;
 pub mod roster;

@@ -134,6 +134,32 @@ pub enum Command {
         #[arg(long, conflicts_with = "tls_cert")]
         insecure_plain_http: bool,
     },
+    /// Run a commune station's hub: the commune's phones exchange their signed work with it
+    /// over the station's LAN (TCP), and it carries that work to the province server and
+    /// brings the commune's area back whenever the link is up, for days without it if need be
+    /// (docs/sync-protocol.md, "The station hub"). Its store is encrypted, with its key in
+    /// `<store>.key`; its token is kept in `<store>.token`. Until SIGINT or SIGTERM.
+    Hub {
+        /// The province server's URL.
+        #[arg(long, env = "DOORSTEP_HUB_UPSTREAM")]
+        upstream: String,
+        /// The hub's store (created if it does not exist).
+        #[arg(long, env = "DOORSTEP_HUB_STORE")]
+        store: PathBuf,
+        /// A commune lead's enrolment code (first start only).
+        #[arg(long)]
+        code: Option<String>,
+        /// Address the phones connect to.
+        #[arg(long, env = "DOORSTEP_HUB_LISTEN", default_value = "0.0.0.0:7070")]
+        listen: String,
+        /// Seconds between syncs with the province server.
+        #[arg(long, default_value_t = 60)]
+        every_secs: u64,
+        /// The PEM certificate of the authority to trust for the province server, if its
+        /// certificate is not from a public one.
+        #[arg(long)]
+        trusted_ca: Option<PathBuf>,
+    },
     // --- command centre (dashboard) commands ---
     /// Command-centre users (commune_lead, district, province) who sign in to the dashboard.
     User {

@@ -34,6 +34,7 @@ pub mod error;
 pub mod fuzz;
 pub mod generation;
 pub mod html;
+pub mod hub;
 pub mod journal;
 pub mod limits;
 pub mod metrics;

@@ -124,6 +124,30 @@ fn main() -> anyhow::Result<()> {
             )
         }
         Command::Backup { out } => backup(&db, &out),
+        Command::Hub {
+            upstream,
+            store,
+            code,
+            listen,
+            every_secs,
+            trusted_ca,
+        } => hub(
+            doorstep_server::hub::HubConfig {
+                upstream,
+                store,
+                code,
+                every: std::time::Duration::from_secs(every_secs.max(1)),
+                attempts: 3,
+                trusted_ca_pem: match trusted_ca {
+                    Some(p) => Some(
+                        std::fs::read_to_string(&p)
+                            .with_context(|| format!("reading {}", p.display()))?,
+                    ),
+                    None => None,
+                },
+            },
+            &listen,
+        ),
         Command::National {
             config,
             listen,
@@ -358,11 +382,39 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
+/// `doorstep hub`: serve the phones and sync with the province server until SIGINT or SIGTERM.
+fn hub(config: doorstep_server::hub::HubConfig, listen: &str) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
+    let hub = std::sync::Arc::new(doorstep_server::hub::Hub::open(&config)?);
+    let listener =
+        std::net::TcpListener::bind(listen).with_context(|| format!("listening on {listen}"))?;
+    tracing::info!(%listen, upstream = %config.upstream, "station hub serving the phones");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(rt) = rt {
+                rt.block_on(shutdown_signal());
+            }
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+    }
+    hub.run(listener, stop)
+}
+
 fn console(db: Database, command: Command) -> anyhow::Result<()> {
     let b = db.open()?;
     let now = now_ms();
     match command {
-        Command::Serve { .. } | Command::National { .. } | Command::Backup { .. } => {
+        Command::Serve { .. }
+        | Command::National { .. }
+        | Command::Backup { .. }
+        | Command::Hub { .. } => {
             unreachable!("handled by main")
         }
         Command::Admin {

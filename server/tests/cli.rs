@@ -504,3 +504,33 @@ fn plain_http_is_served_on_loopback_only() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-key"));
 }
+
+#[test]
+fn a_hub_without_an_enrolment_says_what_it_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("hub.db");
+    let out = doorstep(
+        &[],
+        &[
+            "hub",
+            "--upstream",
+            "http://127.0.0.1:9",
+            "--store",
+            store.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--code"), "{err}");
+    // Its store and key were made (encrypted, owner-only key); no token without enrolment.
+    assert!(store.exists());
+    let key = dir.path().join("hub.db.key");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(!dir.path().join("hub.db.token").exists());
+}

@@ -705,6 +705,27 @@ impl Server {
         on_console!(self, |b| b.import_bundle("cli", bytes, now)).map_err(|e| e.to_string())
     }
 
+    /// A new commune lead of commune A, added at the console, and an enrolment code for their
+    /// device (the station hub enrols with one).
+    pub fn commune_lead_code(&self, name: &str) -> (Uuid, String) {
+        let now = wall_ms();
+        on_console!(self, |b| {
+            let id = b
+                .add_officer(
+                    "cli",
+                    name,
+                    doorstep_core::Role::CommuneLead,
+                    COMMUNE_A,
+                    now,
+                )
+                .expect("add a commune lead");
+            let code = b
+                .issue_enrol_code("cli", id, 60, now)
+                .expect("an enrolment code");
+            (id, code.code)
+        })
+    }
+
     /// A device's area bundle, made the console's way (`doorstep bundle area --device D`);
     /// the error's text if it is refused.
     pub fn area_bundle(&self, device: Uuid) -> Result<Vec<u8>, String> {
