@@ -190,9 +190,23 @@ struct Client<'a> {
     tail_pulled: bool,
     /// Push requests (own work or relayed runs) answered in this sync.
     pushes: u32,
+    /// The server said, with a push's answer, that this device is revoked.
+    revoked: bool,
 }
 
 impl<'a> Client<'a> {
+    /// `401 revoked` when a push's answer said the device was revoked (its wipe order kept).
+    fn check_revoked(&mut self) -> Result<()> {
+        if std::mem::take(&mut self.revoked) {
+            return Err(Error::Http {
+                status: 401,
+                code: "unauthorized".into(),
+                message: "this device was revoked".into(),
+            });
+        }
+        Ok(())
+    }
+
     fn new(config: &'a SyncConfig) -> Result<Self> {
         check_base_url(&config.base_url)?;
         if config.deadline.is_some_and(|d| d.is_zero()) {
@@ -223,6 +237,7 @@ impl<'a> Client<'a> {
             push_pull: true,
             tail_pulled: false,
             pushes: 0,
+            revoked: false,
         })
     }
 
@@ -690,7 +705,11 @@ fn push_then_pull(
             push: push(device_time_ms),
             pull: ask.request(device_time_ms),
         },
-        |r: &PushPullResponse| r.pull.server_time_ms,
+        |r: &PushPullResponse| {
+            r.pull
+                .as_ref()
+                .map_or(r.push.server_time_ms, |p| p.server_time_ms)
+        },
     );
     let both = match answer {
         Ok(both) => both,
@@ -700,7 +719,15 @@ fn push_then_pull(
         }
         Err(e) => return Err(e),
     };
-    client.tail_pulled = !take_page(store, client, &both.pull, progress)?;
+    match (both.pull, both.wipe) {
+        (Some(page), _) => client.tail_pulled = !take_page(store, client, &page, progress)?,
+        (None, order) => {
+            // Revoked while the push was applied: the caller counts the push, then the sync
+            // ends as a refused request would, and the order is obeyed.
+            client.wipe = order;
+            client.revoked = true;
+        }
+    }
     Ok(Some(both.push))
 }
 
@@ -773,6 +800,7 @@ fn push_all(
             ops: sent,
             remaining,
         });
+        client.check_revoked()?;
     }
 }
 
@@ -838,6 +866,7 @@ fn relay_all(
         client.report.rejected.extend(resp.rejected);
         let delivered: Vec<&crate::sign::Segment> = segments.iter().collect();
         store.mark_delivered(&peer, &delivered)?;
+        client.check_revoked()?;
     }
 }
 

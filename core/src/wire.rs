@@ -173,7 +173,8 @@ pub struct PullResponse {
 
 /// A push and the pull after it in one request (`POST /v1/sync/push-pull`): the last push of a
 /// sync carries the pull that ends it, one round trip fewer on a slow link. The server applies
-/// the push, then answers the pull as `POST /v1/sync/pull` would.
+/// the push, then answers the pull as `POST /v1/sync/pull` would (or, for a device revoked
+/// meanwhile, gives its wipe order instead of the page).
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -190,8 +191,11 @@ pub struct PushPullRequest {
 pub struct PushPullResponse {
     /// The push's answer.
     pub push: PushResponse,
-    /// The pull's page.
-    pub pull: PullResponse,
+    /// The pull's page; absent when the device was revoked while its push was applied.
+    pub pull: Option<PullResponse>,
+    /// The server's signed order to erase the device's personal data, when it was revoked
+    /// while its push was applied (the push's answer still counts what was taken).
+    pub wipe: Option<crate::sign::WipeOrder>,
 }
 
 /// The body of every 4xx/5xx answer.

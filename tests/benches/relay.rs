@@ -171,8 +171,8 @@ fn main() {
          backup's end (generations), so it also pulls again what followed. The exchange's bytes are \
          the messages as the app would carry them (postcard, not compressed: a Bluetooth or Wi-Fi \
          link is not the 2G bottleneck). Not measured here: a day's sync over an emulated 40 kbit/s \
-         lossy link (`scripts/bench-link.sh`, `docs/bench/link.md`) and the station hub (not \
-         built)."
+         lossy link (`scripts/bench-link.sh`, `docs/bench/link.md`) and the station hub \
+         (`scripts/bench-hub.sh`, `docs/bench/hub.md`)."
     );
     let yes = |ok: bool| if ok { "yes" } else { "**no**" };
     let mut rows = String::new();

@@ -279,9 +279,8 @@ pub(super) async fn push(
 ///
 /// A revoked device is answered `401` with its wipe order before anything is applied (it
 /// pushes alone, then wipes). Otherwise the push is applied as `POST /v1/sync/push` would,
-/// the device is checked again (revoked meanwhile: `401`, and the pushed operations come
-/// back as duplicates in its last push) and the pull is answered as `POST /v1/sync/pull`
-/// would.
+/// the device is checked again (revoked meanwhile: the answer has the push's result, no page
+/// and the wipe order) and the pull is answered as `POST /v1/sync/pull` would.
 #[utoipa::path(post, path = "/v1/sync/push-pull", tag = "sync",
     params(("Content-Encoding" = Option<String>, Header, description = "`gzip` or `zstd` if the body is compressed (answered 415 otherwise)"),
         ("Accept-Encoding" = Option<String>, Header, description = "`zstd, gzip` for a compressed answer")),
@@ -302,10 +301,13 @@ pub(super) async fn push_pull(
     let dev = device(&state, &headers).await?;
     let (format, req): (Format, PushPullRequest) = request(&state, &headers, body).await?;
     let push = push_ops(&state, dev, None, req.push).await?;
-    // Revoked while the push was applied: the pull is refused, as `POST /v1/sync/pull` would.
-    let dev = device(&state, &headers).await?;
-    let pull = pull_ops(&state, dev, req.pull).await?;
-    respond(&state, format, &PushPullResponse { push, pull })
+    // Revoked while the push was applied: no page, the wipe order instead (the push's answer
+    // still says what was taken).
+    let (pull, wipe) = match device_or_revoked(&state, &headers).await? {
+        (dev, None) => (Some(pull_ops(&state, dev, req.pull).await?), None),
+        (_, Some(order)) => (None, Some(order)),
+    };
+    respond(&state, format, &PushPullResponse { push, pull, wipe })
 }
 
 /// Apply a push of `dev` (`revoked`: its wipe order, if it was revoked).
