@@ -133,25 +133,9 @@ pub fn open(bytes: &[u8], recipient_key: &SigningKey, server_public: &[u8]) -> R
     if !sign::verify_certificate(server_public, &env.sender) {
         return Err(bad("a bundle from a device this server certified"));
     }
-    let sender_key: [u8; 32] = env
-        .sender
-        .public_key
-        .as_slice()
-        .try_into()
-        .map_err(|_| bad("a bundle from a device this server certified"))?;
-    let sig: [u8; 64] = env
-        .signature
-        .as_slice()
-        .try_into()
-        .map_err(|_| bad("a bundle signed by its sender"))?;
-    VerifyingKey::from_bytes(&sender_key)
-        .and_then(|k| {
-            k.verify_strict(
-                &env.signed_bytes(),
-                &ed25519_dalek::Signature::from_bytes(&sig),
-            )
-        })
-        .map_err(|_| bad("a bundle signed by its sender (altered or forged)"))?;
+    if !signed_by(&env.sender.public_key, &env.signed_bytes(), &env.signature) {
+        return Err(bad("a bundle signed by its sender (altered or forged)"));
+    }
     let plain = decrypt_with(recipient_key, &env.ephemeral, &env.nonce, &env.ciphertext)?;
     let runs: Vec<WireRun> =
         postcard::from_bytes(&plain).map_err(|_| bad("a bundle whose runs decode"))?;
@@ -265,24 +249,28 @@ pub fn open_area(bytes: &[u8], recipient_key: &SigningKey, server_public: &[u8])
     if env.recipient != me {
         return Err(bad("a bundle made for this device"));
     }
-    let server: [u8; 32] = server_public
-        .try_into()
-        .map_err(|_| bad("a bundle signed by this device's server"))?;
-    let sig: [u8; 64] = env
-        .signature
-        .as_slice()
-        .try_into()
-        .map_err(|_| bad("a bundle signed by this device's server"))?;
-    VerifyingKey::from_bytes(&server)
-        .and_then(|k| {
-            k.verify_strict(
-                &env.signed_bytes(),
-                &ed25519_dalek::Signature::from_bytes(&sig),
-            )
-        })
-        .map_err(|_| bad("a bundle signed by this device's server (altered or forged)"))?;
+    if !signed_by(server_public, &env.signed_bytes(), &env.signature) {
+        return Err(bad(
+            "a bundle signed by this device's server (altered or forged)",
+        ));
+    }
     let plain = decrypt_with(recipient_key, &env.ephemeral, &env.nonce, &env.ciphertext)?;
     postcard::from_bytes(&plain).map_err(|_| bad("a bundle whose pages decode"))
+}
+
+/// Whether `signature` is `public`'s Ed25519 signature of `message` (malformed keys and
+/// signatures are not).
+fn signed_by(public: &[u8], message: &[u8], signature: &[u8]) -> bool {
+    let (Ok(public), Ok(signature)) = (
+        <[u8; 32]>::try_from(public),
+        <[u8; 64]>::try_from(signature),
+    ) else {
+        return false;
+    };
+    VerifyingKey::from_bytes(&public).is_ok_and(|k| {
+        k.verify_strict(message, &ed25519_dalek::Signature::from_bytes(&signature))
+            .is_ok()
+    })
 }
 
 fn zstd_compress(b: &[u8]) -> Result<Vec<u8>> {

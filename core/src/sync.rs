@@ -686,6 +686,30 @@ fn take_page(
     Ok(page.has_more)
 }
 
+/// Send a push (`make` builds it), carrying the sync's final pull when it `ends` the sync and
+/// the server takes both at once.
+fn push(
+    store: &mut Store,
+    client: &mut Client<'_>,
+    ends: bool,
+    make: impl Fn(i64) -> PushRequest,
+    progress: &mut dyn FnMut(SyncProgress),
+) -> Result<PushResponse> {
+    if ends {
+        if let Some(resp) = push_then_pull(store, client, &make, progress)? {
+            return Ok(resp);
+        }
+    }
+    let token = client.config.token.clone();
+    client.post(
+        store,
+        "/v1/sync/push",
+        Some(&token),
+        make,
+        |r: &PushResponse| r.server_time_ms,
+    )
+}
+
 /// Send `push` with the pull that ends the sync in one request (`/v1/sync/push-pull`) and apply
 /// the page; `None` if the server does not know that route (an older server: the caller pushes
 /// alone, and the sync ends with its own pull).
@@ -761,24 +785,7 @@ fn push_all(
             && store
                 .undelivered(&push_key(client.config), false, None, 1)?
                 .is_empty();
-        let combined = if ends {
-            push_then_pull(store, client, make, progress)?
-        } else {
-            None
-        };
-        let resp = match combined {
-            Some(resp) => resp,
-            None => {
-                let token = client.config.token.clone();
-                client.post(
-                    store,
-                    "/v1/sync/push",
-                    Some(&token),
-                    make,
-                    |r: &PushResponse| r.server_time_ms,
-                )?
-            }
-        };
+        let resp = push(store, client, ends, make, progress)?;
         client.pushes += 1;
         client.report.pushed += resp.applied;
         client.report.push_duplicates += resp.duplicates;
@@ -842,24 +849,7 @@ fn relay_all(
         };
         // The last request before the final pull carries it.
         let ends = client.push_pull && fetched == runs.len() && fetched < 64;
-        let combined = if ends {
-            push_then_pull(store, client, make, progress)?
-        } else {
-            None
-        };
-        let resp = match combined {
-            Some(resp) => resp,
-            None => {
-                let token = client.config.token.clone();
-                client.post(
-                    store,
-                    "/v1/sync/push",
-                    Some(&token),
-                    make,
-                    |r: &PushResponse| r.server_time_ms,
-                )?
-            }
-        };
+        let resp = push(store, client, ends, make, progress)?;
         client.pushes += 1;
         client.report.relayed += resp.applied;
         client.report.push_duplicates += resp.duplicates;

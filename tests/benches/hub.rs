@@ -7,17 +7,13 @@
 //!
 //! `cargo bench -p doorstep-tests --bench hub [-- --quick]`
 
-use doorstep_core::Store;
-use doorstep_server::hub::{Hub, HubConfig};
 use doorstep_tests::actions;
 use doorstep_tests::harness::{Device, OfficerSpec, Server, COMMUNE_A};
+use doorstep_tests::hub::TestHub;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::fmt::Write as _;
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const PHONES: usize = 20;
 const DAY_ACTIONS: usize = 190;
@@ -38,15 +34,6 @@ fn median(mut xs: Vec<f64>) -> f64 {
     xs[xs.len() / 2]
 }
 
-fn with_hub(d: &mut Device, addr: std::net::SocketAddr) -> u64 {
-    let placeholder = Store::open_in_memory(Default::default()).unwrap();
-    let store = Mutex::new(std::mem::replace(&mut d.store, placeholder));
-    let mut s = TcpStream::connect(addr).unwrap();
-    let r = doorstep_core::peer_stream::exchange_over(&store, &mut s).unwrap();
-    d.store = store.into_inner().unwrap();
-    r.ops_sent
-}
-
 struct Round {
     hub_ms: f64,
     hub_ops: u64,
@@ -58,33 +45,14 @@ struct Round {
 fn round(seed: u64) -> Round {
     let mut server = Server::start(&officers(), 40, 3);
     let url = server.url();
-    let (_, code) = server.commune_lead_code("Trưởng Công an xã");
+    // The hub's commune lead first: the phones learn of it at their first sync.
+    let hub = TestHub::start(&server, &url, 3);
     let mut phones: Vec<Device> = (0..PHONES)
         .map(|i| server.enrol_device(i / 2, &format!("p{i}"), 0))
         .collect();
     for p in &mut phones {
         p.sync(&url).unwrap();
     }
-    let dir = tempfile::tempdir().unwrap();
-    let hub = Arc::new(
-        Hub::open(&HubConfig {
-            upstream: url.clone(),
-            store: dir.path().join("hub.db"),
-            code: Some(code),
-            every: Duration::from_secs(3600),
-            trusted_ca_pem: None,
-            attempts: 3,
-        })
-        .unwrap(),
-    );
-    hub.sync_upstream().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let serving = {
-        let (hub, stop) = (hub.clone(), stop.clone());
-        std::thread::spawn(move || hub.serve_phones(listener, stop))
-    };
     let mut rng = StdRng::seed_from_u64(seed);
     // Day 1 through the hub.
     for p in &mut phones {
@@ -92,13 +60,14 @@ fn round(seed: u64) -> Round {
     }
     let t = Instant::now();
     for p in &mut phones {
-        with_hub(p, addr);
+        hub.exchange(p);
     }
     let exchanges_ms = t.elapsed().as_secs_f64() * 1000.0;
     let t = Instant::now();
-    let relayed = hub.sync_upstream().unwrap();
+    let relayed = hub.hub.sync_upstream().unwrap();
     let hub_ms = t.elapsed().as_secs_f64() * 1000.0;
     assert!(relayed.rejected.is_empty(), "{:?}", relayed.rejected);
+    assert!(relayed.relayed > 0, "the hub relayed nothing: {relayed:?}");
     // Day 2 by the phones' own syncs (after a sync that catches each phone up).
     for p in &mut phones {
         p.sync(&url).unwrap();
@@ -116,8 +85,6 @@ fn round(seed: u64) -> Round {
             .pushed;
     }
     let direct_ms = t.elapsed().as_secs_f64() * 1000.0;
-    stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    serving.join().unwrap().unwrap();
     Round {
         hub_ms,
         hub_ops: relayed.relayed,

@@ -10,6 +10,7 @@
 
 pub mod actions;
 pub mod harness;
+pub mod hub;
 pub mod pgmirror;
 pub mod proxy;
 pub mod scope;
