@@ -45,6 +45,57 @@ pub struct HubConfig {
     pub attempts: u32,
 }
 
+impl HubConfig {
+    /// From `doorstep hub`'s arguments (the authority's PEM read from its file), each request
+    /// tried 3 times.
+    pub fn from_args(
+        upstream: String,
+        store: PathBuf,
+        code: Option<String>,
+        every_secs: u64,
+        trusted_ca: Option<PathBuf>,
+    ) -> anyhow::Result<HubConfig> {
+        let trusted_ca_pem = match trusted_ca {
+            Some(p) => Some(
+                std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?,
+            ),
+            None => None,
+        };
+        Ok(HubConfig {
+            upstream,
+            store,
+            code,
+            every: Duration::from_secs(every_secs.max(1)),
+            trusted_ca_pem,
+            attempts: 3,
+        })
+    }
+}
+
+/// `doorstep hub`: open the hub, serve the phones on `listen` and sync with the province server
+/// until `wait` returns (the binary waits for SIGINT or SIGTERM).
+pub fn command(
+    config: HubConfig,
+    listen: &str,
+    wait: impl FnOnce() + Send + 'static,
+) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .init();
+    let hub = Arc::new(Hub::open(&config)?);
+    let listener = TcpListener::bind(listen).with_context(|| format!("listening on {listen}"))?;
+    tracing::info!(%listen, upstream = %config.upstream, "station hub serving the phones");
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            wait();
+            stop.store(true, Ordering::SeqCst);
+        });
+    }
+    hub.run(listener, stop)
+}
+
 /// A running hub's store and its credentials.
 pub struct Hub {
     store: Arc<Mutex<Store>>,

@@ -131,22 +131,19 @@ fn main() -> anyhow::Result<()> {
             listen,
             every_secs,
             trusted_ca,
-        } => hub(
-            doorstep_server::hub::HubConfig {
-                upstream,
-                store,
-                code,
-                every: std::time::Duration::from_secs(every_secs.max(1)),
-                attempts: 3,
-                trusted_ca_pem: match trusted_ca {
-                    Some(p) => Some(
-                        std::fs::read_to_string(&p)
-                            .with_context(|| format!("reading {}", p.display()))?,
-                    ),
-                    None => None,
-                },
-            },
+        } => doorstep_server::hub::command(
+            doorstep_server::hub::HubConfig::from_args(
+                upstream, store, code, every_secs, trusted_ca,
+            )?,
             &listen,
+            || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    rt.block_on(shutdown_signal());
+                }
+            },
         ),
         Command::National {
             config,
@@ -382,31 +379,6 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-/// `doorstep hub`: serve the phones and sync with the province server until SIGINT or SIGTERM.
-fn hub(config: doorstep_server::hub::HubConfig, listen: &str) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .init();
-    let hub = std::sync::Arc::new(doorstep_server::hub::Hub::open(&config)?);
-    let listener =
-        std::net::TcpListener::bind(listen).with_context(|| format!("listening on {listen}"))?;
-    tracing::info!(%listen, upstream = %config.upstream, "station hub serving the phones");
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
-            if let Ok(rt) = rt {
-                rt.block_on(shutdown_signal());
-            }
-            stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        });
-    }
-    hub.run(listener, stop)
-}
-
 fn console(db: Database, command: Command) -> anyhow::Result<()> {
     let b = db.open()?;
     let now = now_ms();
@@ -562,40 +534,11 @@ fn console(db: Database, command: Command) -> anyhow::Result<()> {
         } => {
             let bytes = std::fs::read(&file)
                 .with_context(|| format!("reading the bundle {}", file.display()))?;
-            let r = b.import_bundle(CLI_ACTOR, &bytes, now)?;
-            println!(
-                "bundle from device {}: {} runs, {} applied, {} duplicates, {} refused",
-                r.sender,
-                r.runs,
-                r.applied,
-                r.duplicates,
-                r.rejected.len()
-            );
-            let mut reasons: Vec<&str> = r.rejected.iter().map(|x| x.reason.as_str()).collect();
-            reasons.sort_unstable();
-            reasons.dedup();
-            for reason in reasons {
-                let n = r.rejected.iter().filter(|x| x.reason == reason).count();
-                println!("refused {reason}: {n}");
-            }
+            println!("{}", b.import_bundle(CLI_ACTOR, &bytes, now)?.summary());
         }
         Command::Bundle {
             command: BundleCommand::Area { device, out },
-        } => {
-            let area = b.area_bundle(CLI_ACTOR, device, now)?;
-            // Written beside, then renamed: a cut leaves no half bundle under the name.
-            let tmp = out.with_extension("partial");
-            std::fs::write(&tmp, &area.bytes)
-                .with_context(|| format!("writing {}", tmp.display()))?;
-            std::fs::rename(&tmp, &out).with_context(|| format!("writing {}", out.display()))?;
-            println!(
-                "area of device {device}: {} pages, {} operations, {} bytes in {}",
-                area.pages,
-                area.ops,
-                area.bytes.len(),
-                out.display()
-            );
-        }
+        } => println!("{}", b.area_bundle(CLI_ACTOR, device, now)?.write_to(&out)?),
         Command::Officer {
             command: OfficerCommand::Add { name, role, unit },
         } => {

@@ -25,6 +25,27 @@ pub struct BundleImport {
     pub rejected: Vec<Rejected>,
 }
 
+impl BundleImport {
+    /// What the console prints: the counts, then each refusal reason with its count.
+    pub fn summary(&self) -> String {
+        let mut out = format!(
+            "bundle from device {}: {} runs, {} applied, {} duplicates, {} refused",
+            self.sender,
+            self.runs,
+            self.applied,
+            self.duplicates,
+            self.rejected.len()
+        );
+        let reasons: std::collections::BTreeSet<&str> =
+            self.rejected.iter().map(|x| x.reason.as_str()).collect();
+        for reason in reasons {
+            let n = self.rejected.iter().filter(|x| x.reason == reason).count();
+            out.push_str(&format!("\nrefused {reason}: {n}"));
+        }
+        out
+    }
+}
+
 impl<S: Storage + ?Sized> Backend<S> {
     /// Open a bundle sealed for this server and apply its runs as relayed pushes.
     pub fn import_bundle(&self, actor: &str, bytes: &[u8], now_ms: i64) -> Result<BundleImport> {
@@ -77,6 +98,8 @@ impl<S: Storage + ?Sized> Backend<S> {
 /// What an area bundle holds ([`Backend::area_bundle`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AreaBundle {
+    /// The device it is for.
+    pub device_id: uuid::Uuid,
     /// The sealed bundle.
     pub bytes: Vec<u8>,
     /// Pull pages in it.
@@ -163,6 +186,32 @@ impl<S: Storage + ?Sized> Backend<S> {
                 &format!("pages={pages} ops={ops} bytes={}", bytes.len()),
             )
         })?;
-        Ok(AreaBundle { bytes, pages, ops })
+        Ok(AreaBundle {
+            device_id,
+            bytes,
+            pages,
+            ops,
+        })
+    }
+}
+
+impl AreaBundle {
+    /// Write the bundle to `out` (beside it first, then renamed: a cut leaves no half bundle
+    /// under the name); what the console prints.
+    pub fn write_to(&self, out: &std::path::Path) -> Result<String> {
+        let io = |e: std::io::Error| {
+            ServerError::Internal(format!("writing the bundle {}: {e}", out.display()))
+        };
+        let tmp = out.with_extension("partial");
+        std::fs::write(&tmp, &self.bytes).map_err(io)?;
+        std::fs::rename(&tmp, out).map_err(io)?;
+        Ok(format!(
+            "area of device {}: {} pages, {} operations, {} bytes in {}",
+            self.device_id,
+            self.pages,
+            self.ops,
+            self.bytes.len(),
+            out.display()
+        ))
     }
 }
