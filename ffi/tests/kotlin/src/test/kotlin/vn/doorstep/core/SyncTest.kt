@@ -40,6 +40,23 @@ class SyncTest {
         }
     }
 
+    /**
+     * Province command's phone on a running server at [url] (enrolled with [leadCode]): the village, the campaign and the roster, with each of [fields] assigned to
+     * the village, pushed to the server.
+     */
+    private fun commandPhone(url: String, leadCode: String, vararg fields: String) {
+        val c = FieldStore.open(File(dir, "command.db").path, Fixtures.key)
+        val cToken = c.enrol(url, leadCode, "command phone").token
+        c.sync(url, cToken, null)
+        c.importUnitsCsv(Fixtures.villagesCsv)
+        c.sync(url, cToken, null)
+        val campaign = Fixtures.campaign(c)
+        c.putCampaign(campaign)
+        c.importRoster(campaign.id, Fixtures.roster)
+        for (f in fields) c.assignVillage(f, Fixtures.VILLAGE)
+        assertTrue(c.sync(url, cToken, null).refused.isEmpty())
+    }
+
     @Test
     fun `a second device's changes arrive after both sync`() {
         doorstep("units", "import", Fixtures.unitsCsv.path)
@@ -123,17 +140,7 @@ class SyncTest {
         val twoCode = doorstep("enrol-code", "--officer", two)
         val url = serve()
 
-        val c = FieldStore.open(File(dir, "command.db").path, Fixtures.key)
-        val cToken = c.enrol(url, leadCode, "command phone").token
-        c.sync(url, cToken, null)
-        c.importUnitsCsv(Fixtures.villagesCsv)
-        c.sync(url, cToken, null)
-        val campaign = Fixtures.campaign(c)
-        c.putCampaign(campaign)
-        c.importRoster(campaign.id, Fixtures.roster)
-        c.assignVillage(one, Fixtures.VILLAGE)
-        c.assignVillage(two, Fixtures.VILLAGE)
-        assertTrue(c.sync(url, cToken, null).refused.isEmpty())
+        commandPhone(url, leadCode, one, two)
 
         val a = FieldStore.open(File(dir, "one.db").path, Fixtures.key)
         val aToken = a.enrol(url, oneCode, "phone one").token
@@ -191,16 +198,7 @@ class SyncTest {
         val fieldCode = doorstep("enrol-code", "--officer", field)
         val url = serve()
 
-        val c = FieldStore.open(File(dir, "command.db").path, Fixtures.key)
-        val cToken = c.enrol(url, leadCode, "command phone").token
-        c.sync(url, cToken, null)
-        c.importUnitsCsv(Fixtures.villagesCsv)
-        c.sync(url, cToken, null)
-        val campaign = Fixtures.campaign(c)
-        c.putCampaign(campaign)
-        c.importRoster(campaign.id, Fixtures.roster)
-        c.assignVillage(field, Fixtures.VILLAGE)
-        assertTrue(c.sync(url, cToken, null).refused.isEmpty())
+        commandPhone(url, leadCode, field)
 
         val b = FieldStore.open(File(dir, "new.db").path, Fixtures.key)
         val enrolment = b.enrol(url, fieldCode, "new phone")
