@@ -98,7 +98,12 @@ pub fn command(
 
 /// A running hub's store and its credentials.
 pub struct Hub {
+    /// The handle the phones' exchanges use.
     store: Arc<Mutex<Store>>,
+    /// A second handle on the same file for the upstream sync, so that a sync waiting on a
+    /// slow or silent link never holds up the phones (SQLite orders the two handles' writes;
+    /// the hub makes no operations of its own, so nothing is numbered twice).
+    upstream_store: Mutex<Store>,
     upstream: String,
     token: String,
     trusted_ca_pem: Option<String>,
@@ -133,8 +138,14 @@ impl Hub {
                 e.token
             }
         };
+        drop(store);
+        let open = || {
+            Store::open_encrypted(&config.store, &key, Options::default())
+                .with_context(|| format!("opening the hub's store {}", config.store.display()))
+        };
         Ok(Hub {
-            store: Arc::new(Mutex::new(store)),
+            store: Arc::new(Mutex::new(open()?)),
+            upstream_store: Mutex::new(open()?),
             upstream: config.upstream.clone(),
             token,
             trusted_ca_pem: config.trusted_ca_pem.clone(),
@@ -148,7 +159,10 @@ impl Hub {
         let mut config = SyncConfig::new(&self.upstream, &self.token);
         config.trusted_ca_pem = self.trusted_ca_pem.clone();
         config.max_attempts = self.attempts;
-        let mut store = self.store.lock().unwrap_or_else(|p| p.into_inner());
+        let mut store = self
+            .upstream_store
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         doorstep_core::sync::sync(&mut store, &config, &mut |_| {})
     }
 
