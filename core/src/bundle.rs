@@ -133,7 +133,7 @@ pub fn open(bytes: &[u8], recipient_key: &SigningKey, server_public: &[u8]) -> R
     if !sign::verify_certificate(server_public, &env.sender) {
         return Err(bad("a bundle from a device this server certified"));
     }
-    if !signed_by(&env.sender.public_key, &env.signed_bytes(), &env.signature) {
+    if !sign::verify_digest(&env.sender.public_key, &env.signed_bytes(), &env.signature) {
         return Err(bad("a bundle signed by its sender (altered or forged)"));
     }
     let plain = decrypt_with(recipient_key, &env.ephemeral, &env.nonce, &env.ciphertext)?;
@@ -249,28 +249,13 @@ pub fn open_area(bytes: &[u8], recipient_key: &SigningKey, server_public: &[u8])
     if env.recipient != me {
         return Err(bad("a bundle made for this device"));
     }
-    if !signed_by(server_public, &env.signed_bytes(), &env.signature) {
+    if !sign::verify_digest(server_public, &env.signed_bytes(), &env.signature) {
         return Err(bad(
             "a bundle signed by this device's server (altered or forged)",
         ));
     }
     let plain = decrypt_with(recipient_key, &env.ephemeral, &env.nonce, &env.ciphertext)?;
     postcard::from_bytes(&plain).map_err(|_| bad("a bundle whose pages decode"))
-}
-
-/// Whether `signature` is `public`'s Ed25519 signature of `message` (malformed keys and
-/// signatures are not).
-fn signed_by(public: &[u8], message: &[u8], signature: &[u8]) -> bool {
-    let (Ok(public), Ok(signature)) = (
-        <[u8; 32]>::try_from(public),
-        <[u8; 64]>::try_from(signature),
-    ) else {
-        return false;
-    };
-    VerifyingKey::from_bytes(&public).is_ok_and(|k| {
-        k.verify_strict(message, &ed25519_dalek::Signature::from_bytes(&signature))
-            .is_ok()
-    })
 }
 
 fn zstd_compress(b: &[u8]) -> Result<Vec<u8>> {

@@ -4,8 +4,10 @@
 //! The library makes and reads messages; the app moves them. Each side calls
 //! [`Exchange::start`] and sends what it returns, then hands every message it receives to
 //! [`Exchange::receive`] and sends what that returns, until [`Exchange::is_done`]. Messages
-//! are postcard bytes ([`PeerMessage`]); the order is: `Hello` both ways, then each side's
-//! `Runs` and its `Done`.
+//! are postcard bytes ([`PeerMessage`]); the order is: `Hello` both ways (a certificate and a
+//! fresh challenge), `Proof` both ways (the challenge signed with the certificate's key: a
+//! certificate alone proves nothing, it travels with every run), then each side's `Runs` and
+//! its `Done`. Nothing is given to, or taken from, a side before its `Proof` checks out.
 //!
 //! Scoped both ways:
 //! - a phone gives the other only signed runs of field work (households, residents, visits,
@@ -26,6 +28,7 @@ use crate::segments::{op_village, SignedRun};
 use crate::sign::{self, DeviceCertificate, Segment, SegmentRefusal};
 use crate::store::Store;
 use crate::{Entity, Field, Key, Value};
+use ed25519_dalek::Signer;
 use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -55,11 +58,20 @@ pub enum PeerMessage {
         certificate: DeviceCertificate,
         /// `(replica, contiguous counter)` for every replica the sender holds.
         vector: Vec<(Uuid, u64)>,
+        /// Fresh random bytes the other side must sign (`Proof`): a certificate alone proves
+        /// nothing, since certificates travel with every run.
+        challenge: [u8; 32],
     },
     /// Signed runs the receiver lacks.
     Runs(Vec<WireRun>),
     /// The sender has sent everything it will.
     Done,
+    /// The sender's signature, with its certificate's key, of the other side's challenge and
+    /// both devices' ids ([`sign::peer_proof_digest`]). Nothing is given before it checks out.
+    Proof {
+        /// The signature.
+        signature: Vec<u8>,
+    },
 }
 
 impl PeerMessage {
@@ -106,7 +118,11 @@ struct Peer {
 pub struct Exchange {
     server_key: Vec<u8>,
     me: DeviceCertificate,
+    /// The challenge this side's `Hello` sent.
+    challenge: [u8; 32],
     peer: Option<Peer>,
+    /// Whether the peer proved it holds its certificate's key.
+    proven: bool,
     sent: Vec<Segment>,
     done_sent: bool,
     done_received: bool,
@@ -126,7 +142,9 @@ impl Exchange {
         Ok(Exchange {
             server_key,
             me,
+            challenge: rand::random(),
             peer: None,
+            proven: false,
             sent: Vec::new(),
             done_sent: false,
             done_received: false,
@@ -145,6 +163,7 @@ impl Exchange {
         let hello = PeerMessage::Hello {
             certificate: self.me.clone(),
             vector,
+            challenge: self.challenge,
         };
         Ok(self.out(&hello))
     }
@@ -156,10 +175,33 @@ impl Exchange {
             PeerMessage::Hello {
                 certificate,
                 vector,
-            } => self.hello(store, certificate, vector),
+                challenge,
+            } => self.hello(store, certificate, vector, challenge),
+            PeerMessage::Proof { signature } => {
+                let peer = self
+                    .peer
+                    .as_ref()
+                    .ok_or_else(|| Error::invalid("message", "Hello before Proof"))?;
+                let digest = sign::peer_proof_digest(
+                    &self.challenge,
+                    peer.certificate.device_id,
+                    self.me.device_id,
+                );
+                if !sign::verify_digest(&peer.certificate.public_key, &digest, &signature) {
+                    return Err(Error::invalid(
+                        "proof",
+                        "the signature of this exchange's challenge by the key of the \
+                         certificate presented",
+                    ));
+                }
+                self.proven = true;
+                self.give(store)
+            }
             PeerMessage::Runs(runs) => {
-                if self.peer.is_none() {
-                    return Err(Error::invalid("message", "Hello before Runs"));
+                // Runs are signed by their authors, but taking them marks them as held by the
+                // peer: only a peer that proved its certificate may say so.
+                if !self.proven {
+                    return Err(Error::invalid("message", "Hello and Proof before Runs"));
                 }
                 for run in runs {
                     self.take(store, run)?;
@@ -203,22 +245,38 @@ impl Exchange {
         Ok(format!("device {}", peer.certificate.device_id))
     }
 
+    /// The peer's `Hello`: its certificate checked with the server's key; the answer is this
+    /// side's `Proof` of its own key (nothing is given before the peer's `Proof`).
     fn hello(
         &mut self,
         store: &mut Store,
         certificate: DeviceCertificate,
         vector: Vec<(Uuid, u64)>,
+        challenge: [u8; 32],
     ) -> Result<Vec<Vec<u8>>> {
+        if self.peer.is_some() {
+            return Err(Error::invalid("message", "one Hello"));
+        }
         if !sign::verify_certificate(&self.server_key, &certificate) {
             return Err(Error::invalid(
                 "certificate",
                 "a device certificate of this phone's server",
             ));
         }
+        let digest = sign::peer_proof_digest(&challenge, self.me.device_id, certificate.device_id);
+        let signature = store.signing_key()?.sign(&digest).to_bytes().to_vec();
         self.peer = Some(Peer {
             certificate,
             vector: vector.into_iter().collect(),
         });
+        Ok(vec![self.out(&PeerMessage::Proof { signature })])
+    }
+
+    /// The peer proved its key: give it the runs of its villages it lacks, then `Done`.
+    fn give(&mut self, store: &mut Store) -> Result<Vec<Vec<u8>>> {
+        if self.done_sent {
+            return Err(Error::invalid("message", "one Proof"));
+        }
         let peer = self.peer.as_ref().map(|p| &p.certificate);
         let officer = peer.map_or(Uuid::nil(), |c| c.officer_id);
         let villages: Vec<String> = officer_villages(store.connection(), officer)?

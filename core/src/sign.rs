@@ -206,6 +206,25 @@ pub fn verify_certificate(server_public_key: &[u8], c: &DeviceCertificate) -> bo
     verify(server_public_key, &certificate_digest(c), &c.signature).is_ok()
 }
 
+const PEER_PROOF_DOMAIN: &[u8] = b"doorstep peer proof v1\0";
+
+/// What the device `prover` signs to show the device `verifier`, in an exchange, that it holds
+/// the key of the certificate it presented: `verifier`'s fresh challenge and both ids.
+pub fn peer_proof_digest(challenge: &[u8; 32], prover: Uuid, verifier: Uuid) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(PEER_PROOF_DOMAIN);
+    h.update(challenge);
+    h.update(prover.as_bytes());
+    h.update(verifier.as_bytes());
+    h.finalize().into()
+}
+
+/// Whether `signature` is `public_key`'s signature of the 32-byte `digest` (malformed keys and
+/// signatures are not).
+pub fn verify_digest(public_key: &[u8], digest: &[u8], signature: &[u8]) -> bool {
+    <&[u8; 32]>::try_from(digest).is_ok_and(|d| verify(public_key, d, signature).is_ok())
+}
+
 fn verify(public_key: &[u8], digest: &[u8; 32], signature: &[u8]) -> Result<(), ()> {
     let key: [u8; PUBLIC_KEY_LEN] = public_key.try_into().map_err(|_| ())?;
     let key = VerifyingKey::from_bytes(&key).map_err(|_| ())?;

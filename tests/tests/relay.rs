@@ -4,7 +4,7 @@
 //! refused with a reason and nothing of them stored. On SQLite and, with
 //! `DOORSTEP_TEST_BACKEND=postgres`, on PostgreSQL.
 
-use doorstep_core::exchange::{exchange_in_memory, Exchange};
+use doorstep_core::exchange::{exchange_in_memory, Exchange, PeerMessage};
 use doorstep_core::wire::{PushRequest, PushResponse, PROTOCOL_VERSION};
 use doorstep_core::{Op, Store};
 use doorstep_tests::harness::{wall_ms, Device, OfficerSpec, Server, COMMUNE_A};
@@ -488,4 +488,60 @@ fn forged_altered_truncated_unknown_revoked_and_out_of_scope_runs_are_refused() 
             resp.rejected
         );
     }
+}
+
+/// A certificate is not an identity: certificates travel with every run and bundle, so a
+/// device that presents another's (on the hub's LAN, say) but cannot sign the exchange's
+/// challenge with its key gets nothing, and the runs it sends are not taken.
+#[test]
+fn a_borrowed_certificate_gets_nothing() {
+    use ed25519_dalek::Signer;
+    let mut server = Server::start(&team(), 4, 2);
+    let url = server.url();
+    let mut a = server.enrol_device(0, "a", 0);
+    let b = server.enrol_device(1, "b", 0);
+    sync(&mut a, &url);
+    let mut rng = StdRng::seed_from_u64(143);
+    actions::random_work(&mut a, &server.world, &mut rng, 10);
+    let borrowed = b.store.certificate().unwrap().unwrap();
+    let mut x = Exchange::new(&a.store).unwrap();
+    let PeerMessage::Hello { challenge, .. } =
+        PeerMessage::decode(&x.start(&a.store).unwrap()).unwrap()
+    else {
+        panic!("the first message is a Hello");
+    };
+    let hello = PeerMessage::Hello {
+        certificate: borrowed.clone(),
+        vector: Vec::new(),
+        challenge: [7; 32],
+    };
+    let out = x.receive(&mut a.store, &hello.encode()).unwrap();
+    // A answers with its own proof, and nothing else.
+    assert_eq!(out.len(), 1);
+    assert!(matches!(
+        PeerMessage::decode(&out[0]).unwrap(),
+        PeerMessage::Proof { .. }
+    ));
+    assert!(x
+        .receive(&mut a.store, &PeerMessage::Runs(Vec::new()).encode())
+        .is_err());
+    // The challenge signed with a key that is not the certificate's: refused, nothing given.
+    let digest = doorstep_core::sign::peer_proof_digest(
+        &challenge,
+        borrowed.device_id,
+        a.store.certificate().unwrap().unwrap().device_id,
+    );
+    let forged = PeerMessage::Proof {
+        signature: doorstep_core::sign::new_key()
+            .sign(&digest)
+            .to_bytes()
+            .to_vec(),
+    };
+    let e = x.receive(&mut a.store, &forged.encode()).unwrap_err();
+    assert!(
+        matches!(e, doorstep_core::Error::Invalid { field: "proof", .. }),
+        "{e}"
+    );
+    assert!(!x.is_done());
+    assert_eq!(x.report().runs_sent, 0, "{:?}", x.report());
 }
