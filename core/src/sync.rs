@@ -659,31 +659,51 @@ fn take_page(
     page: &PullResponse,
     progress: &mut dyn FnMut(SyncProgress),
 ) -> Result<bool> {
-    let key = pull_key(client.config);
-    let dropped = crate::lease::Dropped {
-        villages: &page.dropped,
-        households: &page.dropped_households,
-        residents: &page.dropped_residents,
-    };
-    let (applied, forgotten) = store.apply_pull_page(&page.ops, &key, &page.cursor, &dropped)?;
+    let (applied, forgotten) = apply_page(
+        store,
+        page,
+        &pull_key(client.config),
+        &push_key(client.config),
+        None,
+    )?;
     client.report.forgotten += forgotten as u64;
-    store.set_lease(page.lease_until_ms)?;
     client.report.pulled += applied.applied as u64;
     client.report.pull_duplicates += applied.duplicates as u64;
     progress(SyncProgress::Pulled {
         ops: client.report.pulled + client.report.pull_duplicates,
         more: page.has_more,
     });
-    if !page.has_more {
+    Ok(page.has_more)
+}
+
+/// Apply a pull page of the server whose cursors are `pull` and `push`, with the page's cursor
+/// (or `keep_cursor`, which then also leaves the push cursor alone), and renew the lease;
+/// what was applied and how many were erased.
+fn apply_page(
+    store: &mut Store,
+    page: &PullResponse,
+    pull: &str,
+    push: &str,
+    keep_cursor: Option<&str>,
+) -> Result<(crate::store::ApplyReport, usize)> {
+    let dropped = crate::lease::Dropped {
+        villages: &page.dropped,
+        households: &page.dropped_households,
+        residents: &page.dropped_residents,
+    };
+    let cursor = keep_cursor.unwrap_or(&page.cursor);
+    let applied = store.apply_pull_page(&page.ops, pull, cursor, &dropped)?;
+    store.set_lease(page.lease_until_ms)?;
+    if !page.has_more && keep_cursor.is_none() {
         // What the server's database holds of this replica now is where pushing starts,
         // whatever it acknowledged before: a server restored from a backup gets the lost
         // operations again. And no counter it has processed is ever issued again.
         store.reserve_counters_through(page.held)?;
-        store.set_cursor(&push_key(client.config), &page.held.to_string())?;
+        store.set_cursor(push, &page.held.to_string())?;
         // Runs of others the server already holds are not relayed.
-        store.mark_held(&push_key(client.config), &page.held_others)?;
+        store.mark_held(push, &page.held_others)?;
     }
-    Ok(page.has_more)
+    Ok(applied)
 }
 
 /// Send a push (`make` builds it), carrying the sync's final pull when it `ends` the sync and
@@ -904,22 +924,10 @@ pub fn import_area_bundle(store: &mut Store, bytes: &[u8], base_url: &str) -> Re
         ..AreaImport::default()
     };
     for page in &area.pages {
-        let dropped = crate::lease::Dropped {
-            villages: &page.dropped,
-            households: &page.dropped_households,
-            residents: &page.dropped_residents,
-        };
-        let cursor = own_cursor.as_deref().unwrap_or(&page.cursor);
-        let (applied, forgotten) = store.apply_pull_page(&page.ops, &pull, cursor, &dropped)?;
+        let (applied, forgotten) = apply_page(store, page, &pull, &push, own_cursor.as_deref())?;
         report.applied += applied.applied as u64;
         report.duplicates += applied.duplicates as u64;
         report.forgotten += forgotten as u64;
-        store.set_lease(page.lease_until_ms)?;
-        if !page.has_more && own_cursor.is_none() {
-            store.reserve_counters_through(page.held)?;
-            store.set_cursor(&push, &page.held.to_string())?;
-            store.mark_held(&push, &page.held_others)?;
-        }
     }
     Ok(report)
 }
