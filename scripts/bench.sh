@@ -52,7 +52,12 @@ section_core() {
   echo "running: cargo bench -p doorstep-core --bench core -- $*" >&2
   if [ -n "$PAGE_ONLY" ]; then
     [ -f "$raw" ] || { echo "bench.sh --page-only: no $raw (run the core suite once)" >&2; exit 1; }
-    REUSED+=("core ($(date -u -r "$raw" '+%Y-%m-%d %H:%M UTC'))")
+    local at from
+    at=$(date -u -r "$raw" '+%Y-%m-%d %H:%M UTC')
+    # Sections a partial run carried over keep the date they were measured (FROM lines).
+    from=$(awk -F'\t' '$1 == "FROM" { n = n (n ? ", " : "") $2; w = $3 }
+      END { if (n) printf "sections %s of %s, the others of", n, w }' "$raw")
+    REUSED+=("core (${from:+$from }$at)")
   else
     cargo bench -p doorstep-core --bench core -- "$@" >"$WORK/core-run.txt"
     local names
