@@ -399,7 +399,7 @@ fn is_field_work(op: &Op) -> bool {
     match &op.body {
         OpBody::Set { entity, .. } => matches!(entity, Entity::Household | Entity::Resident),
         OpBody::Visit(_) | OpBody::Assist(_) | OpBody::Retract { .. } => true,
-        OpBody::Session(_) | OpBody::Outreach(_) => false,
+        OpBody::Session(_) | OpBody::Outreach(_) | OpBody::Redact(_) => false,
     }
 }
 

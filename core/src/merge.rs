@@ -32,6 +32,13 @@ pub struct Deferred {
     households: BTreeSet<String>,
     /// Households whose latest visit may have changed (after a retraction).
     last_visits: BTreeSet<String>,
+    /// Whether the store ever compacted its log ([`crate::redact`]): then a fact arriving
+    /// after its redaction, or a personal value arriving superseded, is erased as it lands.
+    pub(crate) watch: bool,
+    /// Whether the batch asks for the log to be compacted before it commits.
+    pub(crate) compact: bool,
+    /// Whether the batch left an erased value in the log, for the next compaction.
+    pub(crate) dirty: bool,
 }
 
 impl Deferred {
@@ -63,6 +70,29 @@ impl Deferred {
 /// log (so it is new to this replica), holds a write transaction, and calls
 /// [`Deferred::flush`] before committing.
 pub fn materialize(conn: &Connection, op: &Op, deferred: &mut Deferred) -> Result<()> {
+    materialize_body(conn, op, deferred)?;
+    if deferred.watch {
+        // A fact whose redaction came first is stored without its erased values.
+        let fact = match &op.body {
+            OpBody::Visit(v) => Some(v.id),
+            OpBody::Assist(a) => Some(a.id),
+            OpBody::Session(x) => Some(x.id),
+            OpBody::Outreach(x) => Some(x.id),
+            OpBody::Retract { fact_id, .. } => Some(*fact_id),
+            _ => None,
+        };
+        if let Some(id) = fact {
+            let id = id.to_string();
+            if crate::redact::is_redacted(conn, &id)? {
+                crate::redact::strip(conn, &id)?;
+                deferred.dirty = true;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn materialize_body(conn: &Connection, op: &Op, deferred: &mut Deferred) -> Result<()> {
     match &op.body {
         OpBody::Set {
             entity,
@@ -216,6 +246,11 @@ pub fn materialize(conn: &Connection, op: &Op, deferred: &mut Deferred) -> Resul
             ])?;
             Ok(())
         }
+        OpBody::Redact(r) => {
+            crate::redact::apply(conn, r)?;
+            deferred.compact = true;
+            Ok(())
+        }
         OpBody::Outreach(x) => {
             conn.prepare_cached(
                 "INSERT INTO outreach (id, unit_code, officer_id, kind, at_ms, day, place, people,
@@ -347,11 +382,35 @@ fn set_fields(
         None => (Stamps::default(), None),
     };
     let stamp = op.stamp();
+    let had: Vec<Field> = if deferred.watch {
+        fields
+            .iter()
+            .map(|(f, _)| *f)
+            .filter(|f| stamps.get(*f).is_some())
+            .collect()
+    } else {
+        Vec::new()
+    };
     let winners: Vec<(Field, &Value)> = fields
         .iter()
         .filter(|(f, _)| stamps.offer(*f, stamp))
         .map(|(f, v)| (*f, v))
         .collect();
+    if deferred.watch
+        && fields.iter().any(|(f, v)| {
+            crate::redact::is_personal(entity, *f)
+                && match winners.iter().find(|(w, _)| w == f) {
+                    // A value superseded as it lands.
+                    None => *v != Value::Null,
+                    // Or one it supersedes (a held register had a winner).
+                    Some(_) => had.contains(f),
+                }
+        })
+    {
+        // After a compaction, a personal value superseded stays in the log only until the next
+        // one ([`crate::redact`]): this store compacts again after its next sync.
+        deferred.dirty = true;
+    }
     if winners.is_empty() {
         return Ok(()); // Older (or the same) writes: every field keeps its winner.
     }

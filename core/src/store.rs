@@ -117,6 +117,14 @@ pub struct Store {
     pub(crate) key: Option<StoreKey>,
     /// What the offline lease's clock saw last (`crate::lease`).
     pub(crate) lease_clock: std::sync::Mutex<crate::lease::LeaseClock>,
+    /// Whether to keep the operations compaction rewrites ([`Store::take_rewritten`]).
+    pub(crate) keep_rewritten: bool,
+    /// The operations compaction rewrote since the last [`Store::take_rewritten`].
+    pub(crate) rewritten: Vec<Op>,
+    /// What the last compaction of the log did.
+    pub(crate) last_compaction: crate::redact::CompactReport,
+    /// Whether the log was ever compacted (read once, [`crate::redact::compacted`]).
+    pub(crate) compacted: Option<bool>,
 }
 
 impl std::fmt::Debug for Store {
@@ -343,6 +351,10 @@ impl Store {
             clock_offset_ms,
             key,
             lease_clock: std::sync::Mutex::new(lease_clock),
+            keep_rewritten: false,
+            rewritten: Vec::new(),
+            last_compaction: Default::default(),
+            compacted: None,
         })
     }
 
@@ -482,6 +494,10 @@ impl Store {
         }
         let mut ops = Vec::with_capacity(bodies.len());
         let mut deferred = Deferred::default();
+        deferred.watch = match self.compacted {
+            Some(c) => c,
+            None => *self.compacted.insert(crate::redact::compacted(&tx)?),
+        };
         for body in bodies {
             let op = Op {
                 replica,
@@ -500,6 +516,15 @@ impl Store {
             ops.push(op);
         }
         deferred.flush(&tx)?;
+        if deferred.compact {
+            // A redaction made here (the server's retention or erasure) compacts the log in
+            // the same transaction.
+            let keep = self.keep_rewritten.then_some(&mut self.rewritten);
+            self.last_compaction = crate::redact::compact_log(&tx, replica, keep)?;
+            self.compacted = Some(true);
+        } else if deferred.dirty {
+            crate::redact::mark_pending(&tx)?;
+        }
         // Nothing else to write: this replica's counter and latest stamp are those of its last
         // operation in the log (`last_local`), which keeps a saved visit to the fewest pages.
         tx.commit()?;
@@ -672,6 +697,10 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut deferred = Deferred::default();
+        deferred.watch = match self.compacted {
+            Some(c) => c,
+            None => *self.compacted.insert(crate::redact::compacted(&tx)?),
+        };
         for op in ops {
             if let Some(check) = check.as_mut() {
                 // Only operations new to this replica are shown to the check.
@@ -707,6 +736,13 @@ impl Store {
         deferred.flush(&tx)?;
         for replica in &touched {
             advance_contiguous(&tx, replica)?;
+        }
+        if deferred.compact {
+            let keep = self.keep_rewritten.then_some(&mut self.rewritten);
+            self.last_compaction = crate::redact::compact_log(&tx, self.replica, keep)?;
+            self.compacted = Some(true);
+        } else if deferred.dirty {
+            crate::redact::mark_pending(&tx)?;
         }
         let out = finish(&tx, &applied)?;
         save_hlc(&tx, hlc.last())?;
@@ -767,6 +803,7 @@ impl Store {
             ("sessions", "id"),
             ("outreach", "id"),
             ("retractions", "fact_id"),
+            ("redactions", "fact_id"),
             ("account_state", "resident_id"),
             ("oplog", "replica, counter"),
         ];

@@ -413,6 +413,26 @@ pub enum CampaignCommand {
         #[arg(long)]
         unit: String,
     },
+    /// Set how many days after its last day the campaign keeps personal data (default 90).
+    Retention {
+        /// The campaign's id.
+        #[arg(long)]
+        campaign: Uuid,
+        /// Days, 0-3650.
+        #[arg(long)]
+        days: i64,
+    },
+    /// Erase the campaign's personal data once its retention has run out (phone numbers,
+    /// notes, locations, ID numbers no longer needed), on the server and, at their next sync,
+    /// on every phone; the report counts stay. `serve` does it by itself when it is due.
+    Purge {
+        /// The campaign's id.
+        #[arg(long)]
+        campaign: Uuid,
+        /// Erase now, before the retention has run out.
+        #[arg(long)]
+        early: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

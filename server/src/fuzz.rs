@@ -260,6 +260,7 @@ fn texts(op: &Op) -> Vec<&str> {
                 .into_iter()
                 .chain(o.note.as_deref()),
         ),
+        OpBody::Redact(r) => out.push(r.area.as_str()),
     }
     out
 }

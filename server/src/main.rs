@@ -454,6 +454,12 @@ fn console(db: Database, command: Command) -> anyhow::Result<()> {
             )?;
             println!("{id}");
         }
+        Command::Campaign {
+            command: CampaignCommand::Retention { campaign, days },
+        } => b.set_retention(CLI_ACTOR, campaign, days, now)?,
+        Command::Campaign {
+            command: CampaignCommand::Purge { campaign, early },
+        } => println!("{}", b.purge_line(CLI_ACTOR, campaign, early, now)?),
         Command::Roster {
             command: RosterCommand::Import { campaign, file },
         } => {

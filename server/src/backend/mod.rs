@@ -19,6 +19,7 @@ mod batch;
 mod bundle;
 pub(crate) mod console;
 mod resident;
+pub mod retention;
 
 use crate::error::Result;
 use crate::storage::{Once, Storage, Tables};

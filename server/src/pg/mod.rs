@@ -102,6 +102,22 @@ impl std::fmt::Debug for PgStorage {
     }
 }
 
+/// Rewrite in the feed the operations the view's compaction rewrote (retention,
+/// `doorstep_core::redact`): the feed is the log phones and other instances read.
+fn rewrite_feed(store: &mut Store, c: &mut impl GenericClient) -> Result<()> {
+    for op in store.take_rewritten() {
+        c.execute(
+            "UPDATE feed SET op = $3 WHERE replica = $1 AND counter = $2",
+            &[
+                &op.replica.0.as_bytes().as_slice(),
+                &(op.counter as i64),
+                &op.encode(),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
 /// The sentinel error that rolls a dry run back.
 const DRY_RUN: &str = "dry run: rolled back on purpose";
 
@@ -124,6 +140,8 @@ fn dry_run(
             Err::<(), _>(doorstep_core::Error::Decode(DRY_RUN.into()))
         },
     );
+    // Nothing a rolled-back apply compacted is to be rewritten in the feed.
+    drop(store.take_rewritten());
     match (outcome, taken) {
         (Err(_), Some(taken)) => Ok(taken),
         (Err(e), None) => Err(e.into()),
@@ -269,6 +287,8 @@ impl PgStorage {
             store.set_cursor(&peer, "0")?;
         }
         view_rebase(&mut store, &peer, &lineage)?;
+        // What compaction rewrites in the view is rewritten in the feed too (`rewrite_feed`).
+        store.keep_rewritten(true);
         // The console's counters start past every one a lost history may have issued.
         let floor = store.now_ms().max(0) as u64;
         store.reserve_counters_through(floor)?;
@@ -332,6 +352,7 @@ impl PgStorage {
             let ops: Vec<Op> = rows.into_iter().map(|(_, op)| op).collect();
             store.apply_ops_with_cursor(&ops, &self.peer, &last.to_string())?;
             self.journal.record(&ops);
+            rewrite_feed(store, c)?;
             after = last;
         }
     }
@@ -478,7 +499,9 @@ impl Storage for PgStorage {
     ) -> Result<()> {
         self.feed_write(false, &mut |store, tx| {
             scope::remember_console_moves(store.connection())?;
-            let filed = write(store).and_then(|()| self.send_own_ops(store, tx));
+            let filed = write(store)
+                .and_then(|()| self.send_own_ops(store, tx))
+                .and_then(|_| rewrite_feed(store, tx));
             scope::forget_console_moves(store.connection())?;
             filed?;
             finish(&mut PgTables(tx))
