@@ -92,12 +92,11 @@ pub(crate) fn strip(conn: &Connection, fact_id: &str) -> Result<()> {
 /// (after the next sync on a device; the server's maintenance on a server).
 pub(crate) fn compacted(conn: &Connection) -> Result<bool> {
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "SELECT 1 FROM meta WHERE key = 'compacted'
              UNION ALL SELECT 1 FROM redactions LIMIT 1",
-            [],
-            |_| Ok(()),
-        )
+        )?
+        .query_row([], |_| Ok(()))
         .optional()?
         .is_some())
 }

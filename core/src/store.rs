@@ -123,7 +123,7 @@ pub struct Store {
     pub(crate) rewritten: Vec<Op>,
     /// What the last compaction of the log did.
     pub(crate) last_compaction: crate::redact::CompactReport,
-    /// Whether the log was ever compacted (read once, [`crate::redact::compacted`]).
+    /// `Some(true)` once the log was seen compacted ([`crate::redact::compacted`]).
     pub(crate) compacted: Option<bool>,
 }
 
@@ -494,9 +494,12 @@ impl Store {
         }
         let mut ops = Vec::with_capacity(bodies.len());
         let mut deferred = Deferred::default();
-        deferred.watch = match self.compacted {
-            Some(c) => c,
-            None => *self.compacted.insert(crate::redact::compacted(&tx)?),
+        deferred.watch = self.compacted == Some(true) || {
+            // Another handle (a console command, the hub's second handle) may have compacted:
+            // looked up until it is seen once, then remembered.
+            let c = crate::redact::compacted(&tx)?;
+            self.compacted = Some(c).filter(|c| *c);
+            c
         };
         for body in bodies {
             let op = Op {
@@ -697,9 +700,12 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut deferred = Deferred::default();
-        deferred.watch = match self.compacted {
-            Some(c) => c,
-            None => *self.compacted.insert(crate::redact::compacted(&tx)?),
+        deferred.watch = self.compacted == Some(true) || {
+            // Another handle (a console command, the hub's second handle) may have compacted:
+            // looked up until it is seen once, then remembered.
+            let c = crate::redact::compacted(&tx)?;
+            self.compacted = Some(c).filter(|c| *c);
+            c
         };
         for op in ops {
             if let Some(check) = check.as_mut() {

@@ -744,6 +744,13 @@ impl Server {
             .map_err(|e| e.to_string())
     }
 
+    /// Compact the server's log if that is pending, as `serve`'s maintenance does; how many
+    /// operations were rewritten.
+    pub fn compact(&self) -> usize {
+        let now = wall_ms();
+        on_console!(self, |b| b.compact_if_pending("retention", now)).expect("compact the log")
+    }
+
     /// Revoke a device through the admin API.
     pub fn revoke(&self, device: Uuid) {
         let r = reqwest::blocking::Client::new()
