@@ -93,6 +93,11 @@ pub enum Command {
         demo_seed: u64,
         // --- end demo ---
     },
+    /// PostgreSQL: this instance's view (the materialised store beside it).
+    View {
+        #[command(subcommand)]
+        command: ViewCommand,
+    },
     /// A consistent copy of the SQLite database (--db), taken while the server runs.
     ///
     /// The copy is written beside FILE and renamed into place once whole and checked; FILE
@@ -532,4 +537,12 @@ pub enum BundleCommand {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ViewCommand {
+    /// Store a snapshot of the view in the database, from which a new instance starts in
+    /// seconds instead of replaying the whole feed (`serve` publishes one by itself when the
+    /// feed has moved 200,000 operations past the latest).
+    Publish,
 }

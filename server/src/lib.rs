@@ -26,6 +26,7 @@ pub mod auth;
 pub mod authority;
 pub mod backend;
 pub mod backup;
+pub mod console_io;
 pub mod cursor;
 #[cfg(feature = "demo")]
 pub mod demo;

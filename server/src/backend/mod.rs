@@ -94,6 +94,12 @@ impl<S: Storage + ?Sized> Backend<S> {
         self.store.read_view(f)
     }
 
+    /// Publish a snapshot of this instance's view for new instances (PostgreSQL only; see
+    /// [`crate::storage::Storage::publish_view`]).
+    pub fn publish_view(&self, force: bool) -> Result<String> {
+        self.store.publish_view(force)
+    }
+
     /// What the core store applied lately (`crate::journal`), if the storage keeps it.
     pub fn journal(&self) -> Option<&crate::journal::Journal> {
         self.store.journal()

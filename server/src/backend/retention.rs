@@ -233,6 +233,12 @@ pub fn spawn_maintenance(
                 if n > 0 {
                     tracing::info!(rewritten = n, "operation log compacted");
                 }
+                // PostgreSQL: a fresh snapshot of the view for new instances, when due.
+                match b.publish_view(false) {
+                    Ok(line) => tracing::debug!("{line}"),
+                    Err(crate::error::ServerError::BadRequest(_)) => {}
+                    Err(e) => tracing::warn!(error = %e, "publishing the view failed"),
+                }
                 Ok(())
             })
             .await;
