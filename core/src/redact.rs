@@ -24,7 +24,6 @@ use crate::op::{Op, OpBody, Redaction, ReplicaId};
 use crate::segments::PUSH_PEER_PREFIX;
 use crate::{Result, Store};
 use rusqlite::{params, Connection, OptionalExtension};
-use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// The fields of an entity that hold personal data about a person or a household, and whose
@@ -238,31 +237,34 @@ fn covering_runs(
     Ok(out)
 }
 
-/// Rewrite every operation of the log that holds an erased value (see the module docs), in
-/// the caller's transaction. Rewritten operations are added to `rewritten` when given (a
-/// server keeping the log elsewhere too, PostgreSQL's feed, rewrites them there).
-pub fn compact_log(
-    conn: &Connection,
-    own: ReplicaId,
-    mut rewritten: Option<&mut Vec<Op>>,
-) -> Result<CompactReport> {
-    let mut report = CompactReport::default();
+/// Every operation of the log that holds an erased value, rewritten without it (not stored).
+fn collect_changes(conn: &Connection) -> Result<Vec<Op>> {
     let mut changes: Vec<Op> = Vec::new();
-    {
-        let mut stmt = conn.prepare("SELECT replica, counter, hlc, body FROM oplog")?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let op = Op::from_log(
-                &row.get::<_, Vec<u8>>(0)?,
-                row.get(1)?,
-                row.get(2)?,
-                &row.get::<_, Vec<u8>>(3)?,
-            )?;
-            if let Some(body) = redacted_body(conn, &op)? {
-                changes.push(Op { body, ..op });
-            }
+    let mut stmt = conn.prepare("SELECT replica, counter, hlc, body FROM oplog")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let op = Op::from_log(
+            &row.get::<_, Vec<u8>>(0)?,
+            row.get(1)?,
+            row.get(2)?,
+            &row.get::<_, Vec<u8>>(3)?,
+        )?;
+        if let Some(body) = redacted_body(conn, &op)? {
+            changes.push(Op { body, ..op });
         }
     }
+    Ok(changes)
+}
+
+/// Store the rewritten operations (those a signed run no server holds covers are withheld),
+/// in the caller's transaction.
+fn apply_changes(
+    conn: &Connection,
+    own: ReplicaId,
+    changes: Vec<Op>,
+    mut rewritten: Option<&mut Vec<Op>>,
+    report: &mut CompactReport,
+) -> Result<()> {
     let acked = own_acked(conn)?;
     for op in changes {
         let runs = covering_runs(conn, own, acked, &op)?;
@@ -290,18 +292,46 @@ pub fn compact_log(
             out.push(op);
         }
     }
+    Ok(())
+}
+
+/// Set the store's compaction flags: compacted; pending again only if something was withheld
+/// (a value erased by a write while the compaction ran set it itself).
+fn finish(conn: &Connection, report: &CompactReport) -> Result<()> {
     conn.execute(
         "INSERT INTO meta (key, value) VALUES ('compacted', 1)
          ON CONFLICT (key) DO UPDATE SET value = 1",
         [],
     )?;
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES ('compact_pending', ?1)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [i64::from(report.withheld > 0)],
-    )?;
+    if report.withheld > 0 {
+        mark_pending(conn)?;
+    }
+    Ok(())
+}
+
+fn clear_pending(conn: &Connection) -> Result<()> {
+    conn.execute("DELETE FROM meta WHERE key = 'compact_pending'", [])?;
+    Ok(())
+}
+
+/// Rewrite every operation of the log that holds an erased value (see the module docs), in
+/// the caller's transaction. Rewritten operations are added to `rewritten` when given (a
+/// server keeping the log elsewhere too, PostgreSQL's feed, rewrites them there).
+pub fn compact_log(
+    conn: &Connection,
+    own: ReplicaId,
+    rewritten: Option<&mut Vec<Op>>,
+) -> Result<CompactReport> {
+    let mut report = CompactReport::default();
+    clear_pending(conn)?;
+    let changes = collect_changes(conn)?;
+    apply_changes(conn, own, changes, rewritten, &mut report)?;
+    finish(conn, &report)?;
     Ok(report)
 }
+
+/// How many rewritten operations one transaction of [`Store::compact_log`] stores.
+const REWRITES_PER_TRANSACTION: usize = 5_000;
 
 /// Note that the log holds an erased value the next compaction removes.
 pub(crate) fn mark_pending(conn: &Connection) -> Result<()> {
@@ -329,11 +359,30 @@ pub(crate) fn pending(conn: &Connection) -> Result<bool> {
 impl Store {
     /// Rewrite every operation of the log that holds an erased value ([`compact_log`]), in one
     /// transaction.
+    ///
+    /// The log is read in one read transaction, and the rewrites are stored a few thousand per
+    /// write transaction: other writers wait for one of those at most, not for the whole log
+    /// (a value erased meanwhile marks the next compaction due; nothing erased comes back).
     pub fn compact_log(&mut self) -> Result<CompactReport> {
-        let tx = self.conn.unchecked_transaction()?;
-        let keep = self.keep_rewritten.then_some(&mut self.rewritten);
-        let report = compact_log(&tx, self.replica, keep)?;
-        tx.commit()?;
+        clear_pending(&self.conn)?;
+        let changes = {
+            let tx = self.conn.unchecked_transaction()?;
+            let changes = collect_changes(&tx)?;
+            tx.commit()?;
+            changes
+        };
+        let mut report = CompactReport::default();
+        let mut changes = changes.into_iter().peekable();
+        while changes.peek().is_some() {
+            let part: Vec<Op> = changes.by_ref().take(REWRITES_PER_TRANSACTION).collect();
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let keep = self.keep_rewritten.then_some(&mut self.rewritten);
+            apply_changes(&tx, self.replica, part, keep, &mut report)?;
+            tx.commit()?;
+        }
+        finish(&self.conn, &report)?;
         self.last_compaction = report;
         self.compacted = Some(true);
         Ok(report)
@@ -443,144 +492,149 @@ impl Store {
             return Err(crate::Error::invalid("unit_code", "an existing unit code"));
         }
         let mut report = PurgeReport::default();
-        let (ops, ()) = self.write(|store| {
-            let conn = &store.conn;
-            conn.execute("DROP TABLE IF EXISTS temp.purge_units", [])?;
-            conn.execute("CREATE TEMP TABLE purge_units (code TEXT PRIMARY KEY)", [])?;
-            for u in &units {
-                conn.execute("INSERT INTO temp.purge_units (code) VALUES (?1)", [u])?;
-            }
-            let mut bodies = Vec::new();
-            let mut areas: BTreeMap<String, Vec<Uuid>> = BTreeMap::new();
-            // Households' notes.
-            let mut stmt = conn.prepare(
-                "SELECT h.id, h.village_code, h.stamps FROM households h
-                 WHERE h.village_code IN (SELECT code FROM temp.purge_units)
-                   AND h.note IS NOT NULL ORDER BY h.id",
-            )?;
-            let rows: Vec<(String, String, Option<Vec<u8>>)> = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<std::result::Result<_, _>>()?;
-            for (id, village, stamps) in rows {
-                let stamps = Stamps::decode(stamps.as_deref())?;
-                if !written_before(&stamps, Field::Note, until_ms) {
-                    continue;
-                }
-                let key = Key::Uuid(Uuid::parse_str(&id).map_err(|e| {
-                    crate::Error::Decode(format!("household id: {e}"))
-                })?);
-                let ops = store.changed_fields(
-                    Entity::Household,
-                    &key,
-                    vec![(Field::Note, Value::Null)],
-                )?;
-                if !ops.is_empty() {
-                    report.households += 1;
-                    areas.entry(village).or_default();
-                    bodies.extend(ops);
-                }
-            }
-            // Residents' phone numbers, notes, and ID numbers no longer needed.
-            let mut stmt = conn.prepare(
-                "SELECT r.id, h.village_code, r.stamps, r.phone IS NOT NULL, r.note IS NOT NULL,
-                        r.id_number IS NOT NULL
-                          AND (r.deleted = 1 OR coalesce(a.level2, 0) = 2)
-                 FROM residents r JOIN households h ON h.id = r.household_id
-                 LEFT JOIN account_state a ON a.resident_id = r.id
-                 WHERE h.village_code IN (SELECT code FROM temp.purge_units)
-                   AND (r.phone IS NOT NULL OR r.note IS NOT NULL OR r.id_number IS NOT NULL)
-                 ORDER BY r.id",
-            )?;
-            #[allow(clippy::type_complexity)]
-            let rows: Vec<(String, String, Option<Vec<u8>>, bool, bool, bool)> = stmt
-                .query_map([], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
-                })?
-                .collect::<std::result::Result<_, _>>()?;
-            for (id, village, stamps, phone, note, id_number) in rows {
-                let stamps = Stamps::decode(stamps.as_deref())?;
-                let fields: Vec<(Field, Value)> = [
-                    (Field::Phone, phone),
-                    (Field::Note, note),
-                    (Field::IdNumber, id_number),
-                ]
-                .into_iter()
-                .filter(|(f, held)| *held && written_before(&stamps, *f, until_ms))
-                .map(|(f, _)| (f, Value::Null))
-                .collect();
-                if fields.is_empty() {
-                    continue;
-                }
-                let key = Key::Uuid(Uuid::parse_str(&id).map_err(|e| {
-                    crate::Error::Decode(format!("resident id: {e}"))
-                })?);
-                let ops = store.changed_fields(Entity::Resident, &key, fields)?;
-                if !ops.is_empty() {
-                    report.residents += 1;
-                    areas.entry(village).or_default();
-                    bodies.extend(ops);
-                }
-            }
-            // Facts with a note, a location or a retraction reason.
-            let mut stmt = conn.prepare(
-                "SELECT v.id, h.village_code FROM visits v JOIN households h ON h.id = v.household_id
-                 LEFT JOIN retractions x ON x.fact_id = v.id
-                 WHERE h.village_code IN (SELECT code FROM temp.purge_units) AND v.at_ms < ?1
-                   AND (v.note IS NOT NULL OR v.lat_e6 IS NOT NULL OR v.lon_e6 IS NOT NULL
-                        OR x.reason IS NOT NULL)
-                 UNION ALL
-                 SELECT s.id, h.village_code FROM assists s JOIN residents r ON r.id = s.resident_id
-                 JOIN households h ON h.id = r.household_id
-                 LEFT JOIN retractions x ON x.fact_id = s.id
-                 WHERE h.village_code IN (SELECT code FROM temp.purge_units) AND s.at_ms < ?1
-                   AND (s.note IS NOT NULL OR x.reason IS NOT NULL)
-                 UNION ALL
-                 SELECT s.id, s.unit_code FROM sessions s LEFT JOIN retractions x ON x.fact_id = s.id
-                 WHERE s.unit_code IN (SELECT code FROM temp.purge_units) AND s.starts_at_ms < ?1
-                   AND (s.note IS NOT NULL OR x.reason IS NOT NULL)
-                 UNION ALL
-                 SELECT o.id, o.unit_code FROM outreach o LEFT JOIN retractions x ON x.fact_id = o.id
-                 WHERE o.unit_code IN (SELECT code FROM temp.purge_units) AND o.at_ms < ?1
-                   AND (o.note IS NOT NULL OR x.reason IS NOT NULL)
-                 ORDER BY 2, 1",
-            )?;
-            let rows: Vec<(String, String)> = stmt
-                .query_map([until_ms], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<std::result::Result<_, _>>()?;
-            for (id, area) in rows {
-                let id = Uuid::parse_str(&id)
-                    .map_err(|e| crate::Error::Decode(format!("fact id: {e}")))?;
-                areas.entry(area).or_default().push(id);
-                report.facts += 1;
-            }
-            conn.execute("DROP TABLE temp.purge_units", [])?;
-            for (area, facts) in areas {
-                let mut chunks: Vec<Vec<Uuid>> = facts
-                    .chunks(Redaction::MAX_FACTS)
-                    .map(<[Uuid]>::to_vec)
-                    .collect();
-                if chunks.is_empty() {
-                    // No fact here, but values were erased: the village's devices compact.
-                    chunks.push(Vec::new());
-                }
-                for facts in chunks {
-                    bodies.push(OpBody::Redact(Redaction {
-                        area: area.clone(),
-                        facts,
-                    }));
-                    report.redactions += 1;
-                }
-            }
-            Ok((bodies, ()))
-        })?;
-        let compaction = if ops.is_empty() {
-            // Nothing new to erase: compact what may have been left (signed runs delivered since).
+        // One write per unit (other writers wait for one unit at most), one compaction at the
+        // end; a crash in between leaves the compaction due, and a purge again finishes it.
+        self.defer_compaction = true;
+        let mut made = 0;
+        let written = units.iter().try_for_each(|unit| {
+            let (ops, ()) = self.write(|store| purge_unit(store, unit, until_ms, &mut report))?;
+            made += ops.len();
+            Ok::<(), crate::Error>(())
+        });
+        self.defer_compaction = false;
+        written?;
+        let compaction = if made == 0 {
             self.compact_if_pending()?.unwrap_or_default()
         } else {
-            self.last_compaction
+            self.compact_log()?
         };
         report.rewritten = compaction.rewritten;
         report.withheld = compaction.withheld;
         Ok(report)
     }
+}
+
+/// The operations that erase `unit`'s personal values written before `until_ms` (households
+/// and residents of a village; facts of its households and residents, and sessions and outreach
+/// filed under it), with the redactions of its facts.
+fn purge_unit(
+    store: &Store,
+    unit: &str,
+    until_ms: i64,
+    report: &mut PurgeReport,
+) -> Result<(Vec<OpBody>, ())> {
+    let conn = &store.conn;
+    let mut bodies = Vec::new();
+    let mut changed = false;
+    // Households' notes.
+    let rows: Vec<(String, Option<Vec<u8>>)> = conn
+        .prepare_cached(
+            "SELECT id, stamps FROM households
+             WHERE village_code = ?1 AND note IS NOT NULL ORDER BY id",
+        )?
+        .query_map([unit], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<std::result::Result<_, _>>()?;
+    for (id, stamps) in rows {
+        let stamps = Stamps::decode(stamps.as_deref())?;
+        if !written_before(&stamps, Field::Note, until_ms) {
+            continue;
+        }
+        let key = Key::Uuid(
+            Uuid::parse_str(&id).map_err(|e| crate::Error::Decode(format!("household id: {e}")))?,
+        );
+        let ops =
+            store.changed_fields(Entity::Household, &key, vec![(Field::Note, Value::Null)])?;
+        if !ops.is_empty() {
+            report.households += 1;
+            changed = true;
+            bodies.extend(ops);
+        }
+    }
+    // Residents' phone numbers, notes, and ID numbers no longer needed.
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(String, Option<Vec<u8>>, bool, bool, bool)> = conn
+        .prepare_cached(
+            "SELECT r.id, r.stamps, r.phone IS NOT NULL, r.note IS NOT NULL,
+                    r.id_number IS NOT NULL AND (r.deleted = 1 OR coalesce(a.level2, 0) = 2)
+             FROM households h JOIN residents r ON r.household_id = h.id
+             LEFT JOIN account_state a ON a.resident_id = r.id
+             WHERE h.village_code = ?1
+               AND (r.phone IS NOT NULL OR r.note IS NOT NULL OR r.id_number IS NOT NULL)
+             ORDER BY r.id",
+        )?
+        .query_map([unit], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?
+        .collect::<std::result::Result<_, _>>()?;
+    for (id, stamps, phone, note, id_number) in rows {
+        let stamps = Stamps::decode(stamps.as_deref())?;
+        let fields: Vec<(Field, Value)> = [
+            (Field::Phone, phone),
+            (Field::Note, note),
+            (Field::IdNumber, id_number),
+        ]
+        .into_iter()
+        .filter(|(f, held)| *held && written_before(&stamps, *f, until_ms))
+        .map(|(f, _)| (f, Value::Null))
+        .collect();
+        if fields.is_empty() {
+            continue;
+        }
+        let key = Key::Uuid(
+            Uuid::parse_str(&id).map_err(|e| crate::Error::Decode(format!("resident id: {e}")))?,
+        );
+        let ops = store.changed_fields(Entity::Resident, &key, fields)?;
+        if !ops.is_empty() {
+            report.residents += 1;
+            changed = true;
+            bodies.extend(ops);
+        }
+    }
+    // Facts with a note, a location or a retraction reason.
+    let facts: Vec<String> = conn
+        .prepare_cached(
+            "SELECT v.id FROM households h JOIN visits v ON v.household_id = h.id
+             LEFT JOIN retractions x ON x.fact_id = v.id
+             WHERE h.village_code = ?1 AND v.at_ms < ?2
+               AND (v.note IS NOT NULL OR v.lat_e6 IS NOT NULL OR v.lon_e6 IS NOT NULL
+                    OR x.reason IS NOT NULL)
+             UNION ALL
+             SELECT s.id FROM households h JOIN residents r ON r.household_id = h.id
+             JOIN assists s ON s.resident_id = r.id
+             LEFT JOIN retractions x ON x.fact_id = s.id
+             WHERE h.village_code = ?1 AND s.at_ms < ?2
+               AND (s.note IS NOT NULL OR x.reason IS NOT NULL)
+             UNION ALL
+             SELECT s.id FROM sessions s LEFT JOIN retractions x ON x.fact_id = s.id
+             WHERE s.unit_code = ?1 AND s.starts_at_ms < ?2
+               AND (s.note IS NOT NULL OR x.reason IS NOT NULL)
+             UNION ALL
+             SELECT o.id FROM outreach o LEFT JOIN retractions x ON x.fact_id = o.id
+             WHERE o.unit_code = ?1 AND o.at_ms < ?2
+               AND (o.note IS NOT NULL OR x.reason IS NOT NULL)
+             ORDER BY 1",
+        )?
+        .query_map(params![unit, until_ms], |r| r.get(0))?
+        .collect::<std::result::Result<_, _>>()?;
+    let mut ids = Vec::with_capacity(facts.len());
+    for id in facts {
+        ids.push(Uuid::parse_str(&id).map_err(|e| crate::Error::Decode(format!("fact id: {e}")))?);
+    }
+    report.facts += ids.len();
+    let mut chunks: Vec<Vec<Uuid>> = ids
+        .chunks(Redaction::MAX_FACTS)
+        .map(<[Uuid]>::to_vec)
+        .collect();
+    if chunks.is_empty() && changed {
+        // No fact here, but values were erased: the unit's devices compact their logs.
+        chunks.push(Vec::new());
+    }
+    for facts in chunks {
+        bodies.push(OpBody::Redact(Redaction {
+            area: unit.to_owned(),
+            facts,
+        }));
+        report.redactions += 1;
+    }
+    Ok((bodies, ()))
 }

@@ -123,6 +123,9 @@ pub struct Store {
     pub(crate) rewritten: Vec<Op>,
     /// What the last compaction of the log did.
     pub(crate) last_compaction: crate::redact::CompactReport,
+    /// Whether a redaction written here marks the compaction due instead of running it
+    /// (`Store::purge_personal` writes one unit at a time and compacts once).
+    pub(crate) defer_compaction: bool,
     /// `Some(true)` once the log was seen compacted ([`crate::redact::compacted`]).
     pub(crate) compacted: Option<bool>,
 }
@@ -355,6 +358,7 @@ impl Store {
             rewritten: Vec::new(),
             last_compaction: Default::default(),
             compacted: None,
+            defer_compaction: false,
         })
     }
 
@@ -519,13 +523,13 @@ impl Store {
             ops.push(op);
         }
         deferred.flush(&tx)?;
-        if deferred.compact {
-            // A redaction made here (the server's retention or erasure) compacts the log in
-            // the same transaction.
+        if deferred.compact && !self.defer_compaction {
+            // A redaction made here (a resident's erasure) compacts the log in the same
+            // transaction; a purge, made in many, compacts once at its end.
             let keep = self.keep_rewritten.then_some(&mut self.rewritten);
             self.last_compaction = crate::redact::compact_log(&tx, replica, keep)?;
             self.compacted = Some(true);
-        } else if deferred.dirty {
+        } else if deferred.dirty || deferred.compact {
             crate::redact::mark_pending(&tx)?;
         }
         // Nothing else to write: this replica's counter and latest stamp are those of its last

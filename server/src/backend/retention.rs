@@ -118,9 +118,22 @@ impl<S: Storage + ?Sized> Backend<S> {
                 r.due()
             )));
         }
-        let until = r.campaign_end_ms();
+        self.purge_written_before(actor, campaign, r.campaign_end_ms(), now_ms)
+    }
+
+    /// The purge of [`Backend::purge_campaign`], of the values written (and facts recorded)
+    /// before `until_ms` instead of before the end of the campaign's last day, whatever its
+    /// retention (a benchmark whose data was generated after its campaign's dates uses it).
+    pub fn purge_written_before(
+        &self,
+        actor: &str,
+        campaign: Uuid,
+        until_ms: i64,
+        now_ms: i64,
+    ) -> Result<PurgeReport> {
+        let r = self.retention(campaign)?;
         self.local_write(actor, "campaign_purge", now_ms, |s| {
-            let report = s.purge_personal(&r.unit_code, until)?;
+            let report = s.purge_personal(&r.unit_code, until_ms)?;
             let detail = format!(
                 "households={} residents={} facts={} redactions={} rewritten={}",
                 report.households,
