@@ -10,6 +10,7 @@
 #[cfg(feature = "bundle")]
 pub mod bundle;
 pub mod cancel;
+pub mod channel;
 pub mod check;
 pub mod error;
 pub mod exchange;
