@@ -11,11 +11,13 @@ DOORSTEP_BENCH_DATABASE_URL=$(scripts/pg.sh url)
 export DOORSTEP_BENCH_DATABASE_URL
 out=docs/bench/pg-start.md
 tmp=$(mktemp)
+# The source measured: as it stands when the build starts.
+source="$(git rev-parse --short HEAD)$(git diff --quiet || echo ' plus uncommitted changes')"
 cargo bench -p doorstep-server --bench pg_start --locked > "$tmp"
 {
   cat "$tmp"
   echo
-  echo "Run on $(date -u '+%Y-%m-%d %H:%M UTC'), source at $(git rev-parse --short HEAD)$(git diff --quiet || echo ' plus uncommitted changes')."
+  echo "Run on $(date -u '+%Y-%m-%d %H:%M UTC'), source at $source."
 } > "$out"
 rm -f "$tmp"
 echo "wrote $out"

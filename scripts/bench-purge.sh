@@ -7,11 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=docs/bench/purge.md
 tmp=$(mktemp)
+# The source measured: as it stands when the build starts.
+source="$(git rev-parse --short HEAD)$(git diff --quiet || echo ' plus uncommitted changes')"
 cargo bench -p doorstep-server --bench purge --locked > "$tmp"
 {
   cat "$tmp"
   echo
-  echo "Run on $(date -u '+%Y-%m-%d %H:%M UTC'), source at $(git rev-parse --short HEAD)$(git diff --quiet || echo ' plus uncommitted changes')."
+  echo "Run on $(date -u '+%Y-%m-%d %H:%M UTC'), source at $source."
 } > "$out"
 rm -f "$tmp"
 echo "wrote $out"
