@@ -10,8 +10,10 @@ tmp=$(mktemp)
 # The source measured: as it stands when the build starts.
 source="$(git rev-parse --short HEAD)$(git diff --quiet || echo ' plus uncommitted changes')"
 cargo bench -p doorstep-server --bench purge --locked > "$tmp"
+rows="${out%.md}.rows"
+sed -n 's/^ROW| /| /p' "$tmp" > "$rows"
 {
-  cat "$tmp"
+  grep -v '^ROW| ' "$tmp"
   echo
   echo "Run on $(date -u '+%Y-%m-%d %H:%M UTC'), source at $source."
 } > "$out"
