@@ -217,17 +217,21 @@ pub fn materialize_with(q: &mut Statements<'_>, op: &Op, deferred: &mut Deferred
             fields,
         } => set_fields(q, op, *entity, key, fields, deferred),
         OpBody::Visit(v) => {
-            let id = v.id.to_string();
+            // Ids as text in stack buffers (what `to_string` gives, without its allocation).
+            let mut bufs = [Uuid::encode_buffer(); 3];
+            let [b_id, b_household, b_officer] = &mut bufs;
+            let id = &*v.id.hyphenated().encode_lower(b_id);
+            let household = &*v.household_id.hyphenated().encode_lower(b_household);
+            let officer = &*v.officer_id.hyphenated().encode_lower(b_officer);
             // Born retracted if its retraction came first.
-            let retracted = retracted(q, &id)?;
+            let retracted = retracted(q, id)?;
             let day = local_day(v.at_ms);
-            let household = v.household_id.to_string();
             // No `RETURNING`: it made SQLite keep a statement journal and a temporary table
             // for every insert. Whether the row is new is the number of rows changed.
             let inserted = q.get(INSERT_VISIT)?.execute(params![
                 id,
                 household,
-                v.officer_id.to_string(),
+                officer,
                 v.at_ms,
                 day,
                 v.outcome.as_str(),
@@ -253,13 +257,16 @@ pub fn materialize_with(q: &mut Statements<'_>, op: &Op, deferred: &mut Deferred
             Ok(())
         }
         OpBody::Assist(a) => {
-            let id = a.id.to_string();
-            let retracted = retracted(q, &id)?;
+            let mut bufs = [Uuid::encode_buffer(); 2];
+            let [b_id, b_officer] = &mut bufs;
+            let id = &*a.id.hyphenated().encode_lower(b_id);
+            let officer = &*a.officer_id.hyphenated().encode_lower(b_officer);
+            let retracted = retracted(q, id)?;
             let resident = a.resident_id.to_string();
             let inserted = q.get(INSERT_ASSIST)?.execute(params![
                 id,
                 resident,
-                a.officer_id.to_string(),
+                officer,
                 a.at_ms,
                 local_day(a.at_ms),
                 a.step.as_str(),

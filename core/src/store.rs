@@ -483,6 +483,7 @@ impl Store {
         let mut ops = Vec::with_capacity(bodies.len());
         let mut deferred = Deferred::default();
         let mut q = Statements::new(&tx);
+        let mut buf = Vec::new();
         for body in bodies {
             let op = Op {
                 replica,
@@ -491,7 +492,7 @@ impl Store {
                 body,
             };
             counter += 1;
-            if !insert_log(&mut q, &op)? {
+            if !insert_log(&mut q, &op, &mut buf)? {
                 return Err(Error::Decode(format!(
                     "operation counter {} of this replica is already in the log",
                     op.counter
@@ -676,6 +677,7 @@ impl Store {
         let mut deferred = Deferred::default();
         // The batch's statements, prepared once for all its operations.
         let mut q = Statements::new(&tx);
+        let mut buf = Vec::new();
         for op in ops {
             if let Some(check) = check.as_mut() {
                 // Only operations new to this replica are shown to the check.
@@ -688,7 +690,7 @@ impl Store {
                     continue;
                 }
             }
-            if !insert_log(&mut q, op)? {
+            if !insert_log(&mut q, op, &mut buf)? {
                 report.duplicates += 1; // the same dot twice within the batch
                 continue;
             }
@@ -842,9 +844,12 @@ fn holds(q: &mut Statements<'_>, op: &Op) -> Result<bool> {
     )
 }
 
-/// Append to the log; `false` if the dot was already there.
-fn insert_log(q: &mut Statements<'_>, op: &Op) -> Result<bool> {
-    let body = postcard::to_allocvec(&op.body).map_err(|e| Error::Decode(e.to_string()))?;
+/// Append to the log; `false` if the dot was already there. `buf` is scratch space for the
+/// encoded body, kept by the caller across a batch (no allocation per operation).
+fn insert_log(q: &mut Statements<'_>, op: &Op, buf: &mut Vec<u8>) -> Result<bool> {
+    buf.clear();
+    let body = postcard::to_extend(&op.body, std::mem::take(buf))
+        .map_err(|e| Error::Decode(e.to_string()))?;
     let n = q
         .get(
             "INSERT INTO oplog (replica, counter, hlc, body) VALUES (?1, ?2, ?3, ?4)
@@ -854,8 +859,9 @@ fn insert_log(q: &mut Statements<'_>, op: &Op) -> Result<bool> {
             r_bytes(&op.replica),
             op.counter as i64,
             op.hlc.to_sql(),
-            body
+            body.as_slice()
         ])?;
+    *buf = body;
     Ok(n == 1)
 }
 
