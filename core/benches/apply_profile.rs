@@ -57,6 +57,15 @@ fn main() {
         },
     )
     .expect("open");
+    // DOORSTEP_BENCH_PRAGMAS, as in benches/core.rs: a what-if (e.g. `wal_autocheckpoint=16000`).
+    if let Ok(pragmas) = std::env::var("DOORSTEP_BENCH_PRAGMAS") {
+        for pragma in pragmas.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+            store
+                .connection()
+                .execute_batch(&format!("PRAGMA {pragma};"))
+                .expect("DOORSTEP_BENCH_PRAGMAS");
+        }
+    }
     let t = Instant::now();
     let mut applied = 0;
     for chunk in ops.chunks(batch) {
