@@ -1318,7 +1318,10 @@ fn bench_apply(rep: &mut Report, w: &mut World, dir: &Path, quick: bool) {
     );
     let _ = writeln!(
         md,
-        "\nOne batch of {batch} (incl. its commit): median {bm:.1} ms, p99 {b99:.1} ms.\n"
+        "\nOne batch of {batch} (incl. its commit): median {bm:.1} ms, p99 {b99:.1} ms.\n\n\
+         Where the time goes, in instructions and in writes per batch, and what changed: *Where \
+         applying another replica's operations spends its time*, below \
+         (`scripts/bench-apply.sh`).\n"
     );
     rep.section(&md);
     rep.metric("apply_batched_ops_per_s", b, "1/s");
