@@ -203,10 +203,13 @@ account state as it was saved under 1 % on this workload.
   the 100 batches: 375,038 `pwrite64`, 85,364 `pread64` (the checkpoints reading the WAL back),
   194 `fsync` (~1.8 ms each): ~15 ms of system calls per batch, before any CPU. That floor,
   not the per-operation cost, is what keeps batches of 1000 far from 60,000 ops/s here (16.7
-  ms a batch). One batch of 100,000 writes each page once.
+  ms a batch). One batch of 100,000 writes each page once (13,672 pages): 55,377 `pwrite64`,
+  33,918 `pread64` (the 32 MiB page cache spills dirty pages to the WAL and reads pages back),
+  5 `fsync`; it is bound by the CPU.
 - What-if (`DOORSTEP_BENCH_PRAGMAS='wal_autocheckpoint=16000'`, not adopted: the WAL file would
   grow to 64 MiB on phones and stay that size): 332,906 `pwrite64` (-11 %), 43,230 `pread64`
-  (-49 %), 128 `fsync` (-34 %).
+  (-49 %), 128 `fsync` (-34 %). `cache_size=-131072` (128 MiB) in one batch: 41,049
+  `pwrite64`, 16,924 `pread64` — a few percent of the time, for four times the memory.
 
 What would move the batched figure further is fewer pages per commit (larger sync pages, or a
 layout where a batch's derived updates touch fewer pages: 16-byte `BLOB` ids instead of
