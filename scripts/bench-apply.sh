@@ -166,12 +166,12 @@ print("""### What the profile showed, and what changed
 
 Callgrind over 10,000 operations, before the changes (`f69b597`):
 
-- **12 % of the instructions were `sqlite3Reprepare`.** SQLite 3.54 marks a statement's plan as
-  depending on a bound value when an equality on it sits beside another filter
-  (`whereLoopOutputAdjust`: the recount of a household's residents, `… household_id = ?1 AND
-  deleted = 0`, and the search of its latest visit, `… household_id = ?1 AND retracted = 0`),
-  and re-prepares such a statement whenever its bindings are cleared — which rusqlite does each
-  time a statement goes back to its cache. Both were re-prepared at every call (~120,000
+- **12 % of the instructions were `sqlite3Reprepare`.** Planning a statement, SQLite 3.54 marks
+  it as depending on a bound value when it weighs a loop that filters on that value's equality
+  instead of seeking with it (`whereLoopOutputAdjust` guessing the selectivity of
+  `household_id = ?1` — in the recount of a household's residents and in the search of its
+  latest visit), and re-prepares a marked statement whenever its bindings are cleared — which
+  rusqlite does each time a statement goes back to its cache. Both were re-prepared at every call (~120,000
   instructions each). Now each batch keeps its statements (`merge::Statements`) until it ends:
   re-prepared at most once per batch, and no SQL hashing and cache traffic per operation
   (another ~8 %). `core/tests/apply_statements.rs` fails if any statement is re-prepared more

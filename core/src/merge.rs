@@ -71,9 +71,9 @@ impl Deferred {
 /// Keeping them also keeps their bindings: rusqlite clears a statement's bindings when it goes
 /// back to the cache, and SQLite (3.54) re-prepares on the next run a statement whose plan it
 /// marked as depending on a bound value — which it does for the recount of a household's
-/// residents and the search of its latest visit (an equality on a bound id beside a
-/// `deleted = 0`/`retracted = 0` filter). Handed back after every call, those two were
-/// re-prepared every call; kept, once per batch. `tests/apply_statements.rs` checks it.
+/// residents and the search of its latest visit (its planner weighs a loop that filters on
+/// `household_id = ?1` rather than seeks with it). Handed back after every call, those two
+/// were re-prepared every call; kept, once per batch. `tests/apply_statements.rs` checks it.
 pub struct Statements<'c> {
     conn: &'c Connection,
     fixed: Vec<(&'static str, CachedStatement<'c>)>,
