@@ -1204,7 +1204,7 @@ fn bench_apply(rep: &mut Report, w: &mut World, dir: &Path, quick: bool) {
                 OpBody::Assist(_) => a += 1,
                 OpBody::Set { .. } => s += 1,
                 OpBody::Retract { .. } => r += 1,
-                OpBody::Session(_) | OpBody::Outreach(_) => {}
+                OpBody::Session(_) | OpBody::Outreach(_) | OpBody::Redact(_) => {}
             }
         }
         format!("{v} visits, {a} assistance steps, {s} resident edits, {r} retractions")

@@ -157,6 +157,7 @@ impl Op {
                 text("outreach.place", &o.place, MAX_TEXT_CHARS, EXPECTED_PLACE)?;
                 note("outreach.note", o.note.as_deref())
             }
+            OpBody::Redact(r) => code("redaction.area", &r.area),
         }
     }
 
@@ -181,7 +182,7 @@ impl Op {
             OpBody::Assist(a) => vec![("assist.at_ms", a.at_ms)],
             OpBody::Session(s) => vec![("session.starts_at_ms", s.starts_at_ms)],
             OpBody::Outreach(o) => vec![("outreach.at_ms", o.at_ms)],
-            OpBody::Set { .. } | OpBody::Retract { .. } => Vec::new(),
+            OpBody::Set { .. } | OpBody::Retract { .. } | OpBody::Redact(_) => Vec::new(),
         }
     }
 
@@ -448,6 +449,10 @@ fn check_set(entity: Entity, key: &Key, fields: &[(Field, Value)]) -> Result<()>
     Ok(())
 }
 
+/// The longest retention after a campaign's end, in days (ten years).
+pub const MAX_RETENTION_DAYS: i64 = 3650;
+const EXPECTED_RETENTION: &str = "a number of days from 0 to 3650";
+
 /// One field's value, alone. Cross-field rules are in [`check_set`].
 fn check_field(entity: Entity, field: Field, value: &Value) -> Result<()> {
     let name = field.as_str();
@@ -459,10 +464,13 @@ fn check_field(entity: Entity, field: Field, value: &Value) -> Result<()> {
         };
         let ok = match field {
             Field::Target => (0..=MAX_TARGET).contains(&v),
+            Field::Retention => (0..=MAX_RETENTION_DAYS).contains(&v),
             _ => v == 0 || v == 1, // deleted, active
         };
         return if ok {
             Ok(())
+        } else if field == Field::Retention {
+            Err(Error::invalid(name, EXPECTED_RETENTION))
         } else if field == Field::Target {
             Err(Error::invalid(name, EXPECTED_TARGET))
         } else {
@@ -532,7 +540,7 @@ fn check_field(entity: Entity, field: Field, value: &Value) -> Result<()> {
             },
         ),
         // Integer fields were handled above.
-        F::Deleted | F::Target | F::Active => Ok(()),
+        F::Deleted | F::Target | F::Active | F::Retention => Ok(()),
     }
 }
 

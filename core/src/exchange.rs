@@ -61,17 +61,24 @@ pub enum PeerMessage {
         /// Fresh random bytes the other side must sign (`Proof`): a certificate alone proves
         /// nothing, since certificates travel with every run.
         challenge: [u8; 32],
+        /// The sender's X25519 public key for this exchange's encrypted channel
+        /// ([`crate::channel`]); each `Proof` signs both sides'.
+        ephemeral: [u8; 32],
     },
     /// Signed runs the receiver lacks.
     Runs(Vec<WireRun>),
     /// The sender has sent everything it will.
     Done,
-    /// The sender's signature, with its certificate's key, of the other side's challenge and
-    /// both devices' ids ([`sign::peer_proof_digest`]). Nothing is given before it checks out.
+    /// The sender's signature, with its certificate's key, of the other side's challenge,
+    /// both devices' ids and both ephemeral keys ([`sign::peer_proof_digest`]). Nothing is
+    /// given before it checks out.
     Proof {
         /// The signature.
         signature: Vec<u8>,
     },
+    /// `Runs` or `Done`, encrypted on the exchange's channel ([`crate::channel`]): after the
+    /// proofs, nothing else is read.
+    Sealed(Vec<u8>),
 }
 
 impl PeerMessage {
@@ -111,6 +118,7 @@ pub struct ExchangeReport {
 struct Peer {
     certificate: DeviceCertificate,
     vector: HashMap<Uuid, u64>,
+    ephemeral: [u8; 32],
 }
 
 /// One side of an exchange. It holds no store: each call is given the store (so an app can
@@ -120,6 +128,10 @@ pub struct Exchange {
     me: DeviceCertificate,
     /// The challenge this side's `Hello` sent.
     challenge: [u8; 32],
+    /// This side's key pair for the encrypted channel, and the channel once the peer's
+    /// `Hello` came.
+    ephemeral: crate::channel::Ephemeral,
+    channel: Option<crate::channel::Channel>,
     peer: Option<Peer>,
     /// Whether the peer proved it holds its certificate's key.
     proven: bool,
@@ -143,6 +155,8 @@ impl Exchange {
             server_key,
             me,
             challenge: rand::random(),
+            ephemeral: crate::channel::Ephemeral::new(),
+            channel: None,
             peer: None,
             proven: false,
             sent: Vec::new(),
@@ -164,6 +178,7 @@ impl Exchange {
             certificate: self.me.clone(),
             vector,
             challenge: self.challenge,
+            ephemeral: self.ephemeral.public,
         };
         Ok(self.out(&hello))
     }
@@ -171,12 +186,33 @@ impl Exchange {
     /// Read one message from the other side; returns the messages to send back (possibly none).
     pub fn receive(&mut self, store: &mut Store, bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
         self.report.bytes_in += bytes.len() as u64;
-        match PeerMessage::decode(bytes)? {
+        let message = match PeerMessage::decode(bytes)? {
+            PeerMessage::Sealed(sealed) => {
+                let channel = self
+                    .channel
+                    .as_mut()
+                    .ok_or_else(|| Error::invalid("message", "Hello before sealed messages"))?;
+                match PeerMessage::decode(&channel.open(&sealed)?)? {
+                    m @ (PeerMessage::Runs(_) | PeerMessage::Done) => m,
+                    _ => return Err(Error::invalid("message", "Runs or Done, sealed")),
+                }
+            }
+            PeerMessage::Runs(_) | PeerMessage::Done => {
+                return Err(Error::invalid(
+                    "message",
+                    "Runs and Done sealed on the exchange's channel",
+                ))
+            }
+            m => m,
+        };
+        match message {
+            PeerMessage::Sealed(_) => Err(Error::invalid("message", "one seal")),
             PeerMessage::Hello {
                 certificate,
                 vector,
                 challenge,
-            } => self.hello(store, certificate, vector, challenge),
+                ephemeral,
+            } => self.hello(store, certificate, vector, challenge, ephemeral),
             PeerMessage::Proof { signature } => {
                 let peer = self
                     .peer
@@ -186,6 +222,8 @@ impl Exchange {
                     &self.challenge,
                     peer.certificate.device_id,
                     self.me.device_id,
+                    &peer.ephemeral,
+                    &self.ephemeral.public,
                 );
                 if !sign::verify_digest(&peer.certificate.public_key, &digest, &signature) {
                     return Err(Error::invalid(
@@ -232,7 +270,13 @@ impl Exchange {
     }
 
     fn out(&mut self, m: &PeerMessage) -> Vec<u8> {
-        let b = m.encode();
+        let b = match (m, self.channel.as_mut()) {
+            // After the proofs, what is given travels sealed.
+            (PeerMessage::Runs(_) | PeerMessage::Done, Some(channel)) => {
+                PeerMessage::Sealed(channel.seal(&m.encode())).encode()
+            }
+            _ => m.encode(),
+        };
         self.report.bytes_out += b.len() as u64;
         b
     }
@@ -253,6 +297,7 @@ impl Exchange {
         certificate: DeviceCertificate,
         vector: Vec<(Uuid, u64)>,
         challenge: [u8; 32],
+        ephemeral: [u8; 32],
     ) -> Result<Vec<Vec<u8>>> {
         if self.peer.is_some() {
             return Err(Error::invalid("message", "one Hello"));
@@ -263,11 +308,24 @@ impl Exchange {
                 "a device certificate of this phone's server",
             ));
         }
-        let digest = sign::peer_proof_digest(&challenge, self.me.device_id, certificate.device_id);
+        self.channel = Some(crate::channel::Channel::new(
+            &self.ephemeral,
+            &ephemeral,
+            self.me.device_id,
+            certificate.device_id,
+        )?);
+        let digest = sign::peer_proof_digest(
+            &challenge,
+            self.me.device_id,
+            certificate.device_id,
+            &self.ephemeral.public,
+            &ephemeral,
+        );
         let signature = store.signing_key()?.sign(&digest).to_bytes().to_vec();
         self.peer = Some(Peer {
             certificate,
             vector: vector.into_iter().collect(),
+            ephemeral,
         });
         Ok(vec![self.out(&PeerMessage::Proof { signature })])
     }
@@ -399,7 +457,7 @@ fn is_field_work(op: &Op) -> bool {
     match &op.body {
         OpBody::Set { entity, .. } => matches!(entity, Entity::Household | Entity::Resident),
         OpBody::Visit(_) | OpBody::Assist(_) | OpBody::Retract { .. } => true,
-        OpBody::Session(_) | OpBody::Outreach(_) => false,
+        OpBody::Session(_) | OpBody::Outreach(_) | OpBody::Redact(_) => false,
     }
 }
 

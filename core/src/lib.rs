@@ -10,6 +10,7 @@
 #[cfg(feature = "bundle")]
 pub mod bundle;
 pub mod cancel;
+pub mod channel;
 pub mod check;
 pub mod error;
 pub mod exchange;
@@ -22,6 +23,7 @@ pub mod op;
 pub mod peer_stream;
 pub mod query;
 pub mod record;
+pub mod redact;
 pub mod roster;
 pub mod schema;
 pub mod segments;
@@ -42,7 +44,7 @@ pub use error::{Error, Result};
 pub use hlc::{BootTime, Clock, Hlc, ManualClock, SystemClock};
 pub use key::StoreKey;
 pub use model::*;
-pub use op::{Op, OpBody, ReplicaId, VersionVector};
+pub use op::{Op, OpBody, Redaction, ReplicaId, VersionVector};
 pub use record::*;
 pub use segments::SignedRun;
 pub use sign::{DeviceCertificate, Segment, SegmentRefusal};

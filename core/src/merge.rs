@@ -32,6 +32,13 @@ pub struct Deferred {
     households: BTreeSet<String>,
     /// Households whose latest visit may have changed (after a retraction).
     last_visits: BTreeSet<String>,
+    /// Whether the store ever compacted its log ([`crate::redact`]): then a fact arriving
+    /// after its redaction, or a personal value arriving superseded, is erased as it lands.
+    pub(crate) watch: bool,
+    /// Whether the batch asks for the log to be compacted before it commits.
+    pub(crate) compact: bool,
+    /// Whether the batch left an erased value in the log, for the next compaction.
+    pub(crate) dirty: bool,
 }
 
 impl Deferred {
@@ -210,6 +217,30 @@ pub fn materialize(conn: &Connection, op: &Op, deferred: &mut Deferred) -> Resul
 
 /// [`materialize`] with the batch's statements.
 pub fn materialize_with(q: &mut Statements<'_>, op: &Op, deferred: &mut Deferred) -> Result<()> {
+    materialize_body(q, op, deferred)?;
+    if deferred.watch {
+        // A fact whose redaction came first is stored without its erased values.
+        let fact = match &op.body {
+            OpBody::Visit(v) => Some(v.id),
+            OpBody::Assist(a) => Some(a.id),
+            OpBody::Session(x) => Some(x.id),
+            OpBody::Outreach(x) => Some(x.id),
+            OpBody::Retract { fact_id, .. } => Some(*fact_id),
+            _ => None,
+        };
+        if let Some(id) = fact {
+            let id = id.to_string();
+            let conn = q.connection();
+            if crate::redact::is_redacted(conn, &id)? {
+                crate::redact::strip(conn, &id)?;
+                deferred.dirty = true;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn materialize_body(q: &mut Statements<'_>, op: &Op, deferred: &mut Deferred) -> Result<()> {
     match &op.body {
         OpBody::Set {
             entity,
@@ -323,6 +354,11 @@ pub fn materialize_with(q: &mut Statements<'_>, op: &Op, deferred: &mut Deferred
                 x.applications,
                 x.note,
             ])?;
+            Ok(())
+        }
+        OpBody::Redact(r) => {
+            crate::redact::apply(q.connection(), r)?;
+            deferred.compact = true;
             Ok(())
         }
         OpBody::Outreach(x) => {
@@ -456,11 +492,35 @@ fn set_fields(
         None => (Stamps::default(), None),
     };
     let stamp = op.stamp();
+    let had: Vec<Field> = if deferred.watch {
+        fields
+            .iter()
+            .map(|(f, _)| *f)
+            .filter(|f| stamps.get(*f).is_some())
+            .collect()
+    } else {
+        Vec::new()
+    };
     let winners: Vec<(Field, &Value)> = fields
         .iter()
         .filter(|(f, _)| stamps.offer(*f, stamp))
         .map(|(f, v)| (*f, v))
         .collect();
+    if deferred.watch
+        && fields.iter().any(|(f, v)| {
+            crate::redact::is_personal(entity, *f)
+                && match winners.iter().find(|(w, _)| w == f) {
+                    // A value superseded as it lands.
+                    None => *v != Value::Null,
+                    // Or one it supersedes (a held register had a winner).
+                    Some(_) => had.contains(f),
+                }
+        })
+    {
+        // After a compaction, a personal value superseded stays in the log only until the next
+        // one ([`crate::redact`]): this store compacts again after its next sync.
+        deferred.dirty = true;
+    }
     if winners.is_empty() {
         return Ok(()); // Older (or the same) writes: every field keeps its winner.
     }

@@ -145,14 +145,17 @@ coded_enum! {
         Target = "target", Unit = "unit_code", Officer = "officer_id", TargetKind = "target_kind",
         TargetId = "target_id", Active = "active", Period = "period", Metric = "metric",
         Role = "role", Campaign = "campaign_id", SubjectKind = "subject_kind", SubjectId = "subject_id",
-        Agency = "agency",
+        Agency = "agency", Retention = "retention_days",
     }
 }
 
 impl Field {
     /// Whether the field holds an integer (else text). `deleted` and `active` are 0/1 flags.
     pub fn is_int(self) -> bool {
-        matches!(self, Field::Deleted | Field::Target | Field::Active)
+        matches!(
+            self,
+            Field::Deleted | Field::Target | Field::Active | Field::Retention
+        )
     }
 
     /// Whether a value has the field's type: the right kind, or `Null` where clearing is allowed.
@@ -189,7 +192,7 @@ impl Entity {
                 Household, FullName, BirthDate, Gender, IdNumber, Phone, Relation, Account, Note,
                 Deleted, Agency,
             ],
-            Entity::Campaign => &[Name, Start, End, Target, Unit],
+            Entity::Campaign => &[Name, Start, End, Target, Unit, Retention],
             Entity::Officer => &[Name, Role, Unit, Deleted],
             Entity::Assignment => &[Officer, TargetKind, TargetId, Active],
             Entity::Quota => &[Campaign, SubjectKind, SubjectId, Period, Metric, Target],

@@ -128,6 +128,19 @@ impl Op {
                 )));
             }
         }
+        if let OpBody::Redact(r) = &self.body {
+            if r.area.is_empty() || r.area.len() > 32 {
+                return Err(crate::Error::Decode(
+                    "redaction area: a unit code of 1-32 characters".into(),
+                ));
+            }
+            if r.facts.len() > Redaction::MAX_FACTS {
+                return Err(crate::Error::Decode(format!(
+                    "redaction facts: at most {} ids",
+                    Redaction::MAX_FACTS
+                )));
+            }
+        }
         Ok(())
     }
 }
@@ -161,6 +174,28 @@ pub enum OpBody {
     Session(Session),
     /// Add an outreach event fact (schema v2).
     Outreach(Outreach),
+    /// Erase the free text and the location of facts, and ask every replica to compact its
+    /// log (schema v6; `docs/sync-protocol.md`, "Retention"). Only the server makes it.
+    Redact(Redaction),
+}
+
+/// Facts whose personal values (note, location, retraction reason) are erased for good: a
+/// campaign's retention ended, or a resident's data was erased. Whatever order it arrives
+/// in, the facts it names keep no such value on any replica ([`crate::redact`]).
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Redaction {
+    /// The unit (a village, or a commune for receiving-point sessions and outreach) the
+    /// facts lie in: the server files the operation there, so the devices of that unit
+    /// receive it.
+    pub area: String,
+    /// The facts' ids, at most [`Redaction::MAX_FACTS`]; none: only compact the log.
+    pub facts: Vec<Uuid>,
+}
+
+impl Redaction {
+    /// The most facts one operation names.
+    pub const MAX_FACTS: usize = 1000;
 }
 
 /// For each replica, the highest counter up to which this replica holds *every* operation.

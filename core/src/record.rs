@@ -786,8 +786,48 @@ impl Store {
         .map(|f| (f, Value::Null))
         .chain([(Field::Deleted, Value::Int(1))])
         .collect();
-        let ops = self.changed_fields(Entity::Resident, &Key::Uuid(id), fields)?;
-        Ok(self.commit_local(ops)?.len())
+        let mut ops = self.changed_fields(Entity::Resident, &Key::Uuid(id), fields)?;
+        let changed = ops.len();
+        // Their assistance steps' notes and reasons too, and every replica of the village
+        // compacts its log (`crate::redact`): the values earlier operations carried go.
+        let id_text = id.to_string();
+        let village: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT h.village_code FROM residents r JOIN households h ON h.id = r.household_id
+                 WHERE r.id = ?1",
+                [&id_text],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        let facts: Vec<Uuid> = self
+            .conn
+            .prepare("SELECT id FROM assists WHERE resident_id = ?1 ORDER BY id")?
+            .query_map([&id_text], |r| r.get::<_, String>(0))?
+            .filter_map(|r| r.ok().and_then(|s| Uuid::parse_str(&s).ok()))
+            .collect();
+        match village {
+            Some(area) => {
+                let chunks: Vec<&[Uuid]> = if facts.is_empty() {
+                    vec![&[]]
+                } else {
+                    facts.chunks(crate::op::Redaction::MAX_FACTS).collect()
+                };
+                for chunk in chunks {
+                    ops.push(OpBody::Redact(crate::op::Redaction {
+                        area: area.clone(),
+                        facts: chunk.to_vec(),
+                    }));
+                }
+                self.commit_local(ops)?;
+            }
+            None => {
+                self.commit_local(ops)?;
+                self.compact_log()?;
+            }
+        }
+        Ok(changed)
     }
 
     /// Mark a household deleted (a tombstone: it disappears from queries, its history stays).

@@ -277,6 +277,17 @@ CREATE TABLE certificates (
 /// replica in `first..=last` this store holds.
 pub(crate) const V5: &str = "ALTER TABLE segments ADD COLUMN counters BLOB;";
 
+/// Version 6: retention (`docs/sync-protocol.md`, "Retention"). `redactions`: the facts whose
+/// note, location and retraction reason are erased for good (a `Redact` operation names them;
+/// a fact arriving after it is stored without them); `campaigns.retention_days`: how long
+/// after its end a campaign's personal data is kept.
+pub(crate) const V6: &str = r#"
+CREATE TABLE redactions (
+    fact_id TEXT PRIMARY KEY
+) STRICT, WITHOUT ROWID;
+ALTER TABLE campaigns ADD COLUMN retention_days INTEGER;
+"#;
+
 /// One migration: its statements, then a data step written in Rust (what SQL cannot compute).
 struct Migration {
     sql: &'static str,
@@ -303,6 +314,10 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         sql: V5,
+        data: None,
+    },
+    Migration {
+        sql: V6,
         data: None,
     },
 ];

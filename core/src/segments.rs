@@ -76,6 +76,7 @@ pub(crate) fn op_village(conn: &Connection, op: &Op) -> Result<Option<String>> {
             ..
         } => resident(&key(k))?,
         OpBody::Set { .. } | OpBody::Session(_) | OpBody::Outreach(_) => None,
+        OpBody::Redact(r) => Some(r.area.clone()),
         OpBody::Visit(v) => household(&v.household_id.to_string())?,
         OpBody::Assist(a) => resident(&a.resident_id.to_string())?,
         OpBody::Retract { fact_id, .. } => {

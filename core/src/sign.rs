@@ -206,16 +206,26 @@ pub fn verify_certificate(server_public_key: &[u8], c: &DeviceCertificate) -> bo
     verify(server_public_key, &certificate_digest(c), &c.signature).is_ok()
 }
 
-const PEER_PROOF_DOMAIN: &[u8] = b"doorstep peer proof v1\0";
+const PEER_PROOF_DOMAIN: &[u8] = b"doorstep peer proof v2\0";
 
 /// What the device `prover` signs to show the device `verifier`, in an exchange, that it holds
-/// the key of the certificate it presented: `verifier`'s fresh challenge and both ids.
-pub fn peer_proof_digest(challenge: &[u8; 32], prover: Uuid, verifier: Uuid) -> [u8; 32] {
+/// the key of the certificate it presented: `verifier`'s fresh challenge, both ids and both
+/// sides' ephemeral X25519 keys (`prover_ephemeral`, `verifier_ephemeral`), which binds the
+/// exchange's encrypted channel ([`crate::channel`]) to the two certified devices.
+pub fn peer_proof_digest(
+    challenge: &[u8; 32],
+    prover: Uuid,
+    verifier: Uuid,
+    prover_ephemeral: &[u8; 32],
+    verifier_ephemeral: &[u8; 32],
+) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(PEER_PROOF_DOMAIN);
     h.update(challenge);
     h.update(prover.as_bytes());
     h.update(verifier.as_bytes());
+    h.update(prover_ephemeral);
+    h.update(verifier_ephemeral);
     h.finalize().into()
 }
 

@@ -117,6 +117,17 @@ pub struct Store {
     pub(crate) key: Option<StoreKey>,
     /// What the offline lease's clock saw last (`crate::lease`).
     pub(crate) lease_clock: std::sync::Mutex<crate::lease::LeaseClock>,
+    /// Whether to keep the operations compaction rewrites ([`Store::take_rewritten`]).
+    pub(crate) keep_rewritten: bool,
+    /// The operations compaction rewrote since the last [`Store::take_rewritten`].
+    pub(crate) rewritten: Vec<Op>,
+    /// What the last compaction of the log did.
+    pub(crate) last_compaction: crate::redact::CompactReport,
+    /// Whether a redaction written here marks the compaction due instead of running it
+    /// (`Store::purge_personal` writes one unit at a time and compacts once).
+    pub(crate) defer_compaction: bool,
+    /// `Some(true)` once the log was seen compacted ([`crate::redact::compacted`]).
+    pub(crate) compacted: Option<bool>,
 }
 
 impl std::fmt::Debug for Store {
@@ -343,6 +354,11 @@ impl Store {
             clock_offset_ms,
             key,
             lease_clock: std::sync::Mutex::new(lease_clock),
+            keep_rewritten: false,
+            rewritten: Vec::new(),
+            last_compaction: Default::default(),
+            compacted: None,
+            defer_compaction: false,
         })
     }
 
@@ -482,6 +498,13 @@ impl Store {
         }
         let mut ops = Vec::with_capacity(bodies.len());
         let mut deferred = Deferred::default();
+        deferred.watch = self.compacted == Some(true) || {
+            // Another handle (a console command, the hub's second handle) may have compacted:
+            // looked up until it is seen once, then remembered.
+            let c = crate::redact::compacted(&tx)?;
+            self.compacted = Some(c).filter(|c| *c);
+            c
+        };
         let mut q = Statements::new(&tx);
         let mut buf = Vec::new();
         for body in bodies {
@@ -503,6 +526,15 @@ impl Store {
         }
         deferred.flush_with(&mut q)?;
         drop(q);
+        if deferred.compact && !self.defer_compaction {
+            // A redaction made here (a resident's erasure) compacts the log in the same
+            // transaction; a purge, made in many, compacts once at its end.
+            let keep = self.keep_rewritten.then_some(&mut self.rewritten);
+            self.last_compaction = crate::redact::compact_log(&tx, replica, keep)?;
+            self.compacted = Some(true);
+        } else if deferred.dirty || deferred.compact {
+            crate::redact::mark_pending(&tx)?;
+        }
         // Nothing else to write: this replica's counter and latest stamp are those of its last
         // operation in the log (`last_local`), which keeps a saved visit to the fewest pages.
         tx.commit()?;
@@ -675,6 +707,13 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut deferred = Deferred::default();
+        deferred.watch = self.compacted == Some(true) || {
+            // Another handle (a console command, the hub's second handle) may have compacted:
+            // looked up until it is seen once, then remembered.
+            let c = crate::redact::compacted(&tx)?;
+            self.compacted = Some(c).filter(|c| *c);
+            c
+        };
         // The batch's statements, prepared once for all its operations.
         let mut q = Statements::new(&tx);
         let mut buf = Vec::new();
@@ -715,6 +754,13 @@ impl Store {
             advance_contiguous(&mut q, replica)?;
         }
         drop(q);
+        if deferred.compact {
+            let keep = self.keep_rewritten.then_some(&mut self.rewritten);
+            self.last_compaction = crate::redact::compact_log(&tx, self.replica, keep)?;
+            self.compacted = Some(true);
+        } else if deferred.dirty {
+            crate::redact::mark_pending(&tx)?;
+        }
         let out = finish(&tx, &applied)?;
         save_hlc(&tx, hlc.last())?;
         tx.commit()?;
@@ -774,6 +820,7 @@ impl Store {
             ("sessions", "id"),
             ("outreach", "id"),
             ("retractions", "fact_id"),
+            ("redactions", "fact_id"),
             ("account_state", "resident_id"),
             ("oplog", "replica, counter"),
         ];

@@ -541,6 +541,8 @@ pub fn sync(
             None => Err(e),
         };
     }
+    // Operations a compaction had to keep as they were until a server held them: it may now.
+    store.compact_if_pending()?;
     let mut report = client.report;
     report.duration = started.elapsed();
     Ok(report)

@@ -122,6 +122,10 @@ fn examples() -> Vec<Op> {
             people_reached: 400,
             note: None,
         }),
+        OpBody::Redact(crate::op::Redaction {
+            area: "22813-01".into(),
+            facts: vec![visit],
+        }),
     ];
     bodies
         .into_iter()

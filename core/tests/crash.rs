@@ -266,8 +266,10 @@ fn assert_consistent(store: &Store) {
             OpBody::Retract { fact_id, .. } => {
                 retracts.insert(*fact_id);
             }
-            // The crash workload records neither.
-            OpBody::Session(_) | OpBody::Outreach(_) => panic!("unexpected session or outreach"),
+            // The crash workload records none of these.
+            OpBody::Session(_) | OpBody::Outreach(_) | OpBody::Redact(_) => {
+                panic!("unexpected session, outreach or redaction")
+            }
             OpBody::Set {
                 entity,
                 key,

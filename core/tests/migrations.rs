@@ -665,8 +665,13 @@ fn freeze_data_of_current_version() {
             let names = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
             names.map(Result::unwrap).collect()
         };
+        // One-column tables (redactions) order by that column alone.
+        let order = if cols.len() > 1 { "1, 2" } else { "1" };
         let cols = cols.join(", ");
-        for row in rows(&conn, &format!("SELECT {cols} FROM {table} ORDER BY 1, 2")) {
+        for row in rows(
+            &conn,
+            &format!("SELECT {cols} FROM {table} ORDER BY {order}"),
+        ) {
             let _ = writeln!(out, "INSERT INTO {table} ({cols}) VALUES ({row});");
         }
     }

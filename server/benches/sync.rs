@@ -492,7 +492,7 @@ fn remap_body(body: &OpBody, map: &HashMap<Uuid, Uuid>, village: Option<&str>) -
             officer_id: m(&a.officer_id),
             ..a.clone()
         }),
-        OpBody::Retract { .. } => body.clone(),
+        OpBody::Retract { .. } | OpBody::Redact(_) => body.clone(),
         OpBody::Session(x) => OpBody::Session(doorstep_core::Session {
             id: Uuid::now_v7(),
             officer_id: m(&x.officer_id),

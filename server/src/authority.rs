@@ -68,6 +68,8 @@ pub fn refusal(conn: &Connection, scope: &OfficerScope, op: &Op) -> Verdict {
                 _ => Ok(Some(FORBIDDEN)),
             }
         }
+        // Only the server erases values for good (retention, a resident's erasure).
+        OpBody::Redact(_) => Ok(Some(FORBIDDEN)),
     }
 }
 

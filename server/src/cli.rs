@@ -93,6 +93,11 @@ pub enum Command {
         demo_seed: u64,
         // --- end demo ---
     },
+    /// PostgreSQL: this instance's view (the materialised store beside it).
+    View {
+        #[command(subcommand)]
+        command: ViewCommand,
+    },
     /// A consistent copy of the SQLite database (--db), taken while the server runs.
     ///
     /// The copy is written beside FILE and renamed into place once whole and checked; FILE
@@ -413,6 +418,26 @@ pub enum CampaignCommand {
         #[arg(long)]
         unit: String,
     },
+    /// Set how many days after its last day the campaign keeps personal data (default 90).
+    Retention {
+        /// The campaign's id.
+        #[arg(long)]
+        campaign: Uuid,
+        /// Days, 0-3650.
+        #[arg(long)]
+        days: i64,
+    },
+    /// Erase the campaign's personal data once its retention has run out (phone numbers,
+    /// notes, locations, ID numbers no longer needed), on the server and, at their next sync,
+    /// on every phone; the report counts stay. `serve` does it by itself when it is due.
+    Purge {
+        /// The campaign's id.
+        #[arg(long)]
+        campaign: Uuid,
+        /// Erase now, before the retention has run out.
+        #[arg(long)]
+        early: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -512,4 +537,12 @@ pub enum BundleCommand {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ViewCommand {
+    /// Store a snapshot of the view in the database, from which a new instance starts in
+    /// seconds instead of replaying the whole feed (`serve` publishes one by itself when the
+    /// feed has moved 200,000 operations past the latest).
+    Publish,
 }

@@ -40,6 +40,7 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("roster", roster),
     ("enrol", enrol),
     ("op_check", op_check),
+    ("exchange", exchange),
 ];
 
 /// A push body in JSON, as the server decodes it; its operations through the server's checks.
@@ -176,6 +177,61 @@ pub fn op_check(data: &[u8]) {
     }
 }
 
+/// Messages of a phone↔phone exchange from a hostile peer (`doorstep_core::exchange`). The
+/// first byte chooses where they arrive: even, as the peer's first messages; odd, after a
+/// genuine peer's `Hello` and `Proof`, where only sealed `Runs` and `Done` are read. The rest
+/// is frames, each a 2-byte big-endian length and that many bytes. Every message is read or
+/// refused with a typed error naming a field; nothing is taken from a peer before its proof.
+pub fn exchange(data: &[u8]) {
+    use doorstep_core::exchange::Exchange;
+    let Some((mode, mut rest)) = data.split_first() else {
+        return;
+    };
+    let server = doorstep_core::sign::new_key();
+    let enrolled = || {
+        let mut s = Store::open_in_memory(Options::default()).expect("store");
+        let public_key = s.public_key().expect("key");
+        let c = doorstep_core::sign::certify(
+            &server,
+            doorstep_core::DeviceCertificate {
+                replica: s.replica_id().0,
+                officer_id: Uuid::new_v4(),
+                device_id: Uuid::new_v4(),
+                public_key,
+                issued_at_ms: 0,
+                signature: Vec::new(),
+            },
+        );
+        s.set_enrolment_keys(&server.verifying_key().to_bytes(), Some(&c))
+            .expect("enrol");
+        s
+    };
+    let mut store = enrolled();
+    let mut x = Exchange::new(&store).expect("exchange");
+    let hello = x.start(&store).expect("hello");
+    if mode % 2 == 1 {
+        // A genuine peer's Hello and Proof first.
+        let mut peer = enrolled();
+        let mut y = Exchange::new(&peer).expect("exchange");
+        let their_hello = y.start(&peer).expect("hello");
+        let their_proof = y.receive(&mut peer, &hello).expect("proof");
+        x.receive(&mut store, &their_hello).expect("their hello");
+        for m in their_proof {
+            x.receive(&mut store, &m).expect("their proof");
+        }
+    }
+    while rest.len() >= 2 {
+        let n = usize::from(u16::from_be_bytes([rest[0], rest[1]])).min(rest.len() - 2);
+        let (frame, tail) = rest[2..].split_at(n);
+        rest = tail;
+        match x.receive(&mut store, frame) {
+            Ok(_) => {}
+            Err(Error::Invalid { .. } | Error::Decode(_)) => {}
+            Err(other) => panic!("exchange: unexpected error kind {other:?}"),
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Format {
     Json,
@@ -260,6 +316,7 @@ fn texts(op: &Op) -> Vec<&str> {
                 .into_iter()
                 .chain(o.note.as_deref()),
         ),
+        OpBody::Redact(r) => out.push(r.area.as_str()),
     }
     out
 }

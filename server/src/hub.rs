@@ -15,8 +15,8 @@
 //!
 //! Not yet: phones receive from the hub only signed field work (households, residents, visits,
 //! assistance steps, retractions) — the roster, units, officers and assignments still come
-//! with their own sync to the province server; the hub serves plain TCP on the LAN (the
-//! exchange's messages are signed, not encrypted).
+//! with their own sync to the province server. The LAN link is plain TCP, but what crosses
+//! it after the proofs is sealed by the exchange itself (`doorstep_core::channel`).
 
 use anyhow::{bail, Context};
 use doorstep_core::sync::{SyncConfig, SyncReport};

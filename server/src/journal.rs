@@ -44,6 +44,8 @@ pub enum Touch {
     Visits(String),
     /// A retracted fact, whichever table holds it.
     Retracted(String),
+    /// Nothing the statistics count (a redaction erases notes and locations).
+    Nothing,
 }
 
 impl Touch {
@@ -69,6 +71,7 @@ impl Touch {
             OpBody::Assist(a) => Touch::Resident(a.resident_id.to_string()),
             OpBody::Retract { fact_id, .. } => Touch::Retracted(fact_id.to_string()),
             OpBody::Session(_) | OpBody::Outreach(_) => Touch::Events,
+            OpBody::Redact(_) => Touch::Nothing,
         }
     }
 }

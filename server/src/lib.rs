@@ -26,6 +26,7 @@ pub mod auth;
 pub mod authority;
 pub mod backend;
 pub mod backup;
+pub mod console_io;
 pub mod cursor;
 #[cfg(feature = "demo")]
 pub mod demo;
@@ -94,6 +95,13 @@ pub async fn serve_tls(
 /// Build the statistics snapshot now rather than on the first dashboard request (seconds at
 /// province scale).
 fn warm_statistics(state: &AppState) {
+    // Retention: campaigns whose period ran out are purged (not the demo's synthetic 2023 data).
+    if !state.demo {
+        backend::retention::spawn_maintenance(
+            state.backend.clone(),
+            backend::retention::maintenance_period(),
+        );
+    }
     let warm = state.clone();
     tokio::task::spawn_blocking(move || {
         if let Err(e) = warm.snapshot() {

@@ -13,10 +13,11 @@ use clap::Parser;
 use cli::{
     AdminCommand, BundleCommand, CampaignCommand, Cli, Command, DeviceCommand, OfficerCommand,
     QuotaCommand, ReportCommand, ResidentCommand, RosterCommand, TotpCommand, UnitsCommand,
-    UserCommand,
+    UserCommand, ViewCommand,
 };
 use doorstep_core::{AssignTarget, Role};
 use doorstep_server::backend::{Backend, CLI_ACTOR};
+use doorstep_server::console_io::{create_private, first_line};
 use doorstep_server::limits::DEFAULT_MAX_BODY_BYTES;
 use doorstep_server::pg::{PgBackend, ViewOptions};
 use doorstep_server::web::tls::{ReloadingCert, TlsFiles};
@@ -66,6 +67,7 @@ impl Database {
                     ViewOptions {
                         path: view,
                         cache_dir,
+                        ..Default::default()
                     },
                 )
                 .context("opening the PostgreSQL database")?,
@@ -454,6 +456,15 @@ fn console(db: Database, command: Command) -> anyhow::Result<()> {
             )?;
             println!("{id}");
         }
+        Command::View {
+            command: ViewCommand::Publish,
+        } => println!("{}", b.publish_view(true)?),
+        Command::Campaign {
+            command: CampaignCommand::Retention { campaign, days },
+        } => b.set_retention(CLI_ACTOR, campaign, days, now)?,
+        Command::Campaign {
+            command: CampaignCommand::Purge { campaign, early },
+        } => println!("{}", b.purge_line(CLI_ACTOR, campaign, early, now)?),
         Command::Roster {
             command: RosterCommand::Import { campaign, file },
         } => {
@@ -756,36 +767,4 @@ fn dashboard_command(b: &Arc<Backend>, command: Command, now: i64) -> anyhow::Re
         _ => unreachable!("only command centre commands come here"),
     }
     Ok(())
-}
-
-/// The first line of `file`, or of stdin (with a prompt naming `what`): how secrets and
-/// personal values reach the console without the command line (shell history, process list).
-fn first_line(file: Option<PathBuf>, what: &str) -> anyhow::Result<String> {
-    let text = match file {
-        Some(f) => {
-            std::fs::read_to_string(&f).with_context(|| format!("reading {}", f.display()))?
-        }
-        None => {
-            eprintln!("{what} (one line on stdin):");
-            let mut s = String::new();
-            std::io::stdin().read_line(&mut s)?;
-            s
-        }
-    };
-    Ok(text.lines().next().unwrap_or("").to_owned())
-}
-
-/// A new file readable by its owner only (for an export of personal data); refused if it
-/// exists.
-fn create_private(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options
-        .open(path)
-        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))
 }

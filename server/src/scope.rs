@@ -332,6 +332,7 @@ pub fn op_area(conn: &Connection, op: &Op) -> rusqlite::Result<Area> {
         }
         OpBody::Visit(v) => village(household_village(conn, &v.household_id.to_string())?),
         OpBody::Assist(a) => village(resident_village(conn, &a.resident_id.to_string())?),
+        OpBody::Redact(r) => Area::Unit(r.area.clone()),
         OpBody::Retract { fact_id, .. } => {
             let id = fact_id.to_string();
             let visit_household: Option<String> = conn

@@ -302,6 +302,16 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn journal(&self) -> Option<&crate::journal::Journal> {
         None
     }
+    /// Store a snapshot of this instance's view for new instances to start from
+    /// (PostgreSQL; `crate::pg::snapshot`): always (`force`), or when the feed has moved far
+    /// past the latest one. A line saying what was done; `BadRequest` where there is no view
+    /// to share (SQLite: the database is the store).
+    fn publish_view(&self, force: bool) -> Result<String> {
+        let _ = force;
+        Err(crate::error::ServerError::BadRequest(
+            "view: only a PostgreSQL instance has a view to publish".into(),
+        ))
+    }
 }
 
 /// A one-shot closure run through one of [`Storage`]'s `&mut dyn FnMut` callbacks (they are

@@ -735,6 +735,22 @@ impl Server {
             .map_err(|e| e.to_string())
     }
 
+    /// Purge the campaign's personal data the console's way (`doorstep campaign purge
+    /// --campaign C [--early]`); the error's text if it is refused.
+    pub fn purge(&self, early: bool) -> Result<doorstep_core::redact::PurgeReport, String> {
+        let now = wall_ms();
+        let campaign = self.world.campaign;
+        on_console!(self, |b| b.purge_campaign("cli", campaign, early, now))
+            .map_err(|e| e.to_string())
+    }
+
+    /// Compact the server's log if that is pending, as `serve`'s maintenance does; how many
+    /// operations were rewritten.
+    pub fn compact(&self) -> usize {
+        let now = wall_ms();
+        on_console!(self, |b| b.compact_if_pending("retention", now)).expect("compact the log")
+    }
+
     /// Revoke a device through the admin API.
     pub fn revoke(&self, device: Uuid) {
         let r = reqwest::blocking::Client::new()

@@ -505,15 +505,20 @@ fn a_borrowed_certificate_gets_nothing() {
     actions::random_work(&mut a, &server.world, &mut rng, 10);
     let borrowed = b.store.certificate().unwrap().unwrap();
     let mut x = Exchange::new(&a.store).unwrap();
-    let PeerMessage::Hello { challenge, .. } =
-        PeerMessage::decode(&x.start(&a.store).unwrap()).unwrap()
+    let PeerMessage::Hello {
+        challenge,
+        ephemeral: a_ephemeral,
+        ..
+    } = PeerMessage::decode(&x.start(&a.store).unwrap()).unwrap()
     else {
         panic!("the first message is a Hello");
     };
+    let x_ephemeral = [9; 32];
     let hello = PeerMessage::Hello {
         certificate: borrowed.clone(),
         vector: Vec::new(),
         challenge: [7; 32],
+        ephemeral: x_ephemeral,
     };
     let out = x.receive(&mut a.store, &hello.encode()).unwrap();
     // A answers with its own proof, and nothing else.
@@ -530,6 +535,8 @@ fn a_borrowed_certificate_gets_nothing() {
         &challenge,
         borrowed.device_id,
         a.store.certificate().unwrap().unwrap().device_id,
+        &x_ephemeral,
+        &a_ephemeral,
     );
     let forged = PeerMessage::Proof {
         signature: doorstep_core::sign::new_key()
@@ -544,4 +551,98 @@ fn a_borrowed_certificate_gets_nothing() {
     );
     assert!(!x.is_done());
     assert_eq!(x.report().runs_sent, 0, "{:?}", x.report());
+}
+
+/// What two phones give each other travels sealed: the bytes on the link (the hub's LAN, a
+/// Bluetooth socket) hold no resident's value, a message altered, dropped or replayed is
+/// refused, and the work still arrives whole.
+#[test]
+fn what_phones_exchange_is_sealed() {
+    let mut server = Server::start(&team(), 4, 2);
+    let url = server.url();
+    let mut a = server.enrol_device(0, "a", 0);
+    let mut b = server.enrol_device(1, "b", 0);
+    sync(&mut a, &url);
+    sync(&mut b, &url);
+    const NOTE: &str = "Bà cụ nhờ con gái gọi lại";
+    let household = server.world.households_in(&a.villages)[0];
+    let visit = a
+        .store
+        .record_visit(doorstep_core::NewVisit {
+            household_id: household,
+            officer_id: a.officer,
+            at_ms: None,
+            outcome: doorstep_core::VisitOutcome::Met,
+            revisit_at_ms: None,
+            note: Some(NOTE.into()),
+            location: None,
+        })
+        .unwrap();
+    let name: String = a
+        .store
+        .connection()
+        .query_row(
+            "SELECT full_name FROM residents WHERE household_id = ?1 LIMIT 1",
+            [household.to_string()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    // Pump the messages by hand, keeping every byte that crosses the link.
+    let mut wire: Vec<Vec<u8>> = Vec::new();
+    let mut x = Exchange::new(&a.store).unwrap();
+    let mut y = Exchange::new(&b.store).unwrap();
+    let mut to_y = vec![x.start(&a.store).unwrap()];
+    let mut to_x = vec![y.start(&b.store).unwrap()];
+    let mut tampered = false;
+    while !(x.is_done() && y.is_done()) {
+        assert!(
+            !(to_x.is_empty() && to_y.is_empty()),
+            "the exchange stalled"
+        );
+        let mut next_y = Vec::new();
+        for m in to_x.drain(..) {
+            wire.push(m.clone());
+            next_y.extend(x.receive(&mut a.store, &m).unwrap());
+        }
+        let mut next_x = Vec::new();
+        for m in to_y.drain(..) {
+            wire.push(m.clone());
+            if !tampered && matches!(PeerMessage::decode(&m), Ok(PeerMessage::Sealed(_))) {
+                tampered = true;
+                // Altered, replayed ahead of its turn: both refused, nothing taken.
+                let mut bent = m.clone();
+                let last = bent.len() - 1;
+                bent[last] ^= 0x40;
+                let mut probe = Exchange::new(&b.store).unwrap();
+                assert!(probe.receive(&mut b.store, &bent).is_err());
+                assert!(
+                    y.receive(&mut b.store, &bent).is_err(),
+                    "an altered message was read"
+                );
+                // The real message is still the next one expected: the exchange goes on.
+            }
+            next_x.extend(y.receive(&mut b.store, &m).unwrap());
+        }
+        to_y = next_y;
+        to_x = next_x;
+    }
+    assert!(tampered, "no sealed message crossed");
+    assert!(y.report().runs_taken > 0, "{:?}", y.report());
+    assert!(scope::holds_fact(b.store.connection(), &visit));
+    let bytes: Vec<u8> = wire.concat();
+    for secret in [NOTE, name.as_str()] {
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{secret} readable on the link"
+        );
+    }
+    // Plain runs are refused once the channel exists.
+    let mut z = Exchange::new(&a.store).unwrap();
+    let mut w = Exchange::new(&b.store).unwrap();
+    let hello_w = w.start(&b.store).unwrap();
+    z.start(&a.store).unwrap();
+    z.receive(&mut a.store, &hello_w).unwrap();
+    assert!(z
+        .receive(&mut a.store, &PeerMessage::Runs(Vec::new()).encode())
+        .is_err());
 }

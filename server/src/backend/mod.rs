@@ -19,6 +19,7 @@ mod batch;
 mod bundle;
 pub(crate) mod console;
 mod resident;
+pub mod retention;
 
 use crate::error::Result;
 use crate::storage::{Once, Storage, Tables};
@@ -91,6 +92,12 @@ impl<S: Storage + ?Sized> Backend<S> {
     /// ([`crate::stats`]) are computed this way, whatever the backend.
     pub fn read_view(&self, f: &mut dyn FnMut(&rusqlite::Connection) -> Result<()>) -> Result<()> {
         self.store.read_view(f)
+    }
+
+    /// Publish a snapshot of this instance's view for new instances (PostgreSQL only; see
+    /// [`crate::storage::Storage::publish_view`]).
+    pub fn publish_view(&self, force: bool) -> Result<String> {
+        self.store.publish_view(force)
     }
 
     /// What the core store applied lately (`crate::journal`), if the storage keeps it.

@@ -28,6 +28,7 @@
 
 pub mod feed;
 pub mod schema;
+pub mod snapshot;
 mod tables;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;
@@ -78,6 +79,8 @@ pub struct PgStorage {
     /// The view's cursor key: `postgres:<server replica>`.
     peer: String,
     replica: Uuid,
+    /// The feed position of the snapshot the view was seeded from at this start, if it was.
+    seeded_at: Option<i64>,
     /// Fault injection for tests: hold each push's transaction open for a random time up to
     /// this many ms between writing its feed rows and committing (widens the window in which
     /// commits could land out of `seq` order). [`COMMIT_JITTER_ENV`]; 0 = off.
@@ -102,6 +105,22 @@ impl std::fmt::Debug for PgStorage {
     }
 }
 
+/// Rewrite in the feed the operations the view's compaction rewrote (retention,
+/// `doorstep_core::redact`): the feed is the log phones and other instances read.
+fn rewrite_feed(store: &mut Store, c: &mut impl GenericClient) -> Result<()> {
+    for op in store.take_rewritten() {
+        c.execute(
+            "UPDATE feed SET op = $3 WHERE replica = $1 AND counter = $2",
+            &[
+                &op.replica.0.as_bytes().as_slice(),
+                &(op.counter as i64),
+                &op.encode(),
+            ],
+        )?;
+    }
+    Ok(())
+}
+
 /// The sentinel error that rolls a dry run back.
 const DRY_RUN: &str = "dry run: rolled back on purpose";
 
@@ -124,6 +143,8 @@ fn dry_run(
             Err::<(), _>(doorstep_core::Error::Decode(DRY_RUN.into()))
         },
     );
+    // Nothing a rolled-back apply compacted is to be rewritten in the feed.
+    drop(store.take_rewritten());
     match (outcome, taken) {
         (Err(_), Some(taken)) => Ok(taken),
         (Err(e), None) => Err(e.into()),
@@ -145,6 +166,13 @@ impl Backend<PgStorage> {
     /// The view's file (a core store: the materialised tables, read-only for others).
     pub fn view_path(&self) -> &Path {
         &self.store.view_path
+    }
+
+    /// The feed position of the database's snapshot this instance's view was seeded from at
+    /// its start (`snapshot`), or `None` when it was not (its own cached view, or rebuilt from
+    /// the feed).
+    pub fn seeded_at(&self) -> Option<i64> {
+        self.store.seeded_at
     }
 }
 
@@ -221,13 +249,50 @@ impl PgStorage {
             .connection_timeout(Duration::from_secs(2))
             .build(manager)
             .map_err(|_| ServerError::Unavailable("cannot connect to PostgreSQL".into()))?;
+        let no_snapshot = view.no_snapshot;
         let place = view::place(view, replica)?;
+        let fresh = std::fs::metadata(&place.path).map_or(true, |m| m.len() == 0);
+        let mut seeded_at = None;
+        if fresh && !no_snapshot {
+            // No view of its own yet: the latest snapshot, if the database has one, instead of
+            // the whole feed (what follows it is caught up below).
+            let started = std::time::Instant::now();
+            let _ = std::fs::remove_file(&place.path);
+            let seeded = pool
+                .get()
+                .map_err(|_| ServerError::Unavailable("cannot connect to PostgreSQL".into()))
+                .and_then(|mut c| snapshot::fetch(&mut c, &place.path));
+            match seeded {
+                Ok(Some(seq)) => {
+                    seeded_at = Some(seq);
+                    tracing::info!(
+                        seq,
+                        ms = started.elapsed().as_millis() as u64,
+                        "view seeded from the database's snapshot"
+                    )
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "the view's snapshot is unusable: rebuilding from the feed");
+                    let _ = std::fs::remove_file(&place.path);
+                }
+            }
+        }
         let options = || Options {
             // The view is rebuilt from PostgreSQL if lost: no need to wait for the disk.
             durability: doorstep_core::Durability::Normal,
             ..Options::default()
         };
-        let mut store = Store::open(&place.path, options())?;
+        let mut store = match Store::open(&place.path, options()) {
+            Err(e) if seeded_at.is_some() => {
+                // A snapshot this code cannot open (made by a newer version, say): rebuilt.
+                tracing::warn!(error = %e, "the view's snapshot cannot be opened: rebuilding from the feed");
+                seeded_at = None;
+                view::remove(&place.path)?;
+                Store::open(&place.path, options())?
+            }
+            opened => opened?,
+        };
         let peer = format!("postgres:{replica}");
         if view_diverged(&store, &peer, &lineage)? {
             // The database was restored from a backup since this view last read it: the view
@@ -237,19 +302,8 @@ impl PgStorage {
                  backup): rebuilding it from the database"
             );
             drop(store);
-            for suffix in ["", "-wal", "-shm"] {
-                let mut p = place.path.as_os_str().to_owned();
-                p.push(suffix);
-                match std::fs::remove_file(PathBuf::from(p)) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                        return Err(ServerError::Internal(format!(
-                            "removing the view to rebuild it: {}",
-                            e.kind()
-                        )))
-                    }
-                    _ => {}
-                }
-            }
+            seeded_at = None;
+            view::remove(&place.path)?;
             store = Store::open(&place.path, options())?;
         }
         let foreign: bool = store.connection().query_row(
@@ -269,6 +323,8 @@ impl PgStorage {
             store.set_cursor(&peer, "0")?;
         }
         view_rebase(&mut store, &peer, &lineage)?;
+        // What compaction rewrites in the view is rewritten in the feed too (`rewrite_feed`).
+        store.keep_rewritten(true);
         // The console's counters start past every one a lost history may have issued.
         let floor = store.now_ms().max(0) as u64;
         store.reserve_counters_through(floor)?;
@@ -280,6 +336,7 @@ impl PgStorage {
             journal: Journal::default(),
             peer,
             replica,
+            seeded_at,
             #[cfg(any(test, feature = "test-utils"))]
             commit_jitter_ms: std::env::var(COMMIT_JITTER_ENV)
                 .ok()
@@ -332,6 +389,7 @@ impl PgStorage {
             let ops: Vec<Op> = rows.into_iter().map(|(_, op)| op).collect();
             store.apply_ops_with_cursor(&ops, &self.peer, &last.to_string())?;
             self.journal.record(&ops);
+            rewrite_feed(store, c)?;
             after = last;
         }
     }
@@ -478,7 +536,9 @@ impl Storage for PgStorage {
     ) -> Result<()> {
         self.feed_write(false, &mut |store, tx| {
             scope::remember_console_moves(store.connection())?;
-            let filed = write(store).and_then(|()| self.send_own_ops(store, tx));
+            let filed = write(store)
+                .and_then(|()| self.send_own_ops(store, tx))
+                .and_then(|_| rewrite_feed(store, tx));
             scope::forget_console_moves(store.connection())?;
             filed?;
             finish(&mut PgTables(tx))
@@ -512,6 +572,37 @@ impl Storage for PgStorage {
     fn journal(&self) -> Option<&Journal> {
         Some(&self.journal)
     }
+
+    fn publish_view(&self, force: bool) -> Result<String> {
+        let mut c = self.client()?;
+        if !force {
+            let end: i64 = c
+                .query_one("SELECT coalesce(max(seq), 0) FROM feed", &[])?
+                .get(0);
+            let due = match snapshot::latest_seq(&mut *c)? {
+                Some(seq) => end - seq >= snapshot::REPUBLISH_AFTER_OPS,
+                None => end > 0,
+            };
+            if !due {
+                return Ok("the latest snapshot of the view is recent enough".into());
+            }
+        }
+        // The view as the feed stands now.
+        self.with_view(|_| ())?;
+        let started = std::time::Instant::now();
+        Ok(
+            match snapshot::publish(&self.view_path, &self.peer, &mut c)? {
+                Some(p) => format!(
+                    "view published at feed position {}: {} bytes, {} stored, in {:.1} s",
+                    p.seq,
+                    p.bytes,
+                    p.packed,
+                    started.elapsed().as_secs_f64()
+                ),
+                None => "another instance is publishing the view; nothing done".into(),
+            },
+        )
+    }
 }
 
 impl Drop for PgStorage {
@@ -539,6 +630,7 @@ mod tests {
         let opts = || ViewOptions {
             path: None,
             cache_dir: Some(cache.path().to_path_buf()),
+            ..Default::default()
         };
         let a = PgBackend::open(&url, opts()).unwrap();
         assert!(a.view_path().starts_with(cache.path()));

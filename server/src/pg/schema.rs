@@ -131,8 +131,26 @@ CREATE INDEX feed_from_area ON feed (from_area, seq) WHERE from_area IS NOT NULL
 CREATE INDEX feed_moved ON feed (moved, seq) WHERE moved IS NOT NULL;
 "#;
 
+/// Version 7: snapshots of an instance's view, from which a new instance starts in seconds
+/// instead of replaying the whole feed (`server/src/pg/snapshot.rs`; only the latest is kept).
+const V7: &str = r#"
+CREATE TABLE view_snapshots (
+    id      bigserial PRIMARY KEY,
+    seq     bigint NOT NULL,
+    made_ms bigint NOT NULL,
+    bytes   bigint NOT NULL,
+    packed  bigint NOT NULL
+);
+CREATE TABLE view_snapshot_chunks (
+    snapshot bigint  NOT NULL REFERENCES view_snapshots (id) ON DELETE CASCADE,
+    n        integer NOT NULL,
+    data     bytea   NOT NULL,
+    PRIMARY KEY (snapshot, n)
+);
+"#;
+
 /// `MIGRATIONS[i]` takes the PostgreSQL schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The PostgreSQL schema version this code writes.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -445,6 +463,51 @@ mod tests {
         assert_eq!(moved, "h1");
     }
 
+    /// A database at v6 with feed rows migrates to v7: the rows are kept and a snapshot of a
+    /// view can be stored, found, and replaced (its chunks go with it).
+    #[test]
+    fn migration_from_v6_adds_view_snapshots() {
+        let Some(base) = testing::base_url() else {
+            return;
+        };
+        let url = testing::fresh_database(&base).unwrap();
+        let mut c = postgres::Client::connect(&url, NoTls).unwrap();
+        c.batch_execute(
+            "CREATE TABLE server_meta (key text PRIMARY KEY, value text NOT NULL);
+             INSERT INTO server_meta VALUES ('schema_version', '6'),
+                 ('server_replica', '0190a5c4-7c11-7000-8000-000000000001');",
+        )
+        .unwrap();
+        for v in [V1, V2, V3, V4, V5, V6] {
+            c.batch_execute(v).unwrap();
+        }
+        c.batch_execute(
+            "INSERT INTO feed (replica, counter, area, op) VALUES ('\\x01', 1, '22738-01', '\\x00');",
+        )
+        .unwrap();
+        migrate(&mut c).unwrap();
+        assert_eq!(schema_version(&mut c).unwrap(), PG_SCHEMA_VERSION);
+        let n: i64 = c
+            .query_one("SELECT count(*) FROM feed", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 1);
+        assert_eq!(crate::pg::snapshot::latest_seq(&mut c).unwrap(), None);
+        c.batch_execute(
+            "INSERT INTO view_snapshots (id, seq, made_ms, bytes, packed) VALUES (1, 1, 0, 3, 3);
+             INSERT INTO view_snapshot_chunks VALUES (1, 0, '\\x000102');
+             INSERT INTO view_snapshots (id, seq, made_ms, bytes, packed) VALUES (2, 5, 0, 3, 3);
+             DELETE FROM view_snapshots WHERE id < 2;",
+        )
+        .unwrap();
+        assert_eq!(crate::pg::snapshot::latest_seq(&mut c).unwrap(), Some(5));
+        let chunks: i64 = c
+            .query_one("SELECT count(*) FROM view_snapshot_chunks", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(chunks, 0, "a snapshot's chunks go with it");
+    }
+
     #[test]
     fn migration_from_nothing_then_no_op_then_refuses_newer() {
         let Some(base) = testing::base_url() else {
@@ -463,8 +526,8 @@ mod tests {
             .unwrap()
             .get(0);
         assert_eq!(
-            tables, 8,
-            "server_meta, the six tables of v1 and web_sessions of v2"
+            tables, 10,
+            "server_meta, the six tables of v1, web_sessions of v2 and the two of v7"
         );
         // Again: nothing changes, the same replica.
         assert_eq!(migrate(&mut c).unwrap(), r1);

@@ -14,6 +14,9 @@ pub struct ViewOptions {
     /// process that finds it locked (another instance on this machine) uses a temporary view.
     /// `None`: a temporary file, rebuilt from PostgreSQL at every start.
     pub cache_dir: Option<PathBuf>,
+    /// Rebuild a new view from the whole feed even when the database holds a snapshot of one
+    /// (`crate::pg::snapshot`); tests compare the two.
+    pub no_snapshot: bool,
 }
 
 /// The cached view in `dir` for the database `replica`, locked for this process; `None` when
@@ -93,4 +96,22 @@ pub(super) fn place(view: ViewOptions, replica: uuid::Uuid) -> crate::error::Res
             })
         }
     }
+}
+
+/// Remove a view's file with its `-wal` and `-shm` (to rebuild it).
+pub(super) fn remove(path: &Path) -> crate::error::Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        match std::fs::remove_file(PathBuf::from(p)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(crate::error::ServerError::Internal(format!(
+                    "removing the view to rebuild it: {}",
+                    e.kind()
+                )))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }

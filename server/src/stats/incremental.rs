@@ -57,6 +57,7 @@ impl Ledger {
         for t in touches {
             match t {
                 Touch::Units => return Ok(Updated::Rebuild),
+                Touch::Nothing => {}
                 Touch::Officers => officers = true,
                 Touch::Assignments => assignments = true,
                 Touch::Quotas => quotas = true,

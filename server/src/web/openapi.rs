@@ -469,7 +469,7 @@ mod tests {
     #[test]
     fn the_documented_examples_are_valid() {
         let ops = ops_json();
-        assert_eq!(ops.len(), 6);
+        assert_eq!(ops.len(), 7);
         for op in &ops {
             assert_valid("Op", op);
         }

@@ -1,0 +1,164 @@
+//! What a campaign's retention purge costs at province scale (`scripts/bench-purge.sh`).
+//!
+//! On a copy of the dashboard benchmark's province store (Ninh Thuận's 319,284 residents and
+//! the whole campaign's work, `target/bench-dashboard`, built by `cargo bench -p
+//! doorstep-server --bench dashboard`): the purge (`Backend::purge_campaign`, early), its
+//! report, and a purge again with nothing left; as a baseline measured in the same run, one
+//! read of the whole log decoding every operation (the least a compaction can cost). The
+//! province's report for the campaign's last day is built before and after and must be equal.
+//! Prints a Markdown fragment (docs/bench/purge.md).
+
+use doorstep_core::Op;
+use doorstep_server::backend::Backend;
+use doorstep_server::stats::Snapshot;
+use doorstep_server::SqliteBackend;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+use uuid::Uuid;
+
+fn main() {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let cache = target.join("bench-dashboard");
+    let mut stores: Vec<PathBuf> = std::fs::read_dir(&cache)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "db"))
+                .collect()
+        })
+        .unwrap_or_default();
+    stores.sort();
+    let Some(store) = stores.pop() else {
+        eprintln!(
+            "no province store in {}: run `cargo bench -p doorstep-server --bench dashboard` first",
+            cache.display()
+        );
+        std::process::exit(2);
+    };
+    let info = std::fs::read_to_string(store.with_extension("txt")).expect("the store's .txt");
+    let campaign = Uuid::parse_str(info.split_whitespace().next().expect("campaign id"))
+        .expect("a campaign id");
+    let tmp = tempfile::Builder::new()
+        .prefix("doorstep-bench-purge-")
+        .tempdir()
+        .unwrap();
+    let db = tmp.path().join("server.db");
+    std::fs::copy(&store, &db).unwrap();
+    let backend: Arc<Backend> = Arc::new(SqliteBackend::open(&db).unwrap());
+
+    let (ops, last_day) = {
+        let (mut n, mut end) = (0i64, String::new());
+        backend
+            .read_view(&mut |c| {
+                n = c.query_row("SELECT count(*) FROM oplog", [], |r| r.get(0))?;
+                end = c.query_row(
+                    "SELECT end_date FROM campaigns WHERE id = ?1",
+                    [campaign.to_string()],
+                    |r| r.get(0),
+                )?;
+                Ok(())
+            })
+            .unwrap();
+        (
+            n,
+            chrono::NaiveDate::parse_from_str(&end, "%Y-%m-%d").unwrap(),
+        )
+    };
+    let report = |b: &Backend| -> String {
+        let mut out = String::new();
+        b.read_view(&mut |c| {
+            let snap = Snapshot::build(c, 0)?;
+            let info = snap.campaign(Some(campaign), Some(last_day))?;
+            let r = snap.report("58", &info, last_day, &[], 0)?;
+            let mut v = serde_json::to_value(&r).unwrap();
+            v.as_object_mut().unwrap().remove("as_of");
+            out = v.to_string();
+            Ok(())
+        })
+        .unwrap();
+        out
+    };
+    let before = report(&backend);
+
+    // Baseline: one read of the whole log, every operation decoded.
+    let t = Instant::now();
+    let mut decoded = 0u64;
+    backend
+        .read_view(&mut |c| {
+            let mut stmt = c.prepare("SELECT replica, counter, hlc, body FROM oplog")?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let op = Op::from_log(
+                    &r.get::<_, Vec<u8>>(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    &r.get::<_, Vec<u8>>(3)?,
+                )
+                .unwrap();
+                decoded += op.counter.min(1);
+            }
+            Ok(())
+        })
+        .unwrap();
+    let scan_s = t.elapsed().as_secs_f64();
+
+    let now = doorstep_server::now_ms();
+    let t = Instant::now();
+    // The store's operations were generated in 2026 for a 2023 campaign: everything written
+    // before now is the campaign's.
+    let purge = backend
+        .purge_written_before("bench", campaign, now, now)
+        .unwrap();
+    let purge_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let again = backend
+        .purge_written_before("bench", campaign, now, now)
+        .unwrap();
+    let again_s = t.elapsed().as_secs_f64();
+    let after = report(&backend);
+    assert!(
+        after == before,
+        "the province's report changed with the purge"
+    );
+    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+
+    println!("## A campaign's retention purge at province scale (issue #13)\n");
+    println!(
+        "Generated by `server/benches/purge.rs` (`scripts/bench-purge.sh`) on a copy of the \
+         dashboard benchmark's province store ({} operations in the log, {:.0} MB; SQLite, \
+         `synchronous=FULL`). The purge erases the campaign's phone numbers, notes, locations, \
+         reasons and the ID numbers no longer needed (written before the run: the store was \
+         generated after its campaign's dates), as operations, one transaction per unit, then \
+         compacts the whole log (one read, then 5,000 rewrites per transaction), so pushes \
+         wait for one of those transactions at most. Baseline, \
+         same run: one read of the whole log decoding every operation ({decoded} decoded). \
+         The province's report for the campaign's last day was built before and after the purge: \
+         equal.\n",
+        ops,
+        size(&store) as f64 / 1e6
+    );
+    println!("| step | seconds | what it did |");
+    println!("| --- | ---: | --- |");
+    println!("| read and decode the whole log (baseline) | {scan_s:.1} | {decoded} operations |");
+    println!(
+        "| purge | {purge_s:.1} ({:.1}× the baseline) | {} households, {} residents, {} facts erased; {} redaction operations; {} logged operations rewritten |",
+        purge_s / scan_s,
+        purge.households,
+        purge.residents,
+        purge.facts,
+        purge.redactions,
+        purge.rewritten
+    );
+    println!(
+        "| purge again (nothing to erase) | {again_s:.2} | {} households, {} residents, {} facts; {} rewritten |",
+        again.households, again.residents, again.facts, again.rewritten
+    );
+    // The summary row of docs/benchmarks.md (scripts/bench-purge.sh moves it to the .rows).
+    println!(
+        "ROW| A campaign's retention purge, province store ({ops} operations) | — | {purge_s:.1} s, {} operations rewritten | {:.1}× one read of the log | — |",
+        purge.rewritten,
+        purge_s / scan_s
+    );
+}
