@@ -1144,6 +1144,23 @@ fn make_ops(w: &mut World, n: usize) -> usize {
     made
 }
 
+/// `DOORSTEP_BENCH_APPLY_SAVE=DIR`: keep the apply benchmark's inputs — the destination's
+/// template (`DIR/template.db`) and the operations (`DIR/ops.bin`, each a little-endian u32
+/// length then `Op::encode`) — for `benches/apply_profile.rs`, which applies them under a
+/// profiler without rebuilding the world.
+fn save_apply_inputs(dir: &Path, template: &Path, ops: &[Op]) {
+    std::fs::create_dir_all(dir).expect("create DOORSTEP_BENCH_APPLY_SAVE");
+    std::fs::copy(template, dir.join("template.db")).expect("save template");
+    let mut out = Vec::new();
+    for op in ops {
+        let e = op.encode();
+        out.extend_from_slice(&(e.len() as u32).to_le_bytes());
+        out.extend_from_slice(&e);
+    }
+    std::fs::write(dir.join("ops.bin"), out).expect("save ops");
+    progress(&format!("apply: inputs saved in {}", dir.display()));
+}
+
 fn bench_apply(rep: &mut Report, w: &mut World, dir: &Path, quick: bool) {
     rep.begin(4);
     let n = if quick { 20_000 } else { 100_000 };
@@ -1176,6 +1193,9 @@ fn bench_apply(rep: &mut Report, w: &mut World, dir: &Path, quick: bool) {
     ops.truncate(n);
     assert_eq!(ops.len(), n);
     let bytes: usize = ops.iter().map(|o| o.encode().len()).sum();
+    if let Some(save) = std::env::var_os("DOORSTEP_BENCH_APPLY_SAVE") {
+        save_apply_inputs(Path::new(&save), &template, &ops);
+    }
     let mix = {
         let (mut v, mut a, mut s, mut r) = (0, 0, 0, 0);
         for o in &ops {
@@ -1298,7 +1318,10 @@ fn bench_apply(rep: &mut Report, w: &mut World, dir: &Path, quick: bool) {
     );
     let _ = writeln!(
         md,
-        "\nOne batch of {batch} (incl. its commit): median {bm:.1} ms, p99 {b99:.1} ms.\n"
+        "\nOne batch of {batch} (incl. its commit): median {bm:.1} ms, p99 {b99:.1} ms.\n\n\
+         Where the time goes, in instructions and in writes per batch, and what changed: *Where \
+         applying another replica's operations spends its time*, below \
+         (`scripts/bench-apply.sh`).\n"
     );
     rep.section(&md);
     rep.metric("apply_batched_ops_per_s", b, "1/s");

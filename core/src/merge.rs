@@ -16,7 +16,7 @@ use crate::op::{Op, OpBody, ReplicaId, Stamp};
 use crate::text;
 use crate::time::local_day;
 use crate::Result;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, CachedStatement, Connection, OptionalExtension};
 use std::collections::BTreeSet;
 use uuid::Uuid;
 
@@ -44,33 +44,180 @@ pub struct Deferred {
 impl Deferred {
     /// Recompute everything noted, within the caller's transaction, before it commits.
     pub fn flush(&mut self, conn: &Connection) -> Result<()> {
+        self.flush_with(&mut Statements::new(conn))
+    }
+
+    /// [`Deferred::flush`] with the batch's statements.
+    pub fn flush_with(&mut self, q: &mut Statements<'_>) -> Result<()> {
         for resident in std::mem::take(&mut self.accounts) {
-            recompute_account(conn, &resident)?;
+            recompute_account(q, &resident)?;
             self.residents.insert(resident);
         }
-        let mut stmt = conn.prepare_cached("SELECT household_id FROM residents WHERE id = ?1")?;
         for resident in std::mem::take(&mut self.residents) {
-            let household: Option<String> = stmt
+            let household: Option<String> = q
+                .get(RESIDENT_HOUSEHOLD)?
                 .query_row([&resident], |r| r.get(0))
                 .optional()?
                 .flatten();
             self.households.extend(household);
         }
         for household in std::mem::take(&mut self.households) {
-            refresh_needing(conn, &household)?;
+            refresh_needing_with(q, &household)?;
         }
         for household in std::mem::take(&mut self.last_visits) {
-            refresh_last_visit(conn, &household)?;
+            refresh_last_visit(q, &household)?;
         }
         Ok(())
     }
 }
 
+/// The prepared statements of one batch of operations (one transaction): each is taken from
+/// the connection's statement cache the first time the batch needs it and kept until the batch
+/// ends, instead of being looked up (hashing its SQL) and handed back for every operation.
+///
+/// Keeping them also keeps their bindings: rusqlite clears a statement's bindings when it goes
+/// back to the cache, and SQLite (3.54) re-prepares on the next run a statement whose plan it
+/// marked as depending on a bound value — which it does for the recount of a household's
+/// residents and the search of its latest visit (its planner weighs a loop that filters on
+/// `household_id = ?1` rather than seeks with it). Handed back after every call, those two
+/// were re-prepared every call; kept, once per batch. `tests/apply_statements.rs` checks it.
+pub struct Statements<'c> {
+    conn: &'c Connection,
+    fixed: Vec<(&'static str, CachedStatement<'c>)>,
+    /// `set_fields` upserts, keyed by entity and the positions of the columns written.
+    upserts: Vec<(Vec<u8>, CachedStatement<'c>)>,
+}
+
+impl<'c> Statements<'c> {
+    /// No statement prepared yet.
+    pub fn new(conn: &'c Connection) -> Self {
+        Statements {
+            conn,
+            fixed: Vec::new(),
+            upserts: Vec::new(),
+        }
+    }
+
+    /// The connection the statements belong to.
+    pub fn connection(&self) -> &'c Connection {
+        self.conn
+    }
+
+    /// The statement for `sql`, prepared (or taken from the cache) on first use in the batch.
+    pub fn get(&mut self, sql: &'static str) -> Result<&mut CachedStatement<'c>> {
+        let i = match self
+            .fixed
+            .iter()
+            .position(|(s, _)| std::ptr::eq(*s, sql) || *s == sql)
+        {
+            Some(i) => i,
+            None => {
+                let stmt = self.conn.prepare_cached(sql)?;
+                self.fixed.push((sql, stmt));
+                self.fixed.len() - 1
+            }
+        };
+        Ok(&mut self.fixed[i].1)
+    }
+
+    /// The upsert for `key`, its SQL made by `sql` the first time in the batch.
+    fn upsert(
+        &mut self,
+        key: &[u8],
+        sql: impl FnOnce() -> String,
+    ) -> Result<&mut CachedStatement<'c>> {
+        let i = match self.upserts.iter().position(|(k, _)| k.as_slice() == key) {
+            Some(i) => i,
+            None => {
+                let stmt = self.conn.prepare_cached(&sql())?;
+                self.upserts.push((key.to_vec(), stmt));
+                self.upserts.len() - 1
+            }
+        };
+        Ok(&mut self.upserts[i].1)
+    }
+}
+
+const RESIDENT_HOUSEHOLD: &str = "SELECT household_id FROM residents WHERE id = ?1";
+const RETRACTED: &str = "SELECT EXISTS (SELECT 1 FROM retractions WHERE fact_id = ?1)";
+const INSERT_VISIT: &str =
+    "INSERT INTO visits (id, household_id, officer_id, at_ms, day, outcome, revisit_at_ms,
+                         note, lat_e6, lon_e6, retracted)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+     ON CONFLICT (id) DO NOTHING";
+const VISIT_HOUSEHOLD: &str =
+    "INSERT INTO households (id, last_visit_id, last_at_ms, last_day, last_outcome, revisit_at_ms)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+     ON CONFLICT (id) DO UPDATE SET last_visit_id = excluded.last_visit_id,
+         last_at_ms = excluded.last_at_ms, last_day = excluded.last_day,
+         last_outcome = excluded.last_outcome, revisit_at_ms = excluded.revisit_at_ms
+     WHERE households.last_at_ms IS NULL
+        OR (excluded.last_at_ms, excluded.last_visit_id) > (households.last_at_ms, households.last_visit_id)";
+const INSERT_ASSIST: &str =
+    "INSERT INTO assists (id, resident_id, officer_id, at_ms, day, step, failure,
+                          receiving_point, note, retracted)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+     ON CONFLICT (id) DO NOTHING";
+const INSERT_RETRACTION: &str =
+    "INSERT INTO retractions (fact_id, reason, hlc, replica) VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT (fact_id) DO UPDATE SET reason = excluded.reason, hlc = excluded.hlc,
+         replica = excluded.replica
+     WHERE (excluded.hlc, excluded.replica) < (retractions.hlc, retractions.replica)";
+const RETRACT_VISIT: &str =
+    "UPDATE visits SET retracted = 1 WHERE id = ?1 AND retracted = 0 RETURNING household_id";
+const RETRACT_ASSIST: &str =
+    "UPDATE assists SET retracted = 1 WHERE id = ?1 AND retracted = 0 RETURNING resident_id";
+const RETRACT_SESSION: &str = "UPDATE sessions SET retracted = 1 WHERE id = ?1";
+const RETRACT_OUTREACH: &str = "UPDATE outreach SET retracted = 1 WHERE id = ?1";
+const INSERT_SESSION: &str =
+    "INSERT INTO sessions (id, unit_code, officer_id, kind, place, starts_at_ms,
+                           ends_at_ms, day, applications, note, retracted)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
+             EXISTS (SELECT 1 FROM retractions WHERE fact_id = ?1))
+     ON CONFLICT (id) DO NOTHING";
+const INSERT_OUTREACH: &str =
+    "INSERT INTO outreach (id, unit_code, officer_id, kind, at_ms, day, place, people,
+                           note, retracted)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,
+             EXISTS (SELECT 1 FROM retractions WHERE fact_id = ?1))
+     ON CONFLICT (id) DO NOTHING";
+const ROSTER_ACCOUNT: &str = "SELECT roster_account FROM residents WHERE id = ?1";
+const ACCOUNT_STEPS: &str =
+    "SELECT DISTINCT step FROM assists WHERE resident_id = ?1 AND retracted = 0 AND failure IS NULL";
+const SET_ACCOUNT: &str =
+    "INSERT INTO account_state (resident_id, level1, level2, portal) VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT (resident_id) DO UPDATE SET level1 = excluded.level1, level2 = excluded.level2,
+         portal = excluded.portal";
+const RAISE_ACCOUNT: &str =
+    "INSERT INTO account_state (resident_id, level1, level2, portal) VALUES (?1, ?2, ?3, ?4)
+     ON CONFLICT (resident_id) DO UPDATE SET level1 = max(level1, excluded.level1),
+         level2 = max(level2, excluded.level2), portal = max(portal, excluded.portal)";
+const REFRESH_NEEDING: &str = "INSERT INTO households (id, needing)
+     SELECT ?1, count(*) FROM residents r LEFT JOIN account_state s ON s.resident_id = r.id
+      WHERE r.household_id = ?1 AND r.deleted = 0 AND coalesce(s.need, 'no_account') != 'done'
+     ON CONFLICT (id) DO UPDATE SET needing = excluded.needing";
+const REFRESH_LAST_VISIT: &str =
+    "UPDATE households SET (last_visit_id, last_at_ms, last_day, last_outcome, revisit_at_ms) =
+       (SELECT id, at_ms, day, outcome, revisit_at_ms FROM visits
+         WHERE household_id = ?1 AND retracted = 0 ORDER BY at_ms DESC, id DESC LIMIT 1)
+     WHERE id = ?1";
+
+/// Whether a retraction of `fact_id` is held.
+fn retracted(q: &mut Statements<'_>, fact_id: &str) -> Result<bool> {
+    Ok(q.get(RETRACTED)?.query_row([fact_id], |r| r.get(0))?)
+}
+
 /// Apply one operation's effect to the materialised tables. The caller has inserted it in the
 /// log (so it is new to this replica), holds a write transaction, and calls
-/// [`Deferred::flush`] before committing.
+/// [`Deferred::flush`] before committing. A batch applies its operations with
+/// [`materialize_with`] and one [`Statements`].
 pub fn materialize(conn: &Connection, op: &Op, deferred: &mut Deferred) -> Result<()> {
-    materialize_body(conn, op, deferred)?;
+    materialize_with(&mut Statements::new(conn), op, deferred)
+}
+
+/// [`materialize`] with the batch's statements.
+pub fn materialize_with(q: &mut Statements<'_>, op: &Op, deferred: &mut Deferred) -> Result<()> {
+    materialize_body(q, op, deferred)?;
     if deferred.watch {
         // A fact whose redaction came first is stored without its erased values.
         let fact = match &op.body {
@@ -83,6 +230,7 @@ pub fn materialize(conn: &Connection, op: &Op, deferred: &mut Deferred) -> Resul
         };
         if let Some(id) = fact {
             let id = id.to_string();
+            let conn = q.connection();
             if crate::redact::is_redacted(conn, &id)? {
                 crate::redact::strip(conn, &id)?;
                 deferred.dirty = true;
@@ -92,55 +240,44 @@ pub fn materialize(conn: &Connection, op: &Op, deferred: &mut Deferred) -> Resul
     Ok(())
 }
 
-fn materialize_body(conn: &Connection, op: &Op, deferred: &mut Deferred) -> Result<()> {
+fn materialize_body(q: &mut Statements<'_>, op: &Op, deferred: &mut Deferred) -> Result<()> {
     match &op.body {
         OpBody::Set {
             entity,
             key,
             fields,
-        } => set_fields(conn, op, *entity, key, fields, deferred),
+        } => set_fields(q, op, *entity, key, fields, deferred),
         OpBody::Visit(v) => {
-            let mut stmt = conn.prepare_cached(
-                "INSERT INTO visits (id, household_id, officer_id, at_ms, day, outcome, revisit_at_ms,
-                                     note, lat_e6, lon_e6, retracted)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
-                         EXISTS (SELECT 1 FROM retractions WHERE fact_id = ?1))
-                 ON CONFLICT (id) DO NOTHING RETURNING retracted",
-            )?;
-            let id = v.id.to_string();
+            // Ids as text in stack buffers (what `to_string` gives, without its allocation).
+            let mut bufs = [Uuid::encode_buffer(); 3];
+            let [b_id, b_household, b_officer] = &mut bufs;
+            let id = &*v.id.hyphenated().encode_lower(b_id);
+            let household = &*v.household_id.hyphenated().encode_lower(b_household);
+            let officer = &*v.officer_id.hyphenated().encode_lower(b_officer);
+            // Born retracted if its retraction came first.
+            let retracted = retracted(q, id)?;
             let day = local_day(v.at_ms);
-            let retracted: Option<bool> = stmt
-                .query_row(
-                    params![
-                        id,
-                        v.household_id.to_string(),
-                        v.officer_id.to_string(),
-                        v.at_ms,
-                        day,
-                        v.outcome.as_str(),
-                        v.revisit_at_ms,
-                        v.note,
-                        v.location.map(|l| l.lat_e6),
-                        v.location.map(|l| l.lon_e6),
-                    ],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            // No `RETURNING`: it made SQLite keep a statement journal and a temporary table
+            // for every insert. Whether the row is new is the number of rows changed.
+            let inserted = q.get(INSERT_VISIT)?.execute(params![
+                id,
+                household,
+                officer,
+                v.at_ms,
+                day,
+                v.outcome.as_str(),
+                v.revisit_at_ms,
+                v.note,
+                v.location.map(|l| l.lat_e6),
+                v.location.map(|l| l.lon_e6),
+                retracted,
+            ])? == 1;
             // Inserted and not retracted already.
-            if retracted == Some(false) {
+            if inserted && !retracted {
                 // The household's latest visit, if this one is later (ties: greater id). The
                 // household's row may not have arrived yet: then it starts with this.
-                conn.prepare_cached(
-                    "INSERT INTO households (id, last_visit_id, last_at_ms, last_day, last_outcome, revisit_at_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                     ON CONFLICT (id) DO UPDATE SET last_visit_id = excluded.last_visit_id,
-                         last_at_ms = excluded.last_at_ms, last_day = excluded.last_day,
-                         last_outcome = excluded.last_outcome, revisit_at_ms = excluded.revisit_at_ms
-                     WHERE households.last_at_ms IS NULL
-                        OR (excluded.last_at_ms, excluded.last_visit_id) > (households.last_at_ms, households.last_visit_id)",
-                )?
-                .execute(params![
-                    v.household_id.to_string(),
+                q.get(VISIT_HOUSEHOLD)?.execute(params![
+                    household,
                     id,
                     v.at_ms,
                     day,
@@ -151,88 +288,61 @@ fn materialize_body(conn: &Connection, op: &Op, deferred: &mut Deferred) -> Resu
             Ok(())
         }
         OpBody::Assist(a) => {
-            let mut stmt = conn.prepare_cached(
-                "INSERT INTO assists (id, resident_id, officer_id, at_ms, day, step, failure,
-                                      receiving_point, note, retracted)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,
-                         EXISTS (SELECT 1 FROM retractions WHERE fact_id = ?1))
-                 ON CONFLICT (id) DO NOTHING RETURNING retracted",
-            )?;
+            let mut bufs = [Uuid::encode_buffer(); 2];
+            let [b_id, b_officer] = &mut bufs;
+            let id = &*a.id.hyphenated().encode_lower(b_id);
+            let officer = &*a.officer_id.hyphenated().encode_lower(b_officer);
+            let retracted = retracted(q, id)?;
             let resident = a.resident_id.to_string();
-            let retracted: Option<bool> = stmt
-                .query_row(
-                    params![
-                        a.id.to_string(),
-                        resident,
-                        a.officer_id.to_string(),
-                        a.at_ms,
-                        local_day(a.at_ms),
-                        a.step.as_str(),
-                        a.failure.map(|f| f.as_str()),
-                        a.receiving_point,
-                        a.note,
-                    ],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if a.failure.is_none() {
-                // Inserted and not retracted already.
-                if retracted == Some(false) {
-                    raise_account(conn, &resident, a.step)?;
-                    if matches!(
-                        a.step,
-                        AssistStep::Level2Activated | AssistStep::PortalGuided
-                    ) {
-                        // The only steps that can make a resident done.
-                        deferred.residents.insert(resident);
-                    }
+            let inserted = q.get(INSERT_ASSIST)?.execute(params![
+                id,
+                resident,
+                officer,
+                a.at_ms,
+                local_day(a.at_ms),
+                a.step.as_str(),
+                a.failure.map(|f| f.as_str()),
+                a.receiving_point,
+                a.note,
+                retracted,
+            ])? == 1;
+            // Inserted, successful and not retracted already.
+            if inserted && !retracted && a.failure.is_none() {
+                raise_account(q, &resident, a.step)?;
+                if matches!(
+                    a.step,
+                    AssistStep::Level2Activated | AssistStep::PortalGuided
+                ) {
+                    // The only steps that can make a resident done.
+                    deferred.residents.insert(resident);
                 }
             }
             Ok(())
         }
         OpBody::Retract { fact_id, reason } => {
             let id = fact_id.to_string();
-            let mut stmt = conn.prepare_cached(
-                "INSERT INTO retractions (fact_id, reason, hlc, replica) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (fact_id) DO UPDATE SET reason = excluded.reason, hlc = excluded.hlc,
-                     replica = excluded.replica
-                 WHERE (excluded.hlc, excluded.replica) < (retractions.hlc, retractions.replica)",
-            )?;
-            stmt.execute(params![
+            q.get(INSERT_RETRACTION)?.execute(params![
                 id,
                 reason,
                 op.hlc.to_sql(),
                 op.replica.0.as_bytes().as_slice()
             ])?;
-            let household: Option<String> = conn
-                .prepare_cached(
-                    "UPDATE visits SET retracted = 1 WHERE id = ?1 AND retracted = 0 RETURNING household_id",
-                )?
+            let household: Option<String> = q
+                .get(RETRACT_VISIT)?
                 .query_row([&id], |r| r.get(0))
                 .optional()?;
             deferred.last_visits.extend(household);
-            let resident: Option<String> = conn
-                .prepare_cached(
-                    "UPDATE assists SET retracted = 1 WHERE id = ?1 AND retracted = 0 RETURNING resident_id",
-                )?
+            let resident: Option<String> = q
+                .get(RETRACT_ASSIST)?
                 .query_row([&id], |r| r.get(0))
                 .optional()?;
             deferred.accounts.extend(resident);
-            conn.prepare_cached("UPDATE sessions SET retracted = 1 WHERE id = ?1")?
-                .execute([&id])?;
-            conn.prepare_cached("UPDATE outreach SET retracted = 1 WHERE id = ?1")?
-                .execute([&id])?;
+            q.get(RETRACT_SESSION)?.execute([&id])?;
+            q.get(RETRACT_OUTREACH)?.execute([&id])?;
             Ok(())
         }
         OpBody::Session(x) => {
-            conn.prepare_cached(
-                "INSERT INTO sessions (id, unit_code, officer_id, kind, place, starts_at_ms,
-                                       ends_at_ms, day, applications, note, retracted)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,
-                         EXISTS (SELECT 1 FROM retractions WHERE fact_id = ?1))
-                 ON CONFLICT (id) DO NOTHING",
-            )?
-            .execute(params![
+            q.get(INSERT_SESSION)?.execute(params![
                 x.id.to_string(),
                 x.unit_code,
                 x.officer_id.to_string(),
@@ -247,19 +357,12 @@ fn materialize_body(conn: &Connection, op: &Op, deferred: &mut Deferred) -> Resu
             Ok(())
         }
         OpBody::Redact(r) => {
-            crate::redact::apply(conn, r)?;
+            crate::redact::apply(q.connection(), r)?;
             deferred.compact = true;
             Ok(())
         }
         OpBody::Outreach(x) => {
-            conn.prepare_cached(
-                "INSERT INTO outreach (id, unit_code, officer_id, kind, at_ms, day, place, people,
-                                       note, retracted)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,
-                         EXISTS (SELECT 1 FROM retractions WHERE fact_id = ?1))
-                 ON CONFLICT (id) DO NOTHING",
-            )?
-            .execute(params![
+            q.get(INSERT_OUTREACH)?.execute(params![
                 x.id.to_string(),
                 x.unit_code,
                 x.officer_id.to_string(),
@@ -356,8 +459,21 @@ fn field_pos(field: Field) -> u8 {
     Field::ALL.iter().position(|f| *f == field).unwrap_or(0) as u8
 }
 
+/// The read of an entity row's stamps (and, for a resident, the household it is in).
+fn row_sql(entity: Entity) -> &'static str {
+    match entity {
+        Entity::Unit => "SELECT stamps, NULL FROM units WHERE code = ?1",
+        Entity::Household => "SELECT stamps, NULL FROM households WHERE id = ?1",
+        Entity::Resident => "SELECT stamps, household_id FROM residents WHERE id = ?1",
+        Entity::Campaign => "SELECT stamps, NULL FROM campaigns WHERE id = ?1",
+        Entity::Officer => "SELECT stamps, NULL FROM officers WHERE id = ?1",
+        Entity::Assignment => "SELECT stamps, NULL FROM assignments WHERE id = ?1",
+        Entity::Quota => "SELECT stamps, NULL FROM quotas WHERE id = ?1",
+    }
+}
+
 fn set_fields(
-    conn: &Connection,
+    q: &mut Statements<'_>,
     op: &Op,
     entity: Entity,
     key: &Key,
@@ -365,16 +481,10 @@ fn set_fields(
     deferred: &mut Deferred,
 ) -> Result<()> {
     let key_text = key.to_string();
-    let table = entity.table();
-    let key_col = entity.key_column();
     let is_resident = entity == Entity::Resident;
     // One read of the row: its stamps (and, for a resident, the household it was in).
-    let current: Option<(Option<Vec<u8>>, Option<String>)> = conn
-        .prepare_cached(&if is_resident {
-            "SELECT stamps, household_id FROM residents WHERE id = ?1".to_owned()
-        } else {
-            format!("SELECT stamps, NULL FROM {table} WHERE {key_col} = ?1")
-        })?
+    let current: Option<(Option<Vec<u8>>, Option<String>)> = q
+        .get(row_sql(entity))?
         .query_row([&key_text], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let (mut stamps, old_household) = match &current {
@@ -416,7 +526,6 @@ fn set_fields(
     }
 
     // One upsert of the row with every winning column and the new stamps.
-    let mut cols: Vec<&str> = winners.iter().map(|(f, _)| f.as_str()).collect();
     // A resident's search keys are derived from the name, in the same write.
     let mut derived: Vec<Value> = Vec::new();
     if is_resident {
@@ -428,20 +537,32 @@ fn set_fields(
                 ),
                 _ => (Value::Null, Value::Null),
             };
-            cols.extend(["name_folded", "name_exact"]);
             derived.extend([folded, exact]);
         }
     }
-    let placeholders: Vec<String> = (0..cols.len()).map(|i| format!("?{}", i + 3)).collect();
-    let updates: Vec<String> = cols.iter().map(|c| format!("{c} = excluded.{c}")).collect();
-    let sql = format!(
-        "INSERT INTO {table} ({key_col}, stamps, {}) VALUES (?1, ?2, {})
-         ON CONFLICT ({key_col}) DO UPDATE SET stamps = excluded.stamps, {}",
-        cols.join(", "),
-        placeholders.join(", "),
-        updates.join(", ")
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
+    // The statement depends on the entity, the winning fields in their order, and whether the
+    // derived columns are written: that is its key among the batch's statements.
+    let mut stmt_key: Vec<u8> = Vec::with_capacity(winners.len() + 2);
+    stmt_key.push(entity as u8);
+    stmt_key.push(u8::from(!derived.is_empty()));
+    stmt_key.extend(winners.iter().map(|(f, _)| field_pos(*f)));
+    let stmt = q.upsert(&stmt_key, || {
+        let table = entity.table();
+        let key_col = entity.key_column();
+        let mut cols: Vec<&str> = winners.iter().map(|(f, _)| f.as_str()).collect();
+        if !derived.is_empty() {
+            cols.extend(["name_folded", "name_exact"]);
+        }
+        let placeholders: Vec<String> = (0..cols.len()).map(|i| format!("?{}", i + 3)).collect();
+        let updates: Vec<String> = cols.iter().map(|c| format!("{c} = excluded.{c}")).collect();
+        format!(
+            "INSERT INTO {table} ({key_col}, stamps, {}) VALUES (?1, ?2, {})
+             ON CONFLICT ({key_col}) DO UPDATE SET stamps = excluded.stamps, {}",
+            cols.join(", "),
+            placeholders.join(", "),
+            updates.join(", ")
+        )
+    })?;
     stmt.raw_bind_parameter(1, &key_text)?;
     stmt.raw_bind_parameter(2, stamps.encode())?;
     for (i, (field, value)) in winners.iter().enumerate() {
@@ -480,9 +601,9 @@ fn set_fields(
 
 /// Recompute a resident's account state as the join of the roster's claim and every
 /// non-retracted successful step (after a retraction, or when the roster's claim changes).
-fn recompute_account(conn: &Connection, resident: &str) -> Result<()> {
-    let roster: Option<String> = conn
-        .prepare_cached("SELECT roster_account FROM residents WHERE id = ?1")?
+fn recompute_account(q: &mut Statements<'_>, resident: &str) -> Result<()> {
+    let roster: Option<String> = q
+        .get(ROSTER_ACCOUNT)?
         .query_row([resident], |r| r.get(0))
         .optional()?
         .flatten();
@@ -490,22 +611,17 @@ fn recompute_account(conn: &Connection, resident: &str) -> Result<()> {
         .and_then(|s| RosterStatus::parse(&s).ok())
         .map(AccountState::of_roster)
         .unwrap_or_default();
-    let mut stmt = conn.prepare_cached(
-        "SELECT DISTINCT step FROM assists WHERE resident_id = ?1 AND retracted = 0 AND failure IS NULL",
-    )?;
-    let mut rows = stmt.query([resident])?;
-    while let Some(row) = rows.next()? {
-        let step: String = row.get(0)?;
-        if let Ok(step) = AssistStep::parse(&step) {
-            state = state.join(AccountState::of_step(step));
+    {
+        let mut rows = q.get(ACCOUNT_STEPS)?.query([resident])?;
+        while let Some(row) = rows.next()? {
+            let step: String = row.get(0)?;
+            if let Ok(step) = AssistStep::parse(&step) {
+                state = state.join(AccountState::of_step(step));
+            }
         }
     }
-    conn.prepare_cached(
-        "INSERT INTO account_state (resident_id, level1, level2, portal) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (resident_id) DO UPDATE SET level1 = excluded.level1, level2 = excluded.level2,
-             portal = excluded.portal",
-    )?
-    .execute(params![resident, state.level1, state.level2, state.portal])?;
+    q.get(SET_ACCOUNT)?
+        .execute(params![resident, state.level1, state.level2, state.portal])?;
     Ok(())
 }
 
@@ -514,38 +630,26 @@ fn recompute_account(conn: &Connection, resident: &str) -> Result<()> {
 /// when the roster's data arrives ([`recompute_account`]). The household's count of residents
 /// needing help changes only if the resident is now done — a join only moves up, so a resident
 /// not done now was not done before — which only the last steps of the chains can do.
-fn raise_account(conn: &Connection, resident: &str, step: AssistStep) -> Result<()> {
+fn raise_account(q: &mut Statements<'_>, resident: &str, step: AssistStep) -> Result<()> {
     let s = AccountState::of_step(step);
-    conn.prepare_cached(
-        "INSERT INTO account_state (resident_id, level1, level2, portal) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (resident_id) DO UPDATE SET level1 = max(level1, excluded.level1),
-             level2 = max(level2, excluded.level2), portal = max(portal, excluded.portal)",
-    )?
-    .execute(params![resident, s.level1, s.level2, s.portal])?;
+    q.get(RAISE_ACCOUNT)?
+        .execute(params![resident, s.level1, s.level2, s.portal])?;
     Ok(())
 }
 
 /// Recount the residents of a household who still need help.
 pub(crate) fn refresh_needing(conn: &Connection, household: &str) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO households (id, needing)
-         SELECT ?1, count(*) FROM residents r LEFT JOIN account_state s ON s.resident_id = r.id
-          WHERE r.household_id = ?1 AND r.deleted = 0 AND coalesce(s.need, 'no_account') != 'done'
-         ON CONFLICT (id) DO UPDATE SET needing = excluded.needing",
-    )?
-    .execute([household])?;
+    refresh_needing_with(&mut Statements::new(conn), household)
+}
+
+fn refresh_needing_with(q: &mut Statements<'_>, household: &str) -> Result<()> {
+    q.get(REFRESH_NEEDING)?.execute([household])?;
     Ok(())
 }
 
 /// Recompute a household's latest non-retracted visit (after a retraction).
-fn refresh_last_visit(conn: &Connection, household: &str) -> Result<()> {
-    conn.prepare_cached(
-        "UPDATE households SET (last_visit_id, last_at_ms, last_day, last_outcome, revisit_at_ms) =
-           (SELECT id, at_ms, day, outcome, revisit_at_ms FROM visits
-             WHERE household_id = ?1 AND retracted = 0 ORDER BY at_ms DESC, id DESC LIMIT 1)
-         WHERE id = ?1",
-    )?
-    .execute([household])?;
+fn refresh_last_visit(q: &mut Statements<'_>, household: &str) -> Result<()> {
+    q.get(REFRESH_LAST_VISIT)?.execute([household])?;
     Ok(())
 }
 

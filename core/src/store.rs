@@ -17,7 +17,7 @@
 
 use crate::hlc::{Clock, Hlc, HlcGenerator, SystemClock, DEFAULT_MAX_DRIFT_MS};
 use crate::key::{self, StoreKey};
-use crate::merge::{materialize, Deferred, Stamps};
+use crate::merge::{materialize_with, Deferred, Stamps, Statements};
 use crate::model::{Entity, Field};
 use crate::op::{Op, OpBody, ReplicaId, Stamp, VersionVector};
 use crate::schema;
@@ -505,6 +505,8 @@ impl Store {
             self.compacted = Some(c).filter(|c| *c);
             c
         };
+        let mut q = Statements::new(&tx);
+        let mut buf = Vec::new();
         for body in bodies {
             let op = Op {
                 replica,
@@ -513,16 +515,17 @@ impl Store {
                 body,
             };
             counter += 1;
-            if !insert_log(&tx, &op)? {
+            if !insert_log(&mut q, &op, &mut buf)? {
                 return Err(Error::Decode(format!(
                     "operation counter {} of this replica is already in the log",
                     op.counter
                 )));
             }
-            materialize(&tx, &op, &mut deferred)?;
+            materialize_with(&mut q, &op, &mut deferred)?;
             ops.push(op);
         }
-        deferred.flush(&tx)?;
+        deferred.flush_with(&mut q)?;
+        drop(q);
         if deferred.compact && !self.defer_compaction {
             // A redaction made here (a resident's erasure) compacts the log in the same
             // transaction; a purge, made in many, compacts once at its end.
@@ -711,10 +714,13 @@ impl Store {
             self.compacted = Some(c).filter(|c| *c);
             c
         };
+        // The batch's statements, prepared once for all its operations.
+        let mut q = Statements::new(&tx);
+        let mut buf = Vec::new();
         for op in ops {
             if let Some(check) = check.as_mut() {
                 // Only operations new to this replica are shown to the check.
-                if holds(&tx, op)? {
+                if holds(&mut q, op)? {
                     report.duplicates += 1;
                     continue;
                 }
@@ -723,11 +729,11 @@ impl Store {
                     continue;
                 }
             }
-            if !insert_log(&tx, op)? {
+            if !insert_log(&mut q, op, &mut buf)? {
                 report.duplicates += 1; // the same dot twice within the batch
                 continue;
             }
-            materialize(&tx, op, &mut deferred)?;
+            materialize_with(&mut q, op, &mut deferred)?;
             // Only last-writer-wins changes are ordered by their stamps, so only theirs are
             // followed (causality). A fact's stamp orders nothing and moves no clock: a phone
             // whose clock ran a day ahead cannot drag the replicas that receive its visits
@@ -743,10 +749,11 @@ impl Store {
             report.applied += 1;
             applied.push(op);
         }
-        deferred.flush(&tx)?;
+        deferred.flush_with(&mut q)?;
         for replica in &touched {
-            advance_contiguous(&tx, replica)?;
+            advance_contiguous(&mut q, replica)?;
         }
+        drop(q);
         if deferred.compact {
             let keep = self.keep_rewritten.then_some(&mut self.rewritten);
             self.last_compaction = crate::redact::compact_log(&tx, self.replica, keep)?;
@@ -875,19 +882,23 @@ fn set_cursor(conn: &Connection, peer: &str, cursor: &str) -> Result<()> {
 }
 
 /// Whether the log holds the operation's dot.
-fn holds(conn: &Connection, op: &Op) -> Result<bool> {
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM oplog WHERE replica = ?1 AND counter = ?2")?
-        .query_row(params![r_bytes(&op.replica), op.counter as i64], |_| Ok(()))
-        .optional()?
-        .is_some())
+fn holds(q: &mut Statements<'_>, op: &Op) -> Result<bool> {
+    Ok(
+        q.get("SELECT 1 FROM oplog WHERE replica = ?1 AND counter = ?2")?
+            .query_row(params![r_bytes(&op.replica), op.counter as i64], |_| Ok(()))
+            .optional()?
+            .is_some(),
+    )
 }
 
-/// Append to the log; `false` if the dot was already there.
-fn insert_log(conn: &Connection, op: &Op) -> Result<bool> {
-    let body = postcard::to_allocvec(&op.body).map_err(|e| Error::Decode(e.to_string()))?;
-    let n = conn
-        .prepare_cached(
+/// Append to the log; `false` if the dot was already there. `buf` is scratch space for the
+/// encoded body, kept by the caller across a batch (no allocation per operation).
+fn insert_log(q: &mut Statements<'_>, op: &Op, buf: &mut Vec<u8>) -> Result<bool> {
+    buf.clear();
+    let body = postcard::to_extend(&op.body, std::mem::take(buf))
+        .map_err(|e| Error::Decode(e.to_string()))?;
+    let n = q
+        .get(
             "INSERT INTO oplog (replica, counter, hlc, body) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT DO NOTHING",
         )?
@@ -895,8 +906,9 @@ fn insert_log(conn: &Connection, op: &Op) -> Result<bool> {
             r_bytes(&op.replica),
             op.counter as i64,
             op.hlc.to_sql(),
-            body
+            body.as_slice()
         ])?;
+    *buf = body;
     Ok(n == 1)
 }
 
@@ -925,14 +937,14 @@ fn save_hlc(conn: &Connection, hlc: Hlc) -> Result<()> {
 }
 
 /// Raise `replicas.contiguous` over every counter now held without a gap.
-fn advance_contiguous(conn: &Connection, replica: &ReplicaId) -> Result<()> {
-    let mut c: i64 = conn
-        .prepare_cached("SELECT contiguous FROM replicas WHERE replica = ?1")?
+fn advance_contiguous(q: &mut Statements<'_>, replica: &ReplicaId) -> Result<()> {
+    let mut c: i64 = q
+        .get("SELECT contiguous FROM replicas WHERE replica = ?1")?
         .query_row([r_bytes(replica)], |r| r.get(0))
         .optional()?
         .unwrap_or(0);
     {
-        let mut stmt = conn.prepare_cached(
+        let stmt = q.get(
             "SELECT counter FROM oplog WHERE replica = ?1 AND counter > ?2 ORDER BY counter",
         )?;
         let mut rows = stmt.query(params![r_bytes(replica), c])?;
@@ -944,7 +956,7 @@ fn advance_contiguous(conn: &Connection, replica: &ReplicaId) -> Result<()> {
             c = next;
         }
     }
-    conn.prepare_cached(
+    q.get(
         "INSERT INTO replicas (replica, contiguous) VALUES (?1, ?2)
          ON CONFLICT (replica) DO UPDATE SET contiguous = excluded.contiguous",
     )?

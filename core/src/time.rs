@@ -6,7 +6,7 @@
 //! day — means the field store, the server's statistics, the demo generator and the simulator
 //! cannot disagree on where a day starts.
 
-use chrono::{DateTime, NaiveDate};
+use chrono::{DateTime, Datelike, NaiveDate};
 
 /// Vietnam's offset from UTC (no daylight saving): the day a visit counts for is local.
 pub const LOCAL_OFFSET_MS: i64 = 7 * 3600 * 1000;
@@ -24,9 +24,27 @@ pub fn local_date(at_ms: i64) -> NaiveDate {
 /// The local (UTC+7) calendar day of a Unix-millisecond instant, as `YYYY-MM-DD`.
 pub fn local_day(at_ms: i64) -> String {
     let secs = at_ms.saturating_add(LOCAL_OFFSET_MS).div_euclid(1000);
-    DateTime::from_timestamp(secs, 0)
-        .map(|d| d.format("%Y-%m-%d").to_string())
-        .unwrap_or_else(|| "0000-00-00".to_owned())
+    let Some(date) = DateTime::from_timestamp(secs, 0).map(|d| d.date_naive()) else {
+        return "0000-00-00".to_owned();
+    };
+    let year = date.year();
+    if !(0..=9999).contains(&year) {
+        return date.format("%Y-%m-%d").to_string(); // a sign, or more than 4 digits
+    }
+    // The digits by hand: applying a sync computes one day per fact, and chrono's formatter
+    // cost more than the rest of the day's computation (`docs/bench/apply.md`).
+    fn digits(out: &mut String, n: u32, width: u32) {
+        for k in (0..width).rev() {
+            out.push(char::from(b'0' + (n / 10u32.pow(k) % 10) as u8));
+        }
+    }
+    let mut day = String::with_capacity(10);
+    digits(&mut day, year as u32, 4);
+    day.push('-');
+    digits(&mut day, date.month(), 2);
+    day.push('-');
+    digits(&mut day, date.day(), 2);
+    day
 }
 
 /// Today's date in Vietnam, from the system clock.
@@ -122,6 +140,20 @@ mod tests {
     }
 
     proptest! {
+        /// The hand-written digits say what chrono's `%Y-%m-%d` says, over every instant.
+        #[test]
+        fn local_day_matches_chrono(at in prop_oneof![
+            any::<i64>(),
+            // Years -1 to 10001: the hand-written range and both sides of it.
+            -62_200_000_000_000i64..253_500_000_000_000,
+        ]) {
+            let secs = at.saturating_add(LOCAL_OFFSET_MS).div_euclid(1000);
+            let chrono = DateTime::from_timestamp(secs, 0)
+                .map(|d| d.format("%Y-%m-%d").to_string())
+                .unwrap_or_else(|| "0000-00-00".to_owned());
+            prop_assert_eq!(local_day(at), chrono);
+        }
+
         #[test]
         fn every_instant_lies_in_its_local_day(at in -2_000_000_000_000i64..5_000_000_000_000) {
             let start = day_start_ms(local_date(at));
