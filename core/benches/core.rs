@@ -1336,10 +1336,11 @@ fn bench_apply(rep: &mut Report, w: &mut World, dir: &Path, quick: bool) {
             "Apply {} ops from another replica, batches of {batch}",
             thousands(n as f64)
         ),
-        "≥ 100,000 ops/s",
+        // Issue #15: ≥ 60,000 ops/s in batches of 1,000, ≥ 100,000 in one batch.
+        "≥ 60,000 ops/s",
         format!("{} ops/s", thousands(b)),
         format!("raw insert {:.1}× faster", raw / b),
-        yes(b >= 100_000.0),
+        yes(b >= 60_000.0),
     );
     rep.row(
         &format!("Apply {} ops, one batch", thousands(n as f64)),
