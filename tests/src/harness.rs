@@ -744,6 +744,17 @@ impl Server {
             .map_err(|e| e.to_string())
     }
 
+    /// One round of `serve`'s maintenance as if the clock read `now_ms`: the campaigns it
+    /// purged (their retention run out by then).
+    pub fn maintain_at(&self, now_ms: i64) -> Vec<Uuid> {
+        let mut done = std::collections::BTreeSet::new();
+        on_console!(self, |b| b.maintain(now_ms, &mut done))
+            .expect("maintenance")
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect()
+    }
+
     /// Compact the server's log if that is pending, as `serve`'s maintenance does; how many
     /// operations were rewritten.
     pub fn compact(&self) -> usize {

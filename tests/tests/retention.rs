@@ -245,3 +245,48 @@ fn server_log(server: &Server) -> Vec<u8> {
         }
     }
 }
+
+/// `serve`'s maintenance purges a campaign once its retention has run out (here the harness
+/// campaign's last day plus the default 90 days), not before.
+#[test]
+fn the_maintenance_purges_a_campaign_when_its_retention_has_run_out() {
+    let mut server = Server::start(&pair(&[V1]), 1, 2);
+    let url = server.url();
+    let mut d = server.enrol_device(0, "phone", 0);
+    d.sync(&url).unwrap();
+    let households = server.world.households_in(&[V1.to_string()]);
+    let resident = server.world.residents[&households[0]][0];
+    d.store
+        .edit_resident(
+            resident,
+            ResidentEdit {
+                phone: Some(Some(OLD_PHONE.into())),
+                note: None,
+            },
+        )
+        .unwrap();
+    d.sync(&url).unwrap();
+    let day = 86_400_000i64;
+    // The harness campaign ends 400 days from now and keeps its data 90 days more.
+    assert!(server.maintain_at(wall_ms()).is_empty(), "purged too early");
+    assert!(
+        server.maintain_at(wall_ms() + 480 * day).is_empty(),
+        "purged too early"
+    );
+    assert_eq!(
+        server.maintain_at(wall_ms() + 500 * day),
+        vec![server.world.campaign]
+    );
+    assert!(!holds(&server_log(&server), OLD_PHONE));
+    let by: String = server
+        .reader()
+        .query_row(
+            "SELECT actor FROM audit WHERE action = 'campaign_purge'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(by, "retention");
+    d.sync(&url).unwrap();
+    assert!(!holds(&log_bytes(d.store.connection()), OLD_PHONE));
+}

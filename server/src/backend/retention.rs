@@ -15,6 +15,7 @@ use chrono::NaiveDate;
 use doorstep_core::redact::PurgeReport;
 use doorstep_core::time::day_start_ms;
 use rusqlite::OptionalExtension;
+use std::collections::BTreeSet;
 use uuid::Uuid;
 
 /// The retention of a campaign that sets none: 90 days after its last day.
@@ -226,37 +227,17 @@ pub fn spawn_maintenance(
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.tick().await; // the first tick is at once
-        let purged = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+        let purged = std::sync::Arc::new(std::sync::Mutex::new(BTreeSet::new()));
         loop {
             tick.tick().await;
             let (b, purged) = (backend.clone(), purged.clone());
-            let run = tokio::task::spawn_blocking(move || -> Result<()> {
-                let now = crate::now_ms();
-                for campaign in b.campaigns_due(now)? {
-                    let mut done = purged.lock().unwrap_or_else(|e| e.into_inner());
-                    if done.contains(&campaign) {
-                        continue;
-                    }
-                    let r = b.purge_campaign(MAINTENANCE_ACTOR, campaign, false, now)?;
-                    tracing::info!(%campaign, households = r.households, residents = r.residents,
-                        facts = r.facts, rewritten = r.rewritten, "retention ran out: purged");
-                    done.insert(campaign);
-                }
-                let n = b.compact_if_pending(MAINTENANCE_ACTOR, now)?;
-                if n > 0 {
-                    tracing::info!(rewritten = n, "operation log compacted");
-                }
-                // PostgreSQL: a fresh snapshot of the view for new instances, when due.
-                match b.publish_view(false) {
-                    Ok(line) => tracing::debug!("{line}"),
-                    Err(crate::error::ServerError::BadRequest(_)) => {}
-                    Err(e) => tracing::warn!(error = %e, "publishing the view failed"),
-                }
-                Ok(())
+            let run = tokio::task::spawn_blocking(move || {
+                let mut done = purged.lock().unwrap_or_else(|e| e.into_inner());
+                b.maintain(crate::now_ms(), &mut done)
             })
             .await;
             match run {
-                Ok(Ok(())) => {}
+                Ok(Ok(_)) => {}
                 Ok(Err(e)) => {
                     tracing::warn!(error = %e, "retention maintenance failed; tried again later")
                 }
@@ -266,4 +247,39 @@ pub fn spawn_maintenance(
             }
         }
     });
+}
+
+impl<S: Storage + ?Sized> Backend<S> {
+    /// One round of `serve`'s maintenance at `now_ms` ([`spawn_maintenance`]): purge each
+    /// campaign whose retention has run out and that is not in `done` (then it is), compact
+    /// the log if that is pending, publish the view when due (PostgreSQL). Returns what was
+    /// purged.
+    pub fn maintain(
+        &self,
+        now_ms: i64,
+        done: &mut BTreeSet<Uuid>,
+    ) -> Result<Vec<(Uuid, PurgeReport)>> {
+        let mut purged = Vec::new();
+        for campaign in self.campaigns_due(now_ms)? {
+            if done.contains(&campaign) {
+                continue;
+            }
+            let r = self.purge_campaign(MAINTENANCE_ACTOR, campaign, false, now_ms)?;
+            tracing::info!(%campaign, households = r.households, residents = r.residents,
+                facts = r.facts, rewritten = r.rewritten, "retention ran out: purged");
+            done.insert(campaign);
+            purged.push((campaign, r));
+        }
+        let n = self.compact_if_pending(MAINTENANCE_ACTOR, now_ms)?;
+        if n > 0 {
+            tracing::info!(rewritten = n, "operation log compacted");
+        }
+        // PostgreSQL: a fresh snapshot of the view for new instances, when due.
+        match self.publish_view(false) {
+            Ok(line) => tracing::debug!("{line}"),
+            Err(ServerError::BadRequest(_)) => {}
+            Err(e) => tracing::warn!(error = %e, "publishing the view failed"),
+        }
+        Ok(purged)
+    }
 }
