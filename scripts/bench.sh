@@ -55,8 +55,14 @@ section_core() {
     local at from
     at=$(date -u -r "$raw" '+%Y-%m-%d %H:%M UTC')
     # Sections a partial run carried over keep the date they were measured (FROM lines).
-    from=$(awk -F'\t' '$1 == "FROM" { n = n (n ? ", " : "") $2; w = $3 }
-      END { if (n) printf "sections %s of %s, the others of", n, w }' "$raw")
+    # Grouped by date, in the order the dates first appear: "sections 1, 2 of D1, section 3
+    # of D2, the others of".
+    from=$(awk -F'\t' '$1 == "FROM" {
+        if (!($3 in secs)) { order[++k] = $3; secs[$3] = $2; count[$3] = 1 }
+        else { secs[$3] = secs[$3] ", " $2; count[$3]++ } }
+      END { for (i = 1; i <= k; i++) { d = order[i]
+              printf "%s %s of %s, ", (count[d] > 1 ? "sections" : "section"), secs[d], d }
+            if (k) printf "the others of" }' "$raw")
     REUSED+=("core (${from:+$from }$at)")
   else
     cargo bench -p doorstep-core --bench core -- "$@" >"$WORK/core-run.txt"
