@@ -430,8 +430,8 @@ pub struct PurgeReport {
     pub withheld: usize,
 }
 
-/// The units under `unit_code`, itself included.
-fn units_under(conn: &Connection, unit_code: &str) -> Result<Vec<String>> {
+/// The units under `unit_code`, itself included (none when there is no such unit).
+pub fn units_under(conn: &Connection, unit_code: &str) -> Result<Vec<String>> {
     let mut stmt = conn.prepare(
         "WITH RECURSIVE u(code) AS (
              SELECT code FROM units WHERE code = ?1
@@ -484,40 +484,57 @@ impl Store {
     /// help (level-2 account activated) or were deleted; facts' notes, locations and
     /// retraction reasons. Names, birth dates, addresses and everything the reports count stay.
     /// The changes are operations (`Set` to nothing, and [`Redaction`]s filed per village or
-    /// commune) that every replica receives at its next sync and that compact its log; this
-    /// store's log is compacted in the same transaction.
+    /// commune) that every replica receives at its next sync and that compact its log. Made one
+    /// unit per write transaction ([`Store::purge_unit`]), then this store's log is compacted
+    /// once ([`Store::finish_purge`]); a crash in between leaves the compaction due, and a
+    /// purge again finishes it.
     pub fn purge_personal(&mut self, unit_code: &str, until_ms: i64) -> Result<PurgeReport> {
         let units = units_under(&self.conn, unit_code)?;
         if units.is_empty() {
             return Err(crate::Error::invalid("unit_code", "an existing unit code"));
         }
         let mut report = PurgeReport::default();
-        // One write per unit (other writers wait for one unit at most), one compaction at the
-        // end; a crash in between leaves the compaction due, and a purge again finishes it.
-        self.defer_compaction = true;
         let mut made = 0;
-        let written = units.iter().try_for_each(|unit| {
-            let (ops, ()) = self.write(|store| purge_unit(store, unit, until_ms, &mut report))?;
-            made += ops.len();
-            Ok::<(), crate::Error>(())
-        });
+        for unit in &units {
+            made += self.purge_unit(unit, until_ms, &mut report)?;
+        }
+        self.finish_purge(made, &mut report)?;
+        Ok(report)
+    }
+
+    /// One unit's part of [`Store::purge_personal`], in one write transaction: the operations
+    /// that erase its values written before `until_ms`, counted into `report`. The compaction
+    /// they call for is left due ([`Store::finish_purge`]). Returns how many operations it made.
+    pub fn purge_unit(
+        &mut self,
+        unit: &str,
+        until_ms: i64,
+        report: &mut PurgeReport,
+    ) -> Result<usize> {
+        self.defer_compaction = true;
+        let written = self.write(|store| purge_unit_ops(store, unit, until_ms, report));
         self.defer_compaction = false;
-        written?;
+        Ok(written?.0.len())
+    }
+
+    /// End a purge whose units made `made` operations: compact the log (if they made none,
+    /// only when a compaction is due), counted into `report`.
+    pub fn finish_purge(&mut self, made: usize, report: &mut PurgeReport) -> Result<()> {
         let compaction = if made == 0 {
             self.compact_if_pending()?.unwrap_or_default()
         } else {
             self.compact_log()?
         };
-        report.rewritten = compaction.rewritten;
-        report.withheld = compaction.withheld;
-        Ok(report)
+        report.rewritten += compaction.rewritten;
+        report.withheld += compaction.withheld;
+        Ok(())
     }
 }
 
 /// The operations that erase `unit`'s personal values written before `until_ms` (households
 /// and residents of a village; facts of its households and residents, and sessions and outreach
 /// filed under it), with the redactions of its facts.
-fn purge_unit(
+fn purge_unit_ops(
     store: &Store,
     unit: &str,
     until_ms: i64,

@@ -1,7 +1,8 @@
 //! Retention (Decree 13/2023: personal data kept no longer than needed). A campaign keeps its
 //! personal data for `retention_days` after its last day ([`DEFAULT_RETENTION_DAYS`] unless
 //! set); then [`Backend::purge_campaign`] erases, in the campaign's units, the values written
-//! up to the end of its last day ([`doorstep_core::Store::purge_personal`]): households'
+//! up to the end of its last day (one console write per unit, [`doorstep_core::Store::purge_unit`],
+//! then one compaction, [`doorstep_core::Store::finish_purge`]): households'
 //! notes, residents' phone numbers and notes, the ID numbers of residents who no longer need
 //! help, facts' notes, locations and retraction reasons. Everything the reports count stays.
 //! The erasure reaches every phone as operations; every replica compacts its operation log
@@ -133,8 +134,22 @@ impl<S: Storage + ?Sized> Backend<S> {
         now_ms: i64,
     ) -> Result<PurgeReport> {
         let r = self.retention(campaign)?;
+        let units = self.view(|c| Ok(doorstep_core::redact::units_under(c, &r.unit_code)?))?;
+        // One console write per unit: the store (and, on PostgreSQL, the feed lock) is free
+        // for pushes and pulls between them; the audit row comes with the final compaction.
+        let mut report = PurgeReport::default();
+        let mut made = 0;
+        for unit in &units {
+            self.store.console_write(
+                &mut |s| {
+                    made += s.purge_unit(unit, until_ms, &mut report)?;
+                    Ok(())
+                },
+                &mut |_| Ok(()),
+            )?;
+        }
         self.local_write(actor, "campaign_purge", now_ms, |s| {
-            let report = s.purge_personal(&r.unit_code, until_ms)?;
+            s.finish_purge(made, &mut report)?;
             let detail = format!(
                 "households={} residents={} facts={} redactions={} rewritten={}",
                 report.households,
