@@ -5,9 +5,11 @@ library), summed by the library they come from, as a Markdown table.
 Usage: scripts/ffi-size-breakdown.py LIBRARY   (called by scripts/bindings.sh)
 
 Rust symbols are attributed to their crate (the first path segment of their mangled name);
-C symbols by name: SQLite/SQLCipher (`sqlite3*`, `sqlcipher*`), zstd, ring's C and assembly,
-OpenSSL (its public and `ossl_` prefixes and its algorithm families); what no rule names is
-"other C" (mostly SQLite's and OpenSSL's static functions). Symbol sizes leave out section
+C symbols by name: SQLite/SQLite3MC (`sqlite3*`, `sqlcipher*`, `sqlite3mc*`), zstd, ring's C and assembly,
+other crypto C by algorithm family (ring's elliptic curves and AES, SQLite3MC's AES, SHA and
+ChaCha; the rule also covers OpenSSL's prefixes, which the library no longer holds since
+ADR 0008 moved to SQLite3MC); what no rule names is
+"other C" (mostly SQLite's static functions and the cipher code). Symbol sizes leave out section
 overhead (unwind tables, the dynamic symbol table), so the total is below the file's size.
 --self-test checks the attribution rules.
 """
@@ -41,24 +43,24 @@ def owner(name: str) -> str:
     if name.startswith("_R"):
         return "Rust: other (v0 mangling)"
     if re.match(r"(sqlite3|sqlcipher)", name, re.I):
-        return "SQLite / SQLCipher"
+        return "SQLite / SQLite3MC"
     if re.match(r"(ZSTD|HUF_|FSE_|HIST_|POOL_|ZDICT)", name):
         return "zstd"
     if re.match(r"(ring_core|GFp_)", name):
         return "ring (C and assembly)"
     if OPENSSL.match(name):
-        return "OpenSSL"
+        return "crypto C (ring's, SQLite3MC's ciphers)"
     return "other C"
 
 
 def self_test() -> None:
     cases = {
         "_ZN13doorstep_core5store5Store4open17h0123456789abcdefE": "Rust: doorstep_core",
-        "sqlite3VdbeExec": "SQLite / SQLCipher",
+        "sqlite3VdbeExec": "SQLite / SQLite3MC",
         "ZSTD_compressBlock_fast": "zstd",
         "ring_core_0_17_14__k25519Precomp": "ring (C and assembly)",
-        "ossl_aes_gcm_encrypt_avx512": "OpenSSL",
-        "EVP_EncryptInit_ex": "OpenSSL",
+        "ossl_aes_gcm_encrypt_avx512": "crypto C (ring's, SQLite3MC's ciphers)",
+        "EVP_EncryptInit_ex": "crypto C (ring's, SQLite3MC's ciphers)",
         "btreeNext": "other C",
     }
     for name, want in cases.items():

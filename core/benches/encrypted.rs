@@ -290,8 +290,10 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut sum = Summary(Vec::new());
     println!(
-        "Encrypted (SQLCipher 4, AES-256, raw key) against unencrypted stores, same settings, \
+        "Encrypted (SQLite3 Multiple Ciphers {}, SQLCipher 4 scheme: AES-256-CBC with AES-NI \
+         where the CPU has it, HMAC-SHA512; raw key) against unencrypted stores, same settings, \
          same run{}.\n",
+        doorstep_sqlite::SQLITE3MC_VERSION,
         if quick {
             " (--quick: smaller sizes, not for the record)"
         } else {

@@ -1,7 +1,8 @@
 //! Encryption at rest: the store's key and how a connection is opened with it.
 //!
-//! The store is built on SQLCipher (ADR 0008): every page of the database file, of its
-//! write-ahead log and of any rollback journal is encrypted (AES-256, HMAC-SHA512 per page).
+//! The store is built on SQLite3 Multiple Ciphers with SQLCipher version 4's scheme (ADR 0008,
+//! the `doorstep-sqlite` crate): every page of the database file, of its write-ahead log and of
+//! any rollback journal is encrypted (AES-256-CBC, HMAC-SHA512 per page).
 //! A [`StoreKey`] is 32 raw bytes used directly as the cipher key (no password derivation:
 //! the key comes from the platform's key store, Android Keystore or the iOS Keychain, and is
 //! never written beside the file). `PRAGMA key` is the first statement on every connection the
@@ -38,7 +39,8 @@ impl StoreKey {
         &self.0
     }
 
-    /// `x'<64 hex digits>'`: SQLCipher's spelling of a raw key.
+    /// `x'<64 hex digits>'`: SQLCipher's spelling of a raw key (SQLite3MC reads it the same way
+    /// and skips the password derivation).
     fn sql_literal(&self) -> Secret {
         use std::fmt::Write;
         let mut s = String::with_capacity(67);
@@ -82,40 +84,48 @@ fn wipe(bytes: &mut [u8]) {
     std::sync::atomic::compiler_fence(std::sync::atomic::Ordering::SeqCst);
 }
 
-/// Finish SQLite's (and SQLCipher's) process-wide set-up before the first connection opens.
+/// Finish SQLite's process-wide set-up before the first connection opens, and check that the
+/// SQLite linked in is SQLite3 Multiple Ciphers (`doorstep-sqlite`), not a plain SQLite that
+/// would ignore `PRAGMA key` and write residents' data in clear.
 ///
-/// SQLCipher completes its own set-up (`sqlcipher_extra_init`) after SQLite has marked itself
-/// initialised and released its lock, so a thread opening its first connection while another
-/// thread is still in that set-up gets a failing `PRAGMA key` (tests/first_open.rs). Every
-/// connection the store opens comes through here; `OnceLock` holds the other threads until
-/// the first has finished.
+/// Cipher libraries complete their own set-up after SQLite has marked itself initialised and
+/// released its lock, so a thread opening its first connection while another thread is still
+/// in that set-up could get a failing `PRAGMA key` (tests/first_open.rs). Every connection the
+/// store opens comes through here; `OnceLock` holds the other threads until the first has
+/// finished.
 pub(crate) fn sqlite_ready() -> Result<()> {
-    static INIT: std::sync::OnceLock<std::ffi::c_int> = std::sync::OnceLock::new();
-    // SAFETY: `sqlite3_initialize` takes no arguments and may be called at any time.
-    let rc = *INIT.get_or_init(|| unsafe { rusqlite::ffi::sqlite3_initialize() });
-    if rc == rusqlite::ffi::SQLITE_OK {
-        Ok(())
-    } else {
-        Err(Error::Sqlite(rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rc),
-            Some("initialising SQLite".into()),
-        )))
-    }
+    static INIT: std::sync::OnceLock<std::result::Result<(), String>> = std::sync::OnceLock::new();
+    let ready = INIT.get_or_init(|| {
+        // SAFETY: `sqlite3_initialize` takes no arguments and may be called at any time.
+        let rc = unsafe { rusqlite::ffi::sqlite3_initialize() };
+        if rc != rusqlite::ffi::SQLITE_OK {
+            return Err(format!("initialising SQLite failed (code {rc})"));
+        }
+        let conn = Connection::open_in_memory().map_err(|e| e.to_string())?;
+        conn.query_row(doorstep_sqlite::VERSION_QUERY, [], |r| {
+            r.get::<_, String>(0)
+        })
+        .map(|_| ())
+        .map_err(|_| "the SQLite linked in is not SQLite3 Multiple Ciphers".to_owned())
+    });
+    ready.clone().map_err(|why| {
+        Error::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+            Some(why),
+        ))
+    })
 }
 
 /// Apply `key` (or none) to a freshly opened connection and check that the file can be read
 /// with it: a file encrypted with another key, or encrypted and opened without a key, is
 /// [`Error::WrongKey`].
 pub(crate) fn unlock(conn: &Connection, key: Option<&StoreKey>) -> Result<()> {
-    // SQLCipher logs a failed page check to stderr (logcat on Android); the caller gets
-    // `WrongKey` instead. (Its lines hold no data, but the app's log is not the place.)
-    conn.execute_batch("PRAGMA cipher_log_level = NONE;")?;
     if let Some(key) = key {
         let lit = key.sql_literal();
         let sql = Secret(format!("PRAGMA key = \"{}\";", lit.0));
         conn.execute_batch(&sql.0)?;
     }
-    // The first read of the file: SQLCipher checks the first page's HMAC here.
+    // The first read of the file: the first page's HMAC is checked here.
     conn.query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
         r.get::<_, i64>(0)
     })
@@ -139,15 +149,22 @@ pub(crate) fn wrong_key(e: rusqlite::Error) -> Error {
     }
 }
 
-/// Attach an empty encrypted database at `path` as `enc` on `conn`, copy everything into it
-/// (`sqlcipher_export`) with the schema version, and detach it.
-pub(crate) fn export_encrypted(conn: &Connection, path: &str, key: &StoreKey) -> Result<()> {
-    let lit = key.sql_literal();
-    conn.execute("ATTACH DATABASE ?1 AS enc KEY ?2", [path, lit.0.as_str()])?;
-    let version: i64 = conn.query_row("PRAGMA main.user_version", [], |r| r.get(0))?;
-    conn.query_row("SELECT sqlcipher_export('enc')", [], |_| Ok(()))?;
-    conn.execute_batch(&format!("PRAGMA enc.user_version = {version};"))?;
-    conn.execute_batch("DETACH DATABASE enc;")?;
+/// Encrypt the unencrypted database file at `path` with `key`, in place: SQLite3MC's
+/// `PRAGMA rekey` on a plain file rewrites every page encrypted (through a `VACUUM`, which also
+/// makes room for each page's IV and HMAC; the schema version is kept). Run on a copy of the
+/// store (rollback journal, not WAL, so that nothing is left beside it once it is closed).
+pub(crate) fn encrypt_plain_file(path: &std::path::Path, key: &StoreKey) -> Result<()> {
+    let conn = Connection::open(path)?;
+    unlock(&conn, None)?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("delete") {
+        return Err(Error::Sqlite(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            Some("the copy being encrypted stays in WAL mode".into()),
+        )));
+    }
+    rekey(&conn, key)?;
+    conn.close().map_err(|(_, e)| Error::Sqlite(e))?;
     Ok(())
 }
 

@@ -32,12 +32,16 @@ fn known(i: usize) -> (String, String, String) {
 }
 
 fn put_known(store: &mut Store, w: &common::World, range: std::ops::Range<usize>) {
+    put_known_in(store, &w.households, range)
+}
+
+fn put_known_in(store: &mut Store, households: &[Uuid], range: std::ops::Range<usize>) {
     for i in range {
         let (name, id_number, phone) = known(i);
         store
             .put_resident(ResidentInput {
                 id: Uuid::from_u128(0x9000_0000 + i as u128),
-                household_id: w.households[i % w.households.len()],
+                household_id: households[i % households.len()],
                 full_name: name,
                 birth_date: "1985-04-02".into(),
                 gender: None,
@@ -440,4 +444,55 @@ fn encrypting_in_place_survives_a_kill_at_any_point() {
         assert_eq!(integrity, "ok");
     }
     eprintln!("{plain} kills left the plain store, {encrypted} the encrypted one");
+}
+
+/// A store written by SQLCipher 4.20 (OpenSSL), the library the core was built on before
+/// SQLite3 Multiple Ciphers (ADR 0008): phones' existing files open with the same key, unchanged
+/// in format, and take writes. The fixture was made by the previous build with this file's
+/// `KEY`, `common::populate` and 40 residents of `known(0..40)`.
+#[test]
+fn a_store_sqlcipher_wrote_opens_with_the_same_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.db");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/store-written-by-sqlcipher-4.20.bin"
+        ),
+        &path,
+    )
+    .unwrap();
+    assert!(matches!(
+        Store::open_encrypted(
+            &path,
+            &StoreKey::new(OTHER_KEY),
+            common::options(&common::clock())
+        ),
+        Err(Error::WrongKey { .. })
+    ));
+    let clock = common::clock();
+    let mut store = Store::open_encrypted(&path, &key(), common::options(&clock)).unwrap();
+    assert_eq!(count_known(store.connection()), 40);
+    let phone: String = store
+        .connection()
+        .query_row(
+            "SELECT phone FROM residents WHERE id_number = '058085000007'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(phone, "0912000007");
+    let households: Vec<Uuid> = store
+        .connection()
+        .prepare("SELECT id FROM households LIMIT 1")
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(0))
+        .unwrap()
+        .map(|id| Uuid::parse_str(&id.unwrap()).unwrap())
+        .collect();
+    put_known_in(&mut store, &households, 40..60);
+    drop(store);
+    assert_nothing_readable(dir.path());
+    let store = Store::open_encrypted(&path, &key(), common::options(&clock)).unwrap();
+    assert_eq!(count_known(store.connection()), 60);
 }
