@@ -116,6 +116,14 @@ pub(crate) fn sqlite_ready() -> Result<()> {
     })
 }
 
+/// Prepare a connection opened outside the store (a backup's source or copy, a tool) as the
+/// store opens its own: SQLite's set-up, then `key` or none, then a first read that checks it
+/// ([`Error::WrongKey`] if the key does not open the file).
+pub fn unlock_connection(conn: &Connection, key: Option<&StoreKey>) -> Result<()> {
+    sqlite_ready()?;
+    unlock(conn, key)
+}
+
 /// Apply `key` (or none) to a freshly opened connection and check that the file can be read
 /// with it: a file encrypted with another key, or encrypted and opened without a key, is
 /// [`Error::WrongKey`].

@@ -12,6 +12,7 @@
 //! again what the backup lacks and receive what was written since the restore.
 
 use crate::error::{Result, ServerError};
+use doorstep_core::StoreKey;
 use rusqlite::backup::{Backup, StepResult};
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
@@ -32,8 +33,14 @@ pub struct BackupReport {
 }
 
 /// Copy the SQLite database `db` to `out` (which must not exist), reporting `(pages done,
-/// pages in all)` after each step.
-pub fn sqlite(db: &Path, out: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<BackupReport> {
+/// pages in all)` after each step. A database encrypted at rest is opened with `key` and its
+/// copy is encrypted with the same key (nothing of it is ever written in clear).
+pub fn sqlite(
+    db: &Path,
+    key: Option<&StoreKey>,
+    out: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<BackupReport> {
     if !db.is_file() {
         return Err(ServerError::BadRequest(
             "db: no database file there (give the serving database's path with --db)".into(),
@@ -51,7 +58,8 @@ pub fn sqlite(db: &Path, out: &Path, progress: &mut dyn FnMut(u64, u64)) -> Resu
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
     src.busy_timeout(Duration::from_secs(30))?;
-    let result = copy(&src, &partial, progress);
+    doorstep_core::key::unlock_connection(&src, key)?;
+    let result = copy(&src, key, &partial, progress);
     if result.is_err() {
         let _ = std::fs::remove_file(&partial);
     }
@@ -67,8 +75,14 @@ pub fn sqlite(db: &Path, out: &Path, progress: &mut dyn FnMut(u64, u64)) -> Resu
     Ok(BackupReport { pages, bytes })
 }
 
-fn copy(src: &Connection, partial: &Path, progress: &mut dyn FnMut(u64, u64)) -> Result<u64> {
+fn copy(
+    src: &Connection,
+    key: Option<&StoreKey>,
+    partial: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<u64> {
     let mut dst = Connection::open(partial)?;
+    doorstep_core::key::unlock_connection(&dst, key)?;
     {
         let backup = Backup::new(src, &mut dst)?;
         loop {
@@ -131,7 +145,7 @@ mod tests {
         .unwrap();
         let out = dir.path().join("copy.db");
         let mut steps = 0;
-        let report = sqlite(&db, &out, &mut |done, total| {
+        let report = sqlite(&db, None, &out, &mut |done, total| {
             steps += 1;
             assert!(done <= total);
             // A write while the copy is being made (it starts again by itself).
@@ -147,14 +161,49 @@ mod tests {
             .unwrap();
         assert!(n == 20_000 || n == 20_001, "{n}");
         assert!(!partial_name(&out).exists());
-        let again = sqlite(&db, &out, &mut |_, _| {}).unwrap_err();
+        let again = sqlite(&db, None, &out, &mut |_, _| {}).unwrap_err();
         assert!(again.to_string().contains("out:"), "{again}");
         let missing = sqlite(
             &dir.path().join("none.db"),
+            None,
             &dir.path().join("x.db"),
             &mut |_, _| {},
         )
         .unwrap_err();
         assert!(missing.to_string().contains("db:"), "{missing}");
+    }
+
+    /// A database encrypted at rest is copied encrypted with the same key: the copy opens
+    /// with it, not without it, and holds no value in clear.
+    #[test]
+    fn an_encrypted_database_is_copied_encrypted() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("server.db");
+        let key = StoreKey::new([5; 32]);
+        let live = Connection::open(&db).unwrap();
+        doorstep_core::key::unlock_connection(&live, Some(&key)).unwrap();
+        live.pragma_update(None, "journal_mode", "WAL").unwrap();
+        live.execute_batch(
+            "CREATE TABLE t (x TEXT);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)
+             INSERT INTO t SELECT 'so-dien-thoai-' || i FROM n;",
+        )
+        .unwrap();
+        let out = dir.path().join("copy.db");
+        sqlite(&db, Some(&key), &out, &mut |_, _| {}).unwrap();
+        let bytes = std::fs::read(&out).unwrap();
+        assert!(!bytes.windows(14).any(|w| w == b"so-dien-thoai-"));
+        assert!(!bytes.starts_with(b"SQLite format 3"));
+        let plain = Connection::open(&out).unwrap();
+        assert!(doorstep_core::key::unlock_connection(&plain, None).is_err());
+        let copy = Connection::open(&out).unwrap();
+        doorstep_core::key::unlock_connection(&copy, Some(&key)).unwrap();
+        let n: i64 = copy
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 5000);
+        // Without the key the live database cannot be copied at all.
+        let e = sqlite(&db, None, &dir.path().join("x.db"), &mut |_, _| {}).unwrap_err();
+        assert!(e.to_string().contains("wrong key"), "{e}");
     }
 }

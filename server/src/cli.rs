@@ -21,6 +21,12 @@ pub struct Cli {
         default_value = "doorstep.db"
     )]
     pub db: PathBuf,
+    /// The key file of an SQLite database encrypted at rest (64 hexadecimal digits, readable by
+    /// its owner only; `doorstep db-key FILE` makes one). A database not encrypted yet is
+    /// encrypted in place at the first start with a key. Keep the key elsewhere than the
+    /// database and its backups. Not used with `--database` (PostgreSQL: encrypt its disk).
+    #[arg(long, global = true, env = "DOORSTEP_DB_KEY_FILE")]
+    pub db_key_file: Option<PathBuf>,
     /// A PostgreSQL connection string (`postgres://user@host/db`): shared state there instead
     /// of the SQLite file, so several `serve` processes can share one database. Overrides
     /// `--db`. Prefer the environment variable for a URL that carries a password.
@@ -106,6 +112,12 @@ pub enum Command {
     /// bring back what the backup lacks (docs/backup.md). On PostgreSQL use pg_dump.
     Backup {
         /// Where the copy goes (a new file).
+        out: PathBuf,
+    },
+    /// Make a new key file for `--db-key-file`: 32 random bytes as 64 hexadecimal digits,
+    /// readable by its owner only. Never overwrites a file.
+    DbKey {
+        /// Where the key goes (a new file).
         out: PathBuf,
     },
     /// File bundles: work carried from phones on a USB stick, an SD card or a chat attachment.

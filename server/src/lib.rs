@@ -37,6 +37,7 @@ pub mod generation;
 pub mod html;
 pub mod hub;
 pub mod journal;
+pub mod key_file;
 pub mod limits;
 pub mod metrics;
 pub mod model;

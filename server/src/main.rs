@@ -28,7 +28,8 @@ use uuid::Uuid;
 
 /// Where the server keeps its state.
 enum Database {
-    Sqlite(PathBuf),
+    /// The file, and its key when it is encrypted at rest.
+    Sqlite(PathBuf, Option<doorstep_core::StoreKey>),
     Postgres {
         url: String,
         view: Option<PathBuf>,
@@ -53,9 +54,13 @@ fn view_cache_dir(arg: Option<PathBuf>) -> Option<PathBuf> {
 impl Database {
     fn open(self) -> anyhow::Result<Arc<Backend>> {
         Ok(match self {
-            Database::Sqlite(db) => {
+            Database::Sqlite(db, None) => {
                 Arc::new(SqliteBackend::open(&db).context("opening the database")?)
             }
+            Database::Sqlite(db, Some(key)) => Arc::new(
+                SqliteBackend::open_encrypted(&db, &key)
+                    .context("opening the database with --db-key-file")?,
+            ),
             // The URL may carry a password: it is in no message.
             Database::Postgres {
                 url,
@@ -78,13 +83,26 @@ impl Database {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::DbKey { out } = &cli.command {
+        doorstep_server::key_file::create(out)?;
+        println!("wrote a new key to {} (owner-only)", out.display());
+        return Ok(());
+    }
+    let key = match (&cli.db_key_file, &cli.database) {
+        (Some(_), Some(_)) => bail!(
+            "--db-key-file encrypts the SQLite file; with --database (PostgreSQL) encrypt \
+             the database's disk instead (docs/backup.md)"
+        ),
+        (Some(file), None) => Some(doorstep_server::key_file::read(file)?),
+        (None, _) => None,
+    };
     let db = match cli.database {
         Some(url) => Database::Postgres {
             url,
             view: cli.view,
             cache_dir: view_cache_dir(cli.view_cache),
         },
-        None => Database::Sqlite(cli.db),
+        None => Database::Sqlite(cli.db, key),
     };
     match cli.command {
         Command::Serve {
@@ -100,7 +118,7 @@ fn main() -> anyhow::Result<()> {
             demo_seed,
         } => {
             if demo {
-                let Database::Sqlite(path) = &db else {
+                let Database::Sqlite(path, _) = &db else {
                     bail!(
                         "--demo builds its data set in an SQLite file: use it without --database"
                     );
@@ -335,14 +353,14 @@ fn prepare_demo(_db: &std::path::Path, _seed: u64) -> anyhow::Result<()> {
 
 /// `doorstep backup FILE` (server/src/backup.rs): SQLite only; PostgreSQL has pg_dump.
 fn backup(db: &Database, out: &std::path::Path) -> anyhow::Result<()> {
-    let Database::Sqlite(path) = db else {
+    let Database::Sqlite(path, key) = db else {
         bail!(
             "backup copies an SQLite database; for PostgreSQL use \
              `pg_dump --format=custom --file FILE URL` (docs/backup.md)"
         );
     };
     let mut shown = 0;
-    let report = doorstep_server::backup::sqlite(path, out, &mut |done, total| {
+    let report = doorstep_server::backup::sqlite(path, key.as_ref(), out, &mut |done, total| {
         let pct = (done * 100).checked_div(total).unwrap_or(100);
         if pct >= shown + 10 || done == total {
             eprintln!("backup: {done} of {total} pages ({pct} %)");
@@ -388,6 +406,7 @@ fn console(db: Database, command: Command) -> anyhow::Result<()> {
         Command::Serve { .. }
         | Command::National { .. }
         | Command::Backup { .. }
+        | Command::DbKey { .. }
         | Command::Hub { .. } => {
             unreachable!("handled by main")
         }

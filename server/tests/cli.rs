@@ -589,3 +589,161 @@ fn a_hub_without_an_enrolment_says_what_it_needs() {
     );
     assert!(!dir.path().join("hub.db.token").exists());
 }
+
+/// Every file in `dir` but `skip`, concatenated.
+fn bytes_of_files(dir: &std::path::Path, skip: &std::path::Path) -> Vec<u8> {
+    let mut all = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() && p != skip {
+            all.extend(std::fs::read(&p).unwrap());
+        }
+    }
+    all
+}
+
+fn holds(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+/// `--db-key-file`: the whole console session on a database encrypted from its creation (no
+/// name in any byte of its files), a plain database encrypted in place at its first start with
+/// a key, refused without it or with a key file others may read, and backed up encrypted.
+#[test]
+fn a_database_encrypted_at_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("db.key");
+    let made = ok(&[], &["db-key", key.to_str().unwrap()]);
+    assert!(made.starts_with("wrote a new key"), "{made}");
+    assert!(!doorstep(&[], &["db-key", key.to_str().unwrap()])
+        .status
+        .success());
+
+    let data = tempfile::tempdir().unwrap();
+    let db = data.path().join("server.db");
+    let enc = [
+        "--db",
+        db.to_str().unwrap(),
+        "--db-key-file",
+        key.to_str().unwrap(),
+    ];
+    console_session(&enc);
+    let files = bytes_of_files(data.path(), &key);
+    assert!(files.len() > 100_000, "{}", files.len());
+    for clear in [
+        "Trần Văn Bình",
+        "Khu phố 1",
+        "SQLite format 3",
+        "CREATE TABLE",
+    ] {
+        assert!(!holds(&files, clear), "{clear} in clear");
+    }
+    let without = doorstep(&["--db", db.to_str().unwrap()], &["device", "list"]);
+    assert!(!without.status.success());
+    let err = String::from_utf8_lossy(&without.stderr);
+    assert!(err.contains("wrong key"), "{err}");
+
+    // Backed up encrypted: the copy opens with the key only.
+    let copy = data.path().join("copy.db");
+    ok(&enc, &["backup", copy.to_str().unwrap()]);
+    let copy_bytes = std::fs::read(&copy).unwrap();
+    assert!(!holds(&copy_bytes, "Trần Văn Bình"));
+    let listed = ok(
+        &[
+            "--db",
+            copy.to_str().unwrap(),
+            "--db-key-file",
+            key.to_str().unwrap(),
+        ],
+        &["device", "list"],
+    );
+    assert!(listed.starts_with("id\t"), "{listed}");
+
+    // A plain database is encrypted in place by its first open with a key.
+    let plain_dir = tempfile::tempdir().unwrap();
+    let plain = plain_dir.path().join("server.db");
+    let plain_args = ["--db", plain.to_str().unwrap()];
+    ok(
+        &plain_args,
+        &[
+            "units",
+            "import",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../data/ninh-thuan-2023-units.csv"
+            ),
+        ],
+    );
+    ok(
+        &plain_args,
+        &[
+            "officer",
+            "add",
+            "--name",
+            "Trần Văn Bình",
+            "--role",
+            "field",
+            "--unit",
+            "22738",
+        ],
+    );
+    assert!(holds(
+        &bytes_of_files(plain_dir.path(), &key),
+        "Trần Văn Bình"
+    ));
+    let plain_enc = [
+        "--db",
+        plain.to_str().unwrap(),
+        "--db-key-file",
+        key.to_str().unwrap(),
+    ];
+    ok(&plain_enc, &["device", "list"]);
+    let after = bytes_of_files(plain_dir.path(), &key);
+    assert!(!holds(&after, "Trần Văn Bình") && !holds(&after, "SQLite format 3"));
+    let conn = rusqlite::Connection::open(&plain).unwrap();
+    let k = doorstep_server::key_file::read(&key).unwrap();
+    doorstep_core::key::unlock_connection(&conn, Some(&k)).unwrap();
+    let n: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM officers WHERE name = 'Trần Văn Bình'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+
+    // A key file other users may read is refused, and so is a key with PostgreSQL.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let loose = dir.path().join("loose.key");
+        std::fs::write(&loose, "07".repeat(32)).unwrap();
+        std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let out = doorstep(
+            &[
+                "--db",
+                plain.to_str().unwrap(),
+                "--db-key-file",
+                loose.to_str().unwrap(),
+            ],
+            &["device", "list"],
+        );
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("db-key-file: other users may read it"),
+            "{err}"
+        );
+    }
+    let pg = doorstep(
+        &[
+            "--database",
+            "postgres://nobody@127.0.0.1:1/none",
+            "--db-key-file",
+            key.to_str().unwrap(),
+        ],
+        &["device", "list"],
+    );
+    assert!(!pg.status.success());
+    assert!(String::from_utf8_lossy(&pg.stderr).contains("encrypt the database's disk"));
+}

@@ -21,7 +21,7 @@ use crate::error::{Result, ServerError};
 use crate::journal::{Journal, Pending};
 use crate::scope;
 use crate::storage::{core_error, Check, FeedRow, Finish, Storage, Tables};
-use doorstep_core::{Op, Options, Store};
+use doorstep_core::{Op, Options, Store, StoreKey};
 use feed::{feed_ops, insert_feed, SqliteFeed, SqliteMoves};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
@@ -42,6 +42,8 @@ pub struct SqliteStorage {
     /// so a long read never holds the writer's lock.
     path: Option<PathBuf>,
     reader: Mutex<Option<Connection>>,
+    /// The file's key when it is encrypted at rest (the reader is opened with it too).
+    key: Option<StoreKey>,
     /// What the store applied lately, for the statistics (`crate::journal`).
     journal: Journal,
 }
@@ -58,6 +60,14 @@ impl Backend<SqliteStorage> {
     /// Open (creating or migrating) the database at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteBackend> {
         Ok(Backend::new(SqliteStorage::open(path)?))
+    }
+
+    /// Open (creating or migrating) the database at `path`, encrypted at rest with `key`
+    /// (SQLCipher 4's format, as the phones' stores). A database that is not encrypted yet is
+    /// encrypted in place first, crash-safely ([`Store::open_encrypted`]); a key that does not
+    /// open the file is `ServerError::Core(doorstep_core::Error::WrongKey)`.
+    pub fn open_encrypted(path: impl AsRef<Path>, key: &StoreKey) -> Result<SqliteBackend> {
+        Ok(Backend::new(SqliteStorage::open_encrypted(path, key)?))
     }
 
     /// A database in memory (tests).
@@ -80,15 +90,26 @@ impl SqliteStorage {
     /// Open (creating or migrating) the database at `path`.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStorage> {
         let p = path.as_ref().to_path_buf();
-        Self::from_store(Store::open(path, Options::default())?, Some(p))
+        Self::from_store(Store::open(path, Options::default())?, Some(p), None)
+    }
+
+    /// Open (creating or migrating) the database at `path`, encrypted with `key`.
+    pub fn open_encrypted(path: impl AsRef<Path>, key: &StoreKey) -> Result<SqliteStorage> {
+        let p = path.as_ref().to_path_buf();
+        let store = Store::open_encrypted(path, key, Options::default())?;
+        Self::from_store(store, Some(p), Some(key.clone()))
     }
 
     /// A database in memory (tests).
     pub fn open_in_memory() -> Result<SqliteStorage> {
-        Self::from_store(Store::open_in_memory(Options::default())?, None)
+        Self::from_store(Store::open_in_memory(Options::default())?, None, None)
     }
 
-    fn from_store(mut store: Store, path: Option<PathBuf>) -> Result<SqliteStorage> {
+    fn from_store(
+        mut store: Store,
+        path: Option<PathBuf>,
+        key: Option<StoreKey>,
+    ) -> Result<SqliteStorage> {
         migrate(store.connection())?;
         // Every start is a new generation (a restored database is detected by it), and the
         // console's counters start past every one a lost history may have issued.
@@ -101,6 +122,7 @@ impl SqliteStorage {
             replica,
             path,
             reader: Mutex::new(None),
+            key,
             journal: Journal::default(),
         };
         // A crash between a console command's write and its feed rows is mended here.
@@ -188,7 +210,10 @@ impl Storage for SqliteStorage {
                     .map_err(|_| ServerError::Internal("reader mutex poisoned".into()))?;
                 let conn = match &mut *reader {
                     Some(conn) => conn,
-                    none => none.insert(Store::open_reader(path)?),
+                    none => none.insert(match &self.key {
+                        Some(key) => Store::open_reader_encrypted(path, key)?,
+                        None => Store::open_reader(path)?,
+                    }),
                 };
                 Self::in_read_tx(conn, f)
             }
