@@ -620,3 +620,34 @@ fn writes_the_journal_did_not_see_mean_a_rebuild() {
     let check = cache.check(&backend).unwrap();
     assert!(check.equal && !check.rebuilt, "{:?}", check.difference);
 }
+
+/// A database encrypted at rest (`--db-key-file`): the statistics read it through their own
+/// connection, which is keyed too, and their check against a rebuild holds.
+#[test]
+fn statistics_of_an_encrypted_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.db");
+    let key = doorstep_core::StoreKey::new([3; 32]);
+    let backend = doorstep_server::SqliteBackend::open_encrypted(&path, &key).unwrap();
+    let cache = StatsCache::new(0);
+    let mut h = History::new(5);
+    backend.import_ops("cli", &h.batch(), now()).unwrap();
+    assert!(matches!(
+        cache.refresh(&backend).unwrap(),
+        Refreshed::Rebuilt { .. }
+    ));
+    backend.import_ops("cli", &h.batch(), now()).unwrap();
+    assert!(matches!(
+        cache.refresh(&backend).unwrap(),
+        Refreshed::Incremental { .. }
+    ));
+    let check = cache.check(&backend).unwrap();
+    assert!(check.equal && !check.rebuilt, "{:?}", check.difference);
+    drop(backend);
+    assert!(matches!(
+        doorstep_server::SqliteBackend::open(&path),
+        Err(doorstep_server::error::ServerError::Core(
+            doorstep_core::Error::WrongKey { .. }
+        ))
+    ));
+}
