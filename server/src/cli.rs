@@ -120,6 +120,13 @@ pub enum Command {
         /// Where the key goes (a new file).
         out: PathBuf,
     },
+    /// Change the key of the SQLite database encrypted with `--db-key-file` to the key in
+    /// NEW_KEY_FILE (every page is rewritten; stop `serve` first). Back up the old key until
+    /// the new one is in use everywhere.
+    DbRekey {
+        /// The new key's file (`doorstep db-key` makes one).
+        new_key_file: PathBuf,
+    },
     /// File bundles: work carried from phones on a USB stick, an SD card or a chat attachment.
     Bundle {
         #[command(subcommand)]

@@ -88,6 +88,26 @@ pub fn create(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Change the key of the encrypted SQLite database at `db` from `old` to the key in `new_file`
+/// (`doorstep db-rekey`): every page is rewritten under the new key in one transaction. No
+/// other process may have the database open.
+pub fn rekey(db: &Path, old: Option<&StoreKey>, new_file: &Path) -> Result<()> {
+    let Some(old) = old else {
+        return Err(ServerError::BadRequest(
+            "db-key-file: give the database's current key (a database not encrypted yet is \
+             encrypted by opening it with --db-key-file)"
+                .into(),
+        ));
+    };
+    if !db.is_file() {
+        return Err(ServerError::BadRequest("db: no database file there".into()));
+    }
+    let new = read(new_file)?;
+    let mut store = doorstep_core::Store::open_encrypted(db, old, Default::default())?;
+    store.rekey(&new)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -144,6 +144,17 @@ fn main() -> anyhow::Result<()> {
             )
         }
         Command::Backup { out } => backup(&db, &out),
+        Command::DbRekey { new_key_file } => {
+            let Database::Sqlite(path, key) = &db else {
+                bail!("db-rekey changes the key of an SQLite database (--db)");
+            };
+            doorstep_server::key_file::rekey(path, key.as_ref(), &new_key_file)?;
+            println!(
+                "the database's key is now the one in {}",
+                new_key_file.display()
+            );
+            Ok(())
+        }
         Command::Hub {
             upstream,
             store,
@@ -407,6 +418,7 @@ fn console(db: Database, command: Command) -> anyhow::Result<()> {
         | Command::National { .. }
         | Command::Backup { .. }
         | Command::DbKey { .. }
+        | Command::DbRekey { .. }
         | Command::Hub { .. } => {
             unreachable!("handled by main")
         }

@@ -659,6 +659,28 @@ fn a_database_encrypted_at_rest() {
     );
     assert!(listed.starts_with("id\t"), "{listed}");
 
+    // A new key: the database opens with it, not with the old one.
+    let new_key = dir.path().join("db2.key");
+    ok(&[], &["db-key", new_key.to_str().unwrap()]);
+    let moved = ok(&enc, &["db-rekey", new_key.to_str().unwrap()]);
+    assert!(moved.contains("key is now"), "{moved}");
+    let old_key = doorstep(&enc, &["device", "list"]);
+    assert!(String::from_utf8_lossy(&old_key.stderr).contains("wrong key"));
+    let with_new = [
+        "--db",
+        db.to_str().unwrap(),
+        "--db-key-file",
+        new_key.to_str().unwrap(),
+    ];
+    assert!(ok(&with_new, &["device", "list"]).starts_with("id\t"));
+    assert!(!holds(&bytes_of_files(data.path(), &key), "Trần Văn Bình"));
+    let unkeyed = doorstep(
+        &["--db", db.to_str().unwrap()],
+        &["db-rekey", key.to_str().unwrap()],
+    );
+    assert!(String::from_utf8_lossy(&unkeyed.stderr)
+        .contains("db-key-file: give the database's current key"));
+
     // A plain database is encrypted in place by its first open with a key.
     let plain_dir = tempfile::tempdir().unwrap();
     let plain = plain_dir.path().join("server.db");
