@@ -26,6 +26,23 @@ fn ok(db_args: &[&str], args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `officer add` of the field officer the sessions use; prints the id.
+fn add_officer(db_args: &[&str]) -> String {
+    ok(
+        db_args,
+        &[
+            "officer",
+            "add",
+            "--name",
+            "Trần Văn Bình",
+            "--role",
+            "field",
+            "--unit",
+            "22738",
+        ],
+    )
+}
+
 /// Units, an officer, an assignment, an enrolment code, the device list: each command a new
 /// process (on PostgreSQL each builds its view from the feed), each seeing the last's work.
 fn console_session(db_args: &[&str]) {
@@ -52,19 +69,7 @@ fn console_session(db_args: &[&str]) {
             "Khu phố 1",
         ],
     );
-    let officer = ok(
-        db_args,
-        &[
-            "officer",
-            "add",
-            "--name",
-            "Trần Văn Bình",
-            "--role",
-            "field",
-            "--unit",
-            "22738",
-        ],
-    );
+    let officer = add_officer(db_args);
     let officer = officer.trim();
     assert_eq!(officer.len(), 36, "an officer id: {officer}");
     ok(
@@ -606,6 +611,16 @@ fn holds(hay: &[u8], needle: &str) -> bool {
     hay.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
+/// `--db FILE --db-key-file KEY`.
+fn keyed<'a>(db: &'a std::path::Path, key: &'a std::path::Path) -> [&'a str; 4] {
+    [
+        "--db",
+        db.to_str().unwrap(),
+        "--db-key-file",
+        key.to_str().unwrap(),
+    ]
+}
+
 /// `--db-key-file`: the whole console session on a database encrypted from its creation (no
 /// name in any byte of its files), a plain database encrypted in place at its first start with
 /// a key, refused without it or with a key file others may read, and backed up encrypted.
@@ -621,12 +636,7 @@ fn a_database_encrypted_at_rest() {
 
     let data = tempfile::tempdir().unwrap();
     let db = data.path().join("server.db");
-    let enc = [
-        "--db",
-        db.to_str().unwrap(),
-        "--db-key-file",
-        key.to_str().unwrap(),
-    ];
+    let enc = keyed(&db, &key);
     console_session(&enc);
     let files = bytes_of_files(data.path(), &key);
     assert!(files.len() > 100_000, "{}", files.len());
@@ -648,15 +658,7 @@ fn a_database_encrypted_at_rest() {
     ok(&enc, &["backup", copy.to_str().unwrap()]);
     let copy_bytes = std::fs::read(&copy).unwrap();
     assert!(!holds(&copy_bytes, "Trần Văn Bình"));
-    let listed = ok(
-        &[
-            "--db",
-            copy.to_str().unwrap(),
-            "--db-key-file",
-            key.to_str().unwrap(),
-        ],
-        &["device", "list"],
-    );
+    let listed = ok(&keyed(&copy, &key), &["device", "list"]);
     assert!(listed.starts_with("id\t"), "{listed}");
 
     // A new key: the database opens with it, not with the old one.
@@ -666,12 +668,7 @@ fn a_database_encrypted_at_rest() {
     assert!(moved.contains("key is now"), "{moved}");
     let old_key = doorstep(&enc, &["device", "list"]);
     assert!(String::from_utf8_lossy(&old_key.stderr).contains("wrong key"));
-    let with_new = [
-        "--db",
-        db.to_str().unwrap(),
-        "--db-key-file",
-        new_key.to_str().unwrap(),
-    ];
+    let with_new = keyed(&db, &new_key);
     assert!(ok(&with_new, &["device", "list"]).starts_with("id\t"));
     assert!(!holds(&bytes_of_files(data.path(), &key), "Trần Văn Bình"));
     let unkeyed = doorstep(
@@ -696,29 +693,12 @@ fn a_database_encrypted_at_rest() {
             ),
         ],
     );
-    ok(
-        &plain_args,
-        &[
-            "officer",
-            "add",
-            "--name",
-            "Trần Văn Bình",
-            "--role",
-            "field",
-            "--unit",
-            "22738",
-        ],
-    );
+    add_officer(&plain_args);
     assert!(holds(
         &bytes_of_files(plain_dir.path(), &key),
         "Trần Văn Bình"
     ));
-    let plain_enc = [
-        "--db",
-        plain.to_str().unwrap(),
-        "--db-key-file",
-        key.to_str().unwrap(),
-    ];
+    let plain_enc = keyed(&plain, &key);
     ok(&plain_enc, &["device", "list"]);
     let after = bytes_of_files(plain_dir.path(), &key);
     assert!(!holds(&after, "Trần Văn Bình") && !holds(&after, "SQLite format 3"));
@@ -741,15 +721,7 @@ fn a_database_encrypted_at_rest() {
         let loose = dir.path().join("loose.key");
         std::fs::write(&loose, "07".repeat(32)).unwrap();
         std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o640)).unwrap();
-        let out = doorstep(
-            &[
-                "--db",
-                plain.to_str().unwrap(),
-                "--db-key-file",
-                loose.to_str().unwrap(),
-            ],
-            &["device", "list"],
-        );
+        let out = doorstep(&keyed(&plain, &loose), &["device", "list"]);
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
