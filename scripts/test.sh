@@ -7,12 +7,12 @@ cd "$(dirname "$0")/.."
 step() { printf '\n== %s (%s)\n' "$1" "$(date +%T)"; }
 
 step "toolchain"
-# SQLCipher's vendored OpenSSL (ADR 0008) is built from source: it needs perl and make.
-if ! command -v perl >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1; then
+# SQLite (SQLite3 Multiple Ciphers, ADR 0008), zstd and ring are compiled from C.
+if ! command -v cc >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    apt-get update -qq && apt-get install -y -qq perl make >/dev/null
+    apt-get update -qq && apt-get install -y -qq gcc libc6-dev >/dev/null
   else
-    echo "perl and make are needed to build OpenSSL for SQLCipher: install them" >&2
+    echo "a C compiler (cc) is needed to build SQLite, zstd and ring: install one" >&2
     exit 1
   fi
 fi
