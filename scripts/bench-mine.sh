@@ -14,8 +14,8 @@
 # so a build of another checkout in the same target dir replaces this tree's binaries and
 # leaves them looking fresh. The first time, target/bench-base starts as a copy of
 # target/release: the Rust dependencies are reused; the workspace's crates (their sources are
-# newer) and the bundled C libraries (SQLCipher, OpenSSL: their build scripts see a new
-# OUT_DIR) are rebuilt, about 8 minutes on the 2-core machine.
+# newer) and the bundled C libraries (SQLite3 Multiple Ciphers, zstd: their build scripts see a new
+# OUT_DIR) are rebuilt (8 minutes when that included OpenSSL, before ADR 0008 was revisited).
 #
 #   scripts/bench-mine.sh [BASE]      e.g. scripts/bench-mine.sh f09c2b3
 #   ROUNDS=3 (default)
