@@ -24,7 +24,9 @@ pub struct Cli {
     /// The key file of an SQLite database encrypted at rest (64 hexadecimal digits, readable by
     /// its owner only; `doorstep db-key FILE` makes one). A database not encrypted yet is
     /// encrypted in place at the first start with a key. Keep the key elsewhere than the
-    /// database and its backups. Not used with `--database` (PostgreSQL: encrypt its disk).
+    /// database and its backups. With `--database`: the key of this instance's view file (a
+    /// full copy of the data) and of the view snapshots it publishes; PostgreSQL's own files
+    /// are not covered (encrypt its disk).
     #[arg(long, global = true, env = "DOORSTEP_DB_KEY_FILE")]
     pub db_key_file: Option<PathBuf>,
     /// A PostgreSQL connection string (`postgres://user@host/db`): shared state there instead

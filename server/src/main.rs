@@ -7,6 +7,7 @@
 //! Secrets (tokens, codes) are printed once on stdout and never logged.
 
 mod cli;
+mod file_commands;
 
 use anyhow::{bail, Context};
 use clap::Parser;
@@ -34,6 +35,8 @@ enum Database {
         url: String,
         view: Option<PathBuf>,
         cache_dir: Option<PathBuf>,
+        /// The key of this instance's view file.
+        key: Option<doorstep_core::StoreKey>,
     },
 }
 
@@ -66,12 +69,14 @@ impl Database {
                 url,
                 view,
                 cache_dir,
+                key,
             } => Arc::new(
                 PgBackend::open(
                     &url,
                     ViewOptions {
                         path: view,
                         cache_dir,
+                        key,
                         ..Default::default()
                     },
                 )
@@ -88,19 +93,17 @@ fn main() -> anyhow::Result<()> {
         println!("wrote a new key to {} (owner-only)", out.display());
         return Ok(());
     }
-    let key = match (&cli.db_key_file, &cli.database) {
-        (Some(_), Some(_)) => bail!(
-            "--db-key-file encrypts the SQLite file; with --database (PostgreSQL) encrypt \
-             the database's disk instead (docs/backup.md)"
-        ),
-        (Some(file), None) => Some(doorstep_server::key_file::read(file)?),
-        (None, _) => None,
-    };
+    let key = cli
+        .db_key_file
+        .as_deref()
+        .map(doorstep_server::key_file::read)
+        .transpose()?;
     let db = match cli.database {
         Some(url) => Database::Postgres {
             url,
             view: cli.view,
             cache_dir: view_cache_dir(cli.view_cache),
+            key,
         },
         None => Database::Sqlite(cli.db, key),
     };
@@ -143,18 +146,8 @@ fn main() -> anyhow::Result<()> {
                 },
             )
         }
-        Command::Backup { out } => backup(&db, &out),
-        Command::DbRekey { new_key_file } => {
-            let Database::Sqlite(path, key) = &db else {
-                bail!("db-rekey changes the key of an SQLite database (--db)");
-            };
-            doorstep_server::key_file::rekey(path, key.as_ref(), &new_key_file)?;
-            println!(
-                "the database's key is now the one in {}",
-                new_key_file.display()
-            );
-            Ok(())
-        }
+        Command::Backup { out } => file_commands::backup(&db, &out),
+        Command::DbRekey { new_key_file } => file_commands::rekey(&db, &new_key_file),
         Command::Hub {
             upstream,
             store,
@@ -360,32 +353,6 @@ fn prepare_demo(_db: &std::path::Path, _seed: u64) -> anyhow::Result<()> {
         "--demo is not available: this doorstep was built without the demo data set \
          (cargo feature `demo`, on by default)"
     )
-}
-
-/// `doorstep backup FILE` (server/src/backup.rs): SQLite only; PostgreSQL has pg_dump.
-fn backup(db: &Database, out: &std::path::Path) -> anyhow::Result<()> {
-    let Database::Sqlite(path, key) = db else {
-        bail!(
-            "backup copies an SQLite database; for PostgreSQL use \
-             `pg_dump --format=custom --file FILE URL` (docs/backup.md)"
-        );
-    };
-    let mut shown = 0;
-    let report = doorstep_server::backup::sqlite(path, key.as_ref(), out, &mut |done, total| {
-        let pct = (done * 100).checked_div(total).unwrap_or(100);
-        if pct >= shown + 10 || done == total {
-            eprintln!("backup: {done} of {total} pages ({pct} %)");
-            shown = pct;
-        }
-    })?;
-    println!(
-        "backed up {} to {} ({} pages, {} bytes)",
-        path.display(),
-        out.display(),
-        report.pages,
-        report.bytes
-    );
-    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -128,3 +128,71 @@ fn a_new_instance_starts_from_the_snapshot_and_holds_what_the_feed_holds() {
     assert_eq!(again.seeded_at(), None);
     assert!(dump(&again) == da);
 }
+
+fn open_keyed(url: &str, path: &Path, key: Option<&doorstep_core::StoreKey>) -> PgBackend {
+    PgBackend::open(
+        url,
+        ViewOptions {
+            path: Some(path.to_path_buf()),
+            key: key.cloned(),
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn holds(path: &Path, text: &str) -> bool {
+    let mut all = std::fs::read(path).unwrap();
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    all.extend(std::fs::read(&wal).unwrap_or_default());
+    all.windows(text.len()).any(|w| w == text.as_bytes())
+}
+
+/// `--db-key-file` with PostgreSQL: the instance's view file (a full copy of the data) and the
+/// snapshot it publishes are encrypted with its key; an instance with the same key starts from
+/// that snapshot; one with another key, or none, cannot read it and rebuilds from the feed; a
+/// cached view the instance's key does not open is rebuilt too.
+#[test]
+fn a_keyed_instance_encrypts_its_view_and_its_snapshots() {
+    let Some(base) = testing::base_url() else {
+        return; // no cluster outside CI (under CI, `base_url()` fails the test instead)
+    };
+    let url = testing::fresh_database(&base).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key = doorstep_core::StoreKey::new([6; 32]);
+    let other = doorstep_core::StoreKey::new([8; 32]);
+    let a_path = dir.path().join("a.db");
+    let a = open_keyed(&url, &a_path, Some(&key));
+    a.import_units(CLI_ACTOR, UNITS, 0).unwrap();
+    households(&a, 0, 30);
+    assert!(a.publish_view(true).unwrap().starts_with("view published"));
+    assert!(!holds(&a_path, "Nguyễn Văn 17") && !holds(&a_path, "SQLite format 3"));
+    let want = dump(&a);
+
+    let same = open_keyed(&url, &dir.path().join("b.db"), Some(&key));
+    assert!(
+        same.seeded_at().is_some(),
+        "the same key reads the snapshot"
+    );
+    assert!(dump(&same) == want);
+    let b_path = dir.path().join("b.db");
+    assert!(!holds(&b_path, "Nguyễn Văn 17"));
+
+    for k in [Some(&other), None] {
+        let path = dir.path().join(format!("c-{}.db", k.is_some()));
+        let c = open_keyed(&url, &path, k);
+        assert_eq!(c.seeded_at(), None, "another key cannot read the snapshot");
+        assert!(dump(&c) == want);
+    }
+
+    // The cached view of `b`, opened with another key: rebuilt, same content, new key.
+    drop(same);
+    let reopened = open_keyed(&url, &b_path, Some(&other));
+    assert!(dump(&reopened) == want);
+    drop(reopened);
+    assert!(matches!(
+        Store::open_encrypted(&b_path, &key, Default::default()),
+        Err(doorstep_core::Error::WrongKey { .. })
+    ));
+}

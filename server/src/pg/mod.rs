@@ -42,7 +42,7 @@ use crate::generation::Lineage;
 use crate::journal::Journal;
 use crate::scope;
 use crate::storage::{core_error, Check, FeedRow, Finish, Storage, Tables};
-use doorstep_core::{Op, Options, Store};
+use doorstep_core::{Op, Options, Store, StoreKey};
 use feed::{feed_ops, insert_feed, lock_feed, PgFeed};
 use postgres::{GenericClient, IsolationLevel};
 use r2d2_postgres::PostgresConnectionManager;
@@ -74,6 +74,8 @@ pub struct PgStorage {
     /// A read-only connection to the view for long reads (the dashboard's statistics).
     reader: Mutex<Option<rusqlite::Connection>>,
     view_path: PathBuf,
+    /// The view file's key (`ViewOptions::key`): its reader and its snapshots use it too.
+    key: Option<StoreKey>,
     /// What the view applied lately, for the statistics (`crate::journal`).
     journal: Journal,
     /// The view's cursor key: `postgres:<server replica>`.
@@ -201,6 +203,19 @@ impl Backend<PgStorage> {
     }
 }
 
+/// The view's store at `path`, encrypted with `key` if there is one.
+fn open_view(path: &Path, key: Option<&StoreKey>, options: Options) -> Result<Store> {
+    Ok(match key {
+        Some(key) => Store::open_encrypted(path, key, options)?,
+        None => Store::open(path, options)?,
+    })
+}
+
+/// A key that does not open the file (or a file encrypted and opened without one).
+fn is_wrong_key(e: &ServerError) -> bool {
+    matches!(e, ServerError::Core(doorstep_core::Error::WrongKey { .. }))
+}
+
 /// The view's key of the database's latest generations it knew.
 fn gens_key(peer: &str) -> String {
     format!("{peer} generations")
@@ -250,6 +265,7 @@ impl PgStorage {
             .build(manager)
             .map_err(|_| ServerError::Unavailable("cannot connect to PostgreSQL".into()))?;
         let no_snapshot = view.no_snapshot;
+        let key = view.key.clone();
         let place = view::place(view, replica)?;
         let fresh = std::fs::metadata(&place.path).map_or(true, |m| m.len() == 0);
         let mut seeded_at = None;
@@ -261,7 +277,7 @@ impl PgStorage {
             let seeded = pool
                 .get()
                 .map_err(|_| ServerError::Unavailable("cannot connect to PostgreSQL".into()))
-                .and_then(|mut c| snapshot::fetch(&mut c, &place.path));
+                .and_then(|mut c| snapshot::fetch(&mut c, &place.path, key.as_ref()));
             match seeded {
                 Ok(Some(seq)) => {
                     seeded_at = Some(seq);
@@ -283,13 +299,15 @@ impl PgStorage {
             durability: doorstep_core::Durability::Normal,
             ..Options::default()
         };
-        let mut store = match Store::open(&place.path, options()) {
-            Err(e) if seeded_at.is_some() => {
-                // A snapshot this code cannot open (made by a newer version, say): rebuilt.
-                tracing::warn!(error = %e, "the view's snapshot cannot be opened: rebuilding from the feed");
+        let mut store = match open_view(&place.path, key.as_ref(), options()) {
+            Err(e) if seeded_at.is_some() || is_wrong_key(&e) => {
+                // A snapshot this code cannot open (made by a newer version, say), or a view
+                // encrypted with another key than this instance's (or with one, when this
+                // instance has none): rebuilt.
+                tracing::warn!(error = %e, "the view cannot be opened: rebuilding it from the feed");
                 seeded_at = None;
                 view::remove(&place.path)?;
-                Store::open(&place.path, options())?
+                open_view(&place.path, key.as_ref(), options())?
             }
             opened => opened?,
         };
@@ -304,7 +322,7 @@ impl PgStorage {
             drop(store);
             seeded_at = None;
             view::remove(&place.path)?;
-            store = Store::open(&place.path, options())?;
+            store = open_view(&place.path, key.as_ref(), options())?;
         }
         let foreign: bool = store.connection().query_row(
             "SELECT EXISTS (SELECT 1 FROM oplog) AND NOT EXISTS
@@ -333,6 +351,7 @@ impl PgStorage {
             view: Mutex::new(store),
             reader: Mutex::new(None),
             view_path: place.path,
+            key,
             journal: Journal::default(),
             peer,
             replica,
@@ -504,7 +523,10 @@ impl Storage for PgStorage {
             .map_err(|_| ServerError::Internal("reader mutex poisoned".into()))?;
         let conn = match &mut *reader {
             Some(conn) => conn,
-            none => none.insert(Store::open_reader(&self.view_path)?),
+            none => none.insert(match &self.key {
+                Some(key) => Store::open_reader_encrypted(&self.view_path, key)?,
+                None => Store::open_reader(&self.view_path)?,
+            }),
         };
         conn.execute_batch("BEGIN DEFERRED")?;
         let out = f(conn);
@@ -591,7 +613,7 @@ impl Storage for PgStorage {
         self.with_view(|_| ())?;
         let started = std::time::Instant::now();
         Ok(
-            match snapshot::publish(&self.view_path, &self.peer, &mut c)? {
+            match snapshot::publish(&self.view_path, &self.peer, self.key.as_ref(), &mut c)? {
                 Some(p) => format!(
                     "view published at feed position {}: {} bytes, {} stored, in {:.1} s",
                     p.seq,

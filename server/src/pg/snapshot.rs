@@ -15,6 +15,7 @@
 //! its own: two instances never issue console operations under one replica.
 
 use crate::error::{Result, ServerError};
+use doorstep_core::StoreKey;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::GenericClient;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
@@ -100,6 +101,13 @@ fn view_seq(conn: &Connection, peer: &str) -> Result<i64> {
         .unwrap_or(0))
 }
 
+/// A connection to the SQLite file at `path`, keyed with `key` (checked by a first read).
+fn keyed(path: &Path, key: Option<&StoreKey>) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    doorstep_core::key::unlock_connection(&conn, key)?;
+    Ok(conn)
+}
+
 /// The feed position of the latest snapshot, if any.
 pub fn latest_seq(c: &mut impl GenericClient) -> Result<Option<i64>> {
     Ok(c.query_opt(
@@ -114,6 +122,7 @@ pub fn latest_seq(c: &mut impl GenericClient) -> Result<Option<i64>> {
 pub fn publish(
     view_path: &Path,
     peer: &str,
+    key: Option<&StoreKey>,
     c: &mut postgres::Client,
 ) -> Result<Option<Published>> {
     let dir = tempfile::Builder::new()
@@ -128,12 +137,15 @@ pub fn publish(
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         src.busy_timeout(std::time::Duration::from_secs(10))?;
+        // A keyed view's copy is encrypted with the same key (`VACUUM INTO` keeps the
+        // source's cipher): the snapshot in the database is as unreadable as the file.
+        doorstep_core::key::unlock_connection(&src, key)?;
         let target = copy
             .to_str()
             .ok_or_else(|| ServerError::Internal("a temporary path that is not UTF-8".into()))?;
         src.execute("VACUUM INTO ?1", [target])?;
     }
-    let seq = view_seq(&Connection::open(&copy)?, peer)?;
+    let seq = view_seq(&keyed(&copy, key)?, peer)?;
     let bytes = std::fs::metadata(&copy)
         .map_err(io("the view's copy"))?
         .len();
@@ -178,7 +190,7 @@ pub fn publish(
 
 /// Write the latest snapshot to `path` (which must not exist), with an identity of its own;
 /// its feed position, or `None` when the database has none.
-pub fn fetch(c: &mut postgres::Client, path: &Path) -> Result<Option<i64>> {
+pub fn fetch(c: &mut postgres::Client, path: &Path, key: Option<&StoreKey>) -> Result<Option<i64>> {
     // One snapshot of the database: a publish that replaces it meanwhile does not cut it.
     let mut tx = c
         .build_transaction()
@@ -226,15 +238,19 @@ pub fn fetch(c: &mut postgres::Client, path: &Path) -> Result<Option<i64>> {
             "the view's snapshot is {got} bytes, {bytes} expected"
         )));
     }
-    reidentify(&part)?;
+    if let Err(e) = reidentify(&part, key) {
+        // Another key's snapshot (or an unkeyed one for a keyed instance): not this view's.
+        let _ = std::fs::remove_file(&part);
+        return Err(e);
+    }
     std::fs::rename(&part, path).map_err(io("placing the view"))?;
     Ok(Some(seq))
 }
 
 /// Give a copied view an identity of its own: the copier's console operations stay in its log
 /// as another replica's (their contiguous counter recorded), and the next open makes a new id.
-fn reidentify(path: &Path) -> Result<()> {
-    let mut conn = Connection::open(path)?;
+fn reidentify(path: &Path, key: Option<&StoreKey>) -> Result<()> {
+    let mut conn = keyed(path, key)?;
     let tx = conn.transaction()?;
     let old: Option<Vec<u8>> = tx
         .query_row("SELECT value FROM meta WHERE key = 'replica_id'", [], |r| {

@@ -17,6 +17,10 @@ pub struct ViewOptions {
     /// Rebuild a new view from the whole feed even when the database holds a snapshot of one
     /// (`crate::pg::snapshot`); tests compare the two.
     pub no_snapshot: bool,
+    /// The key the view file is encrypted with (`--db-key-file`: the view is a full copy of
+    /// the data); `None`: not encrypted. A cached view or a snapshot this key does not open is
+    /// rebuilt from the feed.
+    pub key: Option<doorstep_core::StoreKey>,
 }
 
 /// The cached view in `dir` for the database `replica`, locked for this process; `None` when
