@@ -48,4 +48,4 @@ pub use op::{Op, OpBody, Redaction, ReplicaId, VersionVector};
 pub use record::*;
 pub use segments::SignedRun;
 pub use sign::{DeviceCertificate, Segment, SegmentRefusal};
-pub use store::{ApplyReport, Durability, OpsPage, Options, Store};
+pub use store::{ApplyReport, CheckedBatch, Durability, OpsPage, Options, Store};

@@ -104,6 +104,142 @@ pub struct OpsPage {
     pub next: Option<(ReplicaId, u64)>,
 }
 
+/// The check of each operation of a [`CheckedBatch`] new to the store.
+pub type BatchCheck<'a> = dyn FnMut(&Connection, &Op) -> Result<Verdict> + 'a;
+/// What a [`CheckedBatch`] writes in its transaction once merged, given the operations applied.
+pub type BatchFinish<'a> = dyn FnMut(&Connection, &[&Op]) -> Result<()> + 'a;
+
+/// One batch of [`Store::apply_checked_group`]: its operations, the check of each new one and
+/// what to write once it is merged (as [`Store::apply_checked`]'s arguments).
+pub struct CheckedBatch<'a> {
+    /// The operations.
+    pub ops: &'a [Op],
+    /// Shown each operation new to the store, seeing the store as the earlier batches and this
+    /// batch's earlier operations left it.
+    pub check: &'a mut BatchCheck<'a>,
+    /// Run inside the batch's savepoint after its operations are merged.
+    pub finish: &'a mut BatchFinish<'a>,
+}
+
+impl std::fmt::Debug for CheckedBatch<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckedBatch")
+            .field("ops", &self.ops.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What merging a batch changes of a [`Store`] besides its connection, borrowed while the
+/// transaction holds the connection.
+struct Merging<'s> {
+    replica: ReplicaId,
+    keep_rewritten: bool,
+    rewritten: &'s mut Vec<Op>,
+    last_compaction: &'s mut crate::redact::CompactReport,
+    compacted: &'s mut Option<bool>,
+    /// The local clock when the transaction began.
+    now: u64,
+}
+
+/// The state [`Merging::restore`] puts back when a batch of a group is rolled back.
+struct MergingSaved {
+    rewritten: usize,
+    last_compaction: crate::redact::CompactReport,
+    compacted: Option<bool>,
+}
+
+impl Merging<'_> {
+    fn save(&self) -> MergingSaved {
+        MergingSaved {
+            rewritten: self.rewritten.len(),
+            last_compaction: *self.last_compaction,
+            compacted: *self.compacted,
+        }
+    }
+
+    fn restore(&mut self, saved: MergingSaved) {
+        self.rewritten.truncate(saved.rewritten);
+        *self.last_compaction = saved.last_compaction;
+        *self.compacted = saved.compacted;
+    }
+
+    /// Merge one batch inside the caller's transaction: check, log and materialise each
+    /// operation, flush what was deferred, compact if a redaction asks, then `finish`. `hlc`
+    /// and `own_max` are the caller's copies, advanced here and adopted after the commit.
+    #[allow(clippy::type_complexity)]
+    fn batch<T>(
+        &mut self,
+        tx: &Connection,
+        ops: &[Op],
+        mut check: Option<&mut dyn FnMut(&Connection, &Op) -> Result<Verdict>>,
+        finish: impl FnOnce(&Connection, &[&Op]) -> Result<T>,
+        hlc: &mut HlcGenerator,
+        own_max: &mut u64,
+    ) -> Result<(ApplyReport, T)> {
+        let now = self.now;
+        let mut report = ApplyReport::default();
+        let mut touched = BTreeSet::new();
+        let mut applied: Vec<&Op> = Vec::with_capacity(ops.len());
+        let mut deferred = Deferred::default();
+        deferred.watch = *self.compacted == Some(true) || {
+            // Another handle (a console command, the hub's second handle) may have compacted:
+            // looked up until it is seen once, then remembered.
+            let c = crate::redact::compacted(tx)?;
+            *self.compacted = Some(c).filter(|c| *c);
+            c
+        };
+        // The batch's statements, prepared once for all its operations.
+        let mut q = Statements::new(tx);
+        let mut buf = Vec::new();
+        for op in ops {
+            if let Some(check) = check.as_mut() {
+                // Only operations new to this replica are shown to the check.
+                if holds(&mut q, op)? {
+                    report.duplicates += 1;
+                    continue;
+                }
+                if check(tx, op)? == Verdict::Reject {
+                    report.rejected += 1;
+                    continue;
+                }
+            }
+            if !insert_log(&mut q, op, &mut buf)? {
+                report.duplicates += 1; // the same dot twice within the batch
+                continue;
+            }
+            materialize_with(&mut q, op, &mut deferred)?;
+            // Only last-writer-wins changes are ordered by their stamps, so only theirs are
+            // followed (causality). A fact's stamp orders nothing and moves no clock: a phone
+            // whose clock ran a day ahead cannot drag the replicas that receive its visits
+            // ahead, where their next honest edit would be refused (ADR 0002).
+            if matches!(op.body, OpBody::Set { .. }) && hlc.observe(op.hlc, now) {
+                report.far_future += 1;
+            }
+            if op.replica == self.replica {
+                // Our own operation coming back after the store was restored from a backup.
+                *own_max = (*own_max).max(op.counter);
+            }
+            touched.insert(op.replica);
+            report.applied += 1;
+            applied.push(op);
+        }
+        deferred.flush_with(&mut q)?;
+        for replica in &touched {
+            advance_contiguous(&mut q, replica)?;
+        }
+        drop(q);
+        if deferred.compact {
+            let keep = self.keep_rewritten.then_some(&mut *self.rewritten);
+            *self.last_compaction = crate::redact::compact_log(tx, self.replica, keep)?;
+            *self.compacted = Some(true);
+        } else if deferred.dirty {
+            crate::redact::mark_pending(tx)?;
+        }
+        let out = finish(tx, &applied)?;
+        Ok((report, out))
+    }
+}
+
 /// A replica's store.
 pub struct Store {
     pub(crate) conn: Connection,
@@ -699,7 +835,7 @@ impl Store {
     fn apply_inner<T>(
         &mut self,
         ops: &[Op],
-        mut check: Option<&mut dyn FnMut(&Connection, &Op) -> Result<Verdict>>,
+        check: Option<&mut dyn FnMut(&Connection, &Op) -> Result<Verdict>>,
         finish: impl FnOnce(&Connection, &[&Op]) -> Result<T>,
     ) -> Result<(ApplyReport, T)> {
         for op in ops {
@@ -707,74 +843,90 @@ impl Store {
         }
         let now = self.now_ms().max(0) as u64;
         let mut hlc = self.hlc;
-        let mut report = ApplyReport::default();
-        let mut touched = BTreeSet::new();
         let mut own_max = self.next_counter - 1;
-        let mut applied: Vec<&Op> = Vec::with_capacity(ops.len());
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut deferred = Deferred::default();
-        deferred.watch = self.compacted == Some(true) || {
-            // Another handle (a console command, the hub's second handle) may have compacted:
-            // looked up until it is seen once, then remembered.
-            let c = crate::redact::compacted(&tx)?;
-            self.compacted = Some(c).filter(|c| *c);
-            c
+        let mut merging = Merging {
+            replica: self.replica,
+            keep_rewritten: self.keep_rewritten,
+            rewritten: &mut self.rewritten,
+            last_compaction: &mut self.last_compaction,
+            compacted: &mut self.compacted,
+            now,
         };
-        // The batch's statements, prepared once for all its operations.
-        let mut q = Statements::new(&tx);
-        let mut buf = Vec::new();
-        for op in ops {
-            if let Some(check) = check.as_mut() {
-                // Only operations new to this replica are shown to the check.
-                if holds(&mut q, op)? {
-                    report.duplicates += 1;
-                    continue;
-                }
-                if check(&tx, op)? == Verdict::Reject {
-                    report.rejected += 1;
-                    continue;
-                }
-            }
-            if !insert_log(&mut q, op, &mut buf)? {
-                report.duplicates += 1; // the same dot twice within the batch
-                continue;
-            }
-            materialize_with(&mut q, op, &mut deferred)?;
-            // Only last-writer-wins changes are ordered by their stamps, so only theirs are
-            // followed (causality). A fact's stamp orders nothing and moves no clock: a phone
-            // whose clock ran a day ahead cannot drag the replicas that receive its visits
-            // ahead, where their next honest edit would be refused (ADR 0002).
-            if matches!(op.body, OpBody::Set { .. }) && hlc.observe(op.hlc, now) {
-                report.far_future += 1;
-            }
-            if op.replica == self.replica {
-                // Our own operation coming back after the store was restored from a backup.
-                own_max = own_max.max(op.counter);
-            }
-            touched.insert(op.replica);
-            report.applied += 1;
-            applied.push(op);
-        }
-        deferred.flush_with(&mut q)?;
-        for replica in &touched {
-            advance_contiguous(&mut q, replica)?;
-        }
-        drop(q);
-        if deferred.compact {
-            let keep = self.keep_rewritten.then_some(&mut self.rewritten);
-            self.last_compaction = crate::redact::compact_log(&tx, self.replica, keep)?;
-            self.compacted = Some(true);
-        } else if deferred.dirty {
-            crate::redact::mark_pending(&tx)?;
-        }
-        let out = finish(&tx, &applied)?;
+        let out = merging.batch(&tx, ops, check, finish, &mut hlc, &mut own_max)?;
         save_hlc(&tx, hlc.last())?;
         tx.commit()?;
         self.hlc = hlc;
         self.next_counter = own_max + 1;
-        Ok((report, out))
+        Ok(out)
+    }
+
+    /// Apply several batches in ONE transaction (one commit, one sync of the log), each as
+    /// [`Store::apply_checked`] would apply it after the ones before it, and each inside its
+    /// own savepoint: a batch whose shape, check, merge or `finish` fails is rolled back alone
+    /// (its entry is its error) and the group goes on without it. Everything kept commits
+    /// together before this returns. The outer error means nothing was kept: the transaction
+    /// could not begin, a savepoint could not be ended (SQLite gave the whole transaction
+    /// up), or the commit failed.
+    pub fn apply_checked_group(
+        &mut self,
+        batches: &mut [CheckedBatch<'_>],
+    ) -> Result<Vec<Result<ApplyReport>>> {
+        let now = self.now_ms().max(0) as u64;
+        let mut hlc = self.hlc;
+        let mut own_max = self.next_counter - 1;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut merging = Merging {
+            replica: self.replica,
+            keep_rewritten: self.keep_rewritten,
+            rewritten: &mut self.rewritten,
+            last_compaction: &mut self.last_compaction,
+            compacted: &mut self.compacted,
+            now,
+        };
+        let mut out = Vec::with_capacity(batches.len());
+        for b in batches.iter_mut() {
+            if let Err(e) = b.ops.iter().try_for_each(Op::check_shape) {
+                out.push(Err(e));
+                continue;
+            }
+            let (mut b_hlc, mut b_own) = (hlc, own_max);
+            let saved = merging.save();
+            tx.execute_batch("SAVEPOINT doorstep_group_batch")?;
+            let finish = &mut *b.finish;
+            match merging.batch(
+                &tx,
+                b.ops,
+                Some(&mut *b.check),
+                |conn, applied| finish(conn, applied),
+                &mut b_hlc,
+                &mut b_own,
+            ) {
+                Ok((report, ())) => {
+                    tx.execute_batch("RELEASE doorstep_group_batch")?;
+                    (hlc, own_max) = (b_hlc, b_own);
+                    out.push(Ok(report));
+                }
+                Err(e) => {
+                    // Fails (and so fails the group) if SQLite already rolled the whole
+                    // transaction back (a full disk, an I/O error).
+                    tx.execute_batch(
+                        "ROLLBACK TO doorstep_group_batch; RELEASE doorstep_group_batch",
+                    )?;
+                    merging.restore(saved);
+                    out.push(Err(e));
+                }
+            }
+        }
+        save_hlc(&tx, hlc.last())?;
+        tx.commit()?;
+        self.hlc = hlc;
+        self.next_counter = own_max + 1;
+        Ok(out)
     }
 
     /// The cursor last stored for `peer`.

@@ -262,6 +262,16 @@ pub type Check<'a> = dyn FnMut(&Connection, &mut dyn Moves, &Op) -> Result<Verdi
 /// the server and accepted), in the same transaction as the feed's.
 pub type Finish<'a> = dyn FnMut(&mut dyn Tables, &[&Op]) -> Result<()> + 'a;
 
+/// One batch of a group ([`Storage::apply_group`]): what [`Storage::apply`] takes.
+pub struct GroupBatch<'a> {
+    /// The operations.
+    pub ops: &'a [Op],
+    /// The check of each operation new to the server.
+    pub check: &'a mut Check<'a>,
+    /// What the batch writes in the server's tables once applied.
+    pub finish: &'a mut Finish<'a>,
+}
+
 /// A storage backend: the server's tables, the core store holding the operation log's
 /// materialised tables, and how they are written together.
 pub trait Storage: Send + Sync + std::fmt::Debug {
@@ -281,6 +291,23 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     /// seeing the earlier ones applied), the accepted ones are merged, and `finish` runs on
     /// the tables in the transaction that commits them. Nothing is kept if either fails.
     fn apply(&self, ops: &[Op], check: &mut Check<'_>, finish: &mut Finish<'_>) -> Result<()>;
+    /// Apply batches in this order, each exactly as [`Storage::apply`] would after the ones
+    /// before it, each kept or refused on its own (its entry is its error). A storage that
+    /// [`Storage::groups_commits`] applies them in one transaction, each batch in a savepoint
+    /// of its own, and returns once that one commit is durable; the outer error: nothing was
+    /// kept. By default, one [`Storage::apply`] after another.
+    fn apply_group(&self, batches: &mut [GroupBatch<'_>]) -> Result<Vec<Result<()>>> {
+        Ok(batches
+            .iter_mut()
+            .map(|b| self.apply(b.ops, b.check, b.finish))
+            .collect())
+    }
+    /// Whether [`Storage::apply_group`] commits a group in one transaction, so that pushes
+    /// waiting for the store are worth applying together (SQLite: one writer, one sync of
+    /// the log per commit).
+    fn groups_commits(&self) -> bool {
+        false
+    }
     /// Run a console write with the core API on the server's own store, file the operations
     /// it made in the feed, and run `finish` (the audit entry) with the feed's transaction.
     fn console_write(

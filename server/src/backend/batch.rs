@@ -15,12 +15,12 @@ use crate::cursor;
 use crate::error::{Result, ServerError};
 use crate::model::Author;
 use crate::scope::{self, OfficerScope};
-use crate::storage::{FeedRow, Storage, Tables};
+use crate::storage::{FeedRow, GroupBatch, Storage, Tables};
 use doorstep_core::store::Verdict;
 use doorstep_core::wire::{PullResponse, PushResponse, Rejected};
 use doorstep_core::{CampaignDays, Entity, Op, OpBody, ReplicaId, Segment, SegmentRefusal};
 use rusqlite::Connection;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -189,6 +189,98 @@ impl Checked {
     }
 }
 
+/// A device's own operations of one push, as the group commit queues them.
+#[derive(Debug)]
+pub(super) struct OwnPush {
+    pub(super) device_id: String,
+    pub(super) officer: Uuid,
+    /// The operations of the device's own replica.
+    pub(super) ops: Vec<Op>,
+    pub(super) device_time_ms: i64,
+    pub(super) now_ms: i64,
+}
+
+/// What applying a push's own operations did.
+#[derive(Debug)]
+pub(super) struct Pushed {
+    pub(super) rejected: Vec<Rejected>,
+    pub(super) applied: usize,
+    pub(super) acked: i64,
+}
+
+/// One push's check and its writes in the transaction (alone, or in its savepoint of a
+/// group), and what they found.
+struct PushRun<'p> {
+    push: &'p OwnPush,
+    checked: RefCell<Checked>,
+    applied: Cell<usize>,
+    acked: Cell<i64>,
+    revoked_meanwhile: Cell<bool>,
+}
+
+impl<'p> PushRun<'p> {
+    fn new(push: &'p OwnPush) -> PushRun<'p> {
+        PushRun {
+            push,
+            checked: RefCell::new(Checked::default()),
+            applied: Cell::new(0),
+            acked: Cell::new(0),
+            revoked_meanwhile: Cell::new(false),
+        }
+    }
+
+    fn check(&self, conn: &Connection, moves: &mut dyn scope::Moves, op: &Op) -> Result<Verdict> {
+        let p = self.push;
+        self.checked
+            .borrow_mut()
+            .check(conn, moves, op, Some(p.officer), p.now_ms)
+    }
+
+    /// File the applied operations; refuse the whole push if the device was revoked since its
+    /// token was checked; quarantine what was refused for its clock; acknowledge.
+    fn finish(&self, t: &mut dyn Tables, applied: &[&Op]) -> Result<()> {
+        let p = self.push;
+        self.applied.set(applied.len());
+        let checked = self.checked.borrow();
+        checked.file(t, applied)?;
+        // Revoked since its token was checked (a revocation is serialised with this
+        // transaction): nothing stamped at or after `revoked_at` is taken. The whole
+        // push is refused; the device's next request gets its wipe order and pushes
+        // once more under that rule.
+        let revoked = t.device(&p.device_id)?.and_then(|d| d.revoked_at_ms);
+        if revoked.is_some_and(|at| p.ops.iter().any(|o| o.hlc.physical_ms() as i64 >= at)) {
+            self.revoked_meanwhile.set(true);
+            return Err(ServerError::Internal("device revoked meanwhile".into()));
+        }
+        for op in &checked.quarantined {
+            t.quarantine(op, &p.device_id, p.now_ms)?;
+        }
+        let own_max = p.ops.iter().map(|o| o.counter).max().unwrap_or(0) as i64;
+        self.acked.set(t.ack_device(
+            &p.device_id,
+            own_max,
+            p.now_ms,
+            p.now_ms.saturating_sub(p.device_time_ms),
+        )?);
+        Ok(())
+    }
+
+    /// The push's outcome from its transaction's (or savepoint's).
+    fn outcome(self, r: Result<()>) -> Result<Pushed> {
+        match r {
+            Err(_) if self.revoked_meanwhile.get() => {
+                Err(ServerError::Unauthorized("device revoked"))
+            }
+            Err(e) => Err(e),
+            Ok(()) => Ok(Pushed {
+                rejected: self.checked.into_inner().rejected,
+                applied: self.applied.get(),
+                acked: self.acked.get(),
+            }),
+        }
+    }
+}
+
 /// A device's pull request, as the backend needs it.
 #[derive(Debug, Clone, Copy)]
 pub struct PullArgs<'a> {
@@ -247,6 +339,10 @@ impl<S: Storage + ?Sized> Backend<S> {
     /// acknowledgement, in one transaction; then each signed run of other devices' operations
     /// it relays (`segments`), checked against its author: signature, revocation, then the
     /// author's scope and authority, each run in its own transaction.
+    ///
+    /// A push relaying nothing may be applied with others waiting for the store (group
+    /// commit, `backend/group.rs`): each in a savepoint of its own inside one transaction,
+    /// answered once that transaction committed, exactly as if applied one after another.
     pub fn push_with(
         &self,
         device: &DeviceAuth,
@@ -261,36 +357,22 @@ impl<S: Storage + ?Sized> Backend<S> {
         let total = ops.len();
         let (ops, foreign): (Vec<Op>, Vec<Op>) =
             ops.into_iter().partition(|o| o.replica.0 == device.replica);
-        let own_max = ops.iter().map(|o| o.counter).max().unwrap_or(0) as i64;
-        let device_id = device.device_id.to_string();
-        let mut acked = 0;
-        let mut revoked_meanwhile = false;
-        let outcome = self.apply_batch(&ops, Some(device.officer_id), now_ms, |t, checked, _| {
-            // Revoked since its token was checked (a revocation is serialised with this
-            // transaction): nothing stamped at or after `revoked_at` is taken. The whole
-            // push is refused; the device's next request gets its wipe order and pushes
-            // once more under that rule.
-            let revoked = t.device(&device_id)?.and_then(|d| d.revoked_at_ms);
-            if revoked.is_some_and(|at| ops.iter().any(|o| o.hlc.physical_ms() as i64 >= at)) {
-                revoked_meanwhile = true;
-                return Err(ServerError::Internal("device revoked meanwhile".into()));
-            }
-            for op in &checked.quarantined {
-                t.quarantine(op, &device_id, now_ms)?;
-            }
-            acked = t.ack_device(
-                &device_id,
-                own_max,
-                now_ms,
-                now_ms.saturating_sub(device_time_ms),
-            )?;
-            Ok(())
-        });
-        let (checked, mut applied) = match outcome {
-            Err(_) if revoked_meanwhile => return Err(ServerError::Unauthorized("device revoked")),
-            other => other?,
+        let own = OwnPush {
+            device_id: device.device_id.to_string(),
+            officer: device.officer_id,
+            ops,
+            device_time_ms,
+            now_ms,
         };
-        let mut rejected = checked.rejected;
+        // Relays are applied after the push's own operations, each in a transaction of its
+        // own: a push that relays keeps to itself, so that nothing comes between the two.
+        let pushed = if segments.is_empty() && self.store.groups_commits() {
+            self.push_grouped(own)?
+        } else {
+            self.push_own(&own)?
+        };
+        let mut rejected = pushed.rejected;
+        let mut applied = pushed.applied;
         let (relayed, relay_rejected, uncovered) = self.relay(foreign, segments, now_ms)?;
         applied += relayed;
         rejected.extend(relay_rejected);
@@ -304,9 +386,58 @@ impl<S: Storage + ?Sized> Backend<S> {
             applied: applied as u64,
             duplicates: duplicates as u64,
             rejected,
-            acked_counter: acked as u64,
+            acked_counter: pushed.acked as u64,
             server_time_ms: now_ms,
         })
+    }
+
+    /// Apply one push's own operations in a transaction of its own.
+    pub(super) fn push_own(&self, push: &OwnPush) -> Result<Pushed> {
+        let run = PushRun::new(push);
+        let outcome = self.store.apply(
+            &push.ops,
+            &mut |conn, moves, op| run.check(conn, moves, op),
+            &mut |t, applied| run.finish(t, applied),
+        );
+        run.outcome(outcome)
+    }
+
+    /// Apply pushes' own operations in this order as one group ([`Storage::apply_group`]):
+    /// each push's outcome, or the group's error (nothing kept).
+    pub(super) fn push_group(&self, pushes: &[&OwnPush]) -> Result<Vec<Result<Pushed>>> {
+        let runs: Vec<PushRun<'_>> = pushes.iter().map(|p| PushRun::new(p)).collect();
+        let mut checks: Vec<_> = runs
+            .iter()
+            .map(|run| {
+                move |conn: &Connection, moves: &mut dyn scope::Moves, op: &Op| {
+                    run.check(conn, moves, op)
+                }
+            })
+            .collect();
+        let mut finishes: Vec<_> = runs
+            .iter()
+            .map(|run| move |t: &mut dyn Tables, applied: &[&Op]| run.finish(t, applied))
+            .collect();
+        let mut batches: Vec<GroupBatch<'_>> = pushes
+            .iter()
+            .zip(checks.iter_mut())
+            .zip(finishes.iter_mut())
+            .map(|((p, check), finish)| GroupBatch {
+                ops: &p.ops,
+                check,
+                finish,
+            })
+            .collect();
+        let results = self.store.apply_group(&mut batches)?;
+        drop(batches);
+        if results.len() != runs.len() {
+            return Err(ServerError::Internal("group commit: results lost".into()));
+        }
+        Ok(runs
+            .into_iter()
+            .zip(results)
+            .map(|(run, r)| run.outcome(r))
+            .collect())
     }
 
     /// Apply the signed runs of other devices' operations a device relays. Returns how many

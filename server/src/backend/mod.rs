@@ -9,15 +9,18 @@
 //! storage, and coerce to `Arc<Backend>` (over `dyn Storage`), which the HTTP layer holds.
 //! The methods are blocking (the HTTP layer calls them on `spawn_blocking`) and each is one
 //! transaction: a push's merge, its feed rows and the device's acknowledgement commit together
-//! or not at all.
+//! or not at all. On SQLite, pushes that wait for the store meanwhile are committed together
+//! (group commit, `group.rs`), each still all or nothing in a savepoint of its own.
 //!
 //! The parts: `accounts.rs` (devices, codes, users, sessions, the admin views), `batch.rs`
-//! (the push check, pull, imports) and `console.rs` (the console's writes on the core store).
+//! (the push check, pull, imports), `group.rs` (pushes committed together) and `console.rs`
+//! (the console's writes on the core store).
 
 mod accounts;
 mod batch;
 mod bundle;
 pub(crate) mod console;
+mod group;
 mod resident;
 pub mod retention;
 
@@ -32,9 +35,12 @@ pub use crate::model::{
 };
 pub use batch::PullArgs;
 pub use bundle::{AreaBundle, BundleImport};
+pub use group::{MAX_GROUP_OPS, MAX_GROUP_PUSHES};
 
 /// The server's behaviour over a storage backend `S` (by default any, behind `dyn`).
 pub struct Backend<S: Storage + ?Sized = dyn Storage> {
+    /// Pushes waiting for the store (group commit, [`group`]).
+    pushes: group::PushQueue,
     /// The tables and the core store (last: `Backend<SqliteStorage>` coerces to `Backend`).
     pub(crate) store: S,
 }
@@ -50,7 +56,10 @@ impl<S: Storage + ?Sized> std::fmt::Debug for Backend<S> {
 impl<S: Storage> Backend<S> {
     /// The server's behaviour over `store`.
     pub fn new(store: S) -> Backend<S> {
-        Backend { store }
+        Backend {
+            pushes: group::PushQueue::default(),
+            store,
+        }
     }
 }
 

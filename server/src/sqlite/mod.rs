@@ -4,7 +4,9 @@
 //! a push merge the batch, file its feed rows and record the device's acknowledgement in one
 //! transaction: [`Storage::apply`] is the core's [`Store::apply_checked`], with the server's
 //! check and its table writes running inside the core's transaction. That, and filing the
-//! console's own operations after its writes, is all that is SQLite's own here; the rules are
+//! console's own operations after its writes, is all that is SQLite's own here (with the
+//! group commit of pushes waiting for the store: [`Storage::apply_group`] is the core's
+//! [`Store::apply_checked_group`], one transaction, a savepoint each); the rules are
 //! [`crate::backend`]'s. The core `Store` is `!Sync` and owns the single writer connection, so
 //! it sits behind a mutex; the HTTP layer calls in from `spawn_blocking`.
 //!
@@ -20,8 +22,8 @@ use crate::cursor::FeedSnapshot;
 use crate::error::{Result, ServerError};
 use crate::journal::{Journal, Pending};
 use crate::scope;
-use crate::storage::{core_error, Check, FeedRow, Finish, Storage, Tables};
-use doorstep_core::{Op, Options, Store, StoreKey};
+use crate::storage::{core_error, Check, FeedRow, Finish, GroupBatch, Storage, Tables};
+use doorstep_core::{CheckedBatch, Op, Options, Store, StoreKey};
 use feed::{feed_ops, insert_feed, SqliteFeed, SqliteMoves};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use std::path::{Path, PathBuf};
@@ -83,6 +85,15 @@ impl Backend<SqliteStorage> {
         // What `f` wrote is not known: the statistics rebuild.
         self.store.journal.record_unknown();
         Ok(out)
+    }
+}
+
+impl Backend<SqliteStorage> {
+    /// Hold the store (the single writer) while `f` runs, writing nothing: pushes arriving
+    /// meanwhile queue up behind it (tests of the group commit).
+    pub fn hold_store<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
+        let _store = self.store.lock()?;
+        Ok(f())
     }
 }
 
@@ -237,6 +248,52 @@ impl Storage for SqliteStorage {
         // Committed: the statistics follow (before the store is unlocked).
         self.journal.record_pending(touched);
         Ok(())
+    }
+
+    /// Group commit: the core applies every batch in one transaction, each in a savepoint of
+    /// its own (a batch that fails is rolled back alone), with one commit for all; the
+    /// statistics then follow what each batch kept.
+    fn apply_group(&self, batches: &mut [GroupBatch<'_>]) -> Result<Vec<Result<()>>> {
+        let mut store = self.lock()?;
+        let ops: Vec<&[Op]> = batches.iter().map(|b| b.ops).collect();
+        let mut touched: Vec<Pending> = batches.iter().map(|_| Pending::default()).collect();
+        let mut checks = Vec::with_capacity(batches.len());
+        let mut finishes = Vec::with_capacity(batches.len());
+        for (b, touched) in batches.iter_mut().zip(touched.iter_mut()) {
+            let check = &mut *b.check;
+            checks.push(move |conn: &Connection, op: &Op| {
+                check(conn, &mut SqliteMoves(conn), op).map_err(core_error)
+            });
+            let finish = &mut *b.finish;
+            finishes.push(move |conn: &Connection, applied: &[&Op]| {
+                *touched = Pending::of(applied.iter().copied());
+                finish(&mut SqliteTables(conn), applied).map_err(core_error)
+            });
+        }
+        let mut group: Vec<CheckedBatch<'_>> = ops
+            .into_iter()
+            .zip(checks.iter_mut())
+            .zip(finishes.iter_mut())
+            .map(|((ops, check), finish)| CheckedBatch { ops, check, finish })
+            .collect();
+        let results = store.apply_checked_group(&mut group)?;
+        drop(group);
+        drop(finishes);
+        // Committed: the statistics follow what each batch kept (before the store is
+        // unlocked); a batch rolled back to its savepoint touched nothing.
+        for (r, touched) in results.iter().zip(touched) {
+            if r.is_ok() {
+                self.journal.record_pending(touched);
+            }
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.map(|_| ()).map_err(ServerError::from))
+            .collect())
+    }
+
+    fn groups_commits(&self) -> bool {
+        true
     }
 
     /// The core write commits on its own; its operations are then filed in the feed, and
