@@ -524,7 +524,7 @@ impl Server {
     pub fn backup(&self, out: &Path) {
         let Some(url) = &self.database else {
             // What `doorstep backup FILE` runs, beside the serving process.
-            doorstep_server::backup::sqlite(&self.db, out, &mut |_, _| {}).expect("backup");
+            doorstep_server::backup::sqlite(&self.db, None, out, &mut |_, _| {}).expect("backup");
             return;
         };
         let output = Command::new(pg_tool("pg_dump"))
