@@ -121,9 +121,10 @@ fn main() -> anyhow::Result<()> {
             demo_seed,
         } => {
             if demo {
-                let Database::Sqlite(path, _) = &db else {
+                let Database::Sqlite(path, None) = &db else {
                     bail!(
-                        "--demo builds its data set in an SQLite file: use it without --database"
+                        "--demo builds its synthetic data set in a plain SQLite file: use it \
+                         without --database and without --db-key-file"
                     );
                 };
                 prepare_demo(path, demo_seed)?;

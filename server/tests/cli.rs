@@ -715,6 +715,11 @@ fn a_database_encrypted_at_rest() {
         .unwrap();
     assert_eq!(n, 1);
 
+    // The demo's synthetic data set stays a plain file.
+    let demo = doorstep(&keyed(&plain, &key), &["serve", "--demo"]);
+    assert!(!demo.status.success());
+    assert!(String::from_utf8_lossy(&demo.stderr).contains("without --db-key-file"));
+
     // A key file other users may read is refused (it is read before anything is opened).
     #[cfg(unix)]
     {
