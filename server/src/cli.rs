@@ -26,7 +26,8 @@ pub struct Cli {
     /// encrypted in place at the first start with a key. Keep the key elsewhere than the
     /// database and its backups. With `--database`: the key of this instance's view file (a
     /// full copy of the data) and of the view snapshots it publishes; PostgreSQL's own files
-    /// are not covered (encrypt its disk).
+    /// are not covered (encrypt its disk). With `hub`: its store's key (else a key file
+    /// beside the store).
     #[arg(long, global = true, env = "DOORSTEP_DB_KEY_FILE")]
     pub db_key_file: Option<PathBuf>,
     /// A PostgreSQL connection string (`postgres://user@host/db`): shared state there instead

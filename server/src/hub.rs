@@ -43,6 +43,9 @@ pub struct HubConfig {
     pub trusted_ca_pem: Option<String>,
     /// Tries of each request of a sync before it waits for the next turn.
     pub attempts: u32,
+    /// The store's key, from `--db-key-file` (a file kept elsewhere than the store); `None`:
+    /// a key file beside the store (`<store>.key`), made at the first start.
+    pub key: Option<StoreKey>,
 }
 
 impl HubConfig {
@@ -54,6 +57,7 @@ impl HubConfig {
         code: Option<String>,
         every_secs: u64,
         trusted_ca: Option<PathBuf>,
+        key: Option<StoreKey>,
     ) -> anyhow::Result<HubConfig> {
         let trusted_ca_pem = match trusted_ca {
             Some(p) => Some(
@@ -68,6 +72,7 @@ impl HubConfig {
             every: Duration::from_secs(every_secs.max(1)),
             trusted_ca_pem,
             attempts: 3,
+            key,
         })
     }
 }
@@ -118,7 +123,10 @@ impl Hub {
     /// Open the hub's store (creating it and its key), enrolling it at the province server with
     /// the code on its first start.
     pub fn open(config: &HubConfig) -> anyhow::Result<Hub> {
-        let key = key_file(&sibling(&config.store, ".key"))?;
+        let key = match &config.key {
+            Some(key) => key.clone(),
+            None => key_file(&sibling(&config.store, ".key"))?,
+        };
         let mut store = Store::open_encrypted(&config.store, &key, Options::default())
             .with_context(|| format!("opening the hub's store {}", config.store.display()))?;
         let token_path = sibling(&config.store, ".token");

@@ -55,6 +55,13 @@ fn view_cache_dir(arg: Option<PathBuf>) -> Option<PathBuf> {
 }
 
 impl Database {
+    /// The key given with `--db-key-file`, if any.
+    fn key(&self) -> Option<doorstep_core::StoreKey> {
+        match self {
+            Database::Sqlite(_, key) | Database::Postgres { key, .. } => key.clone(),
+        }
+    }
+
     fn open(self) -> anyhow::Result<Arc<Backend>> {
         Ok(match self {
             Database::Sqlite(db, None) => {
@@ -158,7 +165,12 @@ fn main() -> anyhow::Result<()> {
             trusted_ca,
         } => doorstep_server::hub::command(
             doorstep_server::hub::HubConfig::from_args(
-                upstream, store, code, every_secs, trusted_ca,
+                upstream,
+                store,
+                code,
+                every_secs,
+                trusted_ca,
+                db.key(),
             )?,
             &listen,
             || {

@@ -593,6 +593,33 @@ fn a_hub_without_an_enrolment_says_what_it_needs() {
         0o600
     );
     assert!(!dir.path().join("hub.db.token").exists());
+
+    // With --db-key-file the store takes that key and no key file is made beside it.
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("hub.key");
+    ok(&[], &["db-key", key.to_str().unwrap()]);
+    let store2 = dir.path().join("hub2.db");
+    let hub = |k: &std::path::Path| {
+        doorstep(
+            &["--db-key-file", k.to_str().unwrap()],
+            &[
+                "hub",
+                "--upstream",
+                "http://127.0.0.1:9",
+                "--store",
+                store2.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+            ],
+        )
+    };
+    let out = hub(&key);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--code"));
+    assert!(store2.exists() && !dir.path().join("hub2.db.key").exists());
+    let other = keys.path().join("other.key");
+    ok(&[], &["db-key", other.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&hub(&other).stderr).into_owned();
+    assert!(err.contains("wrong key"), "{err}");
 }
 
 /// Every file in `dir` but `skip`, concatenated.

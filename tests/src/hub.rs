@@ -36,6 +36,7 @@ impl TestHub {
                 every: Duration::from_secs(3600),
                 trusted_ca_pem: None,
                 attempts,
+                key: None,
             })
             .unwrap(),
         );
