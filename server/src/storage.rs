@@ -279,6 +279,12 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     fn replica(&self) -> Uuid;
     /// Run `f` with the tables, each statement committing on its own.
     fn tables(&self, f: &mut dyn FnMut(&mut dyn Tables) -> Result<()>) -> Result<()>;
+    /// Run `f`, which only reads, with the committed tables without waiting for a write in
+    /// progress: a request's token check, so that pushes queue for a shared commit while
+    /// another group is being applied. SQLite answers on a connection of its own.
+    fn lookup(&self, f: &mut dyn FnMut(&mut dyn Tables) -> Result<()>) -> Result<()> {
+        self.tables(f)
+    }
     /// Run `f` with the tables inside one transaction: committed if `f` succeeds, rolled back
     /// otherwise.
     fn write(&self, f: &mut dyn FnMut(&mut dyn Tables) -> Result<()>) -> Result<()>;

@@ -523,3 +523,45 @@ fn pushes_from_eight_threads_answer_and_store_as_one_at_a_time() {
     assert_stats_follow(&cache, &grouped);
     assert_same_state(&grouped, &alone, &skip, true);
 }
+
+/// A device's token check does not wait for the writer: while the store is held (a group
+/// being applied), a request is authenticated on a connection of its own and can join the
+/// queue; a revocation committed before is seen at once.
+#[test]
+fn a_token_check_does_not_wait_for_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = world();
+    let t0 = t0();
+    let b = Arc::new(SqliteBackend::open(dir.path().join("server.db")).unwrap());
+    b.import_ops("test", &w.ops, t0).unwrap();
+    let code = b
+        .issue_enrol_code("test", w.officers[0], 60, t0)
+        .unwrap()
+        .code;
+    let e = b
+        .enrol(
+            Enrolment {
+                code,
+                device_name: "máy".into(),
+                replica: Uuid::now_v7(),
+                device_time_ms: t0,
+                public_key: None,
+            },
+            t0,
+        )
+        .unwrap();
+    let seen = b
+        .hold_store(|| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let (b2, token) = (b.clone(), e.token.clone());
+            std::thread::spawn(move || tx.send(b2.authenticate_device(&token)).unwrap());
+            rx.recv_timeout(std::time::Duration::from_secs(5))
+                .expect("the token check waited for the writer")
+        })
+        .unwrap()
+        .unwrap()
+        .expect("the token is known");
+    assert_eq!(seen.device_id, e.device_id);
+    assert!(b.revoke_device("test", e.device_id, t0 + 1).unwrap());
+    assert!(b.authenticate_device(&e.token).unwrap().is_none());
+}

@@ -228,7 +228,7 @@ impl<S: Storage + ?Sized> Backend<S> {
 
     /// The device holding `token`, unless unknown or revoked.
     pub fn authenticate_device(&self, token: &str) -> Result<Option<DeviceAuth>> {
-        self.tables(|t| t.device_by_token(&auth::hash_secret(token)))
+        self.lookup(|t| t.device_by_token(&auth::hash_secret(token)))
     }
 
     /// The admin or command user holding an API bearer token (admins only have one).

@@ -71,6 +71,13 @@ impl<S: Storage + ?Sized> Backend<S> {
         once.result("tables")
     }
 
+    /// Run `f`, which only reads, with the committed tables ([`Storage::lookup`]).
+    fn lookup<T>(&self, f: impl FnOnce(&mut dyn Tables) -> Result<T>) -> Result<T> {
+        let mut once = Once::new(f);
+        self.store.lookup(&mut |t| once.call(t))?;
+        once.result("lookup")
+    }
+
     /// Run `f` with the tables in one transaction.
     fn write<T>(&self, f: impl FnOnce(&mut dyn Tables) -> Result<T>) -> Result<T> {
         let mut once = Once::new(f);

@@ -44,6 +44,8 @@ pub struct SqliteStorage {
     /// so a long read never holds the writer's lock.
     path: Option<PathBuf>,
     reader: Mutex<Option<Connection>>,
+    /// A read-only connection for short look-ups beside the writer ([`Storage::lookup`]).
+    lookups: Mutex<Option<Connection>>,
     /// The file's key when it is encrypted at rest (the reader is opened with it too).
     key: Option<StoreKey>,
     /// What the store applied lately, for the statistics (`crate::journal`).
@@ -133,12 +135,21 @@ impl SqliteStorage {
             replica,
             path,
             reader: Mutex::new(None),
+            lookups: Mutex::new(None),
             key,
             journal: Journal::default(),
         };
         // A crash between a console command's write and its feed rows is mended here.
         backend.feed_own_ops(&*backend.lock()?)?;
         Ok(backend)
+    }
+
+    /// A read-only connection to the file, keyed as the writer is.
+    fn open_reader(&self, path: &Path) -> Result<Connection> {
+        Ok(match &self.key {
+            Some(key) => Store::open_reader_encrypted(path, key)?,
+            None => Store::open_reader(path)?,
+        })
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, Store>> {
@@ -200,6 +211,21 @@ impl Storage for SqliteStorage {
         f(&mut SqliteTables(store.connection()))
     }
 
+    fn lookup(&self, f: &mut dyn FnMut(&mut dyn Tables) -> Result<()>) -> Result<()> {
+        let Some(path) = &self.path else {
+            return self.tables(f);
+        };
+        let mut lookups = self
+            .lookups
+            .lock()
+            .map_err(|_| ServerError::Internal("lookup mutex poisoned".into()))?;
+        let conn = match &mut *lookups {
+            Some(conn) => conn,
+            none => none.insert(self.open_reader(path)?),
+        };
+        f(&mut SqliteTables(conn))
+    }
+
     fn write(&self, f: &mut dyn FnMut(&mut dyn Tables) -> Result<()>) -> Result<()> {
         let store = self.lock()?;
         let tx = Transaction::new_unchecked(store.connection(), TransactionBehavior::Immediate)?;
@@ -221,10 +247,7 @@ impl Storage for SqliteStorage {
                     .map_err(|_| ServerError::Internal("reader mutex poisoned".into()))?;
                 let conn = match &mut *reader {
                     Some(conn) => conn,
-                    none => none.insert(match &self.key {
-                        Some(key) => Store::open_reader_encrypted(path, key)?,
-                        None => Store::open_reader(path)?,
-                    }),
+                    none => none.insert(self.open_reader(path)?),
                 };
                 Self::in_read_tx(conn, f)
             }
