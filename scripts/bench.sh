@@ -350,7 +350,7 @@ main() {
     echo "| CPU | $(env_value cpu), $(env_value nproc) cores |"
     echo "| OS | $(env_value os) |"
     echo "| Rust | $(env_value rustc) |"
-    echo "| SQLite | $(env_value sqlite) (bundled with rusqlite) |"
+    echo "| SQLite | $(env_value sqlite) (in the core suite's last run; SQLite3 Multiple Ciphers since ADR 0008 was revisited on 2026-12-07, rusqlite's bundled SQLCipher before) |"
     echo "| temp files on | $(env_value tmpfs) |"
     echo "| build | $(env_value profile) |"
     if [ -n "${DOORSTEP_BENCH_PRAGMAS:-}" ]; then
