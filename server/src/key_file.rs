@@ -19,7 +19,7 @@ use std::path::Path;
 /// The key in the file at `path`. Errors name the option and the accepted form, never the
 /// file's content.
 pub fn read(path: &Path) -> Result<StoreKey> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    let mut bytes = std::fs::read(path).map_err(|e| {
         ServerError::BadRequest(format!(
             "db-key-file: cannot read it ({}); make one with `doorstep db-key FILE`",
             e.kind()
@@ -39,7 +39,9 @@ pub fn read(path: &Path) -> Result<StoreKey> {
             )));
         }
     }
-    parse(&bytes)
+    let key = parse(&bytes);
+    bytes.fill(0);
+    key
 }
 
 /// 32 raw bytes, or 64 hexadecimal digits with surrounding whitespace.
