@@ -355,17 +355,20 @@ fn second_factor(db_args: &[&str]) {
 /// and says what it erased (nothing here: the roster was written after the 2023 campaign's
 /// last day, so it is not the campaign's to erase).
 fn campaign_retention(db_args: &[&str], campaign: &str) {
-    ok(
-        db_args,
-        &[
-            "campaign",
-            "retention",
-            "--campaign",
-            campaign,
-            "--days",
-            "3650",
-        ],
-    );
+    let retention = |days: &str| {
+        doorstep(
+            db_args,
+            &[
+                "campaign",
+                "retention",
+                "--campaign",
+                campaign,
+                "--days",
+                days,
+            ],
+        )
+    };
+    assert!(retention("3650").status.success());
     let early = doorstep(db_args, &["campaign", "purge", "--campaign", campaign]);
     assert!(!early.status.success());
     let err = String::from_utf8_lossy(&early.stderr);
@@ -373,29 +376,14 @@ fn campaign_retention(db_args: &[&str], campaign: &str) {
         err.contains("retention_days") && err.contains("--early"),
         "{err}"
     );
-    let wrong = doorstep(
-        db_args,
-        &[
-            "campaign",
-            "retention",
-            "--campaign",
-            campaign,
-            "--days",
-            "99999",
-        ],
-    );
+    let wrong = retention("99999");
     assert!(!wrong.status.success());
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("retention_days"));
-    ok(
-        db_args,
-        &[
-            "campaign",
-            "retention",
-            "--campaign",
-            campaign,
-            "--days",
-            "0",
-        ],
+    let set = retention("0");
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
     );
     let out = ok(db_args, &["campaign", "purge", "--campaign", campaign]);
     assert!(

@@ -380,16 +380,34 @@ fn assert_stats_follow(cache: &StatsCache, b: &Arc<SqliteBackend>) {
     assert!(!c.rebuilt, "the statistics followed the journal");
 }
 
-#[test]
-fn pushes_held_up_behind_the_store_form_groups_in_arrival_order() {
+/// `n` devices' scripts and two copies of their database: one for the pushes one at a time,
+/// one for the groups (with the rows that differ at open), and statistics built on the
+/// second before any push.
+#[allow(clippy::type_complexity)]
+fn two_copies(
+    n: usize,
+) -> (
+    tempfile::TempDir,
+    Vec<Device>,
+    Arc<SqliteBackend>,
+    Arc<SqliteBackend>,
+    Vec<String>,
+    StatsCache,
+) {
     let dir = tempfile::tempdir().unwrap();
-    let (template, devices) = prepare(dir.path(), 6);
+    let (template, devices) = prepare(dir.path(), n);
     let alone = copy(&template, &dir.path().join("alone.db"));
     let grouped = copy(&template, &dir.path().join("grouped.db"));
     let skip = differing_at_open(&grouped, &alone);
     let cache = StatsCache::new(0);
     let dyn_grouped: Arc<Backend> = grouped.clone();
     cache.refresh(&dyn_grouped).unwrap();
+    (dir, devices, alone, grouped, skip, cache)
+}
+
+#[test]
+fn pushes_held_up_behind_the_store_form_groups_in_arrival_order() {
+    let (_dir, devices, alone, grouped, skip, cache) = two_copies(6);
 
     // The pushes in one order: each device's steps in turn, round after round, so that one
     // device's consecutive pushes and duplicates meet in a group. Revocations are done between
@@ -467,14 +485,7 @@ fn pushes_held_up_behind_the_store_form_groups_in_arrival_order() {
 
 #[test]
 fn pushes_from_eight_threads_answer_and_store_as_one_at_a_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let (template, devices) = prepare(dir.path(), 24);
-    let alone = copy(&template, &dir.path().join("alone.db"));
-    let grouped = copy(&template, &dir.path().join("grouped.db"));
-    let skip = differing_at_open(&grouped, &alone);
-    let cache = StatsCache::new(0);
-    let dyn_grouped: Arc<Backend> = grouped.clone();
-    cache.refresh(&dyn_grouped).unwrap();
+    let (_dir, devices, alone, grouped, skip, cache) = two_copies(24);
 
     let expected: Vec<Vec<String>> = devices
         .iter()
