@@ -117,6 +117,14 @@ pub enum Command {
         /// Where the copy goes (a new file).
         out: PathBuf,
     },
+    /// Print the pins of a PEM certificate chain (leaf first; e.g. `--tls-cert`'s file): the
+    /// SHA-256 of each certificate's public key, as Android's network security configuration
+    /// pins a server (`<pin digest="SHA-256">`, without the `sha256/`). Hand the leaf's (or the
+    /// CA's) out with the enrolment codes; a renewal with the same key keeps it.
+    TlsPin {
+        /// The certificate chain file.
+        cert: PathBuf,
+    },
     /// Make a new key file for `--db-key-file`: 32 random bytes as 64 hexadecimal digits,
     /// readable by its owner only. Never overwrites a file.
     DbKey {

@@ -1,5 +1,6 @@
-//! `doorstep`'s commands on the SQLite file itself: a consistent copy (`backup`) and a change
-//! of its key (`db-rekey`). PostgreSQL has its own tools (docs/backup.md).
+//! `doorstep`'s commands on files: a consistent copy of the SQLite database (`backup`), a change
+//! of its key (`db-rekey`), the pins of a certificate (`tls-pin`). PostgreSQL has its own tools
+//! (docs/backup.md).
 
 use crate::Database;
 use anyhow::bail;
@@ -40,5 +41,19 @@ pub(crate) fn rekey(db: &Database, new_key_file: &std::path::Path) -> anyhow::Re
         "the database's key is now the one in {}",
         new_key_file.display()
     );
+    Ok(())
+}
+
+/// `doorstep tls-pin CERT`: one line per certificate of the chain, leaf first.
+pub(crate) fn tls_pin(cert: &std::path::Path) -> anyhow::Result<()> {
+    let pins = doorstep_server::web::tls::pins(cert)?;
+    for (i, pin) in pins.iter().enumerate() {
+        let which = match i {
+            0 => "the server's certificate",
+            _ if i + 1 == pins.len() => "the last issuer in the file",
+            _ => "an intermediate issuer",
+        };
+        println!("{pin}  {which}");
+    }
     Ok(())
 }

@@ -95,10 +95,14 @@ impl Database {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Command::DbKey { out } = &cli.command {
-        doorstep_server::key_file::create(out)?;
-        println!("wrote a new key to {} (owner-only)", out.display());
-        return Ok(());
+    match &cli.command {
+        Command::DbKey { out } => {
+            doorstep_server::key_file::create(out)?;
+            println!("wrote a new key to {} (owner-only)", out.display());
+            return Ok(());
+        }
+        Command::TlsPin { cert } => return file_commands::tls_pin(cert),
+        _ => {}
     }
     let key = cli
         .db_key_file
@@ -398,6 +402,7 @@ fn console(db: Database, command: Command) -> anyhow::Result<()> {
         | Command::National { .. }
         | Command::Backup { .. }
         | Command::DbKey { .. }
+        | Command::TlsPin { .. }
         | Command::DbRekey { .. }
         | Command::Hub { .. } => {
             unreachable!("handled by main")

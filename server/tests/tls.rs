@@ -4,12 +4,14 @@
 //! certificate replaced on disk is served without a restart, and a broken replacement leaves the
 //! previous one in place. The core's sync client pinned to the CA enrols and syncs; pinned to
 //! another, or trusting the public roots, it gets a typed refusal at once (no retries).
+//! `doorstep tls-pin` prints the pins (SHA-256 of each key) a phone's platform pins the server by.
 
 use doorstep_core::{UnitInput, UnitLevel};
 use doorstep_server::web::tls::{ReloadingCert, TlsFiles, RELOAD_EVERY};
 use doorstep_server::SqliteBackend;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
+    PublicKeyData,
 };
 use std::path::Path;
 use std::sync::Arc;
@@ -22,6 +24,8 @@ struct Pki {
     ca_pem: String,
     chain_pem: String,
     key_pem: String,
+    /// SubjectPublicKeyInfo (DER) of the server's key, then of the CA's.
+    spki: [Vec<u8>; 2],
 }
 
 fn pki(name: &str) -> Pki {
@@ -30,7 +34,9 @@ fn pki(name: &str) -> Pki {
     ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     ca.distinguished_name
         .push(DnType::CommonName, format!("Doorstep test CA {name}"));
-    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_spki = ca_key.subject_public_key_info();
+    let ca = CertifiedIssuer::self_signed(ca, ca_key).unwrap();
     let key = KeyPair::generate().unwrap();
     let mut leaf =
         CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
@@ -41,6 +47,7 @@ fn pki(name: &str) -> Pki {
         ca_pem: ca.pem(),
         chain_pem: format!("{}{}", cert.pem(), ca.pem()),
         key_pem: key.serialize_pem(),
+        spki: [key.subject_public_key_info(), ca_spki],
     }
 }
 
@@ -306,4 +313,53 @@ fn the_sync_client_pinned_to_the_ca_enrols_and_syncs_and_refuses_others() {
     pinned.token = enrolled.token;
     let report = sync(&mut phone, &pinned, &mut |_| {}).unwrap();
     assert!(report.requests >= 1 && report.retries == 0, "{report:?}");
+}
+
+#[test]
+fn tls_pin_prints_the_sha256_of_each_key_of_the_chain() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let dir = tempfile::tempdir().unwrap();
+    let p = pki("pins");
+    let chain = dir.path().join("chain.pem");
+    std::fs::write(&chain, &p.chain_pem).unwrap();
+    let pin = |spki: &[u8]| {
+        format!(
+            "sha256/{}",
+            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(spki))
+        )
+    };
+    let expected = vec![pin(&p.spki[0]), pin(&p.spki[1])];
+    assert_ne!(expected[0], expected[1]);
+    assert_eq!(doorstep_server::web::tls::pins(&chain).unwrap(), expected);
+
+    let run = |file: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_doorstep"))
+            .args(["tls-pin".as_ref(), file.as_os_str()])
+            .env_remove("DOORSTEP_DB")
+            .output()
+            .unwrap()
+    };
+    let out = run(&chain);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0].starts_with(&format!("{}  the server's certificate", expected[0])));
+    assert!(lines[1].starts_with(&expected[1]));
+
+    // A key file, or no file: refused, naming the file and never its content.
+    let key = dir.path().join("key.pem");
+    std::fs::write(&key, &p.key_pem).unwrap();
+    for bad in [key, dir.path().join("missing.pem")] {
+        let out = run(&bad);
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&*bad.to_string_lossy()), "{stderr}");
+        assert!(!stderr.contains("PRIVATE KEY"), "{stderr}");
+    }
 }

@@ -55,6 +55,40 @@ pub enum TlsError {
     },
 }
 
+/// The pins of a PEM certificate chain file, leaf first: for each certificate,
+/// `sha256/` and the base64 of the SHA-256 of its SubjectPublicKeyInfo, the form Android's
+/// network security configuration (`<pin digest="SHA-256">`) and HTTP public key pinning use.
+/// A pin names a key, not a certificate: a renewal with the same key keeps it.
+/// `doorstep tls-pin FILE` prints them.
+pub fn pins(cert: &Path) -> Result<Vec<String>, TlsError> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let file = |what: &str| TlsError::File {
+        path: cert.to_path_buf(),
+        what: what.to_owned(),
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|_| file("cannot be read"))?
+        .collect::<Result<_, _>>()
+        .map_err(|_| file("not a certificate chain in PEM form"))?;
+    if chain.is_empty() {
+        return Err(file("no certificate in PEM form"));
+    }
+    chain
+        .iter()
+        .map(|der| {
+            let parsed = webpki::EndEntityCert::try_from(der)
+                .map_err(|_| file("holds a certificate that is not X.509 DER"))?;
+            let spki = parsed.subject_public_key_info();
+            let digest = sha2::Sha256::digest(spki.as_ref());
+            Ok(format!(
+                "sha256/{}",
+                base64::engine::general_purpose::STANDARD.encode(digest)
+            ))
+        })
+        .collect()
+}
+
 /// The certificate chain and key files.
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
