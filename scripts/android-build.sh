@@ -47,8 +47,10 @@ TARGETS=()
 for abi in "${ABIS[@]}"; do TARGETS+=(-t "$abi"); done
 # cargo-ndk sets the NDK's clang as linker for each target and copies the libraries into
 # jniLibs/<abi>/ (-o); --platform is the minSdk of android-demo/app/build.gradle.kts.
+# --no-default-features: no HTTP stack of its own; the app syncs over the platform's
+# (logic/PlatformHttp.kt, docs/adr/0011-the-phones-http-is-the-platforms.md).
 cargo ndk "${TARGETS[@]}" --platform "$MIN_SDK" -o "$APP/jniLibs" \
-  build --locked -p doorstep-ffi --lib --profile release-ffi
+  build --locked -p doorstep-ffi --lib --profile release-ffi --no-default-features
 
 # The bindings come from a host build of the same crate (library mode reads the interface
 # metadata the library carries; it does not depend on the target or the profile).

@@ -29,10 +29,12 @@ pub mod schema;
 pub mod segments;
 pub mod sign;
 pub mod store;
-#[cfg(feature = "sync-client")]
+#[cfg(feature = "sync-protocol")]
 pub mod sync;
 pub mod text;
 pub mod time;
+#[cfg(feature = "sync-protocol")]
+pub mod transport;
 pub mod validate;
 pub mod wire;
 #[cfg(test)]

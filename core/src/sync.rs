@@ -12,6 +12,7 @@
 use crate::op::Op;
 use crate::sign::WipeOrder;
 use crate::store::Store;
+use crate::transport::{HttpRequest, HttpTransport, TransportError};
 use crate::wire::{
     EnrolRefusal, EnrolRequest, EnrolResponse, ErrorBody, PullRequest, PullResponse,
     PushPullRequest, PushPullResponse, PushRequest, PushResponse, Rejected, POSTCARD_MEDIA_TYPE,
@@ -19,11 +20,12 @@ use crate::wire::{
 };
 use crate::{Cancel, Error, Result};
 use serde::{de::DeserializeOwned, Serialize};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 /// Where and how to sync.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SyncConfig {
     /// The server's base URL, e.g. `https://doorstep.example.vn` (no trailing `/v1`).
     pub base_url: String,
@@ -45,6 +47,10 @@ pub struct SyncConfig {
     /// public roots: the pin an admin hands out with the enrolment code (a server with a
     /// self-signed certificate pins that certificate). `None`: the public web roots.
     pub trusted_ca_pem: Option<String>,
+    /// The app's own HTTP client (`None`: the built-in one, when the library has it: feature
+    /// `sync-client`). Its TLS settings then decide whom to trust: `trusted_ca_pem` must be
+    /// `None`.
+    pub transport: Option<Arc<dyn HttpTransport>>,
     /// The longest the whole call may take, retries and waits included (`None`: no limit).
     /// Past it the call stops at its next safe point with [`Error::Network`] saying so; what
     /// was applied or acknowledged stays. A request's own timeout is cut to what is left.
@@ -66,6 +72,26 @@ pub const ENROL_DEADLINE: Duration = Duration::from_secs(60);
 /// passing fault, so an enrolment tries three times (about 1.5 s on a closed port), not six.
 pub const ENROL_ATTEMPTS: u32 = 3;
 
+impl std::fmt::Debug for SyncConfig {
+    // By hand: the token is a credential (never in logs), the transport an app object.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncConfig")
+            .field("base_url", &self.base_url)
+            .field("token", &if self.token.is_empty() { "" } else { "(set)" })
+            .field("push_batch", &self.push_batch)
+            .field("pull_page", &self.pull_page)
+            .field("max_attempts", &self.max_attempts)
+            .field("initial_backoff", &self.initial_backoff)
+            .field("max_backoff", &self.max_backoff)
+            .field("timeout", &self.timeout)
+            .field("trusted_ca_pem", &self.trusted_ca_pem.is_some())
+            .field("transport", &self.transport.as_ref().map(|_| "the app's"))
+            .field("deadline", &self.deadline)
+            .field("cancel", &self.cancel)
+            .finish()
+    }
+}
+
 impl SyncConfig {
     /// Defaults suited to a 2G link: 500 operations a request, 6 attempts, 0.5 s doubling to
     /// 30 s, 30 s per request, [`SYNC_DEADLINE`] for the whole sync.
@@ -80,6 +106,7 @@ impl SyncConfig {
             max_backoff: Duration::from_secs(30),
             timeout: Duration::from_secs(30),
             trusted_ca_pem: None,
+            transport: None,
             deadline: Some(SYNC_DEADLINE),
             cancel: Cancel::new(),
         }
@@ -98,12 +125,7 @@ impl SyncConfig {
 /// Check a server address: `http://` or `https://`, a host, nothing after the path.
 fn check_base_url(url: &str) -> Result<()> {
     const EXPECTED: &str = "an http:// or https:// address such as https://doorstep.example.vn";
-    let uri: ureq::http::Uri = url
-        .parse()
-        .map_err(|_| Error::invalid("server_url", EXPECTED))?;
-    let scheme_ok = matches!(uri.scheme_str(), Some("http" | "https"));
-    let host_ok = uri.host().is_some_and(|h| !h.is_empty());
-    if !scheme_ok || !host_ok || uri.query().is_some() {
+    if !crate::transport::valid_base_url(url) {
         return Err(Error::invalid("server_url", EXPECTED));
     }
     Ok(())
@@ -177,7 +199,7 @@ pub struct Enrolment {
 }
 
 struct Client<'a> {
-    http: ureq::Agent,
+    http: Arc<dyn HttpTransport>,
     config: &'a SyncConfig,
     report: SyncReport,
     started: Instant,
@@ -212,22 +234,16 @@ impl<'a> Client<'a> {
         if config.deadline.is_some_and(|d| d.is_zero()) {
             return Err(Error::invalid("deadline", "a positive duration"));
         }
-        // Error statuses come back as answers (their JSON body says what went wrong); the
-        // timeout covers the whole exchange, connection to last byte.
-        let roots = match &config.trusted_ca_pem {
-            Some(pem) => {
-                let ca = ureq::tls::Certificate::from_pem(pem.as_bytes())
-                    .map_err(|_| Error::invalid("trusted_ca_pem", "a certificate in PEM form"))?;
-                ureq::tls::RootCerts::from([ca])
+        let http: Arc<dyn HttpTransport> = match &config.transport {
+            Some(_) if config.trusted_ca_pem.is_some() => {
+                return Err(Error::invalid(
+                    "trusted_ca_pem",
+                    "none when the app gives its own HTTP transport (pin the server in its TLS settings)",
+                ));
             }
-            None => ureq::tls::RootCerts::WebPki,
+            Some(t) => t.clone(),
+            None => builtin(config)?,
         };
-        let http: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(config.timeout))
-            .http_status_as_error(false)
-            .tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build())
-            .build()
-            .into();
         Ok(Client {
             http,
             config,
@@ -292,51 +308,44 @@ impl<'a> Client<'a> {
             let body = postcard::to_allocvec(&make(device_time))
                 .map_err(|e| Error::Decode(e.to_string()))?;
             let body = zstd::encode_all(&body[..], 3)?;
-            let mut request = self
-                .http
-                .post(&url)
-                .config()
-                .timeout_global(Some(timeout))
-                .build()
-                .header("content-type", POSTCARD_MEDIA_TYPE)
-                .header("content-encoding", "zstd")
-                .header("accept-encoding", "zstd");
+            let mut headers = vec![
+                ("content-type".to_owned(), POSTCARD_MEDIA_TYPE.to_owned()),
+                ("content-encoding".to_owned(), "zstd".to_owned()),
+                ("accept-encoding".to_owned(), "zstd".to_owned()),
+            ];
             if let Some(token) = token {
-                request = request.header("authorization", format!("Bearer {token}"));
+                headers.push(("authorization".to_owned(), format!("Bearer {token}")));
             }
+            let request = HttpRequest {
+                url: url.clone(),
+                headers,
+                body,
+                timeout,
+            };
             let sent = Instant::now();
-            let mut response = match request.send(&body[..]) {
-                Ok(r) => r,
-                Err(e) => {
-                    last = describe(&e);
-                    if untrusted(&e) {
-                        return Err(Error::Untrusted { detail: last });
-                    }
+            let answer = match self.http.post(request.clone()) {
+                Ok(a) => a,
+                Err(TransportError::Untrusted(detail)) => {
+                    return Err(Error::Untrusted { detail });
+                }
+                Err(TransportError::Failed(detail)) => {
+                    last = detail;
                     continue;
                 }
             };
-            let status = response.status();
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok());
-            let zstd_body = response
-                .headers()
-                .get("content-encoding")
-                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"zstd"));
-            let raw = match response
-                .body_mut()
-                .with_config()
-                .limit(MAX_ANSWER_BYTES)
-                .read_to_vec()
-            {
-                Ok(b) => b,
-                Err(e) => {
-                    last = describe(&e);
-                    continue; // the answer was cut: the request is safe to repeat
-                }
-            };
+            let body = request.body;
+            if answer.body.len() as u64 > MAX_ANSWER_BYTES {
+                last = format!("an answer of more than {MAX_ANSWER_BYTES} bytes");
+                continue;
+            }
+            let status = answer.status;
+            let retry_after = answer
+                .header("retry-after")
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            let zstd_body = answer
+                .header("content-encoding")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("zstd"));
+            let raw = answer.body;
             let rtt = sent.elapsed();
             self.report.requests += 1;
             self.report.bytes_up += body.len() as u64;
@@ -352,7 +361,7 @@ impl<'a> Client<'a> {
             } else {
                 raw
             };
-            if status.is_success() {
+            if (200..300).contains(&status) {
                 match postcard::from_bytes::<Resp>(&bytes) {
                     Ok(resp) => {
                         // Server time minus the device time halfway through the round trip.
@@ -369,7 +378,7 @@ impl<'a> Client<'a> {
                 }
             }
             let mut err: Option<ErrorBody> = serde_json::from_slice(&bytes).ok();
-            let code_num = status.as_u16();
+            let code_num = status;
             if code_num == 401 {
                 self.wipe = err.as_mut().and_then(|e| e.wipe.take());
             }
@@ -406,46 +415,24 @@ impl<'a> Client<'a> {
 /// Replicas whose relay the pull asks about (the server answers at most this many).
 const MAX_RELAYING: usize = 64;
 
-/// The largest answer read (compressed): far above a pull page, a bound against a broken peer.
+/// The largest answer taken (compressed): far above a pull page, a bound against a broken peer.
 const MAX_ANSWER_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Whether a request failed because the server's certificate was refused (retrying cannot
-/// fix that): a rustls certificate error, however ureq wraps it.
-fn untrusted(e: &ureq::Error) -> bool {
-    let is_cert = |r: &rustls::Error| matches!(r, rustls::Error::InvalidCertificate(_));
-    let in_io = |io: &std::io::Error| {
-        io.get_ref()
-            .and_then(|x| x.downcast_ref::<rustls::Error>())
-            .is_some_and(is_cert)
-    };
-    match e {
-        ureq::Error::Rustls(r) => return is_cert(r),
-        ureq::Error::Io(io) if in_io(io) => return true,
-        _ => {}
-    }
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(inner) = source {
-        if let Some(r) = inner.downcast_ref::<rustls::Error>() {
-            return is_cert(r);
-        }
-        if inner.downcast_ref::<std::io::Error>().is_some_and(in_io) {
-            return true;
-        }
-        source = inner.source();
-    }
-    false
+/// The built-in transport (ureq with rustls) for `config`.
+#[cfg(feature = "sync-client")]
+fn builtin(config: &SyncConfig) -> Result<Arc<dyn HttpTransport>> {
+    Ok(Arc::new(crate::transport::builtin::Ureq::new(
+        config.trusted_ca_pem.as_deref(),
+    )?))
 }
 
-fn describe(e: &ureq::Error) -> String {
-    // ureq's messages name the host or the I/O failure, never a body: no personal data.
-    let mut s = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(inner) = source {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    s
+/// Built without the `sync-client` feature: the app must give its own transport.
+#[cfg(not(feature = "sync-client"))]
+fn builtin(_: &SyncConfig) -> Result<Arc<dyn HttpTransport>> {
+    Err(Error::invalid(
+        "transport",
+        "the app's own HTTP transport (this library was built without one of its own)",
+    ))
 }
 
 /// Exchange a one-time enrolment code for a device token (the first thing a new phone does,

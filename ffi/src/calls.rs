@@ -12,6 +12,7 @@
 //! waits for it (one sync at a time per store).
 
 use crate::error::{parse_id, DoorstepError};
+use crate::http::{Foreign, HttpTransport};
 use crate::log::{emit, LogLevel};
 use crate::model::{count, ImportReport};
 use crate::store::{kind, FieldStore};
@@ -67,11 +68,14 @@ fn deadline(ms: Option<i64>) -> Result<Option<Duration>> {
 /// `config` with the caller's pin, deadline (if given) and cancellation flag.
 fn configure(
     mut config: SyncConfig,
+    transport: Option<Arc<dyn HttpTransport>>,
     trusted_ca_pem: Option<String>,
     deadline_ms: Option<i64>,
     cancel: Cancel,
 ) -> Result<SyncConfig> {
     config.trusted_ca_pem = trusted_ca_pem;
+    config.transport =
+        transport.map(|t| Arc::new(Foreign(t)) as Arc<dyn doorstep_core::transport::HttpTransport>);
     if let Some(d) = deadline(deadline_ms)? {
         config.deadline = Some(d);
     }
@@ -123,6 +127,7 @@ impl FieldStore {
     ) -> Result<Enrolment> {
         let config = configure(
             SyncConfig::enrolment(server_url),
+            self.http_transport(),
             trusted_ca_pem,
             deadline_ms,
             cancel,
@@ -149,6 +154,7 @@ impl FieldStore {
     ) -> Result<SyncReport> {
         let config = configure(
             SyncConfig::new(server_url, token),
+            self.http_transport(),
             trusted_ca_pem,
             deadline_ms,
             cancel,
@@ -218,6 +224,15 @@ impl FieldStore {
 
 #[uniffi::export]
 impl FieldStore {
+    /// Enrol and sync through the app's own HTTP client from now on (`None`: the library's
+    /// own, ureq with rustls, when it was built with it). On a phone, the platform's stack
+    /// (`HttpURLConnection`/OkHttp, `URLSession`) brings its TLS, proxy and pinning settings
+    /// (Android's network security configuration can pin the server's key); `trusted_ca_pem`
+    /// must then be left out of `enrol` and `sync` (`InvalidInput(trusted_ca_pem)`).
+    pub fn use_http_transport(&self, transport: Option<Arc<dyn HttpTransport>>) {
+        *self.transport.lock().unwrap_or_else(|e| e.into_inner()) = transport;
+    }
+
     /// Exchange a one-time enrolment code for this device's token (online, once). Blocking;
     /// [`FieldStore::enrol_async`] is the `suspend`/`async` form.
     ///

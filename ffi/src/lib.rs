@@ -2,8 +2,9 @@
 //!
 //! A thin layer with no domain logic: [`FieldStore`] wraps the core's `Store`, records and
 //! enums mirror the core's types ([`model`]), [`DoorstepError`] turns the core's errors into the
-//! actions a caller can take, and two foreign traits let the app follow a sync
-//! ([`SyncListener`]) and receive log lines ([`LogSink`]). `docs/bindings.md` says how to build
+//! actions a caller can take, and foreign traits let the app follow a sync
+//! ([`SyncListener`]), receive log lines ([`LogSink`]) and give its own HTTP client
+//! ([`HttpTransport`]). `docs/bindings.md` says how to build
 //! and use them; `scripts/bindings.sh` generates the Kotlin, Swift and Python sources.
 
 // The namespace names the generated Python module (`doorstep.py`) and the Kotlin file; the
@@ -15,6 +16,7 @@ pub mod model;
 pub mod activity;
 pub mod calls;
 pub mod error;
+pub mod http;
 pub mod log;
 pub mod peer;
 pub mod store;
@@ -23,6 +25,7 @@ pub mod sync;
 pub use activity::{NewOutreach, NewSession, OutreachKind, SessionKind};
 pub use calls::{ImportListener, ImportProgress, SyncStatus};
 pub use error::{CodeRefusal, DoorstepError};
+pub use http::{HttpAnswer, HttpFailure, HttpHeader, HttpTransport};
 pub use log::{clear_log_sink, set_log_sink, LogLevel, LogSink};
 pub use model::*;
 pub use peer::{PeerExchange, PeerReport};

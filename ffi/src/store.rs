@@ -31,6 +31,8 @@ pub struct FieldStore {
     /// The store's key (`None` for an unencrypted development store), for the second handles
     /// a sync or an import opens. Held in memory only; wiped when the store is dropped.
     key: Mutex<Option<StoreKey>>,
+    /// The app's HTTP client for enrolment and sync (`None`: the library's own).
+    pub(crate) transport: Mutex<Option<Arc<dyn crate::http::HttpTransport>>>,
 }
 
 impl std::fmt::Debug for FieldStore {
@@ -42,6 +44,14 @@ impl std::fmt::Debug for FieldStore {
 }
 
 impl FieldStore {
+    /// The app's HTTP client, if it gave one ([`FieldStore::use_http_transport`]).
+    pub(crate) fn http_transport(&self) -> Option<Arc<dyn crate::http::HttpTransport>> {
+        self.transport
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
         // A panic while holding the lock leaves the store consistent (every write is one
         // transaction), so a poisoned lock is simply taken over.
@@ -100,6 +110,7 @@ impl FieldStore {
             sync_lock: Mutex::new(()),
             path,
             key: Mutex::new(key),
+            transport: Mutex::new(None),
         }))
     }
 

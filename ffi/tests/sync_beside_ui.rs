@@ -2,12 +2,13 @@
 //! (in-process) server, a `FieldStore` syncing on one thread while another thread lists the
 //! officer's households. The listener holds the sync inside its first progress callback until
 //! the UI thread has completed a read, so a store that kept its lock for the whole sync would
-//! time out here instead of passing.
+//! time out here instead of passing. Also: enrolment and sync through the app's own HTTP client
+//! (`FieldStore::use_http_transport`), as a phone built without the library's does.
 
 use doorstep_core::{CampaignInput, HouseholdInput, Options, ResidentInput, RosterStatus, Store};
 use doorstep_ffi::{
-    DoorstepError, FieldStore, LogLevel, LogSink, NewVisit, SyncListener, SyncProgress,
-    VisitOutcome,
+    DoorstepError, FieldStore, HttpAnswer, HttpFailure, HttpHeader, HttpTransport, LogLevel,
+    LogSink, NewVisit, SyncListener, SyncProgress, VisitOutcome,
 };
 use doorstep_server::backend::CLI_ACTOR;
 use doorstep_server::SqliteBackend;
@@ -307,4 +308,144 @@ fn errors_name_the_field_and_never_the_value() {
         }
         other => panic!("expected InvalidInput, got {other:?}"),
     }
+}
+
+/// The app's HTTP client, for the test: the library's own underneath, every request recorded
+/// (URL path and header names), and the first `fail_first` attempts failed as a dropped link
+/// would, or every one refused as an untrusted certificate.
+struct AppHttp {
+    inner: doorstep_core::transport::builtin::Ureq,
+    seen: Mutex<Vec<(String, Vec<String>)>>,
+    fail_first: AtomicU64,
+    untrusted: bool,
+}
+
+impl AppHttp {
+    fn new(fail_first: u64, untrusted: bool) -> Arc<Self> {
+        Arc::new(AppHttp {
+            inner: doorstep_core::transport::builtin::Ureq::new(None).expect("client"),
+            seen: Mutex::new(Vec::new()),
+            fail_first: AtomicU64::new(fail_first),
+            untrusted,
+        })
+    }
+}
+
+impl HttpTransport for AppHttp {
+    fn post(
+        &self,
+        url: String,
+        headers: Vec<HttpHeader>,
+        body: Vec<u8>,
+        timeout_ms: i64,
+    ) -> Result<HttpAnswer, HttpFailure> {
+        use doorstep_core::transport::{HttpRequest, HttpTransport as _, TransportError};
+        let path = url.split_once("/v1/").map(|(_, p)| p.to_owned());
+        self.seen.lock().unwrap().push((
+            path.unwrap_or_default(),
+            headers.iter().map(|h| h.name.clone()).collect(),
+        ));
+        if self.untrusted {
+            return Err(HttpFailure::Untrusted {
+                detail: "pin verification failed".into(),
+            });
+        }
+        if self
+            .fail_first
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(HttpFailure::Failed {
+                detail: "connection reset".into(),
+            });
+        }
+        assert!(timeout_ms > 0 && timeout_ms <= 30_000, "{timeout_ms}");
+        let answer = self
+            .inner
+            .post(HttpRequest {
+                url,
+                headers: headers.into_iter().map(|h| (h.name, h.value)).collect(),
+                body,
+                timeout: Duration::from_millis(timeout_ms as u64),
+            })
+            .map_err(|e| match e {
+                TransportError::Untrusted(detail) => HttpFailure::Untrusted { detail },
+                TransportError::Failed(detail) => HttpFailure::Failed { detail },
+            })?;
+        Ok(HttpAnswer {
+            status: i32::from(answer.status),
+            headers: answer
+                .headers
+                .into_iter()
+                .map(|(name, value)| HttpHeader { name, value })
+                .collect(),
+            body: answer.body,
+        })
+    }
+}
+
+#[test]
+fn the_apps_own_http_client_carries_enrolment_and_sync() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let srv = server(dir.path(), 20);
+    let phone =
+        FieldStore::open(dir.path().join("phone.db").display().to_string(), None).expect("open");
+    // Two dropped attempts first: the library retries them (its attempts, its backoff).
+    let http = AppHttp::new(2, false);
+    phone.use_http_transport(Some(http.clone()));
+    let enrolment = phone
+        .enrol(
+            srv.url.clone(),
+            srv.code.clone(),
+            "phone".into(),
+            None,
+            None,
+        )
+        .expect("enrol through the app's client");
+    let report = phone
+        .sync(srv.url.clone(), enrolment.token.clone(), None, None, None)
+        .expect("sync through the app's client");
+    assert!(report.pulled >= 20 * 4, "pulled {}", report.pulled);
+    let seen = http.seen.lock().unwrap().clone();
+    // Every request went through it: the two failed, the enrolment, the sync's.
+    assert_eq!(seen.len() as i32, 2 + 1 + report.requests, "{seen:?}");
+    assert_eq!(seen[0].0, "enrol");
+    assert_eq!(seen[2].0, "enrol");
+    for (path, names) in &seen {
+        for h in ["content-type", "content-encoding", "accept-encoding"] {
+            assert!(names.iter().any(|n| n == h), "{path}: {names:?}");
+        }
+        // The token goes to the sync's requests, never to the enrolment's.
+        assert_eq!(names.iter().any(|n| n == "authorization"), path != "enrol");
+    }
+
+    // A pin the platform refuses stops the sync at once, typed, without retries.
+    let refusing = AppHttp::new(0, true);
+    phone.use_http_transport(Some(refusing.clone()));
+    match phone.sync(srv.url.clone(), enrolment.token.clone(), None, None, None) {
+        Err(DoorstepError::UntrustedServer { detail }) => {
+            assert!(detail.contains("pin verification failed"), "{detail}")
+        }
+        other => panic!("expected UntrustedServer, got {other:?}"),
+    }
+    assert_eq!(refusing.seen.lock().unwrap().len(), 1);
+
+    // With the app's client, trust is the app's: a CA given to the library is an input error.
+    match phone.sync(
+        srv.url.clone(),
+        enrolment.token.clone(),
+        None,
+        Some("-----BEGIN CERTIFICATE-----".into()),
+        None,
+    ) {
+        Err(DoorstepError::InvalidInput { field, .. }) => assert_eq!(field, "trusted_ca_pem"),
+        other => panic!("expected InvalidInput, got {other:?}"),
+    }
+
+    // Back to the library's own client: the same store syncs on.
+    phone.use_http_transport(None);
+    let again = phone
+        .sync(srv.url.clone(), enrolment.token, None, None, None)
+        .expect("sync through the library's client");
+    assert_eq!((again.pushed, again.pulled), (0, 0));
 }

@@ -4,6 +4,7 @@ import android.app.Application
 import android.os.Build
 import java.io.File
 import vn.doorstep.core.FieldStore
+import vn.doorstep.demo.logic.PlatformHttp
 import vn.doorstep.demo.logic.SessionStore
 import vn.doorstep.demo.logic.SyncController
 
@@ -12,11 +13,16 @@ import vn.doorstep.demo.logic.SyncController
  * storage, encrypted), the session, and the sync controller shared by the screens and the background job.
  */
 class DoorstepApp : Application() {
-    /** Encrypted at rest with a key wrapped by AndroidKeyStore ([StoreKeyring]). */
+    /**
+     * Encrypted at rest with a key wrapped by AndroidKeyStore ([StoreKeyring]); enrols and syncs
+     * over the platform's HTTP stack ([PlatformHttp]: the phone's library has none of its own).
+     */
     val store: FieldStore by lazy {
         val key = StoreKeyring(this).storeKey()
         try {
-            FieldStore.open(File(filesDir, "doorstep.db").path, key)
+            FieldStore.open(File(filesDir, "doorstep.db").path, key).also {
+                it.useHttpTransport(PlatformHttp())
+            }
         } finally {
             key.fill(0)
         }

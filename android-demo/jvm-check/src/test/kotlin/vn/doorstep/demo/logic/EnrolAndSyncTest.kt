@@ -5,6 +5,14 @@ import java.net.HttpURLConnection
 import java.net.ServerSocket
 import java.net.URI
 import java.util.concurrent.TimeUnit
+import com.sun.net.httpserver.HttpsConfigurator
+import com.sun.net.httpserver.HttpsServer
+import java.io.FileInputStream
+import java.net.InetSocketAddress
+import java.security.KeyStore
+import java.util.concurrent.atomic.AtomicInteger
+import javax.net.ssl.KeyManagerFactory
+import javax.net.ssl.SSLContext
 import kotlin.test.AfterTest
 import kotlin.test.Test
 import kotlin.test.assertEquals
@@ -15,13 +23,18 @@ import kotlin.test.assertTrue
 import kotlin.test.fail
 import vn.doorstep.core.AssistStep
 import vn.doorstep.core.FieldStore
+import vn.doorstep.core.HttpAnswer
+import vn.doorstep.core.HttpHeader
+import vn.doorstep.core.HttpTransport
 import vn.doorstep.core.VisitOutcome
 
 /**
  * Enrolment and sync through the view models against a real `doorstep serve` process: the
  * province command's phone pushes the area, the field phone enrols with a code through
  * [EnrolViewModel], pulls with [SyncController], works offline through the screens' view models,
- * pushes, and reports a network failure once the server is gone.
+ * pushes, and reports a network failure once the server is gone — all of it over the
+ * platform's HTTP stack ([PlatformHttp]), as the app does. A server whose certificate the
+ * platform does not trust is refused at once, without retries.
  */
 class EnrolAndSyncTest {
     private val dir: File = Fixtures.tempDir("doorstep-android-sync")
@@ -127,8 +140,11 @@ class EnrolAndSyncTest {
         a.assignVillage(field, Fixtures.VILLAGE)
         assertTrue(a.sync(url, aToken, null).refused.isEmpty())
 
-        // The field phone: a wrong code first, then the right one.
+        // The field phone, as the app makes it: over the platform's HTTP stack (PlatformHttp),
+        // every request counted. A wrong code first, then the right one.
         val store = FieldStore.open(File(dir, "field.db").path, Fixtures.key)
+        val requests = AtomicInteger()
+        store.useHttpTransport(counting(PlatformHttp(), requests))
         val sessions = MemorySessionStore()
         val enrol = EnrolViewModel(store, sessions, "field phone")
         enrol.enrol("$url/", "WRONG-CODE")
@@ -175,6 +191,10 @@ class EnrolAndSyncTest {
         val second = assertNotNull(sessions.lastSync())
         assertEquals(LastSync(2_000L, null, pushed = 2, pulled = 0, refused = 0), second)
 
+        // Every exchange went through the platform's client: the wrong code, the enrolment, the
+        // pull and the push (at least one request each).
+        assertTrue(requests.get() >= 4, "${requests.get()} requests")
+
         // The station sees the field officer's work.
         a.sync(url, aToken, null)
         val seen = a.progress(field, campaign.id, a.today())
@@ -187,5 +207,56 @@ class EnrolAndSyncTest {
         assertEquals(AfterSync.RETRY, sync.syncNow())
         assertEquals(LastSync(3_000L, Problem.NETWORK), sessions.lastSync())
         assertEquals(sessions.lastSync(), sync.state.last)
+    }
+
+    @Test
+    fun `a server the platform does not trust is refused at once`() {
+        // An HTTPS server with a self-signed certificate made here (the JDK's keytool).
+        val keystore = File(dir, "server.p12")
+        val pass = "changeit"
+        val keytool = File(System.getProperty("java.home"), "bin/keytool").path
+        val made = ProcessBuilder(
+            keytool, "-genkeypair", "-alias", "server", "-keyalg", "EC", "-groupname", "secp256r1",
+            "-dname", "CN=localhost", "-ext", "san=ip:127.0.0.1", "-validity", "2",
+            "-storetype", "PKCS12", "-keystore", keystore.path, "-storepass", pass, "-keypass", pass,
+        ).redirectErrorStream(true).start()
+        assertTrue(made.waitFor(60, TimeUnit.SECONDS) && made.exitValue() == 0, made.inputStream.bufferedReader().readText())
+        val ks = KeyStore.getInstance("PKCS12")
+        FileInputStream(keystore).use { ks.load(it, pass.toCharArray()) }
+        val keys = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm())
+        keys.init(ks, pass.toCharArray())
+        val tls = SSLContext.getInstance("TLS")
+        tls.init(keys.keyManagers, null, null)
+        val https = HttpsServer.create(InetSocketAddress("127.0.0.1", 0), 0)
+        https.httpsConfigurator = HttpsConfigurator(tls)
+        val answered = AtomicInteger()
+        https.createContext("/") { exchange ->
+            answered.incrementAndGet()
+            exchange.sendResponseHeaders(500, -1)
+            exchange.close()
+        }
+        https.start()
+        try {
+            val store = FieldStore.open(File(dir, "phone.db").path, Fixtures.key)
+            val requests = AtomicInteger()
+            store.useHttpTransport(counting(PlatformHttp(), requests))
+            val sessions = MemorySessionStore()
+            val enrol = EnrolViewModel(store, sessions, "field phone")
+            enrol.enrol("https://127.0.0.1:${https.address.port}", "ABC-123")
+            assertEquals(Problem.UNTRUSTED_SERVER, enrol.state.error?.problem, "${enrol.state.error}")
+            assertEquals(1, requests.get(), "no retry: retrying cannot make the certificate trusted")
+            assertEquals(0, answered.get(), "nothing reached the server")
+            assertFalse(enrol.state.enrolled)
+        } finally {
+            https.stop(0)
+        }
+    }
+
+    /** [inner], counting its requests in [count]. */
+    private fun counting(inner: HttpTransport, count: AtomicInteger) = object : HttpTransport {
+        override fun post(url: String, headers: List<HttpHeader>, body: ByteArray, timeoutMs: Long): HttpAnswer {
+            count.incrementAndGet()
+            return inner.post(url, headers, body, timeoutMs)
+        }
     }
 }
