@@ -404,6 +404,16 @@ impl Store {
         Ok(())
     }
 
+    /// Fold the write-ahead log into the main file and empty it (`wal_checkpoint(TRUNCATE)`):
+    /// what SQLite otherwise does by itself every ~16 MiB of log. Returns whether it completed
+    /// (`false`: another handle was reading, and the log is only partly folded).
+    pub fn checkpoint(&self) -> Result<bool> {
+        let busy: i64 = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        Ok(busy == 0)
+    }
+
     /// Whether this store is encrypted (opened with a key).
     pub fn is_encrypted(&self) -> bool {
         self.key.is_some()
