@@ -323,7 +323,8 @@ impl<'a> Client<'a> {
                 timeout,
             };
             let sent = Instant::now();
-            let answer = match self.http.post(request.clone()) {
+            let sent_bytes = request.body.len() as u64;
+            let answer = match self.http.post(request) {
                 Ok(a) => a,
                 Err(TransportError::Untrusted(detail)) => {
                     return Err(Error::Untrusted { detail });
@@ -333,7 +334,6 @@ impl<'a> Client<'a> {
                     continue;
                 }
             };
-            let body = request.body;
             if answer.body.len() as u64 > MAX_ANSWER_BYTES {
                 last = format!("an answer of more than {MAX_ANSWER_BYTES} bytes");
                 continue;
@@ -348,7 +348,7 @@ impl<'a> Client<'a> {
             let raw = answer.body;
             let rtt = sent.elapsed();
             self.report.requests += 1;
-            self.report.bytes_up += body.len() as u64;
+            self.report.bytes_up += sent_bytes;
             self.report.bytes_down += raw.len() as u64;
             let bytes = if zstd_body {
                 match zstd::decode_all(&raw[..]) {

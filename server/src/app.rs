@@ -31,6 +31,9 @@ pub struct AppState {
     pub demo: bool,
     /// Served over TLS (`serve --tls-cert`): cookies are `Secure` and answers carry HSTS.
     pub tls: bool,
+    /// The certificate served over TLS (`serve --tls-cert`), for the pin of its key that the
+    /// devices page shows beside a new enrolment code.
+    pub tls_cert: Option<Arc<crate::web::tls::ReloadingCert>>,
     /// `serve --require-totp`: district and province users without a second factor cannot
     /// sign in.
     pub require_totp: bool,
@@ -56,6 +59,7 @@ impl AppState {
             stats: Arc::new(StatsCache::new(DEFAULT_DEBOUNCE_MS)),
             demo: false,
             tls: false,
+            tls_cert: None,
             require_totp: false,
             signin_guard: Arc::default(),
             jobs: Arc::default(),

@@ -89,6 +89,7 @@ pub async fn serve_tls(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     state.tls = true;
+    state.tls_cert = Some(cert.clone());
     warm_statistics(&state);
     web::tls::serve_tls(listener, router(state), cert, shutdown).await
 }

@@ -190,6 +190,23 @@ fn https_with_a_test_ca_is_verified_refused_and_reloaded() {
         cookie.contains("; Secure") && cookie.contains("HttpOnly"),
         "{cookie}"
     );
+    // Beside a new enrolment code, the devices page shows the pin of the key served, for the
+    // phone to pin the server by (the pin `doorstep tls-pin` prints first for the same chain).
+    let pin = doorstep_server::web::tls::pins(&files.cert)
+        .unwrap()
+        .remove(0);
+    assert_eq!(srv.cert.pin().as_deref(), Some(pin.as_str()));
+    let session = cookie.split(';').next().unwrap();
+    let page = trusting
+        .get(format!("{}/admin/devices?done=TESTCODE", srv.base))
+        .header("cookie", session)
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    assert!(page.contains("TESTCODE"), "{page}");
+    assert!(page.contains(&format!("<code>{pin}</code>")), "{page}");
     // Refused: the public roots, another CA.
     assert!(health(&client(None), &srv.base).is_err());
     let second = pki("two");
@@ -220,6 +237,12 @@ fn https_with_a_test_ca_is_verified_refused_and_reloaded() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    // The pin follows the key now served.
+    let renewed_pin = doorstep_server::web::tls::pins(&files.cert)
+        .unwrap()
+        .remove(0);
+    assert_ne!(renewed_pin, pin);
+    assert_eq!(srv.cert.pin(), Some(renewed_pin));
     // A new connection trusting only the old CA is refused (open ones keep their session).
     assert!(
         health(&client(Some(&first.ca_pem)), &srv.base).is_err(),

@@ -159,7 +159,8 @@ pub fn assign(
 }
 
 /// `/admin/devices`: issue an enrolment code, revoke a device (`code`: the code just issued,
-/// shown once).
+/// shown once; `pin`: the pin of the key the server serves over TLS, handed out with it so the
+/// phone can pin the server, e.g. in the QR code the station prints).
 pub fn devices(
     lang: Lang,
     user: &CommandUser,
@@ -167,6 +168,7 @@ pub fn devices(
     snap: &Snapshot,
     rows: &[DeviceRow],
     code: Option<&str>,
+    pin: Option<&str>,
 ) -> String {
     let mut b = format!(
         "<h1>{}</h1>{}<h2>{}</h2><form class=\"f\" method=\"post\" action=\"/admin/devices\">\
@@ -174,10 +176,21 @@ pub fn devices(
         lang.t("Thiết bị", "Devices"),
         match code {
             Some(code) if !code.is_empty() => format!(
-                "<p class=\"ok\" id=\"done\">{} <b id=\"code\">{}</b> {}</p>",
+                "<p class=\"ok\" id=\"done\">{} <b id=\"code\">{}</b> {}</p>{}",
                 lang.t("Mã đăng ký (chỉ hiện một lần):", "Enrolment code (shown once):"),
                 esc(code),
-                lang.t("hiệu lực 24 giờ.", "valid for 24 hours.")
+                lang.t("hiệu lực 24 giờ.", "valid for 24 hours."),
+                match pin {
+                    Some(pin) => format!(
+                        "<p id=\"pin\">{} <code>{}</code></p>",
+                        lang.t(
+                            "Mã ghim máy chủ (đưa kèm mã đăng ký, để điện thoại chỉ tin máy chủ này):",
+                            "Server pin (hand it out with the code, so the phone trusts this server only):"
+                        ),
+                        esc(pin)
+                    ),
+                    None => String::new(),
+                }
             ),
             _ => String::new(),
         },

@@ -347,7 +347,16 @@ pub async fn devices(
             Ok((snap, rows))
         },
         |lang, user, demo, (snap, rows)| {
-            render::devices(lang, user, demo, &snap, &rows, q.done.as_deref())
+            let pin = state.tls_cert.as_ref().and_then(|c| c.pin());
+            render::devices(
+                lang,
+                user,
+                demo,
+                &snap,
+                &rows,
+                q.done.as_deref(),
+                pin.as_deref(),
+            )
         },
     )
     .await

@@ -61,8 +61,6 @@ pub enum TlsError {
 /// A pin names a key, not a certificate: a renewal with the same key keeps it.
 /// `doorstep tls-pin FILE` prints them.
 pub fn pins(cert: &Path) -> Result<Vec<String>, TlsError> {
-    use base64::Engine as _;
-    use sha2::Digest as _;
     let file = |what: &str| TlsError::File {
         path: cert.to_path_buf(),
         what: what.to_owned(),
@@ -76,17 +74,20 @@ pub fn pins(cert: &Path) -> Result<Vec<String>, TlsError> {
     }
     chain
         .iter()
-        .map(|der| {
-            let parsed = webpki::EndEntityCert::try_from(der)
-                .map_err(|_| file("holds a certificate that is not X.509 DER"))?;
-            let spki = parsed.subject_public_key_info();
-            let digest = sha2::Sha256::digest(spki.as_ref());
-            Ok(format!(
-                "sha256/{}",
-                base64::engine::general_purpose::STANDARD.encode(digest)
-            ))
-        })
+        .map(|der| pin_of(der).ok_or_else(|| file("holds a certificate that is not X.509 DER")))
         .collect()
+}
+
+/// The pin of one certificate's key (see [`pins`]); `None` if it is not X.509 DER.
+pub fn pin_of(der: &CertificateDer<'_>) -> Option<String> {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let parsed = webpki::EndEntityCert::try_from(der).ok()?;
+    let spki = parsed.subject_public_key_info();
+    Some(format!(
+        "sha256/{}",
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(spki.as_ref()))
+    ))
 }
 
 /// The certificate chain and key files.
@@ -146,6 +147,17 @@ impl ReloadingCert {
             current: RwLock::new(Arc::new(key)),
             stamp: RwLock::new(stamp),
         }))
+    }
+
+    /// The pin of the key now served (its own certificate's, the chain's first; [`pins`]):
+    /// what the admin's devices page shows beside a new enrolment code.
+    pub fn pin(&self) -> Option<String> {
+        let current = self
+            .current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        current.cert.first().and_then(pin_of)
     }
 
     /// Reload if the files changed since the last look. Returns whether a new certificate is

@@ -6,6 +6,9 @@ import java.io.InputStream
 import java.net.HttpURLConnection
 import java.net.URI
 import java.security.GeneralSecurityException
+import javax.net.ssl.HostnameVerifier
+import javax.net.ssl.HttpsURLConnection
+import javax.net.ssl.SSLContext
 import javax.net.ssl.SSLPeerUnverifiedException
 import vn.doorstep.core.HttpAnswer
 import vn.doorstep.core.HttpFailure
@@ -18,11 +21,19 @@ import vn.doorstep.core.HttpTransport
  * The phone's library is built without an HTTP stack of its own (scripts/android-build.sh), and
  * the app's network security configuration (res/xml/network_security_config.xml) governs every
  * request: no cleartext except to this phone itself, the system's certificate authorities, and
- * a `<pin-set>` where a province pins its server's key.
+ * a `<pin-set>` where a province pins its server's key in the app.
  *
- * Plain `java.net` (no `android.*`): the JVM check runs it against a real server.
+ * [pinned] is the pin handed out with the enrolment code ([ServerPin]), when there is one: the
+ * server is then trusted by its key alone, checked on every connection before anything is sent
+ * (a province's own certificate needs no new app). Only over `https://`.
+ *
+ * Plain `java.net` and `javax.net.ssl` (no `android.*`): the JVM check runs it against a real
+ * server.
  */
-class PlatformHttp(private val maxAnswerBytes: Int = 64 shl 20) : HttpTransport {
+class PlatformHttp(
+    private val pinned: PinnedServer = PinnedServer(),
+    private val maxAnswerBytes: Int = 64 shl 20,
+) : HttpTransport {
 
     override fun post(url: String, headers: List<HttpHeader>, body: ByteArray, timeoutMs: Long): HttpAnswer {
         val connection = try {
@@ -33,6 +44,17 @@ class PlatformHttp(private val maxAnswerBytes: Int = 64 shl 20) : HttpTransport 
         }
         // Connecting and each read are bounded by the time the core gives the request.
         val timeout = timeoutMs.coerceIn(1, Int.MAX_VALUE.toLong()).toInt()
+        pinned.pin?.let { text ->
+            val pin = ServerPin.parse(text)
+                ?: throw HttpFailure.Untrusted("the pinned key is not a pin (sha256/ and base64)")
+            val https = connection as? HttpsURLConnection
+                ?: throw HttpFailure.Untrusted("a pinned server must be reached over https://")
+            val tls = SSLContext.getInstance("TLS")
+            tls.init(null, arrayOf(ServerPin.Trust(pin)), null)
+            https.sslSocketFactory = tls.socketFactory
+            // The pinned key authenticates the server; its name is not what is trusted.
+            https.hostnameVerifier = HostnameVerifier { _, _ -> true }
+        }
         try {
             connection.requestMethod = "POST"
             connection.instanceFollowRedirects = false

@@ -59,6 +59,10 @@ enum class Problem {
     /** An http:// address to another machine: residents' data would cross the network in
      * clear (ServerAddress). */
     CLEARTEXT,
+
+    /** The server pin typed is not one (`sha256/` and base64, as the station prints it), or
+     * comes with an http:// address. */
+    BAD_PIN,
 }
 
 /** A problem and, for input problems, the field it is about (never the value typed). */

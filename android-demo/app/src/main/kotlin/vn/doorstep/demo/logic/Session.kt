@@ -1,13 +1,18 @@
 package vn.doorstep.demo.logic
 
-/** What enrolment gave this phone. The token is a secret: never log it. */
+/**
+ * What enrolment gave this phone. The token is a secret: never log it. [serverPin]: the pin of
+ * the server's key given with the code ([ServerPin]), null when the system's authorities decide.
+ */
 data class Session(
     val serverUrl: String,
     val officerId: String,
     val deviceId: String,
     val token: String,
+    val serverPin: String? = null,
 ) {
-    override fun toString(): String = "Session(serverUrl=$serverUrl, officerId=$officerId, deviceId=$deviceId, token=…)"
+    override fun toString(): String =
+        "Session(serverUrl=$serverUrl, officerId=$officerId, deviceId=$deviceId, token=…, serverPin=$serverPin)"
 }
 
 /** The result of the latest sync attempt, shown on the home screen. */

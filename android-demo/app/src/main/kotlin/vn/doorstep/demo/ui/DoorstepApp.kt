@@ -4,6 +4,7 @@ import android.app.Application
 import android.os.Build
 import java.io.File
 import vn.doorstep.core.FieldStore
+import vn.doorstep.demo.logic.PinnedServer
 import vn.doorstep.demo.logic.PlatformHttp
 import vn.doorstep.demo.logic.SessionStore
 import vn.doorstep.demo.logic.SyncController
@@ -21,13 +22,16 @@ class DoorstepApp : Application() {
         val key = StoreKeyring(this).storeKey()
         try {
             FieldStore.open(File(filesDir, "doorstep.db").path, key).also {
-                it.useHttpTransport(PlatformHttp())
+                it.useHttpTransport(PlatformHttp(pinned))
             }
         } finally {
             key.fill(0)
         }
     }
     val sessions: SessionStore by lazy { PrefsSessionStore(this) }
+
+    /** The pin of the server's key given with the enrolment code, if any ([PinnedServer]). */
+    val pinned: PinnedServer by lazy { PinnedServer(sessions.session()?.serverPin) }
     val sync: SyncController by lazy { SyncController(store, sessions) }
     val scheduler: SyncScheduler by lazy { SyncScheduler(this) }
 

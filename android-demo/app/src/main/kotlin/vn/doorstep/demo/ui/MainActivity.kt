@@ -89,15 +89,17 @@ class MainActivity : Activity() {
 
     private fun showEnrol() {
         clear()
-        val vm = EnrolViewModel(app.store, app.sessions, app.deviceName)
+        val vm = EnrolViewModel(app.store, app.sessions, app.deviceName, app.pinned)
         text(getString(R.string.enrol_title), 22f)
         text(getString(R.string.enrol_help))
         val url = field(R.string.enrol_server_url, InputType.TYPE_CLASS_TEXT or InputType.TYPE_TEXT_VARIATION_URI)
         val code = field(R.string.enrol_code)
+        val pin = field(R.string.enrol_server_pin, InputType.TYPE_CLASS_TEXT or InputType.TYPE_TEXT_FLAG_NO_SUGGESTIONS)
         val enrol = button(getString(R.string.enrol_button)) {
             val u = url.text.toString()
             val c = code.text.toString()
-            Background.run { vm.enrol(u, c) }
+            val p = pin.text.toString()
+            Background.run { vm.enrol(u, c, p) }
         }
         val status = text()
         stops += Background.observeOnMain(vm) { s ->

@@ -26,7 +26,7 @@ class PrefsSessionStore(context: Context) : SessionStore {
                 prefs.edit().putString("token_sealed", seal(clear)).remove("token").apply()
             }
             ?: return null
-        return Session(url, officer, device, token)
+        return Session(url, officer, device, token, prefs.getString("server_pin", null))
     }
 
     override fun saveSession(session: Session) {
@@ -35,13 +35,14 @@ class PrefsSessionStore(context: Context) : SessionStore {
             .putString("officer_id", session.officerId)
             .putString("device_id", session.deviceId)
             .putString("token_sealed", seal(session.token))
+            .putString("server_pin", session.serverPin)
             .remove("token")
             .apply()
     }
 
     override fun clearSession() {
         prefs.edit().remove("server_url").remove("officer_id").remove("device_id")
-            .remove("token").remove("token_sealed").apply()
+            .remove("token").remove("token_sealed").remove("server_pin").apply()
     }
 
     private fun seal(token: String): String =

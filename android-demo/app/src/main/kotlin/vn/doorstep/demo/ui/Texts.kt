@@ -75,12 +75,14 @@ object Texts {
             Problem.REQUIRED -> context.getString(R.string.problem_required, fieldLabel(context, field))
             Problem.BAD_URL -> context.getString(R.string.problem_bad_url)
             Problem.CLEARTEXT -> context.getString(R.string.problem_cleartext)
+            Problem.BAD_PIN -> context.getString(R.string.problem_bad_pin)
         }
     }
 
     private fun fieldLabel(context: Context, field: String): String = when (field) {
         "server_url" -> context.getString(R.string.enrol_server_url)
         "code" -> context.getString(R.string.enrol_code)
+        "server_pin" -> context.getString(R.string.enrol_server_pin)
         "receiving_point" -> context.getString(R.string.receiving_point_hint)
         else -> field
     }

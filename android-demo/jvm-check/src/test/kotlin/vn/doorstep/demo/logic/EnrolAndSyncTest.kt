@@ -10,6 +10,7 @@ import com.sun.net.httpserver.HttpsServer
 import java.io.FileInputStream
 import java.net.InetSocketAddress
 import java.security.KeyStore
+import java.security.cert.X509Certificate
 import java.util.concurrent.atomic.AtomicInteger
 import javax.net.ssl.KeyManagerFactory
 import javax.net.ssl.SSLContext
@@ -210,19 +211,24 @@ class EnrolAndSyncTest {
     }
 
     @Test
-    fun `a server the platform does not trust is refused at once`() {
+    fun `a server the platform does not trust is refused at once, and a pinned one is reached`() {
         // An HTTPS server with a self-signed certificate made here (the JDK's keytool).
         val keystore = File(dir, "server.p12")
         val pass = "changeit"
         val keytool = File(System.getProperty("java.home"), "bin/keytool").path
-        val made = ProcessBuilder(
-            keytool, "-genkeypair", "-alias", "server", "-keyalg", "EC", "-groupname", "secp256r1",
+        fun keytool(vararg args: String) {
+            val p = ProcessBuilder(listOf(keytool) + args).redirectErrorStream(true).start()
+            val out = p.inputStream.bufferedReader().readText()
+            assertTrue(p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0, out)
+        }
+        keytool(
+            "-genkeypair", "-alias", "server", "-keyalg", "EC", "-groupname", "secp256r1",
             "-dname", "CN=localhost", "-ext", "san=ip:127.0.0.1", "-validity", "2",
             "-storetype", "PKCS12", "-keystore", keystore.path, "-storepass", pass, "-keypass", pass,
-        ).redirectErrorStream(true).start()
-        assertTrue(made.waitFor(60, TimeUnit.SECONDS) && made.exitValue() == 0, made.inputStream.bufferedReader().readText())
+        )
         val ks = KeyStore.getInstance("PKCS12")
         FileInputStream(keystore).use { ks.load(it, pass.toCharArray()) }
+        val cert = ks.getCertificate("server") as X509Certificate
         val keys = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm())
         keys.init(ks, pass.toCharArray())
         val tls = SSLContext.getInstance("TLS")
@@ -237,15 +243,49 @@ class EnrolAndSyncTest {
         }
         https.start()
         try {
+            val url = "https://127.0.0.1:${https.address.port}"
+            // The pin this app computes is the one `doorstep tls-pin` prints for the same
+            // certificate (its first line: the server's own key).
+            val pem = File(dir, "server.pem")
+            keytool("-exportcert", "-rfc", "-alias", "server", "-keystore", keystore.path, "-storepass", pass, "-file", pem.path)
+            val printed = doorstep("tls-pin", pem.path).lines().first().substringBefore(" ")
+            val pin = ServerPin.of(cert)
+            assertEquals(printed, pin)
+            assertEquals(32, ServerPin.parse(pin)?.size)
+
             val store = FieldStore.open(File(dir, "phone.db").path, Fixtures.key)
             val requests = AtomicInteger()
-            store.useHttpTransport(counting(PlatformHttp(), requests))
+            val pinned = PinnedServer()
+            store.useHttpTransport(counting(PlatformHttp(pinned), requests))
             val sessions = MemorySessionStore()
-            val enrol = EnrolViewModel(store, sessions, "field phone")
-            enrol.enrol("https://127.0.0.1:${https.address.port}", "ABC-123")
+            val enrol = EnrolViewModel(store, sessions, "field phone", pinned)
+
+            // No pin: the system's authorities do not know this certificate.
+            enrol.enrol(url, "ABC-123")
             assertEquals(Problem.UNTRUSTED_SERVER, enrol.state.error?.problem, "${enrol.state.error}")
             assertEquals(1, requests.get(), "no retry: retrying cannot make the certificate trusted")
             assertEquals(0, answered.get(), "nothing reached the server")
+
+            // Another key's pin: refused the same way, before anything is sent.
+            enrol.enrol(url, "ABC-123", "sha256/" + "A".repeat(43) + "=")
+            assertEquals(Problem.UNTRUSTED_SERVER, enrol.state.error?.problem, "${enrol.state.error}")
+            assertEquals(2, requests.get())
+            assertEquals(0, answered.get())
+            assertNull(pinned.pin, "a failed enrolment leaves no pin in force")
+
+            // Not a pin, or a pin with an http:// address: refused before going online.
+            for ((address, text) in listOf(url to "sha256/not-base64", url to "md5/AAAA", "http://127.0.0.1:9" to pin)) {
+                enrol.enrol(address, "ABC-123", text)
+                assertEquals(UiError(Problem.BAD_PIN, "server_pin"), enrol.state.error, "$address $text")
+            }
+            assertEquals(2, requests.get())
+
+            // Its own key's pin: trusted by the key alone (self-signed, no authority), so the
+            // requests reach it; it answers 500 to each, which the library retries.
+            enrol.enrol(url, "ABC-123", " $pin ")
+            assertEquals(Problem.NETWORK, enrol.state.error?.problem, "${enrol.state.error}")
+            assertEquals(requests.get() - 2, answered.get(), "every attempt with the pin was answered")
+            assertTrue(answered.get() >= 2, "retried: ${answered.get()}")
             assertFalse(enrol.state.enrolled)
         } finally {
             https.stop(0)
