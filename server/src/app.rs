@@ -16,6 +16,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
+/// Gives the pin of the key served now (it follows a renewed certificate).
+pub type TlsPin = Arc<dyn Fn() -> Option<String> + Send + Sync>;
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
@@ -31,9 +34,9 @@ pub struct AppState {
     pub demo: bool,
     /// Served over TLS (`serve --tls-cert`): cookies are `Secure` and answers carry HSTS.
     pub tls: bool,
-    /// The certificate served over TLS (`serve --tls-cert`), for the pin of its key that the
-    /// devices page shows beside a new enrolment code.
-    pub tls_cert: Option<Arc<crate::web::tls::ReloadingCert>>,
+    /// The pin of the key served over TLS (`serve --tls-cert`: the certificate now served,
+    /// `web::tls::ReloadingCert::pin`), which the devices page shows beside a new enrolment code.
+    pub tls_pin: Option<TlsPin>,
     /// `serve --require-totp`: district and province users without a second factor cannot
     /// sign in.
     pub require_totp: bool,
@@ -59,7 +62,7 @@ impl AppState {
             stats: Arc::new(StatsCache::new(DEFAULT_DEBOUNCE_MS)),
             demo: false,
             tls: false,
-            tls_cert: None,
+            tls_pin: None,
             require_totp: false,
             signin_guard: Arc::default(),
             jobs: Arc::default(),

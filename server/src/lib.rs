@@ -89,7 +89,8 @@ pub async fn serve_tls(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     state.tls = true;
-    state.tls_cert = Some(cert.clone());
+    let served = cert.clone();
+    state.tls_pin = Some(Arc::new(move || served.pin()));
     warm_statistics(&state);
     web::tls::serve_tls(listener, router(state), cert, shutdown).await
 }

@@ -347,7 +347,7 @@ pub async fn devices(
             Ok((snap, rows))
         },
         |lang, user, demo, (snap, rows)| {
-            let pin = state.tls_cert.as_ref().and_then(|c| c.pin());
+            let pin = state.tls_pin.as_ref().and_then(|pin| pin());
             render::devices(
                 lang,
                 user,
