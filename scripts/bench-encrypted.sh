@@ -15,7 +15,7 @@ cargo bench --locked -p doorstep-core --bench encrypted -- "$@" >"$RAW"
 commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 [ -z "$(git status --porcelain 2>/dev/null)" ] || commit="$commit plus uncommitted changes"
 {
-  echo "## Encrypted store (SQLite3 Multiple Ciphers, SQLCipher 4 scheme)"
+  echo "## Encrypted store (SQLite3 Multiple Ciphers, AEGIS-256)"
   echo
   echo "Measured $(date -u '+%Y-%m-%d') on $(uname -m), commit $commit, by"
   echo "\`scripts/bench-encrypted.sh $*\` (\`core/benches/encrypted.rs\`; ADR 0008)."

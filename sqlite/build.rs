@@ -40,19 +40,24 @@ fn main() {
             "SQLITE_TEMP_STORE",
             if target_os == "android" { "3" } else { "2" },
         )
-        // One cipher: SQLCipher version 4's scheme (AES-256-CBC, HMAC-SHA512 per page), so the
-        // stores SQLCipher wrote before open unchanged and `PRAGMA key` needs no `cipher`.
-        .define("CODEC_TYPE", "CODEC_TYPE_SQLCIPHER")
-        // `legacy = 4`: SQLCipher 4's exact file format (without it SQLite3MC's own variant of
-        // the scheme leaves the first bytes of page 1 differently; the stores SQLCipher wrote
-        // would not open: core/tests/encrypted.rs).
+        // Two ciphers (ADR 0008, "Revisited again"). AEGIS-256, the default and what every
+        // store is written in from now on (`core/src/key.rs` selects it by name too): an
+        // authenticated cipher on the AES round, with the CPU's AES instructions where it has
+        // them, one tag per page and no HMAC. And SQLCipher 4's scheme (AES-256-CBC,
+        // HMAC-SHA512 per page), for the stores written before: they open unchanged, and a key
+        // change rewrites them in AEGIS.
+        .define("CODEC_TYPE", "CODEC_TYPE_AEGIS")
+        .define("HAVE_CIPHER_AEGIS", "1")
+        // `legacy = 4` for SQLCipher's scheme: SQLCipher 4's exact file format (without it
+        // SQLite3MC's own variant of the scheme leaves the first bytes of page 1 differently;
+        // the stores SQLCipher wrote would not open: core/tests/encrypted.rs).
         .define("SQLITE3MC_USE_SQLCIPHER_LEGACY", None)
         .define("HAVE_CIPHER_AES_128_CBC", "0")
         .define("HAVE_CIPHER_AES_256_CBC", "0")
         .define("HAVE_CIPHER_CHACHA20", "0")
         .define("HAVE_CIPHER_RC4", "0")
         .define("HAVE_CIPHER_ASCON128", "0")
-        .define("HAVE_CIPHER_AEGIS", "0")
+        .define("HAVE_CIPHER_AEGIS", "1")
         .warnings(false);
     if target_os != "windows" {
         cfg.define("HAVE_LOCALTIME_R", None);

@@ -302,8 +302,8 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut sum = Summary(Vec::new());
     println!(
-        "Encrypted (SQLite3 Multiple Ciphers {}, SQLCipher 4 scheme: AES-256-CBC with AES-NI \
-         where the CPU has it, HMAC-SHA512; raw key) against unencrypted stores, same settings, \
+        "Encrypted (SQLite3 Multiple Ciphers {}, AEGIS-256 with the CPU's AES instructions \
+         where it has them, one tag per page; raw key) against unencrypted stores, same settings, \
          same run{}.\n",
         doorstep_sqlite::SQLITE3MC_VERSION,
         if quick {

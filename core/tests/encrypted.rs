@@ -493,6 +493,43 @@ fn a_store_sqlcipher_wrote_opens_with_the_same_key() {
     put_known_in(&mut store, &households, 40..60);
     drop(store);
     assert_nothing_readable(dir.path());
-    let store = Store::open_encrypted(&path, &key(), common::options(&clock)).unwrap();
+    // Written to, it keeps SQLCipher's scheme (SQLCipher itself could still open it)...
+    assert_eq!(cipher_of(&path, &key()), "sqlcipher");
+    let mut store = Store::open_encrypted(&path, &key(), common::options(&clock)).unwrap();
     assert_eq!(count_known(store.connection()), 60);
+    // ...until its key changes: every page is rewritten in AEGIS, like a new store's.
+    store.rekey(&StoreKey::new(OTHER_KEY)).unwrap();
+    drop(store);
+    assert_eq!(cipher_of(&path, &StoreKey::new(OTHER_KEY)), "aegis");
+    assert_nothing_readable(dir.path());
+    let store =
+        Store::open_encrypted(&path, &StoreKey::new(OTHER_KEY), common::options(&clock)).unwrap();
+    assert_eq!(count_known(store.connection()), 60);
+    drop(store);
+    let fresh = dir.path().join("fresh.db");
+    drop(Store::open_encrypted(&fresh, &key(), common::options(&clock)).unwrap());
+    assert_eq!(cipher_of(&fresh, &key()), "aegis");
+}
+
+/// Which cipher opens the file at `path` with `key`, tried alone on a connection of its own:
+/// "aegis" (the stores written since ADR 0008 was revisited again), "sqlcipher" (SQLCipher
+/// 4's scheme), or "neither".
+fn cipher_of(path: &std::path::Path, key: &StoreKey) -> &'static str {
+    let hex: String = key.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    for cipher in ["aegis", "sqlcipher"] {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA cipher = '{cipher}'; PRAGMA key = \"x'{hex}'\";"
+        ))
+        .unwrap();
+        if conn
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .is_ok()
+        {
+            return cipher;
+        }
+    }
+    "neither"
 }

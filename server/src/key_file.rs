@@ -2,7 +2,7 @@
 //!
 //! The server's SQLite file holds every resident of its province (names, ID and phone numbers)
 //! and its own secrets (the signing key that certifies devices, TOTP secrets). With
-//! `--db-key-file` it is encrypted as the phones' stores are (SQLCipher 4's format, ADR 0008):
+//! `--db-key-file` it is encrypted as the phones' stores are (AEGIS-256, ADR 0008):
 //! a copied file, a stolen disk or a backup left on a share gives nothing away without the key.
 //! The key lives in its own file, which belongs elsewhere than the database (a secrets mount,
 //! a separate volume): beside the database it protects nothing.

@@ -67,7 +67,7 @@ impl Backend<SqliteStorage> {
     }
 
     /// Open (creating or migrating) the database at `path`, encrypted at rest with `key`
-    /// (SQLCipher 4's format, as the phones' stores). A database that is not encrypted yet is
+    /// (AEGIS-256, as the phones' stores). A database that is not encrypted yet is
     /// encrypted in place first, crash-safely ([`Store::open_encrypted`]); a key that does not
     /// open the file is `ServerError::Core(doorstep_core::Error::WrongKey)`.
     pub fn open_encrypted(path: impl AsRef<Path>, key: &StoreKey) -> Result<SqliteBackend> {
