@@ -10,6 +10,7 @@ import javax.net.ssl.HostnameVerifier
 import javax.net.ssl.HttpsURLConnection
 import javax.net.ssl.SSLContext
 import javax.net.ssl.SSLPeerUnverifiedException
+import javax.net.ssl.SSLSocketFactory
 import vn.doorstep.core.HttpAnswer
 import vn.doorstep.core.HttpFailure
 import vn.doorstep.core.HttpHeader
@@ -45,15 +46,11 @@ class PlatformHttp(
         // Connecting and each read are bounded by the time the core gives the request.
         val timeout = timeoutMs.coerceIn(1, Int.MAX_VALUE.toLong()).toInt()
         pinned.pin?.let { text ->
-            val pin = ServerPin.parse(text)
-                ?: throw HttpFailure.Untrusted("the pinned key is not a pin (sha256/ and base64)")
             val https = connection as? HttpsURLConnection
                 ?: throw HttpFailure.Untrusted("a pinned server must be reached over https://")
-            val tls = SSLContext.getInstance("TLS")
-            tls.init(null, arrayOf(ServerPin.Trust(pin)), null)
-            https.sslSocketFactory = tls.socketFactory
+            https.sslSocketFactory = pinnedFactory(text)
             // The pinned key authenticates the server; its name is not what is trusted.
-            https.hostnameVerifier = HostnameVerifier { _, _ -> true }
+            https.hostnameVerifier = ANY_NAME
         }
         try {
             connection.requestMethod = "POST"
@@ -84,6 +81,20 @@ class PlatformHttp(
         }
     }
 
+    /** The socket factory for [text]'s pin, made once per pin: the same factory (and host name
+     * verifier) on every request lets the platform keep the connection and its TLS session
+     * alive between the sync's requests, instead of a new handshake each time on a slow link. */
+    @Volatile private var factory: Pair<String, SSLSocketFactory>? = null
+
+    private fun pinnedFactory(text: String): SSLSocketFactory {
+        factory?.let { (pin, f) -> if (pin == text) return f }
+        val pin = ServerPin.parse(text)
+            ?: throw HttpFailure.Untrusted("the pinned key is not a pin (sha256/ and base64)")
+        val tls = SSLContext.getInstance("TLS")
+        tls.init(null, arrayOf(ServerPin.Trust(pin)), null)
+        return tls.socketFactory.also { factory = text to it }
+    }
+
     private fun read(stream: InputStream): ByteArray {
         val out = ByteArrayOutputStream()
         val buffer = ByteArray(16 * 1024)
@@ -96,6 +107,8 @@ class PlatformHttp(
     }
 
     companion object {
+        private val ANY_NAME = HostnameVerifier { _, _ -> true }
+
         /**
          * Whether the handshake failed on the server's certificate (an unknown authority, a pin
          * that does not match, expired, another name) rather than on the link: retrying cannot
