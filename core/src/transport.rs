@@ -97,40 +97,34 @@ pub(crate) fn valid_base_url(url: &str) -> bool {
         return false;
     }
     let authority = rest.split('/').next().unwrap_or("");
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        match v6.split_once(']') {
-            Some((h, after))
-                if !h.is_empty()
-                    && h.bytes()
-                        .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.') =>
-            {
-                match after {
-                    "" => (h, None),
-                    p => match p.strip_prefix(':') {
-                        Some(p) => (h, Some(p)),
-                        None => return false,
-                    },
-                }
-            }
-            _ => return false,
+    // `[v6 address]` or a name, then an optional `:port`.
+    let (host_ok, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let Some((h, after)) = v6.split_once(']') else {
+                return false;
+            };
+            let port = match after {
+                "" => None,
+                _ => match after.strip_prefix(':') {
+                    Some(p) => Some(p),
+                    None => return false,
+                },
+            };
+            let ok = |b: u8| b.is_ascii_hexdigit() || b == b':' || b == b'.';
+            (!h.is_empty() && h.bytes().all(ok), port)
         }
-    } else {
-        match authority.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
+        None => {
+            let (h, port) = match authority.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (authority, None),
+            };
+            let ok = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_';
+            (!h.is_empty() && h.bytes().all(ok), port)
         }
     };
-    let host_ok = !host.is_empty()
-        && (authority.starts_with('[')
-            || host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_'));
-    let port_ok = port.is_none_or(|p| {
-        !p.is_empty()
-            && p.len() <= 5
-            && p.bytes().all(|b| b.is_ascii_digit())
-            && p.parse::<u16>().is_ok()
-    });
+    // Digits only (`u16` alone would take a `+`).
+    let port_ok =
+        port.is_none_or(|p| p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok());
     host_ok && port_ok
 }
 
